@@ -1,0 +1,6 @@
+"""`python -m devnet up ...` (the same commands as `basis devnet ...`)."""
+
+from devnet.cli import app
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,257 @@
+"""The devnet's admin API (port 3000): faucet, mailbox, scenarios, faults, clock and state.
+
+Not a venue: nothing here exists on mainnet. Bad input gets a 4xx with a sentence, never a 500.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from devnet.config import SCENARIOS, VENUES
+from shared.assets import Asset, Chain, token
+
+if TYPE_CHECKING:
+    from devnet.server import Devnet
+
+MAX_FAUCET = {Asset.SOL: Decimal(1_000_000), Asset.ETH: Decimal(10_000)}
+MAX_FAUCET_DEFAULT = Decimal(100_000_000)
+
+
+class FaucetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    chain: Literal["solana", "arbitrum", "hyperliquid"]
+    asset: str = Field(
+        description="SOL, USDC, jitoSOL, mSOL, jupSOL, INF (solana); ETH, USDC (arbitrum); "
+        "USDC (hyperliquid perp balance, a devnet shortcut past the bridge)"
+    )
+    address: str
+    amount: str = Field(description='whole units, as a decimal string, e.g. "12.5"')
+
+
+class ScenarioRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["calm", "funding_flip", "lst_depeg", "flash_crash", "venue_outage"]
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "funding_flip: premium; lst_depeg: asset, discount; flash_crash: drop, minutes, recover_minutes; "
+            "venue_outage: venue, minutes (null = until the next calm)"
+        ),
+    )
+
+
+class FaultsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    venue: Literal["hyperliquid", "asgard", "privy", "solana", "arbitrum", "all"]
+    clear: bool = False
+    latency_ms: int | None = Field(default=None, ge=0, le=60_000)
+    error_rate: float | None = Field(default=None, ge=0, le=1)
+    rate_429: float | None = Field(default=None, ge=0, le=1)
+    drop_rate: float | None = Field(default=None, ge=0, le=1)
+    foreign_program: bool | None = None
+
+
+class AdvanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(default=0, ge=0, le=366 * 24 * 3600)
+    hours: float = Field(default=0, ge=0, le=366 * 24)
+    slots: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class SpeedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    speed: float = Field(gt=0, le=100_000)
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except (InvalidOperation, AttributeError):
+        raise HTTPException(422, f'amount must be a decimal string such as "12.5", got {text!r}') from None
+    if not value.is_finite() or value <= 0:
+        raise HTTPException(422, "amount must be a positive number")
+    return value
+
+
+def create_app(devnet: Devnet) -> FastAPI:
+    app = FastAPI(
+        title="Basis devnet admin",
+        version="1",
+        description="Faucet, mailbox, scenarios, faults and state of the loopback devnet.",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+
+    @app.exception_handler(ValueError)
+    async def _bad_value(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"ok": True, "services": list(devnet.services)}
+
+    @app.get("/state")
+    def state() -> dict[str, Any]:
+        return devnet.state()
+
+    @app.post("/faucet")
+    def faucet(req: FaucetRequest) -> dict[str, Any]:
+        try:
+            asset = Asset.parse(req.asset)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        amount = _amount(req.amount)
+        if amount > MAX_FAUCET.get(asset, MAX_FAUCET_DEFAULT):
+            raise HTTPException(
+                422,
+                f"the faucet gives at most {MAX_FAUCET.get(asset, MAX_FAUCET_DEFAULT)} "
+                f"{asset.value} at a time",
+            )
+        chain = Chain(req.chain)
+        if chain is Chain.SOLANA:
+            return _faucet_solana(devnet, asset, req.address, amount)
+        if chain is Chain.ARBITRUM:
+            return _faucet_arbitrum(devnet, asset, req.address, amount)
+        return _faucet_hyperliquid(devnet, asset, req.address, amount)
+
+    @app.get("/mailbox")
+    def mailbox(email: str = Query(min_length=3, max_length=320)) -> dict[str, Any]:
+        if "@" not in email:
+            raise HTTPException(422, "email must be an email address")
+        return {"email": email, "messages": [m.as_json() for m in devnet.mailbox.messages(email)]}
+
+    @app.post("/scenario")
+    def scenario(req: ScenarioRequest) -> dict[str, Any]:
+        return {"scenario": devnet.set_scenario(req.name, req.params)}
+
+    @app.get("/scenario")
+    def get_scenario() -> dict[str, Any]:
+        s = devnet.market.scenario
+        return {
+            "scenario": {"name": s.name, "params": s.params, "started_ms": s.started_ms},
+            "available": list(SCENARIOS),
+        }
+
+    @app.post("/faults")
+    def faults(req: FaultsRequest) -> dict[str, Any]:
+        venues = list(VENUES) if req.venue == "all" else [req.venue]
+        changes = req.model_dump(exclude={"venue", "clear"}, exclude_none=True)
+        for venue in venues:
+            if req.clear:
+                devnet.faults.clear(venue)
+            if changes:
+                devnet.faults.set(venue, **changes)
+        return devnet.faults.snapshot()
+
+    @app.get("/faults")
+    def get_faults() -> dict[str, Any]:
+        return devnet.faults.snapshot()
+
+    @app.post("/clock/advance")
+    def advance(req: AdvanceRequest) -> dict[str, Any]:
+        seconds = req.seconds + req.hours * 3600
+        if seconds:
+            devnet.clock.advance(seconds)
+            devnet.tick()
+        if req.slots:
+            if devnet.solana is None:
+                raise HTTPException(409, "the solana service is not running in this devnet")
+            devnet.solana.skip_slots(req.slots)
+        return {"sim_ms": devnet.clock.now_ms(), "solana_slot": devnet.solana.slot if devnet.solana else None}
+
+    @app.post("/clock/speed")
+    def speed(req: SpeedRequest) -> dict[str, Any]:
+        devnet.clock.set_speed(req.speed)
+        return {"speed": devnet.clock.speed}
+
+    return app
+
+
+def _need(devnet: Devnet, name: str) -> Any:
+    component = getattr(devnet, name)
+    if component is None:
+        raise HTTPException(409, f"the {name} service is not running in this devnet")
+    return component
+
+
+def _faucet_solana(devnet: Devnet, asset: Asset, address: str, amount: Decimal) -> dict[str, Any]:
+    from solders.pubkey import Pubkey
+
+    chain = _need(devnet, "solana")
+    try:
+        owner = Pubkey.from_string(address)
+    except ValueError:
+        raise HTTPException(422, f"{address!r} is not a Solana address (base58 public key)") from None
+    if asset is Asset.SOL:
+        raw = int(amount.scaleb(9))
+        chain.airdrop(owner, raw)
+        return {
+            "chain": "solana",
+            "asset": "SOL",
+            "address": address,
+            "amount": str(amount),
+            "raw": raw,
+            "balance": str(Decimal(chain.balance(owner)).scaleb(-9)),
+        }
+    try:
+        tok = token(asset, Chain.SOLANA)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    mint = Pubkey.from_string(tok.address or "")
+    raw = int(amount.scaleb(tok.decimals))
+    if raw <= 0:
+        raise HTTPException(422, f"amount is below one raw unit of {asset.value}")
+    ata = chain.mint_to(owner, mint, raw)
+    return {
+        "chain": "solana",
+        "asset": asset.value,
+        "address": address,
+        "amount": str(amount),
+        "raw": raw,
+        "token_account": str(ata),
+        "balance": str(Decimal(chain.token_balance(owner, mint)).scaleb(-tok.decimals)),
+    }
+
+
+def _evm_address(address: str) -> str:
+    from eth_utils import is_address, to_checksum_address
+
+    if not is_address(address):
+        raise HTTPException(422, f"{address!r} is not an EVM address (0x and 40 hex digits)")
+    return to_checksum_address(address)
+
+
+def _faucet_arbitrum(devnet: Devnet, asset: Asset, address: str, amount: Decimal) -> dict[str, Any]:
+    chain = _need(devnet, "arbitrum")
+    checksum = _evm_address(address)
+    try:
+        tok = token(asset, Chain.ARBITRUM)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    raw = int(amount.scaleb(tok.decimals))
+    if asset is Asset.ETH:
+        chain.credit_eth(checksum, raw)
+    else:
+        chain.credit_usdc(checksum, raw)
+    return {"chain": "arbitrum", "asset": asset.value, "address": checksum, "amount": str(amount), "raw": raw}
+
+
+def _faucet_hyperliquid(devnet: Devnet, asset: Asset, address: str, amount: Decimal) -> dict[str, Any]:
+    exchange = _need(devnet, "hyperliquid")
+    if asset is not Asset.USDC:
+        raise HTTPException(422, "Hyperliquid accounts hold USDC only")
+    checksum = _evm_address(address)
+    exchange.credit_usdc(checksum.lower(), amount, reason="faucet")
+    return {"chain": "hyperliquid", "asset": "USDC", "address": checksum.lower(), "amount": str(amount)}

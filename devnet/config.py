@@ -1,0 +1,80 @@
+"""Devnet configuration: ports, seed, speed and the knobs each emulator reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+DEFAULT_PORTS = {
+    "admin": 3000,
+    "hyperliquid": 3001,
+    "asgard": 3002,
+    "privy": 3003,
+    "solana": 8899,
+    "arbitrum": 8547,
+}
+# With --base-port B the six services take B .. B+5 in this order, so several devnets can run
+# side by side (tests give each its own block of ports).
+PORT_ORDER = ("admin", "hyperliquid", "asgard", "privy", "solana", "arbitrum")
+
+SCENARIOS = ("calm", "funding_flip", "lst_depeg", "flash_crash", "venue_outage")
+VENUES = ("hyperliquid", "asgard", "privy", "solana", "arbitrum")
+
+
+@dataclass(frozen=True)
+class Ports:
+    admin: int
+    hyperliquid: int
+    asgard: int
+    privy: int
+    solana: int
+    arbitrum: int
+
+    @classmethod
+    def default(cls) -> Ports:
+        return cls(**DEFAULT_PORTS)
+
+    @classmethod
+    def from_base(cls, base: int) -> Ports:
+        if not 1024 <= base <= 65535 - len(PORT_ORDER):
+            raise ValueError(f"--base-port must be between 1024 and {65535 - len(PORT_ORDER)}, got {base}")
+        return cls(**{name: base + i for i, name in enumerate(PORT_ORDER)})
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in PORT_ORDER}
+
+
+@dataclass(frozen=True)
+class DevnetConfig:
+    # Seed of every random process (prices, rates, faults, keys the devnet generates).
+    seed: int = 7
+    # Simulated seconds per real second. 360 = one simulated hour every 10 real seconds, so
+    # hourly funding shows in a demo. 1 = real time.
+    speed: float = 360.0
+    # Scenario at start: calm, funding_flip, lst_depeg, flash_crash, venue_outage.
+    scenario: str = "calm"
+    # Only loopback: the devnet is never reachable from another machine.
+    host: str = "127.0.0.1"
+    ports: Ports = field(default_factory=Ports.default)
+    # SOL oracle price at start, in USD.
+    sol_price: Decimal = Decimal("150")
+    # The Hyperliquid emulator verifies signatures as this network. The official SDK signs as
+    # testnet for any URL but api.hyperliquid.xyz, so a loopback devnet is a testnet.
+    hyperliquid_mainnet: bool = False
+    # Solana slot time in real milliseconds (blockhashes expire after 150 blocks: ~60 s at 400 ms).
+    slot_ms: int = 400
+    # Real seconds between a USDC transfer to the Hyperliquid bridge and the credit on Hyperliquid.
+    bridge_delay_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError(f"--speed must be positive, got {self.speed}")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the devnet binds to loopback only")
+        if self.slot_ms < 10:
+            raise ValueError("slot_ms must be at least 10")
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{getattr(self.ports, service)}"

@@ -1,0 +1,380 @@
+"""The Solana chain the devnet runs: LiteSVM executes transactions; this module adds what LiteSVM
+lacks to behave like a cluster seen through RPC.
+
+- Slots advance on the real clock (`slot_ms`, 400 ms by default). Every slot has a blockhash; a
+  blockhash stays usable until the block height passes its `lastValidBlockHeight` (issued height +
+  150), exactly as on mainnet. LiteSVM's own check (only the newest hash) is switched off.
+- A landed transaction's status moves processed → confirmed (next slot) → finalized (32 slots).
+- SPL mints live at their real mainnet addresses (USDC, jitoSOL, mSOL, jupSOL, INF) with their real
+  decimals; the faucet mints into associated token accounts.
+- Transactions the fault book drops are acknowledged and never land, as on a congested cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from solders.account import Account
+from solders.hash import Hash
+from solders.litesvm import LiteSVM
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.token.associated import get_associated_token_address
+from solders.token.state import Mint, TokenAccount, TokenAccountState
+from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import FailedTransactionMetadata
+
+from shared.assets import TOKENS, Chain
+
+TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
+MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
+
+BLOCKHASH_VALIDITY = 150  # blocks
+FINALIZED_AFTER = 32  # slots
+GENESIS_SLOT = 380_000_000
+GENESIS_HEIGHT = 358_000_000
+KEEP_SLOTS = 400  # blockhashes remembered (older ones are long expired)
+TOKEN_ACCOUNT_LAMPORTS = 2_039_280
+MINT_LAMPORTS = 1_461_600
+
+# Faucet mint authority: a fixed devnet key so minted supply is consistent.
+_MINT_AUTHORITY = Pubkey.from_string("BasisDevnetMintAuthority1111111111111111111")
+
+
+class RpcError(Exception):
+    """A JSON-RPC error as the validator would return it."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+@dataclass
+class LandedTx:
+    signature: str
+    slot: int
+    err: Any  # solders TransactionError or None
+    logs: list[str]
+    fee: int
+    units: int
+
+
+@dataclass
+class SimResult:
+    err: Any
+    logs: list[str]
+    units: int
+
+
+def _blockhash_for(seed: int, slot: int) -> Hash:
+    return Hash(hashlib.sha256(f"basis-devnet:{seed}:slot:{slot}".encode()).digest())
+
+
+class SolanaChain:
+    def __init__(self, seed: int, slot_ms: int = 400, real: Callable[[], float] = time.time) -> None:
+        self.seed = seed
+        self.slot_ms = slot_ms
+        self._real = real
+        self._lock = threading.RLock()
+        # Signatures and blockhashes are checked here (`_check`, `blockhash_valid`) with mainnet's rules;
+        # LiteSVM only executes. Its `with_*` builders change the instance in place.
+        self.svm = LiteSVM().with_blockhash_check(False).with_sigverify(False)
+        self._start_real_ms = int(real() * 1000)
+        self._slot_offset = 0  # slots added by `skip_slots`
+        self._halted_at: int | None = None  # real ms when production stopped (outage)
+        self._halted_total_ms = 0
+        self._synced_slot = GENESIS_SLOT - 1
+        self._hashes: OrderedDict[str, tuple[int, int]] = (
+            OrderedDict()
+        )  # blockhash → (slot, last valid height)
+        self._landed: dict[str, LandedTx] = {}
+        self.drop_hook: Callable[[], bool] = lambda: False
+        self._create_mints()
+        self._sync()
+
+    # ------------------------------------------------------------------ slots and blockhashes
+    def _current_slot(self) -> int:
+        now = int(self._real() * 1000)
+        halted = self._halted_total_ms + (now - self._halted_at if self._halted_at is not None else 0)
+        return GENESIS_SLOT + max(0, now - self._start_real_ms - halted) // self.slot_ms + self._slot_offset
+
+    def _sync(self) -> int:
+        with self._lock:
+            slot = self._current_slot()
+            if slot > self._synced_slot:
+                first = max(self._synced_slot + 1, slot - KEEP_SLOTS)
+                for s in range(first, slot + 1):
+                    height = self.height_at(s)
+                    self._hashes[str(_blockhash_for(self.seed, s))] = (s, height + BLOCKHASH_VALIDITY)
+                while len(self._hashes) > KEEP_SLOTS:
+                    self._hashes.popitem(last=False)
+                self._synced_slot = slot
+            return slot
+
+    @staticmethod
+    def height_at(slot: int) -> int:
+        return GENESIS_HEIGHT + (slot - GENESIS_SLOT)
+
+    @property
+    def slot(self) -> int:
+        return self._sync()
+
+    @property
+    def block_height(self) -> int:
+        return self.height_at(self._sync())
+
+    def latest_blockhash(self) -> tuple[Hash, int]:
+        """(blockhash, lastValidBlockHeight) of the newest slot."""
+        slot = self._sync()
+        return _blockhash_for(self.seed, slot), self.height_at(slot) + BLOCKHASH_VALIDITY
+
+    def blockhash_valid(self, blockhash: Hash | str) -> bool:
+        self._sync()
+        entry = self._hashes.get(str(blockhash))
+        return entry is not None and self.block_height <= entry[1]
+
+    def skip_slots(self, n: int) -> None:
+        """Jump the cluster forward `n` slots at once (tests: expire a blockhash without waiting)."""
+        if n < 0:
+            raise ValueError("slots only move forward")
+        with self._lock:
+            self._slot_offset += n
+            self._sync()
+
+    def halt(self, halted: bool) -> None:
+        """Stop (or restart) block production: the slot goes stale, as in a cluster outage."""
+        with self._lock:
+            now = int(self._real() * 1000)
+            if halted and self._halted_at is None:
+                self._halted_at = now
+            elif not halted and self._halted_at is not None:
+                self._halted_total_ms += now - self._halted_at
+                self._halted_at = None
+
+    @property
+    def halted(self) -> bool:
+        return self._halted_at is not None
+
+    # ------------------------------------------------------------------ accounts
+    def _create_mints(self) -> None:
+        for (_asset, chain), tok in TOKENS.items():
+            if chain is not Chain.SOLANA or tok.address is None:
+                continue
+            mint = Mint(
+                mint_authority=_MINT_AUTHORITY,
+                supply=0,
+                decimals=tok.decimals,
+                is_initialized=True,
+                freeze_authority=None,
+            )
+            self.svm.set_account(
+                Pubkey.from_string(tok.address),
+                Account(lamports=MINT_LAMPORTS, data=bytes(mint), owner=TOKEN_PROGRAM, executable=False),
+            )
+
+    def balance(self, owner: Pubkey) -> int:
+        """Lamports held by `owner` (0 for an account that does not exist)."""
+        with self._lock:
+            return self.svm.get_balance(owner) or 0
+
+    def airdrop(self, owner: Pubkey, lamports: int) -> None:
+        if lamports <= 0:
+            raise ValueError("airdrop amount must be positive")
+        with self._lock:
+            result = self.svm.airdrop(owner, lamports)
+            if isinstance(result, FailedTransactionMetadata):
+                raise RpcError(-32603, f"airdrop failed: {result.err()}")
+
+    def mint_to(self, owner: Pubkey, mint: Pubkey, amount: int) -> Pubkey:
+        """Credit `amount` raw units of `mint` to `owner`'s associated token account (created if missing)."""
+        if amount <= 0:
+            raise ValueError("mint amount must be positive")
+        with self._lock:
+            mint_acc = self.svm.get_account(mint)
+            if mint_acc is None:
+                raise ValueError(f"unknown mint {mint}")
+            ata = get_associated_token_address(owner, mint)
+            existing = self.svm.get_account(ata)
+            held = TokenAccount.from_bytes(bytes(existing.data)).amount if existing is not None else 0
+            account = TokenAccount(
+                mint=mint,
+                owner=owner,
+                amount=held + amount,
+                delegate=None,
+                state=TokenAccountState.Initialized,
+                is_native=None,
+                delegated_amount=0,
+                close_authority=None,
+            )
+            self.svm.set_account(
+                ata,
+                Account(
+                    lamports=TOKEN_ACCOUNT_LAMPORTS,
+                    data=bytes(account),
+                    owner=TOKEN_PROGRAM,
+                    executable=False,
+                ),
+            )
+            m = Mint.from_bytes(bytes(mint_acc.data))
+            new_mint = Mint(
+                mint_authority=m.mint_authority,
+                supply=m.supply + amount,
+                decimals=m.decimals,
+                is_initialized=True,
+                freeze_authority=m.freeze_authority,
+            )
+            self.svm.set_account(
+                mint,
+                Account(
+                    lamports=mint_acc.lamports, data=bytes(new_mint), owner=TOKEN_PROGRAM, executable=False
+                ),
+            )
+            return ata
+
+    def token_accounts(
+        self, owner: Pubkey, mint: Pubkey | None = None, program: Pubkey = TOKEN_PROGRAM
+    ) -> list[tuple[Pubkey, TokenAccount, Account]]:
+        """Token accounts owned by `owner`, optionally of one mint."""
+        with self._lock:
+            out = []
+            for address, acc in self.svm.get_program_accounts(program):
+                try:
+                    ta = TokenAccount.from_bytes(bytes(acc.data))
+                except Exception:  # mints and multisigs share the program
+                    continue
+                if ta.owner == owner and (mint is None or ta.mint == mint):
+                    out.append((address, ta, acc))
+            return out
+
+    def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
+        return sum(ta.amount for _, ta, _ in self.token_accounts(owner, mint))
+
+    def account(self, address: Pubkey) -> Account | None:
+        with self._lock:
+            return self.svm.get_account(address)
+
+    def mint_decimals(self, mint: Pubkey) -> int:
+        acc = self.account(mint)
+        if acc is None:
+            raise ValueError(f"unknown mint {mint}")
+        return Mint.from_bytes(bytes(acc.data)).decimals
+
+    # ------------------------------------------------------------------ transactions
+    def _check(self, tx: VersionedTransaction, verify_signatures: bool = True) -> None:
+        message = tx.message
+        n_required = message.header.num_required_signatures
+        if len(tx.signatures) != n_required:
+            raise RpcError(
+                -32013,
+                f"Transaction signature length mismatch: expected {n_required}, got {len(tx.signatures)}",
+            )
+        if verify_signatures and not all(tx.verify_with_results()):
+            raise RpcError(-32003, "Transaction signature verification failure")
+
+    def send(self, tx: VersionedTransaction, *, skip_preflight: bool = False) -> Signature:
+        """Submit like `sendTransaction`: verify, check the blockhash, execute, remember the status."""
+        self._check(tx)
+        signature = tx.signatures[0]
+        sig_str = str(signature)
+        with self._lock:
+            self._sync()
+            if self.halted:
+                raise RpcError(-32005, "Node is unhealthy: the cluster is not producing blocks")
+            if sig_str in self._landed:
+                if skip_preflight:
+                    return signature
+                raise _preflight_error("AlreadyProcessed", [], 0)
+            if not self.blockhash_valid(message_blockhash(tx)):
+                if skip_preflight:
+                    return signature  # accepted by the RPC node, never lands
+                raise _preflight_error("BlockhashNotFound", [], 0)
+            if self.drop_hook():
+                return signature  # dropped on the way to the leader
+            if not skip_preflight:
+                sim = self.simulate(tx, verify_signatures=False)
+                if sim.err is not None:
+                    raise _preflight_error(sim.err, sim.logs, sim.units)
+            self._sync_svm_clock()
+            result = self.svm.send_transaction(tx)
+            if isinstance(result, FailedTransactionMetadata):
+                meta = result.meta()
+                err = result.err()
+            else:
+                meta, err = result, None
+            self._landed[sig_str] = LandedTx(
+                sig_str, self._synced_slot, err, list(meta.logs()), meta.fee(), meta.compute_units_consumed()
+            )
+            return signature
+
+    def simulate(
+        self, tx: VersionedTransaction, *, verify_signatures: bool = False, replace_blockhash: bool = False
+    ) -> SimResult:
+        """Run without committing, like `simulateTransaction`."""
+        if verify_signatures:
+            self._check(tx)
+        with self._lock:
+            if not replace_blockhash and not self.blockhash_valid(message_blockhash(tx)):
+                return SimResult("BlockhashNotFound", [], 0)
+            self._sync_svm_clock()
+            result = self.svm.simulate_transaction(tx)
+            if hasattr(result, "err") and callable(result.err):
+                meta = result.meta()
+                return SimResult(result.err(), list(meta.logs()), meta.compute_units_consumed())
+            meta = result.meta() if hasattr(result, "meta") and callable(result.meta) else result
+            return SimResult(None, list(meta.logs()), meta.compute_units_consumed())
+
+    def status(self, signature: str) -> tuple[LandedTx, int] | None:
+        """(landed transaction, confirmations) or None if it never landed."""
+        with self._lock:
+            landed = self._landed.get(signature)
+            if landed is None:
+                return None
+            return landed, self._sync() - landed.slot
+
+    def _sync_svm_clock(self) -> None:
+        # Programs that read the Clock sysvar see the cluster's slot and the wall clock.
+        clock = self.svm.get_clock()
+        slot = self._synced_slot
+        if clock.slot != slot:
+            self.svm.warp_to_slot(slot)
+
+
+def message_blockhash(tx: VersionedTransaction) -> Hash:
+    return tx.message.recent_blockhash
+
+
+def _preflight_error(err: Any, logs: list[str], units: int) -> RpcError:
+    """-32002 'Transaction simulation failed', with the simulation result as data."""
+    from solders.rpc.responses import RpcSimulateTransactionResult
+    from solders.transaction_status import TransactionErrorFieldless
+
+    if isinstance(err, str):
+        err_obj = getattr(TransactionErrorFieldless, err)
+        text = {
+            "BlockhashNotFound": "Blockhash not found",
+            "AlreadyProcessed": "This transaction has already been processed",
+        }.get(err, err)
+    else:
+        err_obj = err
+        text = _describe(err)
+    result = RpcSimulateTransactionResult(
+        err=err_obj, logs=logs, accounts=None, units_consumed=units, return_data=None
+    )
+    import json
+
+    return RpcError(-32002, f"Transaction simulation failed: {text}", json.loads(result.to_json()))
+
+
+def _describe(err: Any) -> str:
+    text = str(err)
+    return text.split(" {", 1)[0].replace("TransactionError", "") if text else "error"

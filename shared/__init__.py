@@ -1,0 +1,1 @@
+"""What the control plane, the bots and the devnet all import: settings, logging, domain types, retry."""

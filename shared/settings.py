@@ -1,0 +1,41 @@
+"""Settings base: every Basis setting comes from `BASIS_*` environment variables (or a `.env` file).
+
+Secrets are `SecretStr`, so printing a settings object, logging it or putting it in an error never
+shows them; code that needs the value calls `.get_secret_value()` at the point of use.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.logging import register_secret
+
+
+class BasisSettings(BaseSettings):
+    """Base for every component's settings. Subclasses add their own fields and a longer prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BASIS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # Validation errors must not echo secret input back.
+        hide_input_in_errors=True,
+    )
+
+    # Log level name: debug, info, warning, error.
+    log_level: str = Field(default="info")
+    # Log format. None = JSON when stderr is not a terminal, coloured text when it is.
+    log_json: bool | None = None
+    # Which world the component talks to. "devnet" = the loopback emulators in `devnet/`.
+    network: Literal["devnet", "testnet", "mainnet"] = "devnet"
+
+    def model_post_init(self, __context: object) -> None:
+        # Whatever secret a settings object holds is scrubbed from every log line from now on.
+        for name in type(self).model_fields:
+            value = getattr(self, name, None)
+            if isinstance(value, SecretStr):
+                register_secret(value.get_secret_value())

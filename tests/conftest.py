@@ -1,0 +1,36 @@
+"""Fixtures shared by every test: real devnet processes on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.support.devnet import DevnetProcess, start_devnet
+
+
+@pytest.fixture(scope="session")
+def devnet() -> Iterator[DevnetProcess]:
+    """One full devnet for the session, at real-time speed (tests move time with `advance`).
+
+    Tests that change the scenario or inject faults must use `devnet_factory` instead, so they
+    do not disturb the others.
+    """
+    dn = start_devnet(seed=7, speed=1.0)
+    yield dn
+    dn.stop()
+
+
+@pytest.fixture
+def devnet_factory() -> Iterator[Callable[..., DevnetProcess]]:
+    """Start devnets of one's own (each on its own ports); all are stopped after the test."""
+    started: list[DevnetProcess] = []
+
+    def make(**kwargs: object) -> DevnetProcess:
+        dn = start_devnet(**kwargs)  # type: ignore[arg-type]
+        started.append(dn)
+        return dn
+
+    yield make
+    for dn in started:
+        dn.stop()
