@@ -80,6 +80,8 @@ def _amount(text: str) -> Decimal:
 
 
 def create_app(devnet: Devnet) -> FastAPI:
+    # Every handler is `async def`: it runs on the event loop thread, like the emulators and the
+    # ticker, so the devnet's state is only ever touched from one thread.
     app = FastAPI(
         title="Basis devnet admin",
         version="1",
@@ -99,15 +101,15 @@ def create_app(devnet: Devnet) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         return {"ok": True, "services": list(devnet.services)}
 
     @app.get("/state")
-    def state() -> dict[str, Any]:
+    async def state() -> dict[str, Any]:
         return devnet.state()
 
     @app.post("/faucet")
-    def faucet(req: FaucetRequest) -> dict[str, Any]:
+    async def faucet(req: FaucetRequest) -> dict[str, Any]:
         try:
             asset = Asset.parse(req.asset)
         except ValueError as exc:
@@ -127,17 +129,17 @@ def create_app(devnet: Devnet) -> FastAPI:
         return _faucet_hyperliquid(devnet, asset, req.address, amount)
 
     @app.get("/mailbox")
-    def mailbox(email: str = Query(min_length=3, max_length=320)) -> dict[str, Any]:
+    async def mailbox(email: str = Query(min_length=3, max_length=320)) -> dict[str, Any]:
         if "@" not in email:
             raise HTTPException(422, "email must be an email address")
         return {"email": email, "messages": [m.as_json() for m in devnet.mailbox.messages(email)]}
 
     @app.post("/scenario")
-    def scenario(req: ScenarioRequest) -> dict[str, Any]:
+    async def scenario(req: ScenarioRequest) -> dict[str, Any]:
         return {"scenario": devnet.set_scenario(req.name, req.params)}
 
     @app.get("/scenario")
-    def get_scenario() -> dict[str, Any]:
+    async def get_scenario() -> dict[str, Any]:
         s = devnet.market.scenario
         return {
             "scenario": {"name": s.name, "params": s.params, "started_ms": s.started_ms},
@@ -145,7 +147,7 @@ def create_app(devnet: Devnet) -> FastAPI:
         }
 
     @app.post("/faults")
-    def faults(req: FaultsRequest) -> dict[str, Any]:
+    async def faults(req: FaultsRequest) -> dict[str, Any]:
         venues = list(VENUES) if req.venue == "all" else [req.venue]
         changes = req.model_dump(exclude={"venue", "clear"}, exclude_none=True)
         for venue in venues:
@@ -156,11 +158,11 @@ def create_app(devnet: Devnet) -> FastAPI:
         return devnet.faults.snapshot()
 
     @app.get("/faults")
-    def get_faults() -> dict[str, Any]:
+    async def get_faults() -> dict[str, Any]:
         return devnet.faults.snapshot()
 
     @app.post("/clock/advance")
-    def advance(req: AdvanceRequest) -> dict[str, Any]:
+    async def advance(req: AdvanceRequest) -> dict[str, Any]:
         seconds = req.seconds + req.hours * 3600
         if seconds:
             devnet.clock.advance(seconds)
@@ -171,8 +173,15 @@ def create_app(devnet: Devnet) -> FastAPI:
             devnet.solana.skip_slots(req.slots)
         return {"sim_ms": devnet.clock.now_ms(), "solana_slot": devnet.solana.slot if devnet.solana else None}
 
+    @app.post("/privy/rotate-signing-key")
+    async def privy_rotate() -> dict[str, Any]:
+        """Rotate the Privy emulator's token signing key (old tokens verify through the grace period)."""
+        svc = _need(devnet, "privy")
+        kid = svc.rotate_signing_key()
+        return {"kid": kid, "jwks_kids": svc.snapshot()["signing_key"]["jwks_kids"]}
+
     @app.post("/clock/speed")
-    def speed(req: SpeedRequest) -> dict[str, Any]:
+    async def speed(req: SpeedRequest) -> dict[str, Any]:
         devnet.clock.set_speed(req.speed)
         return {"speed": devnet.clock.speed}
 

@@ -180,6 +180,7 @@ class MarketSimulator:
         self.seed = seed
         self.clock = clock
         self._rng = random.Random(f"market:{seed}")
+        self._advancing = False
         now = clock.now_ms()
         self._step_ms = now - now % STEP_MS  # last step computed
         self.perps: dict[str, PerpState] = {}
@@ -223,11 +224,21 @@ class MarketSimulator:
 
     # ----------------------------------------------------------------- time
     def advance(self) -> None:
-        """Compute every step up to the clock's now."""
-        target = self.clock.now_ms()
-        while self._step_ms + STEP_MS <= target:
-            self._step_ms += STEP_MS
-            self._step(self._step_ms)
+        """Compute every step up to the clock's now.
+
+        Re-entrant calls (a step listener reading a price) return at once: the listener sees the
+        step being computed, never a later one.
+        """
+        if self._advancing:
+            return
+        self._advancing = True
+        try:
+            target = self.clock.now_ms()
+            while self._step_ms + STEP_MS <= target:
+                self._step_ms += STEP_MS
+                self._step(self._step_ms)
+        finally:
+            self._advancing = False
 
     @property
     def sim_ms(self) -> int:
@@ -362,7 +373,7 @@ class MarketSimulator:
             p.oracle *= math.exp(log_ret)
             # Premium: Ornstein–Uhlenbeck around its mean, reverting in about half an hour.
             theta = 2.0 * STEP_HOURS
-            p.premium += theta * (p.premium_mean - p.premium) + 0.00025 * math.sqrt(STEP_HOURS) * rng.gauss(
+            p.premium += theta * (p.premium_mean - p.premium) + 0.0008 * math.sqrt(STEP_HOURS) * rng.gauss(
                 0, 1
             )
             p.premium_sum += p.premium
@@ -412,8 +423,9 @@ class MarketSimulator:
 
     def _settle_hour(self, t: int) -> None:
         rates: dict[str, float] = {}
-        # Settlement stamps land a few milliseconds after the hour, as on the venue.
-        stamp = t + self._rng.randint(3, 60)
+        # Settlement stamps land a few milliseconds after the hour, as on the venue. A separate
+        # generator, so the price path does not depend on where in the hour the devnet started.
+        stamp = t + random.Random(f"stamp:{self.seed}:{t}").randint(3, 60)
         for name, p in self.perps.items():
             if p.spec.delisted:
                 continue

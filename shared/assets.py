@@ -96,7 +96,7 @@ TOKENS: dict[tuple[Asset, Chain], Token] = {
         Asset.JUPSOL, Chain.SOLANA, "jupSoLaHXQiZZTSfEWMTRRgpnyFm8f6sZdosWBjx93v", 9
     ),
     (Asset.INF, Chain.SOLANA): Token(
-        Asset.INF, Chain.SOLANA, "5oVNBeEEQvYi1cX3ir8Dx5n1P7pdxydbGF2X6TxNxsi", 9
+        Asset.INF, Chain.SOLANA, "5oVNBeEEQvYi1cX3ir8Dx5n1P7pdxydbGF2X4TxVusJm", 9
     ),
     (Asset.ETH, Chain.ARBITRUM): Token(Asset.ETH, Chain.ARBITRUM, None, 18),
     # Native USDC on Arbitrum One (not bridged USDC.e, which the Hyperliquid bridge does not accept).

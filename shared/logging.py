@@ -23,12 +23,20 @@ from pydantic import SecretStr
 
 MASK = "**********"
 
-# Keys whose values are secrets whatever they hold. Matched as whole words inside the key
-# (`app_secret`, `x-api-key`, `privateKey`), so `token_count` or `keyword` are not masked.
+# Keys whose values are secrets whatever they hold. A key is masked when, written in snake_case, it
+# is or ends with one of these words (`app_secret`, `x-api-key`, `privateKey`, `refresh_token`), so
+# `token_count` or `keyword` are not masked.
 _SECRET_KEY = re.compile(
-    r"(?i)(^|[_\-.])(secret|password|passwd|passphrase|private[_-]?key|privatekey|seed|mnemonic|"
-    r"token|authorization|cookie|api[_-]?key|apikey|session[_-]?id|otp|code_hash)($|[_\-.])"
+    r"(^|_)(secret|password|passwd|passphrase|private_?key|seed|mnemonic|token|authorization|cookie|"
+    r"api_?key|session_?id|otp|code_hash|signature_?key)$"
 )
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_key(key: str) -> bool:
+    normal = _CAMEL.sub("_", key).lower().replace("-", "_").replace(".", "_")
+    return _SECRET_KEY.search(normal) is not None
+
 
 _secrets_lock = threading.Lock()
 _secrets: set[str] = set()
@@ -69,9 +77,7 @@ def _clean(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, dict):
-        return {
-            k: (MASK if isinstance(k, str) and _SECRET_KEY.search(k) else _clean(v)) for k, v in value.items()
-        }
+        return {k: (MASK if isinstance(k, str) and is_secret_key(k) else _clean(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_clean(v) for v in value)
     return value
@@ -83,7 +89,7 @@ def redact_secrets(
     """structlog processor: mask secret keys, SecretStr values and registered secret values."""
     for key in list(event_dict.keys()):
         value = event_dict[key]
-        if _SECRET_KEY.search(key):
+        if is_secret_key(key):
             event_dict[key] = MASK
         else:
             event_dict[key] = _clean(value)

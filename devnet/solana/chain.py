@@ -8,6 +8,11 @@ lacks to behave like a cluster seen through RPC.
 - SPL mints live at their real mainnet addresses (USDC, jitoSOL, mSOL, jupSOL, INF) with their real
   decimals; the faucet mints into associated token accounts.
 - Transactions the fault book drops are acknowledged and never land, as on a congested cluster.
+- `send` runs preflight (signatures, node health, simulation) only without `skip_preflight`, as a
+  validator's RPC does; what the leader would then refuse (bad signature, stale blockhash, a fee
+  payer that cannot pay) is acknowledged and never lands. A landed transaction keeps what
+  `getTransaction` shows: the transaction, balances and token balances before and after.
+- Airdrops are transactions too: each has its own signature and status.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from solders.account import Account
+from solders.clock import Clock
 from solders.hash import Hash
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
@@ -39,6 +45,7 @@ MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 
 BLOCKHASH_VALIDITY = 150  # blocks
 FINALIZED_AFTER = 32  # slots
+SLOTS_PER_EPOCH = 432_000
 GENESIS_SLOT = 380_000_000
 GENESIS_HEIGHT = 358_000_000
 KEEP_SLOTS = 400  # blockhashes remembered (older ones are long expired)
@@ -60,6 +67,18 @@ class RpcError(Exception):
 
 
 @dataclass
+class TokenBalance:
+    """A token account's balance before or after a transaction (what `getTransaction` meta lists)."""
+
+    account_index: int
+    mint: Pubkey
+    owner: Pubkey
+    program: Pubkey
+    amount: int
+    decimals: int
+
+
+@dataclass
 class LandedTx:
     signature: str
     slot: int
@@ -67,6 +86,13 @@ class LandedTx:
     logs: list[str]
     fee: int
     units: int
+    # What `getTransaction` shows; absent for the faucet's airdrops.
+    tx: VersionedTransaction | None = None
+    block_time: int | None = None
+    pre_balances: list[int] = field(default_factory=list)
+    post_balances: list[int] = field(default_factory=list)
+    pre_token_balances: list[TokenBalance] = field(default_factory=list)
+    post_token_balances: list[TokenBalance] = field(default_factory=list)
 
 
 @dataclass
@@ -74,6 +100,10 @@ class SimResult:
     err: Any
     logs: list[str]
     units: int
+    # States after the run of the accounts asked for (None: the account does not exist).
+    accounts: list[Account | None] = field(default_factory=list)
+    # {"programId", "data": [base64, "base64"]} when a program set return data, as RPC shows it.
+    return_data: dict[str, Any] | None = None
 
 
 def _blockhash_for(seed: int, slot: int) -> Hash:
@@ -138,6 +168,11 @@ class SolanaChain:
         slot = self._sync()
         return _blockhash_for(self.seed, slot), self.height_at(slot) + BLOCKHASH_VALIDITY
 
+    def blockhash_at(self, slot: int) -> tuple[Hash, int]:
+        """(blockhash, lastValidBlockHeight) of an earlier slot: what `finalized` commitment hands out."""
+        slot = max(GENESIS_SLOT, min(slot, self._sync()))
+        return _blockhash_for(self.seed, slot), self.height_at(slot) + BLOCKHASH_VALIDITY
+
     def blockhash_valid(self, blockhash: Hash | str) -> bool:
         self._sync()
         entry = self._hashes.get(str(blockhash))
@@ -187,13 +222,28 @@ class SolanaChain:
         with self._lock:
             return self.svm.get_balance(owner) or 0
 
-    def airdrop(self, owner: Pubkey, lamports: int) -> None:
+    def airdrop(self, owner: Pubkey, lamports: int) -> Signature:
+        """Send lamports from the faucet; the transfer lands like any transaction, with a status."""
         if lamports <= 0:
             raise ValueError("airdrop amount must be positive")
         with self._lock:
+            self._sync()
+            # A fresh LiteSVM blockhash per airdrop, so two equal airdrops are two transactions.
+            self.svm.expire_blockhash()
             result = self.svm.airdrop(owner, lamports)
             if isinstance(result, FailedTransactionMetadata):
-                raise RpcError(-32603, f"airdrop failed: {result.err()}")
+                raise RpcError(-32603, f"airdrop failed: {describe_error(result.err())}")
+            signature = result.signature()
+            self._landed[str(signature)] = LandedTx(
+                str(signature),
+                self._synced_slot,
+                None,
+                list(result.logs()),
+                result.fee(),
+                result.compute_units_consumed(),
+                block_time=int(self._real()),
+            )
+            return signature
 
     def mint_to(self, owner: Pubkey, mint: Pubkey, amount: int) -> Pubkey:
         """Credit `amount` raw units of `mint` to `owner`'s associated token account (created if missing)."""
@@ -282,14 +332,20 @@ class SolanaChain:
             raise RpcError(-32003, "Transaction signature verification failure")
 
     def send(self, tx: VersionedTransaction, *, skip_preflight: bool = False) -> Signature:
-        """Submit like `sendTransaction`: verify, check the blockhash, execute, remember the status."""
-        self._check(tx)
+        """Submit like `sendTransaction`: verify, check the blockhash, execute, remember the status.
+
+        As on a validator, preflight (signature check, node health, simulation) happens only without
+        `skip_preflight`; a skipped transaction that would fail those checks is acknowledged and
+        never lands, because the leader drops it.
+        """
         signature = tx.signatures[0]
         sig_str = str(signature)
+        if not skip_preflight:
+            self._check(tx)
         with self._lock:
             self._sync()
-            if self.halted:
-                raise RpcError(-32005, "Node is unhealthy: the cluster is not producing blocks")
+            if not skip_preflight and self.halted:
+                raise RpcError(-32005, "Node is unhealthy", {"numSlotsBehind": None})
             if sig_str in self._landed:
                 if skip_preflight:
                     return signature
@@ -298,40 +354,93 @@ class SolanaChain:
                 if skip_preflight:
                     return signature  # accepted by the RPC node, never lands
                 raise _preflight_error("BlockhashNotFound", [], 0)
-            if self.drop_hook():
-                return signature  # dropped on the way to the leader
+            if skip_preflight and (self.halted or not all(tx.verify_with_results())):
+                return signature  # the leader's signature check (or a stalled cluster) drops it
+            # Preflight runs on the RPC node, before the transaction travels (and may be lost) to the leader.
             if not skip_preflight:
                 sim = self.simulate(tx, verify_signatures=False)
                 if sim.err is not None:
                     raise _preflight_error(sim.err, sim.logs, sim.units)
+            if self.drop_hook():
+                return signature  # dropped on the way to the leader
             self._sync_svm_clock()
+            keys = list(tx.message.account_keys)
+            pre_balances = [self.svm.get_balance(k) or 0 for k in keys]
+            pre_tokens = self._token_balances(keys)
             result = self.svm.send_transaction(tx)
             if isinstance(result, FailedTransactionMetadata):
                 meta = result.meta()
                 err = result.err()
+                if _never_lands(err):
+                    return signature  # the leader cannot charge a fee for it: it is not in any block
             else:
                 meta, err = result, None
             self._landed[sig_str] = LandedTx(
-                sig_str, self._synced_slot, err, list(meta.logs()), meta.fee(), meta.compute_units_consumed()
+                sig_str,
+                self._synced_slot,
+                err,
+                list(meta.logs()),
+                meta.fee(),
+                meta.compute_units_consumed(),
+                tx=tx,
+                block_time=int(self._real()),
+                pre_balances=pre_balances,
+                post_balances=[self.svm.get_balance(k) or 0 for k in keys],
+                pre_token_balances=pre_tokens,
+                post_token_balances=self._token_balances(keys),
             )
             return signature
 
+    def _token_balances(self, keys: list[Pubkey]) -> list[TokenBalance]:
+        out = []
+        for index, key in enumerate(keys):
+            acc = self.svm.get_account(key)
+            if acc is None or acc.owner not in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM) or len(acc.data) < 165:
+                continue
+            try:
+                ta = TokenAccount.from_bytes(bytes(acc.data)[:165])
+                mint_acc = self.svm.get_account(ta.mint)
+                decimals = Mint.from_bytes(bytes(mint_acc.data)[:82]).decimals if mint_acc else 0
+            except Exception:  # not a token account (a mint, a multisig)
+                continue
+            out.append(TokenBalance(index, ta.mint, ta.owner, acc.owner, ta.amount, decimals))
+        return out
+
     def simulate(
-        self, tx: VersionedTransaction, *, verify_signatures: bool = False, replace_blockhash: bool = False
+        self,
+        tx: VersionedTransaction,
+        *,
+        verify_signatures: bool = False,
+        replace_blockhash: bool = False,
+        accounts: list[Pubkey] | None = None,
     ) -> SimResult:
-        """Run without committing, like `simulateTransaction`."""
+        """Run without committing, like `simulateTransaction`; `accounts`: states wanted after the run."""
         if verify_signatures:
             self._check(tx)
+        wanted = accounts or []
         with self._lock:
             if not replace_blockhash and not self.blockhash_valid(message_blockhash(tx)):
-                return SimResult("BlockhashNotFound", [], 0)
+                return SimResult("BlockhashNotFound", [], 0, [None] * len(wanted))
             self._sync_svm_clock()
             result = self.svm.simulate_transaction(tx)
-            if hasattr(result, "err") and callable(result.err):
+            if isinstance(result, FailedTransactionMetadata):
                 meta = result.meta()
-                return SimResult(result.err(), list(meta.logs()), meta.compute_units_consumed())
-            meta = result.meta() if hasattr(result, "meta") and callable(result.meta) else result
-            return SimResult(None, list(meta.logs()), meta.compute_units_consumed())
+                # A failed run changes nothing: report the accounts as they stand.
+                states = [self.svm.get_account(k) for k in wanted]
+                return SimResult(
+                    result.err(), list(meta.logs()), meta.compute_units_consumed(), states, _return_data(meta)
+                )
+            meta = result.meta()
+            post = dict(result.post_accounts())
+            states = [post[k] if k in post else self.svm.get_account(k) for k in wanted]
+            return SimResult(
+                None, list(meta.logs()), meta.compute_units_consumed(), states, _return_data(meta)
+            )
+
+    def transaction_count(self) -> int:
+        """Transactions that landed (successful or not), like `getTransactionCount`."""
+        with self._lock:
+            return len(self._landed)
 
     def status(self, signature: str) -> tuple[LandedTx, int] | None:
         """(landed transaction, confirmations) or None if it never landed."""
@@ -343,14 +452,49 @@ class SolanaChain:
 
     def _sync_svm_clock(self) -> None:
         # Programs that read the Clock sysvar see the cluster's slot and the wall clock.
-        clock = self.svm.get_clock()
         slot = self._synced_slot
-        if clock.slot != slot:
-            self.svm.warp_to_slot(slot)
+        now = int(self._real())
+        clock = self.svm.get_clock()
+        if clock.slot != slot or clock.unix_timestamp != now:
+            epoch, index = divmod(slot, SLOTS_PER_EPOCH)
+            epoch_start = now - index * self.slot_ms // 1000
+            self.svm.set_clock(Clock(slot, epoch_start, epoch, epoch + 1, now))
 
 
 def message_blockhash(tx: VersionedTransaction) -> Hash:
     return tx.message.recent_blockhash
+
+
+# Failures a leader rejects before charging the fee: such a transaction is in no block and has no status.
+_UNCHARGEABLE = {
+    "AccountNotFound",
+    "InsufficientFundsForFee",
+    "InvalidAccountForFee",
+    "AlreadyProcessed",
+    "BlockhashNotFound",
+    "SignatureFailure",
+    "SanitizeFailure",
+    "AccountLoadedTwice",
+    "AccountInUse",
+    "TooManyAccountLocks",
+    "MissingSignatureForFee",
+}
+
+
+def _never_lands(err: Any) -> bool:
+    return str(err).rsplit(".", 1)[-1] in _UNCHARGEABLE
+
+
+def _return_data(meta: Any) -> dict[str, Any] | None:
+    data = meta.return_data()
+    if data is None or not bytes(data.data):
+        return None
+    import base64
+
+    return {
+        "programId": str(data.program_id),
+        "data": [base64.b64encode(bytes(data.data)).decode(), "base64"],
+    }
 
 
 def _preflight_error(err: Any, logs: list[str], units: int) -> RpcError:
@@ -366,7 +510,7 @@ def _preflight_error(err: Any, logs: list[str], units: int) -> RpcError:
         }.get(err, err)
     else:
         err_obj = err
-        text = _describe(err)
+        text = describe_error(err)
     result = RpcSimulateTransactionResult(
         err=err_obj, logs=logs, accounts=None, units_consumed=units, return_data=None
     )
@@ -375,6 +519,86 @@ def _preflight_error(err: Any, logs: list[str], units: int) -> RpcError:
     return RpcError(-32002, f"Transaction simulation failed: {text}", json.loads(result.to_json()))
 
 
-def _describe(err: Any) -> str:
-    text = str(err)
-    return text.split(" {", 1)[0].replace("TransactionError", "") if text else "error"
+# The validator's wording (Display of TransactionError / InstructionError) for the errors bots meet.
+_TX_ERROR_TEXT = {
+    "AccountInUse": "Account in use",
+    "AccountLoadedTwice": "Account loaded twice",
+    "AccountNotFound": "Attempt to debit an account but found no record of a prior credit.",
+    "ProgramAccountNotFound": "Attempt to load a program that does not exist",
+    "InsufficientFundsForFee": "Insufficient funds for fee",
+    "InvalidAccountForFee": "This account may not be used to pay transaction fees",
+    "AlreadyProcessed": "This transaction has already been processed",
+    "BlockhashNotFound": "Blockhash not found",
+    "CallChainTooDeep": "Loader call chain is too deep",
+    "MissingSignatureForFee": "Transaction requires a fee but has no signature present",
+    "InvalidAccountIndex": "Transaction contains an invalid account reference",
+    "SignatureFailure": "Transaction did not pass signature verification",
+    "InvalidProgramForExecution": "This program may not be used for executing instructions",
+    "SanitizeFailure": "Transaction failed to sanitize accounts offsets correctly",
+    "ClusterMaintenance": "Transactions are currently disabled due to cluster maintenance",
+    "WouldExceedMaxBlockCostLimit": "Transaction would exceed max Block Cost Limit",
+    "UnsupportedVersion": "Transaction version is unsupported",
+    "InvalidWritableAccount": "Transaction loads a writable account that cannot be written",
+    "TooManyAccountLocks": "Transaction locked too many accounts",
+    "InvalidRentPayingAccount": "Transaction leaves an account with a lower balance than rent-exempt minimum",
+}
+_IX_ERROR_TEXT = {
+    "GenericError": "generic instruction error",
+    "InvalidArgument": "invalid program argument",
+    "InvalidInstructionData": "invalid instruction data",
+    "InvalidAccountData": "invalid account data for instruction",
+    "AccountDataTooSmall": "account data too small for instruction",
+    "InsufficientFunds": "insufficient funds for instruction",
+    "IncorrectProgramId": "incorrect program id for instruction",
+    "MissingRequiredSignature": "missing required signature for instruction",
+    "AccountAlreadyInitialized": "instruction requires an uninitialized account",
+    "UninitializedAccount": "instruction requires an initialized account",
+    "NotEnoughAccountKeys": "insufficient account keys for instruction",
+    "AccountNotExecutable": "instruction expected an executable account",
+    "ExternalAccountLamportSpend": "instruction spent from the balance of an account it does not own",
+    "ReadonlyLamportChange": "instruction changed the balance of a read-only account",
+    "ComputationalBudgetExceeded": "Computational budget exceeded",
+    "ProgramFailedToComplete": "Program failed to complete",
+    "InvalidAccountOwner": "Invalid account owner",
+    "ArithmeticOverflow": "Program arithmetic overflowed",
+    "IncorrectAuthority": "Incorrect authority provided",
+    "PrivilegeEscalation": "Cross-program invocation with unauthorized signer or writable account",
+    "MissingAccount": "An account required by the instruction is missing",
+    "UnsupportedProgramId": "Unsupported program id",
+    "InvalidSeeds": "Provided seeds do not result in a valid address",
+    "IllegalOwner": "Provided owner is not allowed",
+    "Immutable": "Account is immutable",
+}
+
+
+def describe_error(err: Any) -> str:
+    """A TransactionError as the validator prints it (e.g. in "Transaction simulation failed: …")."""
+    import json
+
+    from solders.transaction_status import TransactionStatus
+
+    value = (
+        err
+        if isinstance(err, str)
+        else json.loads(TransactionStatus(0, None, None, err, None).to_json())["err"]
+    )
+    if isinstance(value, str):
+        return _TX_ERROR_TEXT.get(value, value)
+    name, detail = next(iter(value.items()))
+    if name == "InstructionError":
+        index, ix_err = detail
+        if isinstance(ix_err, dict):
+            ix_name, ix_detail = next(iter(ix_err.items()))
+            text = (
+                f"custom program error: {ix_detail:#x}" if ix_name == "Custom" else f"{ix_name}: {ix_detail}"
+            )
+        else:
+            text = _IX_ERROR_TEXT.get(ix_err, ix_err)
+        return f"Error processing Instruction {index}: {text}"
+    if name == "InsufficientFundsForRent":
+        return (
+            f"Transaction results in an account ({detail['account_index']}) with insufficient funds for rent"
+        )
+    if name == "DuplicateInstruction":
+        return f"Transaction contains a duplicate instruction ({detail}) that is not allowed"
+    return f"{name}: {detail}"

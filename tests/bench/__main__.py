@@ -1,0 +1,28 @@
+"""`make bench`: run every benchmark group, print a table, write bench-results/latest.json."""
+
+from __future__ import annotations
+
+import sys
+
+from tests.bench import devnet_bench
+from tests.bench.results import Figure, report
+
+
+def main() -> int:
+    figures: list[Figure] = []
+    failed = []
+    for bench in devnet_bench.BENCHES:
+        name = f"{bench.__module__.rsplit('.', 1)[-1]}.{bench.__name__}"
+        print(f"running {name} ...", flush=True)
+        try:
+            figures.extend(bench())
+        except Exception as exc:  # report the others, fail at the end
+            failed.append(f"{name}: {exc}")
+    report(figures)
+    for line in failed:
+        print(f"FAILED {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
