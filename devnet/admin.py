@@ -55,6 +55,10 @@ class FaultsRequest(BaseModel):
     rate_429: float | None = Field(default=None, ge=0, le=1)
     drop_rate: float | None = Field(default=None, ge=0, le=1)
     foreign_program: bool | None = None
+    rogue_program: bool | None = Field(
+        default=None,
+        description="the same switch as foreign_program (Asgard: add a non-allow-listed program)",
+    )
 
 
 class AdvanceRequest(BaseModel):
@@ -149,7 +153,13 @@ def create_app(devnet: Devnet) -> FastAPI:
     @app.post("/faults")
     async def faults(req: FaultsRequest) -> dict[str, Any]:
         venues = list(VENUES) if req.venue == "all" else [req.venue]
-        changes = req.model_dump(exclude={"venue", "clear"}, exclude_none=True)
+        changes = req.model_dump(exclude={"venue", "clear", "rogue_program"}, exclude_none=True)
+        if req.rogue_program is not None:
+            if req.foreign_program is not None and req.foreign_program != req.rogue_program:
+                raise HTTPException(
+                    422, "rogue_program and foreign_program are the same switch; they disagree"
+                )
+            changes["foreign_program"] = req.rogue_program
         for venue in venues:
             if req.clear:
                 devnet.faults.clear(venue)

@@ -242,7 +242,12 @@ def faults(
     rate_429: Annotated[float | None, typer.Option("--rate-429", help="Fraction answered 429")] = None,
     drop_rate: Annotated[float | None, typer.Option(help="Fraction of transactions dropped")] = None,
     foreign_program: Annotated[
-        bool | None, typer.Option(help="Asgard: add a non-allow-listed program")
+        bool | None,
+        typer.Option(
+            "--foreign-program/--no-foreign-program",
+            "--rogue-program/--no-rogue-program",
+            help="Asgard: add a non-allow-listed program to built transactions",
+        ),
     ] = None,
     clear: Annotated[bool, typer.Option(help="Reset this venue's faults first")] = False,
     base_port: BasePort = None,

@@ -31,7 +31,8 @@ class VenueFaults:
     rate_429: float = 0.0
     # Fraction of transactions accepted and then lost (see the module doc for what each venue does).
     drop_rate: float = 0.0
-    # Asgard only: built transactions carry an instruction for a program outside any allow-list.
+    # Asgard only: built transactions carry an instruction for a program outside any allow-list
+    # (the "rogue program" fault: `POST /faults {"venue": "asgard", "rogue_program": true}`).
     foreign_program: bool = False
 
     def validate(self) -> None:

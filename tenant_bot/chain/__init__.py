@@ -1,0 +1,3 @@
+"""Chain clients the bot talks to directly: Solana (balances, signature status) and Arbitrum (USDC
+balances and deposits to Hyperliquid's bridge). Import the submodule you need: each pulls in its own
+heavy libraries (solana-py, eth-abi), which an idle bot should not load."""

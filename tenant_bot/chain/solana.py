@@ -1,0 +1,211 @@
+"""The bot's Solana JSON-RPC client: balances, blockhashes, and what became of a signature.
+
+A thin wrapper of solana-py's `AsyncClient` (which talks to the devnet's RPC unchanged) that answers
+in Basis's types: Decimal whole units, assets by mint from `shared.assets.TOKENS`, and signature
+states a caller can branch on. Reads use the `confirmed` commitment: recent enough for a bot, and never
+a state that a fork can take back in practice.
+
+`wait_for_signature` is how a transaction's fate is settled, above all after a submit whose answer
+was lost: CONFIRMED or FAILED when the chain says so, EXPIRED only once the block height has passed
+the transaction's `lastValidBlockHeight` *and* the signature is still unknown, checked once more after
+the expiry was seen (a transaction can land in the last valid block while we look at the height).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.core import RPCException
+from solana.rpc.models import TokenAccountOpts
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.token.state import TokenAccount
+
+from shared.assets import TOKENS, Asset, Chain
+from shared.retry import RetryPolicy
+
+T = TypeVar("T")
+
+TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+SOL_DECIMALS = TOKENS[(Asset.SOL, Chain.SOLANA)].decimals
+# SPL tokens Basis holds on Solana, by mint: USDC and the LSTs.
+SPL_BY_MINT: dict[str, tuple[Asset, int]] = {
+    t.address: (t.asset, t.decimals) for t in TOKENS.values() if t.chain is Chain.SOLANA and t.address
+}
+
+
+class SolanaRpcError(Exception):
+    """The RPC node answered an error or could not be reached (after the read retries)."""
+
+
+@dataclass(frozen=True)
+class SolanaBalances:
+    owner: str
+    sol: Decimal
+    tokens: dict[Asset, Decimal]  # every SPL asset of SPL_BY_MINT, 0 when the wallet has no account
+
+
+class SignatureState(StrEnum):
+    PROCESSED = "processed"
+    CONFIRMED = "confirmed"
+    FINALIZED = "finalized"
+    FAILED = "failed"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class SignatureStatus:
+    signature: str
+    state: SignatureState
+    slot: int | None
+    error: str | None
+
+
+class ConfirmResult(StrEnum):
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    EXPIRED = "expired"  # certain never to land: build and sign a new transaction
+
+
+class SolanaClient:
+    def __init__(self, url: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
+        self.url = url
+        self.retry = retry or RetryPolicy(attempts=3)
+        # HTTP/1.1: RPC nodes behind plain HTTP (and the devnet) do not speak h2c.
+        self._rpc = AsyncClient(url, commitment=Confirmed, timeout=timeout, http2=False)
+
+    def __repr__(self) -> str:
+        return f"SolanaClient({self.url!r})"
+
+    async def aclose(self) -> None:
+        await self._rpc.close()
+
+    async def __aenter__(self) -> SolanaClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def _read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A read, retried on transport and HTTP errors; a JSON-RPC error is an answer, not retried."""
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                return await call()
+            except RPCException as exc:
+                raise SolanaRpcError(f"solana {what}: {_rpc_message(exc)}") from exc
+            except SolanaRpcException as exc:
+                if attempt == self.retry.attempts:
+                    raise SolanaRpcError(f"solana {what}: {type(exc.__cause__ or exc).__name__}") from exc
+                await asyncio.sleep(self.retry.delay(attempt))
+        raise SolanaRpcError(f"solana {what}: no attempt made")
+
+    # ------------------------------------------------------------------ reads
+    async def balances(self, owner: str) -> SolanaBalances:
+        key = Pubkey.from_string(owner)
+        lamports = await self._read("getBalance", lambda: self._rpc.get_balance(key))
+        accounts = await self._read(
+            "getTokenAccountsByOwner",
+            lambda: self._rpc.get_token_accounts_by_owner(key, TokenAccountOpts(program_id=TOKEN_PROGRAM)),
+        )
+        raw: dict[Asset, int] = {asset: 0 for asset, _ in SPL_BY_MINT.values()}
+        for keyed in accounts.value:
+            state = TokenAccount.from_bytes(bytes(keyed.account.data))
+            known = SPL_BY_MINT.get(str(state.mint))
+            if known is not None:
+                raw[known[0]] += state.amount
+        decimals = {asset: d for asset, d in SPL_BY_MINT.values()}
+        return SolanaBalances(
+            owner=owner,
+            sol=Decimal(lamports.value).scaleb(-SOL_DECIMALS),
+            tokens={asset: Decimal(amount).scaleb(-decimals[asset]) for asset, amount in raw.items()},
+        )
+
+    async def latest_blockhash(self) -> tuple[str, int]:
+        """(blockhash, last valid block height) at the confirmed commitment."""
+        answer = await self._read("getLatestBlockhash", lambda: self._rpc.get_latest_blockhash())
+        return str(answer.value.blockhash), int(answer.value.last_valid_block_height)
+
+    async def block_height(self) -> int:
+        return int((await self._read("getBlockHeight", lambda: self._rpc.get_block_height())).value)
+
+    async def slot(self) -> int:
+        return int((await self._read("getSlot", lambda: self._rpc.get_slot())).value)
+
+    async def signature_status(self, signature: str) -> SignatureStatus:
+        """Where a transaction is: searched in the whole history, not just the recent status cache."""
+        sig = Signature.from_string(signature)
+        answer = await self._read(
+            "getSignatureStatuses",
+            lambda: self._rpc.get_signature_statuses([sig], search_transaction_history=True),
+        )
+        status = answer.value[0]
+        if status is None:
+            return SignatureStatus(signature, SignatureState.NOT_FOUND, None, None)
+        if status.err is not None:
+            return SignatureStatus(signature, SignatureState.FAILED, int(status.slot), str(status.err))
+        level = (
+            str(status.confirmation_status).rsplit(".", 1)[-1].lower() if status.confirmation_status else ""
+        )
+        state = {
+            "finalized": SignatureState.FINALIZED,
+            "confirmed": SignatureState.CONFIRMED,
+        }.get(level, SignatureState.PROCESSED)
+        return SignatureStatus(signature, state, int(status.slot), None)
+
+    async def wait_for_signature(
+        self,
+        signature: str,
+        last_valid_block_height: int | None,
+        *,
+        poll: float = 0.4,
+        timeout: float = 90,
+    ) -> tuple[ConfirmResult, SignatureStatus]:
+        """Wait until the transaction is confirmed, failed, or certainly expired.
+
+        Raises `TimeoutError` when none of those is known within `timeout` seconds (with no
+        `last_valid_block_height`, an unseen transaction can only end that way): its fate stays unknown.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self.signature_status(signature)
+            settled = _settled(status)
+            if settled is not None:
+                return settled, status
+            if (
+                status.state is SignatureState.NOT_FOUND
+                and last_valid_block_height is not None
+                and await self.block_height() > last_valid_block_height
+            ):
+                # The height passed: one more look, in case it landed in the last valid block.
+                status = await self.signature_status(signature)
+                settled = _settled(status)
+                if settled is not None:
+                    return settled, status
+                if status.state is SignatureState.NOT_FOUND:
+                    return ConfirmResult.EXPIRED, status
+            if time.monotonic() + poll > deadline:
+                raise TimeoutError(f"signature {signature} neither confirmed nor expired within {timeout}s")
+            await asyncio.sleep(poll)
+
+
+def _settled(status: SignatureStatus) -> ConfirmResult | None:
+    if status.state is SignatureState.FAILED:
+        return ConfirmResult.FAILED
+    if status.state in (SignatureState.CONFIRMED, SignatureState.FINALIZED):
+        return ConfirmResult.CONFIRMED
+    return None
+
+
+def _rpc_message(exc: RPCException) -> str:
+    arg: Any = exc.args[0] if exc.args else exc
+    message = getattr(arg, "message", None)
+    return str(message) if message else str(arg)

@@ -1,0 +1,86 @@
+"""The bot's settings: where it keeps its data, which venues it talks to, how it trades.
+
+Every field is an environment variable `BASIS_<NAME>` (or a `.env` line). With no configuration
+at all the bot talks to a local devnet (`make run`) and keeps its data under `var/bot/`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from shared.settings import BasisSettings
+
+# Used only when `network` is "devnet": the devnet has no real money to protect.
+DEVNET_SERVER_SECRET = "basis-devnet-server-secret"
+DEVNET_ASGARD_API_KEY = "basis-devnet"
+
+
+class BotSettings(BasisSettings):
+    # Which tenant this bot serves; part of the key that protects its wallet keys.
+    tenant_id: str = "local"
+    # The bot's own folder: SQLite database, encrypted keystore, kill-switch file.
+    data_dir: Path = Path("var/bot")
+    # Server secret from which the key-encryption key is derived (HMAC(tenant id, secret)).
+    # Required outside the devnet.
+    server_secret: SecretStr | None = None
+
+    # Venue and chain endpoints (devnet defaults; see README "Pointing at real venues").
+    hyperliquid_url: str = "http://127.0.0.1:3001"
+    # Sign Hyperliquid actions as mainnet (source "a"); the devnet verifies as testnet.
+    hyperliquid_mainnet: bool = False
+    asgard_url: str = "http://127.0.0.1:3002/margin-trading"
+    asgard_api_key: SecretStr | None = None
+    solana_rpc_url: str = "http://127.0.0.1:8899"
+    arbitrum_rpc_url: str = "http://127.0.0.1:8547"
+
+    # Seconds between two ticks of the bot loop (refresh, risk, act).
+    tick_seconds: float = Field(default=5.0, gt=0)
+    # Open positions on its own when every entry criterion holds. Off: only manual opens.
+    auto_entry: bool = False
+    # Make the same decisions on live data but sign and send nothing; fills are hypothetical.
+    shadow: bool = False
+    # Leverage of both legs, 2x to 4x.
+    leverage: Decimal = Field(default=Decimal(3), ge=2, le=4)
+    # Size of an automatic entry, USDC of capital (half on each venue).
+    entry_capital_usd: Decimal = Field(default=Decimal(1000), gt=0)
+    # Minimum net APY (fraction, after fees) for an automatic entry.
+    min_entry_net_apy: Decimal = Decimal("0.05")
+    # Risk thresholds: a YAML file overriding `tenant_bot/risk/defaults.yaml`.
+    risk_file: Path | None = None
+
+    # Seconds the hedge may take after the long confirms before the long is unwound.
+    hedge_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Slippage band of a marketable IOC order, basis points from the mid.
+    hedge_slippage_bps: int = Field(default=50, ge=1, le=500)
+
+    # Testing only: kill the process with SIGKILL at this execution crash point
+    # (see `tenant_bot/execution/crash.py`). Never set in production.
+    crash_at: str | None = None
+
+    @model_validator(mode="after")
+    def _secrets_outside_devnet(self) -> BotSettings:
+        if self.network != "devnet" and self.server_secret is None:
+            raise ValueError("BASIS_SERVER_SECRET is required outside the devnet")
+        return self
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "bot.sqlite3"
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.data_dir / "keystore.json"
+
+    @property
+    def kill_switch_path(self) -> Path:
+        # Its presence halts new entries (see tenant_bot/risk/kill_switch.py).
+        return self.data_dir / "KILL"
+
+    def server_secret_value(self) -> SecretStr:
+        return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
+
+    def asgard_key_value(self) -> SecretStr:
+        return self.asgard_api_key or SecretStr(DEVNET_ASGARD_API_KEY)

@@ -1,0 +1,155 @@
+"""Shadow mode: the same decisions on live data, with hypothetical fills and funding.
+
+The shadow executor has no signer at all, so it cannot sign or send anything: a long is priced
+by Asgard's simulate endpoint, a short by walking Hyperliquid's live book, and funding accrues
+each tick from the live hourly rate on the hypothetical short. Positions and executions are
+written to the same tables, marked `shadow`, so the dashboard shows them the same way.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from shared.assets import Asset, Protocol
+from tenant_bot.execution.journal import Journal
+from tenant_bot.storage.events import EventLog
+from tenant_bot.storage.models import Execution, Position
+from tenant_bot.strategy.rates import RatesSnapshot
+from tenant_bot.strategy.sizing import book_fill, hedge_size_for
+
+if TYPE_CHECKING:
+    from tenant_bot.execution.engine import ExecutionConfig, OpenRequest, Venues
+
+# Hyperliquid's base taker fee, charged on the hypothetical short's notional.
+TAKER_FEE = Decimal("0.00045")
+
+
+class ShadowExecutor:
+    def __init__(self, journal: Journal, venues: Venues, events: EventLog, config: ExecutionConfig) -> None:
+        self.journal = journal
+        # Read-only use: simulate, book, mids. The signer is deliberately not kept.
+        self.hl = venues.hyperliquid
+        self.asgard = venues.asgard
+        self.owner = venues.owner
+        self.events = events
+        self.config = config
+
+    async def open(self, request: OpenRequest, *, requested_by: str) -> str:
+        quote = await self.asgard.simulate_open(
+            self.owner, request.asset, request.protocol, request.collateral_usdc, request.leverage
+        )
+        sz_decimals = (await self.hl.markets())["SOL"].sz_decimals
+        short = hedge_size_for(quote.token_size, request.asset, request.lst_sol_rate, sz_decimals)
+        book = await self.hl.book("SOL")
+        fill = book_fill(((lv.px, lv.sz) for lv in book.bids), short)
+        avg_px = fill.avg_px
+        hl_fee = fill.filled * avg_px * TAKER_FEE
+        now = datetime.now(UTC)
+        position_id, execution_id = str(uuid.uuid4()), str(uuid.uuid4())
+        position = Position(
+            id=position_id,
+            status="open",
+            asset=request.asset.value,
+            protocol=request.protocol.name.lower(),
+            leverage=request.leverage,
+            shadow=True,
+            long_token_size=quote.token_size,
+            long_entry_price=quote.price_usd,
+            collateral_usdc=request.collateral_usdc,
+            debt_usdc=quote.debt_usdc,
+            short_size=fill.filled,
+            short_entry_px=avg_px,
+            opened_at=now,
+            ledger={
+                "funding": "0",
+                "fees": str(-(quote.fees_usd + hl_fee)),
+                "accrued_at": now.isoformat(),
+            },
+        )
+        execution = Execution(
+            id=execution_id,
+            kind="open",
+            state="done",
+            outcome="completed",
+            position_id=position_id,
+            plan={"shadow": True, "asset": request.asset.value, "protocol": request.protocol.name},
+            requested_by=requested_by,
+            finished_at=now,
+        )
+        self.journal.create(position, execution)
+        self.events.emit(
+            "position.opened",
+            f"Shadow position: long {quote.token_size} {request.asset.value} at {quote.price_usd}, "
+            f"short {fill.filled} SOL at {avg_px} (hypothetical; nothing was sent)",
+            position_id=position_id,
+            execution_id=execution_id,
+            shadow=True,
+        )
+        return execution_id
+
+    async def accrue(self, snapshot: RatesSnapshot) -> None:
+        """Hypothetical funding on each shadow short since the last tick, at the live hourly rate."""
+        price = snapshot.prices.get("hyperliquid_oracle") or snapshot.prices.get("hyperliquid_mark")
+        if price is None:
+            return
+        for p in self.journal.positions("open"):
+            if not p.shadow or not p.short_size:
+                continue
+            last = datetime.fromisoformat(p.ledger.get("accrued_at", snapshot.at.isoformat()))
+            hours = Decimal(str((snapshot.at - last).total_seconds())) / 3600
+            if hours <= 0:
+                continue
+            # Positive funding: longs pay shorts, so the short receives it.
+            earned = p.short_size * price * snapshot.funding.per_hour * hours
+            funding = Decimal(p.ledger.get("funding", "0")) + earned
+            self.journal.update_position(
+                p.id, ledger={"funding": str(funding), "accrued_at": snapshot.at.isoformat()}
+            )
+
+    async def close(self, position_id: str) -> str:
+        p = self.journal.position(position_id)
+        book = await self.hl.book("SOL")
+        buy = book_fill(((lv.px, lv.sz) for lv in book.asks), p.short_size or Decimal(0))
+        quote = await self.asgard.simulate_open(
+            self.owner, Asset(p.asset), Protocol[p.protocol.upper()], Decimal(10), Decimal(2)
+        )
+        long_px = quote.price_usd
+        long_pnl = (p.long_token_size or Decimal(0)) * (long_px - (p.long_entry_price or long_px))
+        short_pnl = (p.short_size or Decimal(0)) * ((p.short_entry_px or buy.avg_px) - buy.avg_px)
+        fee = buy.filled * buy.avg_px * TAKER_FEE
+        funding = Decimal(p.ledger.get("funding", "0"))
+        fees = Decimal(p.ledger.get("fees", "0")) - fee
+        price = long_pnl + short_pnl
+        total = price + funding + fees
+        now = datetime.now(UTC)
+        execution_id = str(uuid.uuid4())
+        self.journal.create(
+            p,
+            Execution(
+                id=execution_id,
+                kind="close",
+                state="done",
+                outcome="completed",
+                position_id=position_id,
+                plan={"shadow": True, "closed_at": time.time()},
+                requested_by="manual",
+                finished_at=now,
+            ),
+        )
+        self.journal.update_position(
+            position_id,
+            status="closed",
+            closed_at=now,
+            ledger={"fees": str(fees), "price": str(price), "total": str(total), "funding": str(funding)},
+        )
+        self.events.emit(
+            "position.closed",
+            f"Shadow position closed; hypothetical PnL {total:.2f} USDC",
+            position_id=position_id,
+            shadow=True,
+        )
+        return execution_id

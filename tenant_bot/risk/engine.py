@@ -1,0 +1,299 @@
+"""The risk engine: breakers' trips → one trading state and the actions execution should take.
+
+Each tick the caller hands `evaluate` fresh snapshots and gets a `RiskDecision`:
+- `state`: the worst state the current trips imply (REBALANCE and ALERT keep ACTIVE; PAUSE_ENTRIES,
+  REDUCE and CLOSE mean REDUCING), combined with a sticky HALTED. REDUCING lasts exactly as long as
+  its causes; HALTED, once entered (a HALT trip such as repeated execution failures, or `halt(reason)`
+  called by execution on an unexplained mismatch), stays until `resume(operator)`.
+- `closes`, `reductions`, `rebalances`: what to do per position. A trip about everything
+  (`position_id=None`, e.g. funding) applies to every position. A position being closed is not also
+  reduced or rebalanced. Reductions are not idempotent, so a position is asked to reduce at most once
+  per `reduce_cooldown_seconds` while its breaker stays tripped. When HALTED, all three are empty:
+  nothing automatic happens; a manual close still works (it does not ask the engine).
+- `entries_allowed`: ACTIVE, not paused (`PauseController`) and no kill switch file.
+
+Events are emitted on change only: a trip that appears (TRIPPED), changes action (CHANGED) or goes
+away (CLEARED), the state changing, a halt, a resume, the kill switch file appearing or going. A trip
+that persists is not repeated every tick. Events reach the `on_event` callback as they happen and are
+also returned in `RiskDecision.events` (those since the previous `evaluate`); use one or the other.
+
+After a resume the execution-failure count at that moment is acknowledged: the bot halts again only
+after `halt_after_consecutive_failures` more failures (or when the caller's count restarts from zero
+and reaches it again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from shared.logging import get_logger
+from tenant_bot.risk.circuit_breakers import (
+    CircuitBreaker,
+    HyperliquidMarginBreaker,
+    MarketRisk,
+    PositionRisk,
+    Trip,
+    default_breakers,
+)
+from tenant_bot.risk.config import RiskConfig
+from tenant_bot.risk.kill_switch import KillSwitch
+from tenant_bot.risk.pause import PauseController
+from tenant_bot.risk.states import Action, TradingState
+
+log = get_logger(__name__)
+
+
+class EventKind(StrEnum):
+    TRIPPED = "risk.tripped"
+    CHANGED = "risk.changed"  # same breaker and position, another action
+    CLEARED = "risk.cleared"
+    STATE_CHANGED = "risk.state_changed"
+    HALTED = "risk.halted"
+    RESUMED = "risk.resumed"
+    KILL_SWITCH = "risk.kill_switch"
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    kind: EventKind
+    message: str
+    at: datetime
+    trip: Trip | None = None  # the trip now (TRIPPED, CHANGED) or the one that went away (CLEARED)
+    previous: Trip | None = None  # CHANGED: the trip before
+    state: TradingState | None = None  # STATE_CHANGED, HALTED, RESUMED: the state now
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    state: TradingState
+    trips: tuple[Trip, ...]
+    closes: set[str]
+    reductions: dict[str, Decimal]  # position id → fraction of the position to remove
+    rebalances: set[str]
+    entries_allowed: bool
+    events: tuple[RiskEvent, ...] = ()
+    entry_blockers: tuple[str, ...] = ()  # why entries are not allowed, one sentence each
+    halt_reason: str | None = None
+
+
+@dataclass
+class _Halt:
+    reason: str
+    by: str
+    at: datetime
+
+
+@dataclass
+class RiskEngine:
+    config: RiskConfig
+    pause: PauseController | None = None
+    kill_switch: KillSwitch | None = None
+    on_event: Callable[[RiskEvent], None] | None = None
+    breakers: list[CircuitBreaker] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.breakers:
+            self.breakers = default_breakers(self.config)
+        self._active: dict[tuple[str, str | None], Trip] = {}
+        self._state = TradingState.ACTIVE
+        self._halt: _Halt | None = None
+        self._acknowledged_failures = 0
+        self._last_failures = 0
+        self._last_reduction: dict[str, datetime] = {}
+        self._kill_engaged = False
+        self._pending: list[RiskEvent] = []
+
+    # ------------------------------------------------------------------ operator / execution
+    @property
+    def state(self) -> TradingState:
+        return self._state
+
+    @property
+    def halt_reason(self) -> str | None:
+        return self._halt.reason if self._halt else None
+
+    def halt(self, reason: str, *, by: str = "execution", now: datetime | None = None) -> None:
+        """Stop everything automatic until an operator resumes (e.g. a position mismatch nobody explains)."""
+        now = now or datetime.now(UTC)
+        if self._halt is not None:
+            return
+        self._halt = _Halt(reason, by, now)
+        self._state = TradingState.HALTED
+        self._emit(
+            RiskEvent(EventKind.HALTED, f"trading halted by {by}: {reason}", now, state=TradingState.HALTED)
+        )
+
+    def resume(self, operator: str, *, now: datetime | None = None) -> None:
+        """Clear a halt. The next `evaluate` recomputes the state from the trips still active."""
+        now = now or datetime.now(UTC)
+        if self._halt is None:
+            return
+        was = self._halt
+        self._halt = None
+        self._acknowledged_failures = self._last_failures
+        self._state = self._implied(self._active.values())
+        self._emit(
+            RiskEvent(
+                EventKind.RESUMED,
+                f"trading resumed by {operator} (halted by {was.by}: {was.reason})",
+                now,
+                state=self._state,
+            )
+        )
+
+    # ------------------------------------------------------------------ the tick
+    def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> RiskDecision:
+        failures = market.consecutive_failures
+        if failures < self._acknowledged_failures:
+            self._acknowledged_failures = 0  # the caller's count restarted
+        self._last_failures = failures
+        seen = dataclasses.replace(market, consecutive_failures=failures - self._acknowledged_failures)
+
+        trips: list[Trip] = []
+        for breaker in self.breakers:
+            trips.extend(breaker.evaluate(seen, positions, now))
+        current = {t.key: t for t in trips}
+        self._diff(current, now)
+        self._active = current
+
+        for trip in trips:
+            if trip.action is Action.HALT and self._halt is None:
+                self.halt(trip.reason, by=trip.breaker, now=now)
+
+        state = TradingState.HALTED if self._halt else self._implied(trips)
+        if state is not self._state:
+            self._emit(
+                RiskEvent(
+                    EventKind.STATE_CHANGED,
+                    f"trading state {self._state.value} → {state.value}",
+                    now,
+                    state=state,
+                )
+            )
+            self._state = state
+
+        closes: set[str] = set()
+        reductions: dict[str, Decimal] = {}
+        rebalances: set[str] = set()
+        ids = [p.position_id for p in positions]
+        if state is not TradingState.HALTED:
+            for trip in trips:
+                targets = ids if trip.position_id is None else [trip.position_id]
+                if trip.action is Action.CLOSE:
+                    closes.update(targets)
+                elif trip.action is Action.REDUCE:
+                    for pid in targets:
+                        reductions[pid] = max(reductions.get(pid, Decimal(0)), self._reduce_fraction(trip))
+                elif trip.action is Action.REBALANCE:
+                    rebalances.update(targets)
+            reductions = {
+                pid: f for pid, f in reductions.items() if pid not in closes and self._may_reduce(pid, now)
+            }
+            for pid in reductions:
+                self._last_reduction[pid] = now
+            rebalances -= closes
+        for pid in list(self._last_reduction):
+            if pid not in ids:
+                del self._last_reduction[pid]
+
+        blockers = self._entry_blockers(state, trips, now)
+        events, self._pending = tuple(self._pending), []
+        return RiskDecision(
+            state=state,
+            trips=tuple(trips),
+            closes=closes,
+            reductions=reductions,
+            rebalances=rebalances,
+            entries_allowed=not blockers,
+            events=events,
+            entry_blockers=tuple(blockers),
+            halt_reason=self.halt_reason,
+        )
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _implied(trips: Iterable[Trip]) -> TradingState:
+        state = TradingState.ACTIVE
+        for trip in trips:
+            if trip.action is not Action.HALT:  # HALTED is sticky state, entered through halt()
+                state = state.worst(trip.action.implied_state)
+        return state
+
+    def _reduce_fraction(self, trip: Trip) -> Decimal:
+        if trip.breaker in (HyperliquidMarginBreaker.distance_name, HyperliquidMarginBreaker.ratio_name):
+            return self.config.hyperliquid_margin.reduce_fraction
+        return self.config.asgard_health.reduce_fraction
+
+    def _may_reduce(self, position_id: str, now: datetime) -> bool:
+        last = self._last_reduction.get(position_id)
+        cooldown = timedelta(seconds=float(self.config.reduce_cooldown_seconds))
+        return last is None or now - last >= cooldown
+
+    def _diff(self, current: dict[tuple[str, str | None], Trip], now: datetime) -> None:
+        for key, trip in current.items():
+            before = self._active.get(key)
+            if before is None:
+                self._emit(
+                    RiskEvent(EventKind.TRIPPED, f"{trip.action.value}: {trip.reason}", now, trip=trip)
+                )
+            elif before.action is not trip.action:
+                self._emit(
+                    RiskEvent(
+                        EventKind.CHANGED,
+                        f"{before.action.value} → {trip.action.value}: {trip.reason}",
+                        now,
+                        trip=trip,
+                        previous=before,
+                    )
+                )
+        for key, before in self._active.items():
+            if key not in current:
+                where = f" (position {before.position_id})" if before.position_id else ""
+                self._emit(
+                    RiskEvent(
+                        EventKind.CLEARED,
+                        f"{before.breaker}{where} cleared (was {before.action.value})",
+                        now,
+                        trip=before,
+                    )
+                )
+
+    def _entry_blockers(self, state: TradingState, trips: Sequence[Trip], now: datetime) -> list[str]:
+        blockers: list[str] = []
+        if state is TradingState.HALTED:
+            blockers.append(f"trading is halted: {self.halt_reason}")
+        elif state is TradingState.REDUCING:
+            blockers.extend(
+                f"{t.action.value}: {t.reason}"
+                for t in trips
+                if t.action.implied_state is TradingState.REDUCING
+            )
+        if self.pause is not None and self.pause.paused:
+            blockers.extend(f"paused by {r.by}: {r.reason}" for r in self.pause.reasons)
+        if self.kill_switch is not None:
+            engaged = self.kill_switch.engaged
+            if engaged != self._kill_engaged:
+                self._kill_engaged = engaged
+                text = (
+                    f"kill switch engaged ({self.kill_switch.path})"
+                    if engaged
+                    else f"kill switch released ({self.kill_switch.path})"
+                )
+                self._emit(RiskEvent(EventKind.KILL_SWITCH, text, now, state=state))
+            if engaged:
+                blockers.append(f"the kill switch file {self.kill_switch.path} is present")
+        return blockers
+
+    def _emit(self, event: RiskEvent) -> None:
+        log.info("risk_event", kind=event.kind.value, message=event.message)
+        self._pending.append(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # a broken listener must not stop the risk engine
+                log.exception("risk_event_listener_failed", kind=event.kind.value)

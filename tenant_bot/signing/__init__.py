@@ -1,0 +1,24 @@
+"""Who signs for the bot: the `Signer` interface and its implementations.
+
+`LocalSigner` is imported on first use: it pulls in eth_account and solders, which a bot that signs
+through the control plane's broker does not need in memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tenant_bot.signing.signer import Signer
+
+if TYPE_CHECKING:
+    from tenant_bot.signing.local import KeystoreError, LocalSigner
+
+__all__ = ["KeystoreError", "LocalSigner", "Signer"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("LocalSigner", "KeystoreError"):
+        from tenant_bot.signing import local
+
+        return getattr(local, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

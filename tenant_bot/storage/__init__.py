@@ -1,0 +1,1 @@
+"""The bot's own SQLite database: executions and their journal, positions, events, small state."""

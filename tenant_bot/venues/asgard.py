@@ -1,0 +1,377 @@
+"""The bot's client of Asgard's margin-trading API (LONG SOL/LST against a USDC debt).
+
+Flow, as Asgard documents it: build (`/create-position`, `/close-position`, `/position/partial-close`)
+→ check and sign the owner's slot locally (`sign`) → submit the build's answer with `signedTxs`
+replaced (`submit`). The transaction id (the first signature) is known before anything is sent, so
+the execution layer writes it down first and resolves a lost answer by the signature's status on
+Solana (`tenant_bot.chain.solana.SolanaClient.signature_status`), never by submitting blindly again.
+
+Retries: reads retry on 429, 5xx and transport errors (`shared.retry`). A submit is retried only when
+it certainly did not reach Asgard (connect error, 429); any other failure raises `OutcomeUnknown`.
+A submit answered 200 means Asgard accepted the transaction, not that it landed: confirm it with
+`SolanaClient.wait_for_signature` (under a dropped-transaction fault the answer looks normal and the
+transaction never lands; sending the same signed transaction again before its blockhash expires lands
+it at most once).
+
+The API key (`X-API-Key`) is a `SecretStr`, read only where the HTTP client is made; it is never logged
+or put in a repr or an error.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from shared.assets import Asset, Chain, Protocol, token
+from shared.logging import get_logger, register_secret
+from shared.money import to_raw
+from shared.retry import RetryPolicy, send_with_retry
+from tenant_bot.signing.signer import Signer
+from tenant_bot.venues import asgard_transactions as txs
+from tenant_bot.venues.asgard_models import (
+    AsgardError,
+    AsgardMarket,
+    AsgardPosition,
+    BuiltTransaction,
+    OpenQuote,
+    SignedTransaction,
+    UnsafeTransaction,
+    parse_markets,
+    parse_open_quote,
+    parse_position,
+)
+from tenant_bot.venues.asgard_transactions import DEFAULT_ALLOWED_PROGRAMS
+
+__all__ = [
+    "DEFAULT_ALLOWED_PROGRAMS",
+    "AsgardClient",
+    "AsgardError",
+    "AsgardMarket",
+    "AsgardPosition",
+    "BuiltTransaction",
+    "OpenQuote",
+    "SignedTransaction",
+    "UnsafeTransaction",
+]
+
+log = get_logger("tenant_bot.venues.asgard")
+
+USDC_MINT = token(Asset.USDC, Chain.SOLANA).address or ""
+USDC_DECIMALS = token(Asset.USDC, Chain.SOLANA).decimals
+LONG = 0
+COLLATERAL_TOKEN_B = 1  # collateral in USDC (token B), swapped into token A by the build
+RECEIVE_USDC = 1  # close: receive the proceeds in USDC
+MAX_REFRESH = 100  # /refresh-positions takes at most this many PDAs per call
+SUBMIT_PATHS = {
+    "open": "/submit-create-position-tx",
+    "close": "/submit-close-position-tx",
+    "partial_close": "/submit-position-update-tx",
+}
+
+
+def _wire_number(value: Decimal) -> int | float:
+    """A JSON number for a field Asgard types as a number (leverage, unit price). Amounts of money go
+    as integer raw units; these are ratios, for which a float on the wire is exact enough."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _loads(response: httpx.Response) -> Any:
+    return json.loads(response.content, parse_float=Decimal)
+
+
+def _error_of(response: httpx.Response) -> AsgardError:
+    try:
+        body = _loads(response)
+    except ValueError:
+        body = None
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return AsgardError(
+            str(err.get("message", "")),
+            code=str(err.get("code", "UNKNOWN")),
+            status=response.status_code,
+            name=str(err.get("name", "AsgardError")),
+            details=err.get("details"),
+        )
+    text = response.text[:200] if response.text else ""
+    return AsgardError(
+        f"HTTP {response.status_code} {text}".strip(),
+        code=f"HTTP_{response.status_code}",
+        status=response.status_code,
+    )
+
+
+class AsgardClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        jito_tip_lamports: int = 10_000,
+        allowed_programs: frozenset[str] = DEFAULT_ALLOWED_PROGRAMS,
+    ) -> None:
+        """`base_url` includes `/margin-trading`. `jito_tip_lamports` is added to every build (Asgard's
+        transactions land through Jito); `allowed_programs` are the programs a built transaction may call."""
+        key = api_key.get_secret_value()
+        register_secret(key)
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.jito_tip_lamports = jito_tip_lamports
+        self.allowed_programs = allowed_programs
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"X-API-Key": key, "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+        # (protocol, asset) → (tokenABank, tokenBBank), from the last /markets read: builds need them.
+        self._banks: dict[tuple[Protocol, Asset], tuple[str, str]] = {}
+        # Open positions this client knows, by PDA → their record: what `refresh` asks about.
+        self._known: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def __repr__(self) -> str:
+        return f"AsgardClient({self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsgardClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ HTTP
+    async def _request(
+        self, method: str, path: str, body: Any = None, *, idempotent: bool = True
+    ) -> httpx.Response:
+        async def send() -> httpx.Response:
+            return await self._http.request(method, path, json=body)
+
+        response = await send_with_retry(
+            send, policy=self.retry, idempotent=idempotent, what=f"asgard {method} {path}"
+        )
+        if response.status_code >= 400:
+            raise _error_of(response)
+        return response
+
+    async def _call(self, method: str, path: str, body: Any = None, *, idempotent: bool = True) -> Any:
+        """The answer with every number a Decimal (for reading, never for echoing back)."""
+        response = await self._request(method, path, body, idempotent=idempotent)
+        try:
+            return _loads(response)
+        except ValueError:
+            raise AsgardError(
+                f"{path} answered something that is not JSON", code="UNEXPECTED_ANSWER", status=200
+            ) from None
+
+    async def _build(self, kind: str, path: str, body: dict[str, Any]) -> BuiltTransaction:
+        """A build answer kept as plain JSON: it goes back to Asgard at submit exactly as it came."""
+        response = await self._request("POST", path, body)
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise AsgardError(
+                f"{path} answered something that is not a JSON object", code="UNEXPECTED_ANSWER", status=200
+            )
+        return txs.decode_built(kind, payload)
+
+    # ------------------------------------------------------------------ markets
+    async def markets(self) -> list[AsgardMarket]:
+        """Every LONG SOL/LST-against-USDC liquidity source Asgard lists, active or not."""
+        body = await self._call("GET", "/markets")
+        markets = parse_markets(body, USDC_MINT)
+        for m in markets:
+            self._banks[(m.protocol, m.asset)] = (m.token_a_bank, m.token_b_bank)
+        return markets
+
+    async def _banks_of(self, protocol: Protocol, asset: Asset) -> tuple[str, str]:
+        if (protocol, asset) not in self._banks:
+            await self.markets()
+        try:
+            return self._banks[(protocol, asset)]
+        except KeyError:
+            raise AsgardError(
+                f"Asgard lists no {protocol.label} source for {asset.value}/USDC",
+                code="MARKET_NOT_FOUND",
+                status=0,
+            ) from None
+
+    # ------------------------------------------------------------------ open
+    async def _trade_body(
+        self,
+        owner: str,
+        asset: Asset,
+        protocol: Protocol,
+        collateral_usdc: Decimal,
+        leverage: Decimal,
+        slippage_bps: int,
+    ) -> dict[str, Any]:
+        if not asset.is_sol_like:
+            raise ValueError(f"Basis only opens LONG SOL or an LST on Asgard, not {asset.value}")
+        if collateral_usdc <= 0:
+            raise ValueError("collateral_usdc must be positive")
+        token_a_bank, token_b_bank = await self._banks_of(protocol, asset)
+        return {
+            "protocol": protocol.value,
+            "tokenABank": token_a_bank,
+            "tokenBBank": token_b_bank,
+            "direction": LONG,
+            "collateralType": COLLATERAL_TOKEN_B,
+            "collateralAmountNative": to_raw(collateral_usdc, USDC_DECIMALS),
+            "collateralMint": USDC_MINT,
+            "collateralUnitPrice": 1,  # USDC
+            "leverage": _wire_number(leverage),
+            "jitoTipLamport": self.jito_tip_lamports,
+            "slippageBps": slippage_bps,
+            "walletPubkey": owner,
+            "useDirectRoute": False,
+        }
+
+    async def simulate_open(
+        self, owner: str, asset: Asset, protocol: Protocol, collateral_usdc: Decimal, leverage: Decimal
+    ) -> OpenQuote:
+        """What opening would give, from `/create-position-simulate` (nothing is built to sign)."""
+        body = await self._trade_body(owner, asset, protocol, collateral_usdc, leverage, 50)
+        answer = await self._call("POST", "/create-position-simulate", body)
+        return parse_open_quote(answer, protocol, asset, collateral_usdc, leverage)
+
+    async def build_open(
+        self,
+        owner: str,
+        asset: Asset,
+        protocol: Protocol,
+        collateral_usdc: Decimal,
+        leverage: Decimal,
+        *,
+        slippage_bps: int = 50,
+    ) -> BuiltTransaction:
+        body = await self._trade_body(owner, asset, protocol, collateral_usdc, leverage, slippage_bps)
+        built = await self._build("open", "/create-position", body)
+        log.info("asgard open built", owner=owner, position=built.position_id, protocol=protocol.label)
+        return built
+
+    # ------------------------------------------------------------------ sign and submit
+    async def sign(self, built: BuiltTransaction, signer: Signer) -> SignedTransaction:
+        """Check the transaction (fee payer, signers, program allow-list) and fill the owner's slot only."""
+        return await txs.sign(built, signer, self.allowed_programs)
+
+    async def submit(self, signed: SignedTransaction) -> str:
+        """Send a signed transaction through Asgard; returns its signature.
+
+        Raises `AsgardError` when Asgard refused it (e.g. `BLOCKHASH_EXPIRED`: build again),
+        `OutcomeUnknown` when it may have been sent (resolve by the signature's status on Solana),
+        `RetriesExhausted` when Asgard could not be reached at all (nothing was sent).
+        """
+        kind = signed.built.kind
+        answer = await self._call("POST", SUBMIT_PATHS[kind], txs.submit_body(signed), idempotent=False)
+        if isinstance(answer, dict) and answer.get("success") is False:  # an update's refusal in a 200
+            raise AsgardError(
+                f"Asgard did not accept the {kind}", code="SUBMIT_REJECTED", status=200, details=answer
+            )
+        pda = signed.built.position_id
+        if kind == "open" and pda and isinstance(answer, dict):
+            self._known.setdefault(signed.built.owner or "", {})[pda] = answer
+        elif kind == "close" and pda:
+            self._known.get(signed.built.owner or "", {}).pop(pda, None)
+        log.info("asgard transaction submitted", kind=kind, signature=signed.signature, position=pda)
+        return signed.signature
+
+    # ------------------------------------------------------------------ positions
+    async def _refreshed(self, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(records), MAX_REFRESH):
+            chunk = records[i : i + MAX_REFRESH]
+            body = {
+                "positionPDAs": [
+                    {"protocol": int(r["protocol"]), "positionPDA": r["positionPda"]} for r in chunk
+                ]
+            }
+            answer = await self._call("POST", "/refresh-positions", body)
+            out.update(answer.get("positions") or {})
+        return out
+
+    async def _with_health(self, owner: str, records: list[dict[str, Any]]) -> list[AsgardPosition]:
+        refreshed = await self._refreshed(records) if records else {}
+        out = []
+        for record in records:
+            position = parse_position(record, refreshed.get(record["positionPda"]))
+            if position is not None:
+                out.append(position)
+        self._known[owner] = {p.position_id: p.raw["record"] for p in out if p.is_open}
+        return out
+
+    async def positions(self, owner: str) -> list[AsgardPosition]:
+        """The owner's open positions (`/positions/open`), with live amounts and health from a refresh."""
+        records = await self._call("POST", "/positions/open", {"walletPubkey": owner})
+        return await self._with_health(owner, list(records))
+
+    async def refresh(self, owner: str) -> list[AsgardPosition]:
+        """Current health of the owner's positions: one `/refresh-positions` call for the positions this
+        client already knows (from `positions` or an open it submitted), so a risk loop can poll it
+        cheaply. A position that closed or was liquidated since shows with `is_open=False` once, then
+        is forgotten. With nothing known yet, this is `positions`."""
+        known = self._known.get(owner)
+        if not known:
+            return await self.positions(owner)
+        try:
+            return await self._with_health(owner, list(known.values()))
+        except AsgardError as exc:
+            if exc.code != "POSITION_NOT_FOUND":
+                raise
+            # A submitted open that never landed (its answer looked normal): re-read the list.
+            return await self.positions(owner)
+
+    async def position_record(self, position_id: str) -> dict[str, Any]:
+        """Asgard's record of one position, open or closed (`/positions/by-pda`): entry and exit
+        amounts, prices and fee metadata, as the venue recorded them."""
+        return dict(await self._call("POST", f"/positions/by-pda?pda={position_id}"))
+
+    async def _record(self, owner: str, position_id: str) -> dict[str, Any]:
+        record = self._known.get(owner, {}).get(position_id)
+        if record is None:
+            record = await self._call("POST", f"/positions/by-pda?pda={position_id}")
+        return record
+
+    # ------------------------------------------------------------------ close
+    async def build_close(self, owner: str, position_id: str, *, slippage_bps: int = 50) -> BuiltTransaction:
+        """Close the whole position, proceeds in USDC."""
+        record = await self._record(owner, position_id)
+        body = {
+            "protocol": int(record["protocol"]),
+            "walletPubkey": owner,
+            "positionPDA": position_id,
+            "collateralType": RECEIVE_USDC,
+            "jitoTipLamport": self.jito_tip_lamports,
+            "slippageBps": slippage_bps,
+            "useDirectRoute": False,
+        }
+        return await self._build("close", "/close-position", body)
+
+    async def build_partial_close(
+        self, owner: str, position_id: str, fraction: Decimal, *, slippage_bps: int = 50
+    ) -> BuiltTransaction:
+        """Close `fraction` (0.01–0.99) of the position, proceeds in USDC. Kamino and Drift only."""
+        percent = (fraction * 100).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+        if not Decimal(1) <= percent <= Decimal(99):
+            raise ValueError("fraction must be between 0.01 and 0.99 (use build_close for all of it)")
+        record = await self._record(owner, position_id)
+        body = {
+            "protocol": int(record["protocol"]),
+            "walletPubkey": owner,
+            "positionPDA": position_id,
+            "closePercentage": _wire_number(percent),
+            "jitoTipLamport": self.jito_tip_lamports,
+            "slippageBps": slippage_bps,
+            "useDirectRoute": False,
+        }
+        return await self._build("partial_close", "/position/partial-close", body)

@@ -1,0 +1,482 @@
+"""Hyperliquid's REST API (`POST /info`, `POST /exchange`) for one account, async, with Decimal money.
+
+Writes are signed through a `Signer`: the EIP-712 payload is built with the official SDK's own
+functions (`action_hash` → `construct_phantom_agent` → `l1_payload` for L1 actions,
+`user_signed_payload` for user-signed ones), so the bytes signed are the bytes the venue checks.
+
+Every write is signed once, with a nonce only this client uses (milliseconds, strictly
+increasing); a lost answer is resolved by asking the venue, never guessed
+(`hyperliquid_delivery`). An order is found again by its cloid (`cloid_for`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from shared.logging import get_logger
+from shared.rates import FundingRate
+from shared.retry import RetryPolicy, send_with_retry
+from tenant_bot.signing.signer import Signer
+from tenant_bot.venues.hyperliquid_delivery import (
+    ExchangeSender,
+    HyperliquidOutcomeUnknown,
+    Resolved,
+    Resolver,
+    accepted,
+    envelope,
+)
+from tenant_bot.venues.hyperliquid_models import (
+    AssetContext,
+    Book,
+    BookLevel,
+    Fill,
+    FundingPayment,
+    HyperliquidError,
+    OrderOutcome,
+    OrderState,
+    PerpMarket,
+    PerpPosition,
+    UserState,
+    average_fill,
+    check_cloid,
+    cloid_for,
+    outcome_from_status,
+    parse_asset_contexts,
+    parse_book,
+    parse_fill,
+    parse_funding_payment,
+    parse_markets,
+    parse_predicted_funding,
+    parse_user_state,
+    state_from_order_status,
+    wire_number,
+)
+
+__all__ = [
+    "AssetContext",
+    "Book",
+    "BookLevel",
+    "Fill",
+    "FundingPayment",
+    "HyperliquidClient",
+    "HyperliquidError",
+    "HyperliquidOutcomeUnknown",
+    "OrderOutcome",
+    "OrderState",
+    "PerpMarket",
+    "PerpPosition",
+    "UserState",
+    "cloid_for",
+]
+
+log = get_logger("tenant_bot.venues.hyperliquid")
+
+PAGE = 500  # the venue answers time ranges 500 rows at a time
+USD_CLASS_TRANSFER_TYPE = "HyperliquidTransaction:UsdClassTransfer"
+
+T = TypeVar("T")
+
+
+class HyperliquidClient:
+    def __init__(
+        self,
+        base_url: str,
+        signer: Signer | None = None,
+        *,
+        mainnet: bool = False,
+        timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        address: str | None = None,
+    ) -> None:
+        self._signer = signer
+        self._mainnet = mainnet
+        self._retry = retry or RetryPolicy()
+        self._address = address or (signer.evm_address if signer is not None else None)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers={"Content-Type": "application/json"},
+        )
+        self._markets: dict[str, PerpMarket] | None = None
+        self._last_nonce = 0
+        self._sender = ExchangeSender(self._http, self._retry)
+
+    @property
+    def address(self) -> str:
+        """The account read and traded: the signer's address unless another was given."""
+        if self._address is None:
+            raise ValueError("this client has neither a signer nor an address: it can read market data only")
+        return self._address
+
+    @property
+    def mainnet(self) -> bool:
+        return self._mainnet
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> HyperliquidClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ reads
+    async def _info(self, body: dict[str, Any]) -> Any:
+        content = json.dumps(body, separators=(",", ":")).encode()
+        response = await send_with_retry(
+            lambda: self._http.post("/info", content=content),
+            policy=self._retry,
+            idempotent=True,
+            what=f"hyperliquid info {body.get('type')}",
+        )
+        if response.status_code != 200:
+            raise HyperliquidError(
+                f"info {body.get('type')}: HTTP {response.status_code}: {response.text[:300]}"
+            )
+        return response.json()
+
+    async def markets(self) -> dict[str, PerpMarket]:
+        """Tradable perps by name (cached: the universe only grows, and indices never move)."""
+        if self._markets is None:
+            self._markets = parse_markets(await self._info({"type": "meta"}))
+        return self._markets
+
+    async def _market(self, coin: str) -> PerpMarket:
+        market = (await self.markets()).get(coin)
+        if market is None:
+            raise ValueError(f"{coin!r} is not a tradable Hyperliquid perp")
+        return market
+
+    async def asset_contexts(self) -> dict[str, AssetContext]:
+        return parse_asset_contexts(await self._info({"type": "metaAndAssetCtxs"}))
+
+    async def mids(self) -> dict[str, Decimal]:
+        answer = await self._info({"type": "allMids"})
+        return {coin: Decimal(px) for coin, px in answer.items()}
+
+    async def book(self, coin: str) -> Book:
+        answer = await self._info({"type": "l2Book", "coin": coin})
+        if answer is None:
+            raise HyperliquidError(f"no book for {coin!r}")
+        return parse_book(answer)
+
+    async def funding_history(
+        self, coin: str, start_ms: int, end_ms: int | None = None
+    ) -> list[tuple[int, FundingRate]]:
+        """Settled hourly rates, oldest first, every page of them."""
+        out: list[tuple[int, FundingRate]] = []
+        start = start_ms
+        while True:
+            body: dict[str, Any] = {"type": "fundingHistory", "coin": coin, "startTime": start}
+            if end_ms is not None:
+                body["endTime"] = end_ms
+            page = await self._info(body)
+            out.extend((int(r["time"]), FundingRate.hourly(Decimal(r["fundingRate"]))) for r in page)
+            if len(page) < PAGE:
+                return out
+            start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
+
+    async def predicted_funding(self, coin: str) -> FundingRate | None:
+        """The venue's prediction of its own next rate ("HlPerp"), with the interval it states."""
+        return parse_predicted_funding(await self._info({"type": "predictedFundings"}), coin)
+
+    async def user_state(self, address: str | None = None) -> UserState:
+        answer = await self._info({"type": "clearinghouseState", "user": address or self.address})
+        return parse_user_state(answer)
+
+    async def user_fills(self, address: str | None = None) -> list[Fill]:
+        """The most recent fills (up to 2000), newest first, as the venue answers."""
+        answer = await self._info({"type": "userFills", "user": address or self.address})
+        return [parse_fill(f) for f in answer]
+
+    async def user_funding(
+        self, start_ms: int, end_ms: int | None = None, address: str | None = None
+    ) -> list[FundingPayment]:
+        """Funding paid or received in [start_ms, end_ms], oldest first, every page of it."""
+        user = address or self.address
+        out: list[FundingPayment] = []
+        seen: set[tuple[int, str]] = set()
+        start = start_ms
+        while True:
+            body: dict[str, Any] = {"type": "userFunding", "user": user, "startTime": start}
+            if end_ms is not None:
+                body["endTime"] = end_ms
+            page = await self._info(body)
+            for row in page:
+                payment = parse_funding_payment(row)
+                if payment is not None and (payment.time_ms, payment.coin) not in seen:
+                    seen.add((payment.time_ms, payment.coin))
+                    out.append(payment)
+            if len(page) < PAGE:
+                return out
+            # Several coins settle at the same stamp: restart at it and drop what was seen.
+            next_start = int(page[-1]["time"])
+            start = next_start if next_start > start else next_start + 1
+
+    async def order_status(self, cloid: str, address: str | None = None) -> OrderOutcome:
+        """The order with this cloid as the venue knows it; NOT_FOUND if it never reached the book.
+
+        The filled size and average price come from the account's fills of that order.
+        """
+        return await self._order_status(check_cloid(cloid), address or self.address)
+
+    async def _order_status(self, ref: str | int, user: str) -> OrderOutcome:
+        answer = await self._info({"type": "orderStatus", "user": user, "oid": ref})
+        cloid = ref if isinstance(ref, str) else None
+        if answer.get("status") != "order":
+            return OrderOutcome(OrderState.NOT_FOUND, cloid, None, Decimal(0), None, None)
+        wrapped = answer["order"]
+        order, status = wrapped["order"], str(wrapped["status"])
+        oid = int(order["oid"])
+        fills = await self._fills_of(user, oid, int(order["timestamp"]))
+        size, avg_px = average_fill(fills)
+        state = state_from_order_status(status, size)
+        found_cloid = order.get("cloid") or cloid
+        return OrderOutcome(
+            state, found_cloid, oid, size, avg_px, status if state is OrderState.REJECTED else None
+        )
+
+    async def _fills_of(self, user: str, oid: int, since_ms: int) -> list[Fill]:
+        answer = await self._info({"type": "userFillsByTime", "user": user, "startTime": since_ms})
+        return [f for f in (parse_fill(row) for row in answer) if f.oid == oid]
+
+    async def _leverage(self, coin: str) -> tuple[int, bool]:
+        answer = await self._info({"type": "activeAssetData", "user": self.address, "coin": coin})
+        leverage = answer["leverage"]
+        return int(leverage["value"]), leverage["type"] == "cross"
+
+    # ------------------------------------------------------------------ writes
+    async def place_ioc(
+        self,
+        coin: str,
+        is_buy: bool,
+        size: Decimal,
+        limit_px: Decimal,
+        *,
+        cloid: str,
+        reduce_only: bool = False,
+    ) -> OrderOutcome:
+        """An immediate-or-cancel limit order: `sign_order` then `send_order`.
+
+        No liquidity at the limit is an answer, not a failure: REJECTED (or CANCELED), filled 0.
+        """
+        body = await self.sign_order(coin, is_buy, size, limit_px, cloid=cloid, reduce_only=reduce_only)
+        return await self._send_order(body, cloid, sent_before=False)
+
+    async def sign_order(
+        self,
+        coin: str,
+        is_buy: bool,
+        size: Decimal,
+        limit_px: Decimal,
+        *,
+        cloid: str,
+        reduce_only: bool = False,
+    ) -> str:
+        """The signed /exchange body of an IOC order, as text, ready to journal before it is sent.
+
+        Prices and sizes must already meet the venue's tick and lot rules (the sizer rounds them);
+        they are sent as they are. A bot that crashed between journaling and sending re-sends this
+        very body with `send_order`: the venue applies it at most once (its nonce is in it).
+        """
+        cloid = check_cloid(cloid)
+        if size <= 0 or limit_px <= 0:
+            raise ValueError("size and limit price must be positive")
+        market = await self._market(coin)
+        order = {
+            "a": market.asset,
+            "b": bool(is_buy),
+            "p": wire_number(limit_px),
+            "s": wire_number(size),
+            "r": bool(reduce_only),
+            "t": {"limit": {"tif": "Ioc"}},
+            "c": cloid,
+        }
+        action = {"type": "order", "orders": [order], "grouping": "na"}
+        nonce, signature = await self._sign_l1(action)
+        return envelope(action, nonce, signature).decode()
+
+    async def send_order(self, body: str, cloid: str) -> OrderOutcome:
+        """Send a body made by `sign_order` (again, if need be) and return the order's true outcome.
+
+        A duplicate-nonce refusal means an earlier copy landed: the order is read back by cloid.
+        """
+        return await self._send_order(body, cloid, sent_before=True)
+
+    async def _send_order(self, body: str, cloid: str, *, sent_before: bool) -> OrderOutcome:
+        cloid = check_cloid(cloid)
+        try:
+            envelope_ = json.loads(body)
+            nonce = int(envelope_["nonce"])
+            order = envelope_["action"]["orders"][0]
+            size = Decimal(order["s"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ValueError("not an order body made by sign_order") from None
+        if str(order.get("c", "")).lower() != cloid:
+            raise ValueError("the body's cloid is not the one given")
+        user = self.address
+
+        def parse(data: Any) -> OrderOutcome:
+            statuses = accepted(data)["data"]["statuses"]
+            return outcome_from_status(statuses[0], size, cloid)
+
+        async def resolve() -> Resolved[OrderOutcome] | None:
+            found = await self._order_status(cloid, user)
+            return None if found.state is OrderState.NOT_FOUND else Resolved(found)
+
+        outcome = await self._sender.deliver(
+            body.encode(),
+            what="order",
+            nonce=nonce,
+            cloid=cloid,
+            parse=parse,
+            resolve=resolve,
+            sent_before=sent_before,
+        )
+        log.info(
+            "hyperliquid ioc",
+            asset=order.get("a"),
+            is_buy=order.get("b"),
+            size=order.get("s"),
+            limit_px=order.get("p"),
+            cloid=cloid,
+            state=str(outcome.state),
+            filled=str(outcome.filled_size),
+            error=outcome.error,
+        )
+        return outcome
+
+    async def cancel_by_cloid(self, coin: str, cloid: str) -> bool:
+        """True if the order was open and is now canceled; False if there was nothing to cancel."""
+        cloid = check_cloid(cloid)
+        market = await self._market(coin)
+        action = {"type": "cancelByCloid", "cancels": [{"asset": market.asset, "cloid": cloid}]}
+        return await self._cancel(action, cloid, cloid)
+
+    async def cancel(self, coin: str, oid: int) -> bool:
+        """True if the order was open and is now canceled; False if there was nothing to cancel."""
+        market = await self._market(coin)
+        action = {"type": "cancel", "cancels": [{"a": market.asset, "o": int(oid)}]}
+        return await self._cancel(action, int(oid), None)
+
+    async def _cancel(self, action: dict[str, Any], ref: str | int, cloid: str | None) -> bool:
+        user = self.address
+
+        def parse(data: Any) -> bool:
+            return accepted(data)["data"]["statuses"][0] == "success"
+
+        async def resolve() -> Resolved[bool] | None:
+            answer = await self._info({"type": "orderStatus", "user": user, "oid": ref})
+            if answer.get("status") != "order":
+                return Resolved(False)  # no such order: nothing was or will be canceled
+            status = answer["order"]["status"]
+            if status == "open":
+                return None  # our cancel has not (yet) taken effect: send it again
+            return Resolved(status == "canceled")
+
+        return await self._write_l1(action, what=action["type"], cloid=cloid, parse=parse, resolve=resolve)
+
+    async def update_leverage(self, coin: str, leverage: int, *, cross: bool) -> None:
+        """Set the coin's leverage and margin mode (applies to the open position and new orders)."""
+        if leverage < 1:
+            raise ValueError("leverage is an integer of at least 1")
+        market = await self._market(coin)
+        action = {
+            "type": "updateLeverage",
+            "asset": market.asset,
+            "isCross": bool(cross),
+            "leverage": leverage,
+        }
+
+        def parse(data: Any) -> None:
+            accepted(data)
+
+        async def resolve() -> Resolved[None] | None:
+            current = await self._leverage(coin)
+            return Resolved(None) if current == (leverage, bool(cross)) else None
+
+        await self._write_l1(action, what="updateLeverage", cloid=None, parse=parse, resolve=resolve)
+
+    async def usd_class_transfer(self, amount: Decimal, *, to_perp: bool) -> None:
+        """Move USDC between the spot and perp balances.
+
+        Nothing on the venue identifies one transfer, so an ambiguous send that the venue shows to
+        have landed (duplicate nonce) raises `HyperliquidOutcomeUnknown`: check the balances.
+        """
+        if amount <= 0:
+            raise ValueError("a transfer amount is positive")
+        nonce = self._next_nonce()
+        action = {
+            "type": "usdClassTransfer",
+            "amount": wire_number(amount),
+            "toPerp": bool(to_perp),
+            "nonce": nonce,
+            # The chain the wallet signs on; any works. Hyperliquid's own chain name stops replays.
+            "signatureChainId": "0xa4b1" if self._mainnet else "0x66eee",
+            "hyperliquidChain": "Mainnet" if self._mainnet else "Testnet",
+        }
+        from hyperliquid.utils.signing import USD_CLASS_TRANSFER_SIGN_TYPES, user_signed_payload
+
+        payload = user_signed_payload(USD_CLASS_TRANSFER_TYPE, USD_CLASS_TRANSFER_SIGN_TYPES, dict(action))
+        signature = await self._require_signer().sign_typed_data(payload)
+
+        def parse(data: Any) -> None:
+            accepted(data)
+
+        await self._sender.deliver(
+            envelope(action, nonce, signature), what="usdClassTransfer", nonce=nonce, cloid=None, parse=parse
+        )
+
+    # ------------------------------------------------------------------ signing and delivery
+    def _require_signer(self) -> Signer:
+        if self._signer is None:
+            raise ValueError("this client has no signer: it can only read")
+        return self._signer
+
+    def _next_nonce(self) -> int:
+        """Milliseconds, strictly increasing: the venue refuses a nonce it has seen."""
+        self._last_nonce = max(int(time.time() * 1000), self._last_nonce + 1)
+        return self._last_nonce
+
+    async def _sign_l1(self, action: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A fresh nonce and the signer's signature of the action under it (the SDK's L1 scheme)."""
+        # Imported here: a read-only client (dashboards, rates) never loads the signing stack.
+        from hyperliquid.utils.signing import action_hash, construct_phantom_agent, l1_payload
+
+        signer = self._require_signer()
+        nonce = self._next_nonce()
+        digest = action_hash(action, None, nonce, None)
+        # Hex rather than bytes, so the payload is JSON (a remote signer receives it as such).
+        payload = l1_payload(construct_phantom_agent("0x" + digest.hex(), self._mainnet))
+        return nonce, await signer.sign_typed_data(payload)
+
+    async def _write_l1(
+        self,
+        action: dict[str, Any],
+        *,
+        what: str,
+        cloid: str | None,
+        parse: Callable[[Any], T],
+        resolve: Resolver[T] | None,
+    ) -> T:
+        nonce, signature = await self._sign_l1(action)
+        return await self._sender.deliver(
+            envelope(action, nonce, signature),
+            what=what,
+            nonce=nonce,
+            cloid=cloid,
+            parse=parse,
+            resolve=resolve,
+        )

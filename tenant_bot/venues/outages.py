@@ -1,0 +1,170 @@
+"""Is a venue or chain down? Per-source bookkeeping of failures and of a slot that stops moving.
+
+Pure logic with explicit times, so the risk engine decides from one `outages(now)` call and tests need
+no clock. A source is out when either
+- its last `failures_to_trip` calls in a row failed (one failure is noise: a timeout, a 502 from a
+  load balancer), `since` = the first failure of that run; or
+- the slot / block number it reports has not advanced for `stale_after` seconds (a node that answers
+  but is stuck, or a halted chain), `since` = the last time it was seen advancing.
+A success ends a failure run; a slot that moves again ends staleness. Recovery clears the outage.
+
+`probe` and the `probe_*` helpers call a client and feed the detector with what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tenant_bot.chain.arbitrum import ArbitrumClient
+    from tenant_bot.chain.solana import SolanaClient
+    from tenant_bot.venues.asgard import AsgardClient
+
+SOURCES = ("hyperliquid", "asgard", "solana", "arbitrum")
+# Three failures in a row: with a 10 s client timeout and a probe every few seconds, an outage is
+# called within about half a minute, and two unlucky requests never trip it.
+DEFAULT_FAILURES_TO_TRIP = 3
+# Solana makes a slot every ~0.4 s and Arbitrum a block every ~0.25 s when busy, but Arbitrum makes no
+# block while idle: 60 s without progress is far outside normal on Solana and still safe on Arbitrum
+# mainnet, which has steady traffic.
+DEFAULT_STALE_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class Outage:
+    source: str
+    reason: str
+    since: datetime
+
+
+@dataclass
+class _State:
+    failures: int = 0
+    first_failure_at: datetime | None = None
+    last_reason: str = ""
+    slot: int | None = None
+    slot_advanced_at: datetime | None = None
+
+
+class OutageDetector:
+    def __init__(
+        self,
+        *,
+        failures_to_trip: int = DEFAULT_FAILURES_TO_TRIP,
+        stale_after: float = DEFAULT_STALE_AFTER_S,
+        sources: tuple[str, ...] = SOURCES,
+    ) -> None:
+        if failures_to_trip < 1:
+            raise ValueError("failures_to_trip must be at least 1")
+        if stale_after <= 0:
+            raise ValueError("stale_after must be positive")
+        self.failures_to_trip = failures_to_trip
+        self.stale_after = stale_after
+        self._states = {s: _State() for s in sources}
+
+    def _state(self, source: str) -> _State:
+        try:
+            return self._states[source]
+        except KeyError:
+            raise ValueError(f"unknown source {source!r}; known: {', '.join(self._states)}") from None
+
+    def record_success(self, source: str, at: datetime) -> None:
+        """The source answered: any run of failures is over."""
+        state = self._state(source)
+        state.failures = 0
+        state.first_failure_at = None
+        state.last_reason = ""
+
+    def record_failure(self, source: str, at: datetime, reason: str) -> None:
+        state = self._state(source)
+        if state.failures == 0:
+            state.first_failure_at = at
+        state.failures += 1
+        state.last_reason = reason
+
+    def record_slot(self, source: str, slot: int, at: datetime) -> None:
+        """The source reported its slot / block number: that is also a success."""
+        self.record_success(source, at)
+        state = self._state(source)
+        if state.slot is None or slot > state.slot:
+            state.slot = slot
+            state.slot_advanced_at = at
+
+    def outages(self, now: datetime) -> dict[str, Outage]:
+        out: dict[str, Outage] = {}
+        for source, state in self._states.items():
+            found: list[Outage] = []
+            if state.failures >= self.failures_to_trip and state.first_failure_at is not None:
+                found.append(
+                    Outage(
+                        source,
+                        f"{state.failures} failures in a row; last: {state.last_reason}",
+                        state.first_failure_at,
+                    )
+                )
+            if state.slot_advanced_at is not None:
+                idle = (now - state.slot_advanced_at).total_seconds()
+                if idle >= self.stale_after:
+                    found.append(
+                        Outage(
+                            source,
+                            f"slot {state.slot} has not advanced for {idle:.0f}s",
+                            state.slot_advanced_at,
+                        )
+                    )
+            if found:
+                first = min(found, key=lambda o: o.since)
+                out[source] = Outage(source, "; ".join(o.reason for o in found), first.since)
+        return out
+
+    def is_down(self, source: str, now: datetime) -> bool:
+        return source in self.outages(now)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def probe(
+    detector: OutageDetector,
+    source: str,
+    call: Callable[[], Awaitable[object]],
+    *,
+    clock: Callable[[], datetime] = _now,
+) -> bool:
+    """Run `call` and record its outcome; an `int` result is taken as the source's slot / block number.
+
+    Returns whether the call succeeded. Any exception counts as a failure (and is not raised): a probe
+    is a health check, and whatever broke is the news.
+    """
+    try:
+        result = await call()
+    except Exception as exc:
+        detector.record_failure(source, clock(), f"{type(exc).__name__}: {exc}"[:300])
+        return False
+    if isinstance(result, int) and not isinstance(result, bool):
+        detector.record_slot(source, result, clock())
+    else:
+        detector.record_success(source, clock())
+    return True
+
+
+async def probe_solana(
+    detector: OutageDetector, client: SolanaClient, *, clock: Callable[[], datetime] = _now
+) -> bool:
+    return await probe(detector, "solana", client.slot, clock=clock)
+
+
+async def probe_arbitrum(
+    detector: OutageDetector, client: ArbitrumClient, *, clock: Callable[[], datetime] = _now
+) -> bool:
+    return await probe(detector, "arbitrum", client.block_number, clock=clock)
+
+
+async def probe_asgard(
+    detector: OutageDetector, client: AsgardClient, *, clock: Callable[[], datetime] = _now
+) -> bool:
+    return await probe(detector, "asgard", client.markets, clock=clock)

@@ -1,0 +1,183 @@
+"""The bot under the devnet's scenarios and faults: exits, halts and refusals it must make on its own."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.bot import BotProcess
+from tests.support.devnet import DevnetProcess
+
+pytestmark = pytest.mark.devnet
+
+Factory = Callable[..., DevnetProcess]
+
+
+def _open(bot: BotProcess, *args: str) -> str:
+    out = bot.cmd("open", "--capital", "1000", *args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return str(json.loads(out.stdout)["position"])
+
+
+def _events(status: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e for e in status["events"] if e["kind"] == kind]
+
+
+def _position(bot: BotProcess, position_id: str) -> dict[str, Any]:
+    return next(p for p in bot.status()["positions"] if p["id"] == position_id)
+
+
+def _risk_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "risk.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def _new_bot(dn: DevnetProcess, tmp_path: Path, **env: str) -> BotProcess:
+    bot = BotProcess(dn, tmp_path / "bot", env_extra=env)
+    bot.init()
+    bot.fund(usdc_solana="1000", usdc_hl="1000", sol="1")
+    return bot
+
+
+def test_funding_flip_exits_after_the_configured_intervals(devnet_factory: Factory, tmp_path: Path) -> None:
+    dn = devnet_factory(seed=31, speed=1.0)
+    risk = _risk_file(tmp_path, "funding:\n  negative_intervals: 3\n")
+    bot = _new_bot(dn, tmp_path, BASIS_RISK_FILE=risk)
+    position_id = _open(bot, "--asset", "SOL")
+    dn.scenario("funding_flip")
+    dn.advance(hours=2)
+    assert bot.cmd("run", "--ticks", "1").returncode == 0
+    assert _position(bot, position_id)["status"] == "open", "two negative hours must not be enough"
+    dn.advance(hours=2)
+    assert bot.cmd("run", "--ticks", "2").returncode == 0
+    assert _position(bot, position_id)["status"] == "closed"
+    assert bot.hl_short() == 0 and bot.asgard_open() == []
+
+
+def test_lst_depeg_exits(devnet_factory: Factory, tmp_path: Path) -> None:
+    dn = devnet_factory(seed=32, speed=1.0)
+    bot = _new_bot(dn, tmp_path)
+    position_id = _open(bot, "--asset", "jitoSOL")
+    assert bot.cmd("run", "--ticks", "1").returncode == 0  # records the LST's reference rate
+    assert _position(bot, position_id)["status"] == "open"
+    dn.scenario("lst_depeg", asset="jitoSOL", discount=0.08)
+    dn.advance(seconds=120)
+    assert bot.cmd("run", "--ticks", "2").returncode == 0
+    assert _position(bot, position_id)["status"] == "closed"
+    assert bot.asgard_open() == []
+
+
+def test_flash_crash_closes_before_liquidation(devnet_factory: Factory, tmp_path: Path) -> None:
+    # 60 simulated seconds per real second: the crash unfolds over ~10 real seconds while the bot ticks.
+    dn = devnet_factory(seed=33, speed=60.0)
+    bot = _new_bot(dn, tmp_path)
+    position_id = _open(bot, "--asset", "SOL", "--leverage", "4")
+    runner = bot.popen("run")
+    try:
+        dn.scenario("flash_crash", drop=0.3, minutes=10)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _position(bot, position_id)["status"] != "closed":
+            time.sleep(1)
+    finally:
+        runner.terminate()
+        runner.wait(timeout=60)
+    assert _position(bot, position_id)["status"] == "closed"
+    closed = [r for r in bot.asgard_all() if r.get("closeTxHash")]
+    assert closed and all(not r.get("liquidationEvents") for r in closed)
+    assert bot.hl_short() == 0
+
+
+def test_venue_outage_blocks_entries_keeps_positions_and_resumes(
+    devnet_factory: Factory, tmp_path: Path
+) -> None:
+    dn = devnet_factory(seed=34, speed=1.0)
+    bot = _new_bot(
+        dn, tmp_path, BASIS_AUTO_ENTRY="true", BASIS_MIN_ENTRY_NET_APY="-1", BASIS_ENTRY_CAPITAL_USD="800"
+    )
+    position_id = _open(bot, "--asset", "SOL")
+    dn.scenario("venue_outage", venue="hyperliquid", minutes=None)
+    assert bot.cmd("run", "--ticks", "2").returncode == 0
+    status = bot.status()
+    assert len([p for p in status["positions"] if p["status"] == "open"]) == 1
+    assert _position(bot, position_id)["status"] == "open"
+    dn.scenario("calm")
+    assert bot.cmd("run", "--ticks", "2").returncode == 0
+    assert _position(bot, position_id)["status"] == "open"
+
+
+def test_rejected_hedge_unwinds_the_long(devnet_factory: Factory, tmp_path: Path) -> None:
+    dn = devnet_factory(seed=35, speed=1.0)
+    bot = BotProcess(dn, tmp_path / "bot", env_extra={"BASIS_HEDGE_TIMEOUT_SECONDS": "3"})
+    bot.init()
+    # USDC on Solana for the long, but nothing on Hyperliquid: every hedge order is refused for margin.
+    bot.fund(usdc_solana="1000", usdc_hl="0", sol="1")
+    dn.faucet("hyperliquid", "USDC", bot.evm, "1")
+    out = bot.cmd("open", "--capital", "1000", "--asset", "SOL", BASIS_HEDGE_TIMEOUT_SECONDS="3")
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert json.loads(out.stdout)["outcome"] == "unwound"
+    assert bot.asgard_open() == [] and bot.hl_short() == 0
+    assert _events(bot.status(), "execution.hedge_failed")
+
+
+def test_a_position_closed_by_hand_halts_the_bot(devnet_factory: Factory, tmp_path: Path) -> None:
+    dn = devnet_factory(seed=36, speed=1.0)
+    bot = _new_bot(dn, tmp_path)
+    position_id = _open(bot, "--asset", "SOL")
+    # The user closes the short on Hyperliquid by hand, with the bot's own key.
+    out = bot.cmd("run", "--ticks", "1")
+    assert out.returncode == 0
+    _close_short_by_hand(bot)
+    assert bot.cmd("run", "--ticks", "1").returncode == 0
+    status = bot.status()
+    assert status["halted"] is not None
+    halted = _events(status, "risk.halted")
+    assert halted and "Hyperliquid" in halted[-1]["message"]
+    # Not papered over: the journal still says open, and nothing was traded to "fix" it.
+    assert _position(bot, position_id)["status"] == "open"
+    assert bot.asgard_open() != []
+
+
+def _close_short_by_hand(bot: BotProcess) -> None:
+    import asyncio
+    from decimal import Decimal
+
+    from pydantic import SecretStr
+
+    from tenant_bot.signing.local import LocalSigner
+    from tenant_bot.venues.hyperliquid import HyperliquidClient, cloid_for
+    from tests.support.bot import SERVER_SECRET
+
+    async def go() -> None:
+        signer = LocalSigner.load(bot.data_dir / "keystore.json", bot.tenant_id, SecretStr(SERVER_SECRET))
+        async with HyperliquidClient(bot.dn.url("hyperliquid"), signer) as hl:
+            size = Decimal(str(bot.hl_short()))
+            mid = (await hl.mids())["SOL"]
+            await hl.place_ioc(
+                "SOL",
+                True,
+                size,
+                (mid * Decimal("1.02")).quantize(Decimal("0.01")),
+                cloid=cloid_for("by-hand", "x", 1),
+                reduce_only=True,
+            )
+
+    asyncio.run(go())
+    assert bot.hl_short() == 0
+
+
+def test_the_validator_refuses_a_rogue_program(devnet_factory: Factory, tmp_path: Path) -> None:
+    dn = devnet_factory(seed=37, speed=1.0)
+    bot = _new_bot(dn, tmp_path)
+    dn.faults("asgard", rogue_program=True)
+    out = bot.cmd("open", "--capital", "1000", "--asset", "SOL")
+    assert out.returncode == 1
+    status = bot.status()
+    failed = _events(status, "execution.failed")
+    assert failed and "program" in failed[-1]["message"]
+    assert bot.asgard_all() == [] and bot.hl_short() == 0

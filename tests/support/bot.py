@@ -1,0 +1,139 @@
+"""Run real `basis-bot` processes against a devnet: each bot has its own data folder and wallets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.devnet import ROOT, DevnetProcess
+
+SERVER_SECRET = "test-server-secret-for-bots"
+
+
+@dataclass
+class BotProcess:
+    """One bot's data folder and settings; each command runs `python -m tenant_bot.main ...`."""
+
+    dn: DevnetProcess
+    data_dir: Path
+    tenant_id: str = "t1"
+    env_extra: dict[str, str] = field(default_factory=dict)
+    solana: str = ""
+    evm: str = ""
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / "bot.log"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        dn = self.dn
+        return {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "BASIS_TENANT_ID": self.tenant_id,
+            "BASIS_DATA_DIR": str(self.data_dir),
+            "BASIS_SERVER_SECRET": SERVER_SECRET,
+            "BASIS_HYPERLIQUID_URL": dn.url("hyperliquid"),
+            "BASIS_ASGARD_URL": dn.url("asgard"),
+            "BASIS_ASGARD_API_KEY": "test-key",
+            "BASIS_SOLANA_RPC_URL": dn.url("solana"),
+            "BASIS_ARBITRUM_RPC_URL": dn.url("arbitrum"),
+            "BASIS_LOG_JSON": "true",
+            "BASIS_TICK_SECONDS": "0.5",
+            "BASIS_HEDGE_TIMEOUT_SECONDS": "8",
+            **self.env_extra,
+            **extra,
+        }
+
+    def cmd(self, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tenant_bot.main", *args],
+            cwd=ROOT,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        with self.log_path.open("a") as f:
+            f.write(f"\n### basis-bot {' '.join(args)} -> {proc.returncode}\n{proc.stderr}\n")
+        return proc
+
+    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        log = self.log_path.open("a")
+        return subprocess.Popen(
+            [sys.executable, "-m", "tenant_bot.main", *args],
+            cwd=ROOT,
+            env=self.env(**env),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+
+    def init(self) -> None:
+        out = self.cmd("init")
+        assert out.returncode == 0, out.stderr
+        addresses = json.loads(out.stdout)
+        self.solana, self.evm = addresses["solana"], addresses["evm"]
+
+    def fund(self, *, usdc_solana: str = "2000", usdc_hl: str = "2000", sol: str = "2") -> None:
+        self.dn.faucet("solana", "SOL", self.solana, sol)
+        self.dn.faucet("solana", "USDC", self.solana, usdc_solana)
+        if float(usdc_hl) > 0:
+            self.dn.faucet("hyperliquid", "USDC", self.evm, usdc_hl)
+
+    def status(self) -> dict[str, Any]:
+        out = self.cmd("status")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # -- what the venues say
+    def hl_info(self, body: dict[str, Any]) -> Any:
+        r = httpx.post(self.dn.url("hyperliquid") + "/info", json=body, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def hl_short(self) -> float:
+        state = self.hl_info({"type": "clearinghouseState", "user": self.evm})
+        for p in state["assetPositions"]:
+            if p["position"]["coin"] == "SOL":
+                return -float(p["position"]["szi"])
+        return 0.0
+
+    def hl_fills(self) -> list[dict[str, Any]]:
+        return list(self.hl_info({"type": "userFills", "user": self.evm}))
+
+    def asgard(self, path: str) -> Any:
+        r = httpx.post(
+            self.dn.url("asgard") + path,
+            json={"walletPubkey": self.solana},
+            headers={"X-API-Key": "test-key"},
+            timeout=10,
+        )
+        r.raise_for_status()
+        return r.json()
+
+    def asgard_open(self) -> list[dict[str, Any]]:
+        return _records(self.asgard("/positions/open"))
+
+    def asgard_all(self) -> list[dict[str, Any]]:
+        return _records(self.asgard("/positions/open")) + _records(self.asgard("/positions/closed"))
+
+
+def _records(answer: Any) -> list[dict[str, Any]]:
+    if isinstance(answer, list):
+        return answer
+    for key in ("positions", "data", "items"):
+        if isinstance(answer.get(key), list):
+            return answer[key]
+    return []

@@ -1,0 +1,452 @@
+"""AsgardClient against scripted HTTP answers: parsing, errors, retries of submits, transaction checks.
+
+The venue is replaced by `httpx.MockTransport` (an external service, not one of our components); the
+flow against the real emulator is in tests/integration/tenant_bot/venues/test_asgard.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.message import MessageV0, to_bytes_versioned
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from shared.assets import Asset, Protocol
+from shared.retry import OutcomeUnknown, RetriesExhausted, RetryPolicy
+from tenant_bot.venues.asgard import AsgardClient, AsgardError, UnsafeTransaction
+from tenant_bot.venues.asgard_transactions import LENDING_PROGRAMS, decode_built
+
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+WSOL = "So11111111111111111111111111111111111111112"
+JITOSOL = "J1toso1uCk3RLmjorhTtrVwY9HJ7X8V9yYac6Y7kGCPn"
+KEY = "sk-asgard-very-secret-123"
+FAST = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0, jitter=0.0)
+KAMINO = Pubkey.from_string(LENDING_PROGRAMS[Protocol.KAMINO])
+
+
+class KeypairSigner:
+    """A test-only `Signer`: a solders keypair (the EVM side is not used here)."""
+
+    def __init__(self, keypair: Keypair | None = None) -> None:
+        self.keypair = keypair or Keypair()
+
+    @property
+    def solana_address(self) -> str:
+        return str(self.keypair.pubkey())
+
+    @property
+    def evm_address(self) -> str:
+        raise NotImplementedError
+
+    async def sign_solana_message(self, message: bytes) -> bytes:
+        return bytes(self.keypair.sign_message(message))
+
+    async def sign_typed_data(self, typed_data: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def sign_evm_transaction(self, tx: dict[str, Any]) -> bytes:
+        raise NotImplementedError
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def client(handler: Handler) -> AsgardClient:
+    return AsgardClient(
+        "https://asgard.test/margin-trading/",
+        SecretStr(KEY),
+        retry=FAST,
+        transport=httpx.MockTransport(handler),
+    )
+
+
+def source(protocol: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "lendingProtocol": protocol,
+        "isActive": True,
+        "marketKey": "Main Market",
+        "tokenABank": f"bankA{protocol}",
+        "tokenBBank": f"bankB{protocol}",
+        "longMaxLeverage": 3.84,
+        "tokenAMaxDepositCapacity": "1000.5",
+        "tokenBMaxBorrowCapacity": "365619.18",
+        "tokenALendingApyRate": 0.045,
+        "tokenBBorrowingApyRate": 0.0512,
+        "tokenAOracle": {"priceUsd": 150.25},
+        **extra,
+    }
+
+
+MARKETS = {
+    "strategies": {
+        "SOL/USDC": {"tokenAMint": WSOL, "tokenBMint": USDC, "liquiditySources": [source(1), source(0)]},
+        "jitoSOL/USDC": {
+            "tokenAMint": JITOSOL,
+            "tokenBMint": USDC,
+            "liquiditySources": [source(3, isActive=False, tokenAStakingApyRate=0.071)],
+        },
+        # Not for Basis: a token this client does not know, and a pair not against USDC.
+        "BONK/USDC": {"tokenAMint": "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", "tokenBMint": USDC},
+        "SOL/USDT": {"tokenAMint": WSOL, "tokenBMint": "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"},
+    },
+    "totalStrategies": 4,
+}
+
+
+def built_tx(
+    owner: Pubkey,
+    *,
+    programs: tuple[Pubkey, ...] = (KAMINO,),
+    cosigner: Keypair | None = None,
+    payer: Pubkey | None = None,
+) -> VersionedTransaction:
+    signers = [owner] + ([cosigner.pubkey()] if cosigner else [])
+    ixs = [Instruction(p, b"asgard:test", [AccountMeta(s, True, False) for s in signers]) for p in programs]
+    message = MessageV0.try_compile(payer or owner, ixs, [], Hash.new_unique())
+    n = message.header.num_required_signatures
+    sigs = [
+        cosigner.sign_message(to_bytes_versioned(message))
+        if cosigner and key == cosigner.pubkey()
+        else Signature.default()
+        for key in message.account_keys[:n]
+    ]
+    return VersionedTransaction.populate(message, sigs)
+
+
+def build_answer(tx: VersionedTransaction, owner: Pubkey, **extra: Any) -> dict[str, Any]:
+    return {
+        "protocol": 1,
+        "walletPubkey": str(owner),
+        "positionPda": "PDA111",
+        "leverage": 3.0,
+        "collateralUnitPrice": 1.0,
+        "blockhash": str(tx.message.recent_blockhash),
+        "lastValidBlockHeight": 1_000_150,
+        "signedTxs": [base64.b64encode(bytes(tx)).decode()],
+        **extra,
+    }
+
+
+async def test_markets_parse_sources_for_basis_as_decimals_and_skip_the_others() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=MARKETS)
+
+    markets = await client(handler).markets()
+    assert seen[0].url == "https://asgard.test/margin-trading/markets"
+    assert seen[0].headers["x-api-key"] == KEY
+    assert {(m.protocol, m.asset) for m in markets} == {
+        (Protocol.KAMINO, Asset.SOL),
+        (Protocol.MARGINFI, Asset.SOL),
+        (Protocol.DRIFT, Asset.JITOSOL),
+    }
+    kamino = next(m for m in markets if m.protocol is Protocol.KAMINO)
+    # Exact decimals, never through a float.
+    assert kamino.supply_apy.value == Decimal("0.045")
+    assert kamino.borrow_apy.value == Decimal("0.0512")
+    assert kamino.max_leverage == Decimal("3.84")
+    assert kamino.capacity_usd == Decimal("365619.18")
+    assert kamino.deposit_capacity == Decimal("1000.5")
+    assert kamino.price_usd == Decimal("150.25")
+    assert kamino.liquidation_ltv is None and kamino.is_active
+    drift = next(m for m in markets if m.protocol is Protocol.DRIFT)
+    assert (
+        not drift.is_active and drift.staking_apy is not None and drift.staking_apy.value == Decimal("0.071")
+    )
+
+
+async def test_build_open_sends_the_trade_body_with_banks_from_markets_and_raw_usdc() -> None:
+    owner = Keypair().pubkey()
+    bodies: list[dict[str, Any]] = []
+    tx = built_tx(owner)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/markets"):
+            return httpx.Response(200, json=MARKETS)
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=build_answer(tx, owner))
+
+    built = await client(handler).build_open(
+        str(owner), Asset.SOL, Protocol.MARGINFI, Decimal("1000.1234567"), Decimal("3"), slippage_bps=30
+    )
+    body = bodies[0]
+    assert body["tokenABank"] == "bankA0" and body["tokenBBank"] == "bankB0" and body["protocol"] == 0
+    assert body["collateralAmountNative"] == 1_000_123_456  # rounded down to raw USDC units
+    assert body["collateralMint"] == USDC and body["collateralType"] == 1 and body["direction"] == 0
+    assert body["leverage"] == 3 and body["slippageBps"] == 30 and body["walletPubkey"] == str(owner)
+    assert built.kind == "open" and built.position_id == "PDA111"
+    assert built.message == to_bytes_versioned(tx.message)
+    assert built.blockhash == str(tx.message.recent_blockhash) and built.last_valid_block_height == 1_000_150
+
+
+async def test_an_error_body_becomes_an_asgard_error_with_code_and_status() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        error = {
+            "name": "ValidationError",
+            "code": "INVALID_LEVERAGE",
+            "message": "too high",
+            "details": None,
+        }
+        return httpx.Response(422, json={"error": error})
+
+    with pytest.raises(AsgardError) as info:
+        await client(handler).positions(str(Keypair().pubkey()))
+    assert info.value.code == "INVALID_LEVERAGE" and info.value.status == 422
+    assert KEY not in str(info.value) and KEY not in repr(client(handler))
+
+
+async def test_simulate_open_reads_the_estimate_with_health_as_a_fraction() -> None:
+    answer = {
+        "estimate": {
+            "tokenAPriceUSD": 150.0,
+            "notionalUsd": 3000.0,
+            "tokenAAmountUI": 19.97,
+            "borrowAmountUI": 2000.0,
+            "healthFactor": 16.6667,
+            "liquidationPriceUSD": 125.1,
+        },
+        "feesMetadata": {"asgardFeeUsd": 4.5},
+        "simulation": {"err": None},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/markets"):
+            return httpx.Response(200, json=MARKETS)
+        assert request.url.path.endswith("/create-position-simulate")
+        return httpx.Response(200, json=answer)
+
+    quote = await client(handler).simulate_open(
+        str(Keypair().pubkey()), Asset.SOL, Protocol.KAMINO, Decimal(1000), Decimal(3)
+    )
+    assert quote.health_factor == Decimal("0.166667")
+    assert quote.token_size == Decimal("19.97") and quote.debt_usdc == Decimal("2000.0")
+    assert quote.fees_usd == Decimal("4.5") and quote.simulation_error is None
+    assert quote.liquidation_price == Decimal("125.1")
+
+
+async def test_sign_fills_only_the_owner_slot_and_keeps_custodys_signature() -> None:
+    signer = KeypairSigner()
+    owner = signer.keypair.pubkey()
+    custody = Keypair()
+    tx = built_tx(owner, cosigner=custody)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=build_answer(tx, owner))
+
+    asgard = client(handler)
+    built = decode_built("close", build_answer(tx, owner))
+    signed = await asgard.sign(built, signer)
+    final = VersionedTransaction.from_bytes(signed.raw)
+    assert all(final.verify_with_results())
+    assert final.signatures[1] == tx.signatures[1]  # custody's, untouched
+    assert signed.signature == str(final.signatures[0])  # the tx id: the fee payer's signature
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"programs": (KAMINO, Pubkey.new_unique())}, "outside the allow-list"),
+        ({"payer": Pubkey.new_unique()}, "fee payer"),
+    ],
+)
+async def test_sign_refuses_a_transaction_that_fails_the_checks(
+    change: dict[str, Any], expected: str
+) -> None:
+    signer = KeypairSigner()
+    owner = signer.keypair.pubkey()
+    built = decode_built("open", build_answer(built_tx(owner, **change), owner))
+    with pytest.raises(UnsafeTransaction, match=expected):
+        await client(lambda r: httpx.Response(500)).sign(built, signer)
+
+
+async def test_sign_refuses_a_transaction_built_for_another_wallet() -> None:
+    owner = Keypair().pubkey()
+    built = decode_built("open", build_answer(built_tx(owner), owner))
+    with pytest.raises(UnsafeTransaction, match="built for"):
+        await client(lambda r: httpx.Response(500)).sign(built, KeypairSigner())
+
+
+async def _signed(answer_owner: Keypair | None = None) -> Any:
+    signer = KeypairSigner(answer_owner)
+    owner = signer.keypair.pubkey()
+    built = decode_built("open", build_answer(built_tx(owner), owner))
+    return await client(lambda r: httpx.Response(500)).sign(built, signer)
+
+
+async def test_submit_echoes_the_build_with_signed_txs_replaced_and_returns_the_signature() -> None:
+    signed = await _signed()
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("/submit-create-position-tx")
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"positionPda": "PDA111", "protocol": 1, "state": 0})
+
+    assert await client(handler).submit(signed) == signed.signature
+    sent = bodies[0]
+    assert sent["signedTxs"] == [base64.b64encode(signed.raw).decode()]
+    assert {k: v for k, v in sent.items() if k != "signedTxs"} == {
+        k: v for k, v in signed.built.payload.items() if k != "signedTxs"
+    }
+    assert sent["collateralUnitPrice"] == 1.0 and isinstance(sent["leverage"], float)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.Response(500), httpx.Response(502), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("cut")],
+    ids=["500", "502", "read-timeout", "dropped"],
+)
+async def test_an_ambiguous_submit_failure_is_outcome_unknown_and_not_retried(failure: object) -> None:
+    signed = await _signed()
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if isinstance(failure, Exception):
+            raise failure
+        assert isinstance(failure, httpx.Response)
+        return failure
+
+    with pytest.raises(OutcomeUnknown):
+        await client(handler).submit(signed)
+    assert len(calls) == 1
+
+
+async def test_a_submit_that_surely_did_not_arrive_is_retried() -> None:
+    signed = await _signed()
+    outcomes: list[Any] = [httpx.ConnectError("refused"), httpx.Response(429, headers={"retry-after": "0"})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if outcomes:
+            outcome = outcomes.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return httpx.Response(200, json={"positionPda": "PDA111", "protocol": 1})
+
+    assert await client(handler).submit(signed) == signed.signature
+    assert outcomes == []
+
+
+async def test_reads_retry_then_give_up_with_retries_exhausted() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503)
+
+    with pytest.raises(RetriesExhausted):
+        await client(handler).markets()
+    assert len(calls) == FAST.attempts
+
+
+RECORD = {
+    "positionPda": "PDA111",
+    "protocol": 1,
+    "state": 0,
+    "tokenATokenMint": WSOL,
+    "tokenAEntryPriceUSD": "150.5",
+    "collateralType": 1,
+    "collateralAmountUI": "1000",
+    "openedAt": "2026-01-02T03:04:05.678Z",
+}
+REFRESH = {
+    "positions": {
+        "PDA111": {
+            "state": 0,
+            "summary": {
+                "healthFactor": 16.5,
+                "liquidationPriceUSD": 125.0,
+                "booksAndBalances": {
+                    "balances": [
+                        {"bankA1": {"mint": WSOL, "assetsQt": 19.95, "liabsQt": 0.0}},
+                        {"bankB1": {"mint": USDC, "assetsQt": 0.0, "liabsQt": 2000.25}},
+                    ]
+                },
+            },
+        }
+    }
+}
+
+
+async def test_positions_join_records_with_refreshed_health_and_balances() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path.rsplit("/", 1)[-1])
+        if request.url.path.endswith("/positions/open"):
+            return httpx.Response(200, json=[RECORD])
+        body = json.loads(request.content)
+        assert body == {"positionPDAs": [{"protocol": 1, "positionPDA": "PDA111"}]}
+        return httpx.Response(200, json=REFRESH)
+
+    asgard = client(handler)
+    (position,) = await asgard.positions("OwnerPubkey")
+    assert (
+        position.position_id == "PDA111"
+        and position.protocol is Protocol.KAMINO
+        and position.asset is Asset.SOL
+    )
+    assert position.health_factor == Decimal("0.165")
+    assert position.token_size == Decimal("19.95") and position.debt_usdc == Decimal("2000.25")
+    assert position.collateral_usdc == Decimal("1000") and position.entry_price == Decimal("150.5")
+    assert position.liquidation_price == Decimal("125.0") and position.is_open
+    assert position.opened_at_ms == 1_767_323_045_678
+    # refresh() asks only /refresh-positions for the positions it knows.
+    paths.clear()
+    (again,) = await asgard.refresh("OwnerPubkey")
+    assert paths == ["refresh-positions"] and again.health_factor == Decimal("0.165")
+
+
+async def test_partial_close_fraction_must_leave_something_open() -> None:
+    asgard = client(lambda r: httpx.Response(500))
+    with pytest.raises(ValueError):
+        await asgard.build_partial_close("Owner", "PDA111", Decimal("1"))
+    with pytest.raises(ValueError):
+        await asgard.build_partial_close("Owner", "PDA111", Decimal("0.001"))
+
+
+async def test_refresh_falls_back_to_the_list_when_a_submitted_open_never_landed() -> None:
+    """An open whose submit answered normally but never landed is unknown to /refresh-positions."""
+    signed = await _signed()
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.rsplit("/margin-trading", 1)[-1]
+        paths.append(path)
+        if path == "/submit-create-position-tx":
+            return httpx.Response(200, json={"positionPda": "GHOST", "protocol": 1, "tokenATokenMint": WSOL})
+        if path == "/positions/open":
+            return httpx.Response(200, json=[RECORD])
+        body = json.loads(request.content)
+        if body["positionPDAs"][0]["positionPDA"] == "GHOST":
+            error = {"name": "NotFoundError", "code": "POSITION_NOT_FOUND", "message": "no", "details": None}
+            return httpx.Response(404, json={"error": error})
+        return httpx.Response(200, json=REFRESH)
+
+    asgard = client(handler)
+    owner = signed.built.owner
+    assert owner is not None
+    await asgard.submit(signed)
+    (position,) = await asgard.refresh(owner)
+    assert position.position_id == "PDA111"
+    assert paths == [
+        "/submit-create-position-tx",
+        "/refresh-positions",
+        "/positions/open",
+        "/refresh-positions",
+    ]

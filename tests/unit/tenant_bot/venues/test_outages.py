@@ -1,0 +1,91 @@
+"""OutageDetector with explicit times: failure runs, stale slots, recovery, and the probe helper."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tenant_bot.venues.outages import DEFAULT_FAILURES_TO_TRIP, Outage, OutageDetector, probe
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_consecutive_failures_trip_an_outage_dated_from_the_first_failure() -> None:
+    d = OutageDetector(failures_to_trip=3)
+    d.record_failure("asgard", at(0), "timeout")
+    d.record_failure("asgard", at(5), "HTTP 502")
+    assert d.outages(at(6)) == {}
+    d.record_failure("asgard", at(10), "HTTP 503")
+    outage = d.outages(at(11))["asgard"]
+    assert outage == Outage("asgard", outage.reason, at(0))
+    assert "3 failures" in outage.reason and "HTTP 503" in outage.reason
+    assert d.is_down("asgard", at(11)) and not d.is_down("solana", at(11))
+
+
+def test_a_success_between_failures_restarts_the_count_and_clears_the_outage() -> None:
+    d = OutageDetector(failures_to_trip=2)
+    d.record_failure("hyperliquid", at(0), "x")
+    d.record_success("hyperliquid", at(1))
+    d.record_failure("hyperliquid", at(2), "y")
+    assert d.outages(at(3)) == {}
+    d.record_failure("hyperliquid", at(4), "z")
+    assert d.outages(at(5))["hyperliquid"].since == at(2)
+    d.record_success("hyperliquid", at(6))
+    assert d.outages(at(7)) == {}
+
+
+def test_a_slot_that_stops_advancing_is_an_outage_since_it_last_moved() -> None:
+    d = OutageDetector(stale_after=30)
+    d.record_slot("solana", 100, at(0))
+    d.record_slot("solana", 101, at(10))
+    d.record_slot("solana", 101, at(20))  # answers, but stuck
+    d.record_slot("solana", 99, at(30))  # a lagging node going backwards is not progress either
+    assert d.outages(at(39)) == {}
+    outage = d.outages(at(40))["solana"]
+    assert outage.since == at(10) and "101" in outage.reason
+    d.record_slot("solana", 102, at(41))
+    assert d.outages(at(42)) == {}
+
+
+def test_both_signals_at_once_report_one_outage_from_the_earliest() -> None:
+    d = OutageDetector(failures_to_trip=1, stale_after=10)
+    d.record_slot("arbitrum", 5, at(0))
+    d.record_failure("arbitrum", at(20), "connect refused")
+    outage = d.outages(at(21))["arbitrum"]
+    assert outage.since == at(0) and "connect refused" in outage.reason and "not advanced" in outage.reason
+
+
+def test_knobs_and_sources_are_checked() -> None:
+    assert DEFAULT_FAILURES_TO_TRIP >= 2  # one failure alone must never be an outage by default
+    with pytest.raises(ValueError):
+        OutageDetector(failures_to_trip=0)
+    with pytest.raises(ValueError):
+        OutageDetector(stale_after=0)
+    with pytest.raises(ValueError, match="unknown source"):
+        OutageDetector().record_failure("binance", at(0), "x")
+
+
+async def test_probe_records_slots_successes_and_failures() -> None:
+    d = OutageDetector(failures_to_trip=1, stale_after=5)
+    now = [at(0)]
+
+    async def slot() -> int:
+        return 42
+
+    async def broken() -> int:
+        raise ConnectionError("refused")
+
+    async def markets() -> list[str]:
+        return ["ok"]
+
+    assert await probe(d, "solana", slot, clock=lambda: now[0])
+    assert not await probe(d, "asgard", broken, clock=lambda: now[0])
+    assert d.outages(at(1))["asgard"].reason.endswith("ConnectionError: refused")
+    assert await probe(d, "asgard", markets, clock=lambda: now[0])
+    assert "asgard" not in d.outages(at(1))
+    assert d.outages(at(6))["solana"].since == at(0)  # 42 never advanced
