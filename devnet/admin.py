@@ -55,6 +55,9 @@ class FaultsRequest(BaseModel):
     rate_429: float | None = Field(default=None, ge=0, le=1)
     drop_rate: float | None = Field(default=None, ge=0, le=1)
     foreign_program: bool | None = None
+    reject_orders: bool | None = Field(
+        default=None, description="Hyperliquid: refuse every non-reduce-only order for margin"
+    )
     rogue_program: bool | None = Field(
         default=None,
         description="the same switch as foreign_program (Asgard: add a non-allow-listed program)",

@@ -249,6 +249,13 @@ def faults(
             help="Asgard: add a non-allow-listed program to built transactions",
         ),
     ] = None,
+    reject_orders: Annotated[
+        bool | None,
+        typer.Option(
+            "--reject-orders/--no-reject-orders",
+            help="Hyperliquid: refuse every order that is not reduce-only, for margin",
+        ),
+    ] = None,
     clear: Annotated[bool, typer.Option(help="Reset this venue's faults first")] = False,
     base_port: BasePort = None,
     as_json: AsJson = False,
@@ -261,6 +268,7 @@ def faults(
         ("rate_429", rate_429),
         ("drop_rate", drop_rate),
         ("foreign_program", foreign_program),
+        ("reject_orders", reject_orders),
     ):
         if value is not None:
             payload[key] = value

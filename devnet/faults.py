@@ -34,6 +34,10 @@ class VenueFaults:
     # Asgard only: built transactions carry an instruction for a program outside any allow-list
     # (the "rogue program" fault: `POST /faults {"venue": "asgard", "rogue_program": true}`).
     foreign_program: bool = False
+    # Hyperliquid only: orders that would add to a position are refused for margin, as the venue
+    # refuses an under-funded account ("Insufficient margin to place order."); reduce-only orders
+    # still work. Lets a test make a hedge fail while reads and exits keep working.
+    reject_orders: bool = False
 
     def validate(self) -> None:
         if not 0 <= self.latency_ms <= 60_000:

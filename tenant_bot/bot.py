@@ -31,7 +31,7 @@ from tenant_bot.execution.engine import ExecutionConfig, ExecutionEngine, OpenRe
 from tenant_bot.execution.journal import Journal
 from tenant_bot.execution.shadow import ShadowExecutor
 from tenant_bot.risk.circuit_breakers import MarketRisk, PositionRisk
-from tenant_bot.risk.config import load_risk_config
+from tenant_bot.risk.config import RiskConfigError, load_risk_config
 from tenant_bot.risk.engine import EventKind, RiskDecision, RiskEngine, RiskEvent
 from tenant_bot.risk.kill_switch import KillSwitch
 from tenant_bot.risk.pause import PauseController
@@ -91,6 +91,7 @@ class Bot:
         self.last_observation: Observation | None = None
         self.last_decision: RiskDecision | None = None
         self._started = False
+        self._failed_ticks = 0
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -103,7 +104,10 @@ class Bot:
         self.journal = Journal(self.db)
         self.events = EventLog(self.db)
         self.local_signer = LocalSigner.load_or_create(s.keystore_path, s.tenant_id, s.server_secret_value())
-        self.risk_config = load_risk_config(s.risk_file)
+        try:
+            self.risk_config = load_risk_config(s.risk_file)
+        except RiskConfigError as exc:
+            raise BotError(str(exc), 2) from None
         self.validator = TransactionValidator(TransactionPolicy.from_config(self.risk_config))
         self.signer = ValidatingSigner(self.local_signer, self.validator)
         self.hl = HyperliquidClient(s.hyperliquid_url, self.signer, mainnet=s.hyperliquid_mainnet)
@@ -167,8 +171,16 @@ class Bot:
         while not stop.is_set():
             try:
                 await self.tick()
-            except Exception:  # one bad tick must not stop the bot; it is logged and counted
+                self._failed_ticks = 0
+            except Exception as exc:  # one bad tick must not stop the bot; it is logged and told
                 log.exception("tick failed")
+                self._failed_ticks += 1
+                if self._failed_ticks == 1:
+                    self.events.emit(
+                        "bot.tick_failed",
+                        f"A tick failed ({type(exc).__name__}); the bot keeps ticking",
+                        severity="warning",
+                    )
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
                 break
@@ -589,7 +601,7 @@ class Bot:
         apy = obs.snapshot.staking_for(asset)
         self.lst_monitor.update_reference(asset, LstReference(rate=rate, at=obs.at, staking_apy=apy))
         saved = self._kv("lst_references") or {}
-        saved[asset.value] = {"rate": str(rate), "at": obs.at.isoformat(), "apy": str(apy.rate)}
+        saved[asset.value] = {"rate": str(rate), "at": obs.at.isoformat(), "apy": str(apy.value)}
         self._set_kv("lst_references", saved)
 
     def save_pause(self) -> None:

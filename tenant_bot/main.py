@@ -55,7 +55,9 @@ async def _with_bot(settings: Any, body: Any) -> int:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except (httpx.HTTPError, RetriesExhausted, OSError) as exc:
-        typer.echo(f"error: a venue or the database could not be reached ({type(exc).__name__}: {exc})", err=True)
+        typer.echo(
+            f"error: a venue or the database could not be reached ({type(exc).__name__}: {exc})", err=True
+        )
         return 3
     finally:
         await bot.aclose()

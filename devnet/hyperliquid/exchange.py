@@ -213,6 +213,8 @@ class HyperliquidExchange:
             return {"error": errors.ZERO_SIZE}
         if not rules.is_valid_size(sz, asset.sz_decimals):
             return {"error": errors.INVALID_SIZE}
+        if not req.reduce_only and self.faults.get("hyperliquid").reject_orders:
+            return {"error": errors.margin(req.asset)}
         now = self.now_ms()
         order = Order(
             oid=self.orders.new_oid(),

@@ -6,6 +6,7 @@ journal row survive a power cut, which is what crash-safe execution rests on.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ def open_engine(path: Path) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (a no-op when it is already there)."""
+    # Alembic narrates every plugin it loads at INFO; the bot's log has no use for it.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:

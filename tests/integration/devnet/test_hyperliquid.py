@@ -428,3 +428,15 @@ def test_withdrawal_arrives_on_arbitrum_less_the_fee(devnet_factory: Any) -> Non
     balance = int(httpx.post(dn.url("arbitrum"), json=body, timeout=10).json()["result"], 16)
     assert balance == 19_000_000  # 20 USDC less the 1 USDC fee, in 6-decimal units
     assert D(t.state()["withdrawable"]) == 80
+
+
+def test_reject_orders_fault_refuses_new_risk_but_not_exits(devnet_factory: Any) -> None:
+    dn = devnet_factory(only=["hyperliquid"], speed=1.0)
+    t = Trader(dn)
+    assert first_status(t.exchange.market_open("SOL", False, 1.0))["filled"]
+    dn.faults("hyperliquid", reject_orders=True)
+    refused = first_status(t.exchange.market_open("SOL", False, 1.0))
+    assert refused == {"error": "Insufficient margin to place order. asset=5"}
+    closed = first_status(t.exchange.market_close("SOL"))
+    assert closed["filled"]["totalSz"] == "1.0"
+    assert t.position() is None

@@ -47,7 +47,9 @@ def _new_bot(dn: DevnetProcess, tmp_path: Path, **env: str) -> BotProcess:
 
 def test_funding_flip_exits_after_the_configured_intervals(devnet_factory: Factory, tmp_path: Path) -> None:
     dn = devnet_factory(seed=31, speed=1.0)
-    risk = _risk_file(tmp_path, "funding:\n  negative_intervals: 3\n")
+    risk = _risk_file(
+        tmp_path, "funding:\n  alert_after_negative_intervals: 2\n  close_after_negative_intervals: 3\n"
+    )
     bot = _new_bot(dn, tmp_path, BASIS_RISK_FILE=risk)
     position_id = _open(bot, "--asset", "SOL")
     dn.scenario("funding_flip")
@@ -67,10 +69,12 @@ def test_lst_depeg_exits(devnet_factory: Factory, tmp_path: Path) -> None:
     assert bot.cmd("run", "--ticks", "1").returncode == 0  # records the LST's reference rate
     assert _position(bot, position_id)["status"] == "open"
     dn.scenario("lst_depeg", asset="jitoSOL", discount=0.08)
-    dn.advance(seconds=120)
+    dn.advance(hours=1)  # the market discount widens towards 8 % within about an hour
     assert bot.cmd("run", "--ticks", "2").returncode == 0
     assert _position(bot, position_id)["status"] == "closed"
-    assert bot.asgard_open() == []
+    assert bot.asgard_open() == [] and bot.hl_short() == 0
+    tripped = [e for e in _events(bot.status(), "risk.tripped") if "jitoSOL" in e["message"]]
+    assert tripped
 
 
 def test_flash_crash_closes_before_liquidation(devnet_factory: Factory, tmp_path: Path) -> None:
@@ -113,16 +117,19 @@ def test_venue_outage_blocks_entries_keeps_positions_and_resumes(
 
 def test_rejected_hedge_unwinds_the_long(devnet_factory: Factory, tmp_path: Path) -> None:
     dn = devnet_factory(seed=35, speed=1.0)
-    bot = BotProcess(dn, tmp_path / "bot", env_extra={"BASIS_HEDGE_TIMEOUT_SECONDS": "3"})
-    bot.init()
-    # USDC on Solana for the long, but nothing on Hyperliquid: every hedge order is refused for margin.
-    bot.fund(usdc_solana="1000", usdc_hl="0", sol="1")
-    dn.faucet("hyperliquid", "USDC", bot.evm, "1")
-    out = bot.cmd("open", "--capital", "1000", "--asset", "SOL", BASIS_HEDGE_TIMEOUT_SECONDS="3")
+    bot = _new_bot(dn, tmp_path, BASIS_HEDGE_TIMEOUT_SECONDS="3")
+    # Hyperliquid refuses every order that adds risk, for margin: the hedge cannot be placed.
+    dn.faults("hyperliquid", reject_orders=True)
+    out = bot.cmd("open", "--capital", "1000", "--asset", "SOL")
     assert out.returncode == 1, out.stderr[-3000:]
     assert json.loads(out.stdout)["outcome"] == "unwound"
     assert bot.asgard_open() == [] and bot.hl_short() == 0
-    assert _events(bot.status(), "execution.hedge_failed")
+    # The long did land, and was closed again: Asgard has one position, closed by the bot.
+    [record] = bot.asgard_all()
+    assert record["closeTxHash"]
+    status = bot.status()
+    assert _events(status, "execution.hedge_failed")
+    assert _events(status, "position.unwound")
 
 
 def test_a_position_closed_by_hand_halts_the_bot(devnet_factory: Factory, tmp_path: Path) -> None:
