@@ -45,7 +45,7 @@ from tenant_bot.strategy.lst import LstMonitor, LstReference
 from tenant_bot.strategy.opportunity import FeeModel, NetApy, best_opportunity
 from tenant_bot.strategy.prices import price_consensus
 from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
-from tenant_bot.strategy.sizing import BookLevel, PositionSizer, SizingInputs, SizingRejected
+from tenant_bot.strategy.sizing import BookLevel, PositionSizer, SizingInputs, SizingRejected, round_size
 from tenant_bot.venues.asgard import AsgardClient, AsgardPosition
 from tenant_bot.venues.hyperliquid import HyperliquidClient, UserState
 from tenant_bot.venues.outages import OutageDetector
@@ -53,6 +53,10 @@ from tenant_bot.venues.outages import OutageDetector
 log = structlog.get_logger("basis.bot")
 
 T = TypeVar("T")
+# Asgard offers partial closes on these lending protocols only.
+PARTIAL_CLOSE_PROTOCOLS = frozenset({"kamino", "drift"})
+# Hyperliquid's minimum order value (reduce-only orders are exempt).
+MIN_ORDER_USD = Decimal(10)
 VENUE_ERRORS = (httpx.HTTPError, RetriesExhausted, OSError)
 
 
@@ -92,6 +96,7 @@ class Bot:
         self.last_decision: RiskDecision | None = None
         self._started = False
         self._failed_ticks = 0
+        self._last_risks: dict[str, PositionRisk] = {}
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -285,6 +290,7 @@ class Bot:
         open_positions = [p for p in self.journal.positions("open") if not p.shadow]
         market = self._market_risk(obs)
         risks = [self._position_risk(p, obs) for p in open_positions]
+        self._last_risks = {r.position_id: r for r in risks}
         if not self._busy():
             self._reconcile(open_positions, obs)
         decision = self.risk.evaluate(market, risks, obs.at)
@@ -298,13 +304,47 @@ class Bot:
     async def act(
         self, obs: Observation, decision: RiskDecision, best: NetApy | None, report: TickReport
     ) -> None:
-        closes = set(decision.closes) | set(decision.reductions)
+        def reasons(position_id: str) -> str:
+            return "; ".join(t.reason for t in decision.trips if t.position_id in (position_id, None))
+
+        closes = set(decision.closes)
+        reductions: dict[str, Decimal] = {}
+        for position_id, fraction in decision.reductions.items():
+            # Asgard offers partial closes on Kamino and Drift only; elsewhere reducing means closing.
+            if self.journal.position(position_id).protocol in PARTIAL_CLOSE_PROTOCOLS:
+                reductions[position_id] = fraction
+            else:
+                closes.add(position_id)
         for position_id in closes:
             if self._has_execution(position_id):
                 continue
-            reasons = "; ".join(t.reason for t in decision.trips if t.position_id in (position_id, None))
-            ex_id = self.engine.begin_close(position_id, requested_by="risk", reason=reasons)
+            ex_id = self.engine.begin_close(position_id, requested_by="risk", reason=reasons(position_id))
             report.actions.append(f"close {position_id}")
+            self._spawn(ex_id)
+        for position_id, fraction in reductions.items():
+            if position_id in closes or self._has_execution(position_id):
+                continue
+            ex_id = self.engine.begin_adjust(
+                position_id, "reduce", fraction=fraction, reason=reasons(position_id)
+            )
+            report.actions.append(f"reduce {position_id} by {fraction}")
+            self._spawn(ex_id)
+        for position_id in decision.rebalances:
+            risk = self._last_risks.get(position_id)
+            if risk is None or position_id in closes or self._has_execution(position_id):
+                continue
+            sz_decimals = (await self.hl.markets())["SOL"].sz_decimals
+            change = round_size(abs(risk.long_sol_equivalent - risk.short_sol), sz_decimals)
+            mark = obs.snapshot.prices.get("hyperliquid_mark") if obs.snapshot else None
+            # Hyperliquid refuses orders under $10 that add to a position; smaller drifts wait.
+            if change <= 0 or mark is None or change * mark < MIN_ORDER_USD:
+                continue
+            if risk.short_sol > risk.long_sol_equivalent:
+                change = -change
+            ex_id = self.engine.begin_adjust(
+                position_id, "rebalance", short_change=change, reason=reasons(position_id)
+            )
+            report.actions.append(f"rebalance {position_id} by {change} SOL")
             self._spawn(ex_id)
         for ex in self.journal.unfinished():
             if ex.id not in self._tasks or self._tasks[ex.id].done():

@@ -37,6 +37,7 @@ from tenant_bot.risk.transaction_validator import TransactionRejected
 from tenant_bot.signing.signer import Signer
 from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Execution, Position, Step
+from tenant_bot.strategy.fills import hedge_delta
 from tenant_bot.strategy.sizing import hedge_size_for, marketable_limit, round_size
 from tenant_bot.venues.asgard import AsgardClient, AsgardError, BuiltTransaction, SignedTransaction
 from tenant_bot.venues.hyperliquid import HyperliquidClient, OrderOutcome, OrderState, cloid_for
@@ -45,6 +46,9 @@ log = structlog.get_logger("basis.bot.execution")
 
 HEDGE_COIN = "SOL"
 LANDED = (SignatureState.CONFIRMED, SignatureState.FINALIZED)
+# Hyperliquid refusals that the same order would meet again: stop instead of retrying.
+# (No liquidity inside the band, or margin that may still arrive, are worth another attempt.)
+PERMANENT_REFUSALS = ("minimum value", "invalid price", "invalid size", "invalid asset", "Trading is halted")
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,10 @@ class ExecutionEngine:
             "short_closed": self._close_send_long,
             "long_close_sent": self._close_confirm_long,
             "closed": self._close_finish,
+            "rebalance_planned": self._rebalance,
+            "reduce_planned": self._reduce_short,
+            "reduce_short_done": self._reduce_send_long,
+            "reduce_long_sent": self._reduce_confirm_long,
         }
         self._running: set[str] = set()
 
@@ -194,6 +202,56 @@ class ExecutionEngine:
             position_id=position_id,
             execution_kind="close",
             requested_by=requested_by,
+        )
+        return execution_id
+
+    def begin_adjust(
+        self,
+        position_id: str,
+        kind: str,
+        *,
+        fraction: Decimal | None = None,
+        short_change: Decimal | None = None,
+        requested_by: str = "risk",
+        reason: str = "",
+    ) -> str:
+        """Start a reduction (both legs by `fraction`) or a rebalance (the short by `short_change`
+        SOL: positive sells more, negative buys back) of an open position."""
+        position = self.journal.position(position_id)
+        for ex in self.journal.unfinished():
+            if ex.position_id == position_id:
+                return ex.id
+        if position.status != "open":
+            raise ValueError(f"position {position_id} is {position.status}, not open")
+        if kind == "reduce":
+            assert fraction is not None and Decimal(0) < fraction < Decimal(1)
+            plan: dict[str, Any] = {"fraction": str(fraction), "reduce_long_attempt": 1}
+            state = "reduce_planned"
+        elif kind == "rebalance":
+            assert short_change is not None and short_change != 0
+            plan = {"short_change": str(short_change)}
+            state = "rebalance_planned"
+        else:
+            raise ValueError(f"unknown adjustment {kind!r}")
+        execution_id = str(uuid.uuid4())
+        plan.update(asset=position.asset, reason=reason)
+        self.journal.create(
+            position,
+            Execution(
+                id=execution_id,
+                kind=kind,
+                state=state,
+                position_id=position_id,
+                plan=plan,
+                requested_by=requested_by,
+            ),
+        )
+        self.events.emit(
+            "execution.started",
+            f"{kind.title()} of position {position_id[:8]}" + (f": {reason}" if reason else ""),
+            execution_id=execution_id,
+            position_id=position_id,
+            execution_kind=kind,
         )
         return execution_id
 
@@ -353,6 +411,21 @@ class ExecutionEngine:
         )
         self.journal.set_state(ex.id, "done", outcome="completed")
         gap_ms = (float(ex.plan["hedged_at"]) - float(ex.plan["long_confirmed_at"])) * 1000
+        delta = hedge_delta(
+            position.long_token_size or Decimal(0),
+            Asset(position.asset),
+            _dec(ex.plan["lst_sol_rate"]),
+            filled,
+            sz_decimals=await self._sz_decimals(),
+        )
+        if not delta.ok:  # the risk engine's delta-drift breaker rebalances it on the next tick
+            self.events.emit(
+                "execution.delta",
+                f"Hedge off by {delta.drift_fraction:.2%}: long {delta.long_sol_equivalent} SOL-equivalent, "
+                f"short {delta.short_sol} SOL",
+                severity="warning",
+                position_id=ex.position_id,
+            )
         self.events.emit(
             "position.opened",
             f"Position open: long {position.long_token_size} {position.asset} on Asgard, "
@@ -489,6 +562,104 @@ class ExecutionEngine:
             position_id=ex.position_id,
             execution_id=ex.id,
             pnl=split,
+        )
+
+    # ------------------------------------------------------------------ rebalance and reduce
+    async def _rebalance(self, ex: Execution) -> None:
+        change = _dec(ex.plan["short_change"])
+        result = await self._order_leg(
+            ex,
+            "rebalance",
+            is_buy=change < 0,
+            target=abs(change),
+            reduce_only=change < 0,
+            slippage_bps=self.config.slippage_bps,
+            crash_prefix="rebalance",
+            deadline=time.time() + self.config.hedge_timeout_seconds,
+        )
+        filled, _ = self._filled(ex.id, "rebalance")
+        position = self.journal.position(ex.position_id)
+        signed = filled if change > 0 else -filled
+        short = (position.short_size or Decimal(0)) + signed
+        self.journal.update_position(ex.position_id, short_size=short)
+        outcome = "completed" if result == "filled" else "failed"
+        self.journal.set_state(ex.id, "done" if outcome == "completed" else "failed", outcome=outcome)
+        self.events.emit(
+            "position.rebalanced",
+            f"Short adjusted by {signed} SOL to {short} SOL"
+            + ("" if outcome == "completed" else f" ({result})"),
+            severity="info" if outcome == "completed" else "warning",
+            position_id=ex.position_id,
+            execution_id=ex.id,
+        )
+
+    async def _reduce_short(self, ex: Execution) -> None:
+        position = self.journal.position(ex.position_id)
+        sz_decimals = await self._sz_decimals()
+        target = round_size((position.short_size or Decimal(0)) * _dec(ex.plan["fraction"]), sz_decimals)
+        if target > 0:
+            result = await self._order_leg(
+                ex,
+                "reduce_short",
+                is_buy=True,
+                target=target,
+                reduce_only=True,
+                slippage_bps=self.config.exit_slippage_bps,
+                crash_prefix="reduce.short",
+                deadline=None,
+            )
+            if result != "filled":
+                raise Parked(f"reducing the short: {result}")
+        self.journal.set_state(ex.id, "reduce_short_done")
+
+    async def _reduce_send_long(self, ex: Execution) -> None:
+        position = self.journal.position(ex.position_id)
+        attempt = int(ex.plan["reduce_long_attempt"])
+        pda = position.asgard_position_id
+        assert pda is not None
+        fraction = _dec(ex.plan["fraction"])
+        try:
+            sent = await self._send_tx(
+                ex,
+                "reduce_long",
+                attempt,
+                lambda: self.venues.asgard.build_partial_close(self.venues.owner, pda, fraction),
+                "reduce.long",
+            )
+        except (AsgardError, TransactionRejected) as exc:
+            raise Parked(f"the Asgard partial close could not be built: {exc}") from exc
+        if sent == "landed_or_sent":
+            self.journal.set_state(ex.id, "reduce_long_sent")
+        else:
+            self.journal.set_state(
+                ex.id, "reduce_short_done", plan_update={"reduce_long_attempt": attempt + 1}
+            )
+
+    async def _reduce_confirm_long(self, ex: Execution) -> None:
+        attempt = int(ex.plan["reduce_long_attempt"])
+        step = self._step(ex, "reduce_long", attempt)
+        result = await self._confirm_tx(step)
+        if result != ConfirmResult.CONFIRMED:
+            self.journal.set_state(
+                ex.id, "reduce_short_done", plan_update={"reduce_long_attempt": attempt + 1}
+            )
+            return
+        self.journal.finish(step.id, "done", {"result": result.value})
+        position = self.journal.position(ex.position_id)
+        venue = await self._asgard_position(position.asgard_position_id or "")
+        bought, _ = self._filled(ex.id, "reduce_short")
+        self.journal.update_position(
+            ex.position_id,
+            short_size=(position.short_size or Decimal(0)) - bought,
+            long_token_size=venue.token_size if venue is not None else position.long_token_size,
+            debt_usdc=venue.debt_usdc if venue is not None else position.debt_usdc,
+        )
+        self.journal.set_state(ex.id, "done", outcome="completed")
+        self.events.emit(
+            "position.reduced",
+            f"Position reduced by {_dec(ex.plan['fraction']):.0%} on both legs",
+            position_id=ex.position_id,
+            execution_id=ex.id,
         )
 
     # ------------------------------------------------------------------ Solana transactions
@@ -669,6 +840,8 @@ class ExecutionEngine:
             self.crash.reached(f"{crash_prefix}.filled")
             if outcome.filled_size <= 0:
                 log.info("order did not fill", cloid=cloid, state=outcome.state.value, error=outcome.error)
+                if outcome.error and any(text in outcome.error for text in PERMANENT_REFUSALS):
+                    return f"refused by the venue: {outcome.error}"
                 await asyncio.sleep(self.config.retry_delay_seconds)
 
     # ------------------------------------------------------------------ helpers

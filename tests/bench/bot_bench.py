@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from shared.logging import configure_logging
 from tenant_bot.bot import Bot
 from tenant_bot.config import BotSettings
 from tests.bench.results import Figure, median, percentile
@@ -58,6 +59,7 @@ async def _measure(dn: DevnetProcess, data_dir: Path) -> tuple[list[float], list
 
 
 def bot_figures() -> list[Figure]:
+    configure_logging("warning")
     dn = start_devnet(speed=1.0)
     try:
         with tempfile.TemporaryDirectory(prefix="basis-bench-bot-") as tmp:
