@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, TypeVar
 
 import httpx
@@ -551,7 +551,8 @@ class Bot:
             asset=best.asset,
             protocol=best.protocol,
             leverage=best.leverage,
-            collateral_usdc=plan.collateral_usdc,
+            # USDC has 6 decimals; never ask for more than the plan allows.
+            collateral_usdc=plan.collateral_usdc.quantize(Decimal("0.000001"), rounding=ROUND_DOWN),
             lst_sol_rate=lst_rate or Decimal(1),
         )
         if self.shadow is not None:
