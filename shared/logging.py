@@ -113,9 +113,22 @@ class _ScrubbingFormatter(logging.Formatter):
         return scrub(super().format(record))
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is at the moment of writing (test runners and CLIs swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
 def configure_logging(level: str = "info", json: bool | None = None, stream: Any = None) -> None:
     """Configure structlog and the standard library logging once per process."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level

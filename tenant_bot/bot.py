@@ -24,6 +24,7 @@ from sqlalchemy import select
 from shared.assets import Asset, Protocol
 from shared.rates import Apy, FundingRate
 from shared.retry import RetriesExhausted
+from tenant_bot.chain.arbitrum import ArbitrumClient
 from tenant_bot.chain.solana import SolanaClient
 from tenant_bot.config import BotSettings
 from tenant_bot.execution.crash import CrashPoints
@@ -122,6 +123,7 @@ class Bot:
             allowed_programs=frozenset(self.risk_config.transactions.solana_programs),
         )
         self.solana = SolanaClient(s.solana_rpc_url)
+        self.arbitrum = ArbitrumClient(s.arbitrum_rpc_url)
         self.venues = Venues(self.hl, self.asgard, self.solana, self.signer)
         self.outages = OutageDetector()
         self.pause = PauseController.from_json(self._kv("pause")) if self._kv("pause") else PauseController()
@@ -157,7 +159,7 @@ class Bot:
             if not task.done():
                 await asyncio.wait({task}, timeout=30)
         if self._started:
-            for client in (self.hl, self.asgard, self.solana):
+            for client in (self.hl, self.asgard, self.solana, self.arbitrum):
                 await client.aclose()
 
     async def recover(self) -> None:
@@ -220,9 +222,15 @@ class Bot:
             self._guard("hyperliquid", self.hl.user_state(), obs),
             self._guard("asgard", self.asgard.refresh(self.local_signer.solana_address), obs),
         )
-        slot = await self._guard("solana", self.solana.slot(), obs)
+        # A chain whose height stops moving is down even if its RPC still answers.
+        slot, block = await asyncio.gather(
+            self._guard("solana", self.solana.slot(), obs),
+            self._guard("arbitrum", self.arbitrum.block_number(), obs),
+        )
         if slot is not None:
             self.outages.record_slot("solana", slot, now)
+        if block is not None:
+            self.outages.record_slot("arbitrum", block, now)
         obs.snapshot, obs.hl_state = snap, state
         if asg is not None:
             obs.asgard_positions = {p.position_id: p for p in asg if p.is_open}

@@ -89,8 +89,10 @@ def test_flash_crash_closes_before_liquidation(devnet_factory: Factory, tmp_path
         while time.monotonic() < deadline and _position(bot, position_id)["status"] != "closed":
             time.sleep(1)
     finally:
-        runner.terminate()
+        runner.terminate()  # SIGTERM: a graceful stop
         runner.wait(timeout=60)
+    assert runner.returncode == 0
+    assert _events(bot.status(), "bot.stopping")
     assert _position(bot, position_id)["status"] == "closed"
     closed = [r for r in bot.asgard_all() if r.get("closeTxHash")]
     assert closed and all(not r.get("liquidationEvents") for r in closed)
