@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -31,7 +31,8 @@ from tenant_bot.execution.crash import CrashPoints
 from tenant_bot.execution.engine import ExecutionConfig, ExecutionEngine, OpenRequest, Venues
 from tenant_bot.execution.journal import Journal
 from tenant_bot.execution.shadow import ShadowExecutor
-from tenant_bot.risk.circuit_breakers import MarketRisk, PositionRisk
+from tenant_bot.preferences import ALL_ASSETS, ALL_PROTOCOLS, Preferences, Settings, risk_settings_from
+from tenant_bot.risk.circuit_breakers import MarketRisk, PositionRisk, default_breakers
 from tenant_bot.risk.config import RiskConfigError, load_risk_config
 from tenant_bot.risk.engine import EventKind, RiskDecision, RiskEngine, RiskEvent
 from tenant_bot.risk.kill_switch import KillSwitch
@@ -46,7 +47,15 @@ from tenant_bot.strategy.lst import LstMonitor, LstReference
 from tenant_bot.strategy.opportunity import FeeModel, NetApy, best_opportunity
 from tenant_bot.strategy.prices import price_consensus
 from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
-from tenant_bot.strategy.sizing import BookLevel, PositionSizer, SizingInputs, SizingRejected, round_size
+from tenant_bot.strategy.sizing import (
+    BookLevel,
+    PositionPlan,
+    PositionSizer,
+    SizingConfig,
+    SizingInputs,
+    SizingRejected,
+    round_size,
+)
 from tenant_bot.venues.asgard import AsgardClient, AsgardPosition
 from tenant_bot.venues.hyperliquid import HyperliquidClient, UserState
 from tenant_bot.venues.outages import OutageDetector
@@ -78,6 +87,18 @@ class Observation:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PreparedOpen:
+    """An open checked and sized, nothing sent yet: what `start_open` executes (or a preview shows)."""
+
+    request: OpenRequest
+    best: NetApy
+    plan: PositionPlan
+
+
+TickHook = Callable[["Observation", "TickReport"], None]
+
+
 @dataclass
 class TickReport:
     at: datetime
@@ -98,6 +119,14 @@ class Bot:
         self._started = False
         self._failed_ticks = 0
         self._last_risks: dict[str, PositionRisk] = {}
+        # For the dashboard's metrics and status.
+        self.ticks_total = 0
+        self.tick_seconds_total = 0.0
+        self.last_tick_at: datetime | None = None
+        # Called (synchronously, must not block) after every tick; the API hangs its live feed here.
+        self.tick_hooks: list[TickHook] = []
+        self.allowed_protocols: list[Protocol] | None = None
+        self.allowed_assets: list[Asset] | None = None
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -144,6 +173,13 @@ class Bot:
             self.risk.halt(halted["reason"], by=halted.get("by", "execution"))
             self.state = TradingState.HALTED
         self.risk.on_event = self._risk_event
+        # Settings saved from the dashboard override the environment's, from the first tick.
+        self.base_risk_config = self.risk_config
+        self.preferences = Preferences(
+            self.db, self._default_preferences(), self.base_risk_config, on_change=self.apply_preferences
+        )
+        self.apply_preferences(self.preferences.current)
+        self._attach_notifier()
         self._started = True
         self.events.emit(
             "bot.started",
@@ -154,10 +190,24 @@ class Bot:
         )
         await self.recover()
 
+    def _attach_notifier(self) -> None:
+        """Webhook notifications as the settings configure them (nothing is sent until a URL is set)."""
+        from tenant_bot.notifications import NotificationConfig, Notifier
+
+        def config() -> NotificationConfig | None:
+            return NotificationConfig.from_settings(self.preferences.current.model_dump(mode="json"))
+
+        self.notifier: Notifier | None = Notifier.for_bot(self, config)
+        self.notifier.attach(self.events)
+
     async def aclose(self) -> None:
         for task in self._tasks.values():
             if not task.done():
                 await asyncio.wait({task}, timeout=30)
+        notifier = getattr(self, "notifier", None)
+        if notifier is not None:
+            await notifier.aclose()
+            self.notifier = None
         if self._started:
             for client in (self.hl, self.asgard, self.solana, self.arbitrum):
                 await client.aclose()
@@ -212,6 +262,14 @@ class Bot:
         report = TickReport(obs.at, decision.state, (t2 - t1) * 1000, 0.0, best)
         await self.act(obs, decision, best, report)
         report.total_ms = (time.perf_counter() - t0) * 1000
+        self.ticks_total += 1
+        self.tick_seconds_total += report.total_ms / 1000
+        self.last_tick_at = obs.at
+        for hook in list(self.tick_hooks):
+            try:
+                hook(obs, report)
+            except Exception:  # the dashboard's feed must never stop trading
+                log.exception("tick hook failed")
         return report
 
     async def observe(self) -> Observation:
@@ -306,7 +364,13 @@ class Bot:
         self.last_decision = decision
         best = None
         if obs.snapshot is not None:
-            best = best_opportunity(obs.snapshot, self.settings.leverage, self.fees)
+            best = best_opportunity(
+                obs.snapshot,
+                self.settings.leverage,
+                self.fees,
+                allowed_protocols=self.allowed_protocols,
+                allowed_assets=self.allowed_assets,
+            )
         return decision, best
 
     async def act(
@@ -488,23 +552,29 @@ class Bot:
         self._set_kv("halted", None)
 
     # ------------------------------------------------------------------ manual operations
-    async def open_position(
+    def entry_refusal(self) -> str | None:
+        """Why a new position cannot be opened now (halted, paused, kill switch), or None."""
+        if self.state == TradingState.HALTED:
+            return "trading is halted; resume it before opening"
+        if self.pause.paused:
+            return "the bot is paused; resume it before opening"
+        if self.kill_switch.engaged:
+            return f"the kill switch is engaged ({self.settings.kill_switch_path} exists)"
+        return None
+
+    async def prepare_open(
         self,
         capital: Decimal,
         *,
         asset: str | None = None,
         protocol: str | None = None,
         leverage: Decimal | None = None,
-    ) -> Execution:
-        if self.state == TradingState.HALTED:
-            raise BotError("trading is halted; resume it before opening")
-        if self.pause.paused:
-            raise BotError("the bot is paused; resume it before opening")
-        if self.kill_switch.engaged:
-            raise BotError(f"the kill switch is engaged ({self.settings.kill_switch_path} exists)")
-        obs = await self.observe()
-        if obs.snapshot is None:
-            raise BotError(f"cannot read rates: {obs.errors}", 3)
+        check_state: bool = True,
+    ) -> PreparedOpen:
+        """Every check and the sizing of a manual open, with nothing sent: BotError says why not."""
+        why = self.entry_refusal() if check_state else None
+        if why:
+            raise BotError(why)
         lev = leverage or self.settings.leverage
         try:
             allowed_assets = [_asset(asset)] if asset else None
@@ -513,25 +583,33 @@ class Bot:
             raise BotError(str(exc), 2) from exc
         if not Decimal(2) <= lev <= Decimal(4):
             raise BotError(f"leverage must be between 2 and 4, got {lev}", 2)
+        obs = await self.observe()
+        if obs.snapshot is None:
+            raise BotError(f"cannot read rates: {obs.errors}", 3)
         best = best_opportunity(
             obs.snapshot, lev, self.fees, allowed_protocols=allowed_protocols, allowed_assets=allowed_assets
         )
         if best is None:
             raise BotError("no Asgard market matches the request")
-        ex_id = await self._open(capital, best, requested_by="manual", wait=True, obs=obs)
-        return self.journal.execution(ex_id)
+        return await self._prepare(capital, best, obs)
 
-    async def _open(
+    async def open_position(
         self,
         capital: Decimal,
-        best: NetApy,
         *,
-        requested_by: str,
-        wait: bool,
-        obs: Observation | None = None,
-    ) -> str:
-        obs = obs or self.last_observation
-        assert obs is not None and obs.snapshot is not None
+        asset: str | None = None,
+        protocol: str | None = None,
+        leverage: Decimal | None = None,
+    ) -> Execution:
+        prepared = await self.prepare_open(capital, asset=asset, protocol=protocol, leverage=leverage)
+        ex_id = await self.start_open(prepared, requested_by="manual")
+        task = self._tasks.get(ex_id)
+        if task is not None:
+            await task
+        return self.journal.execution(ex_id)
+
+    async def _prepare(self, capital: Decimal, best: NetApy, obs: Observation) -> PreparedOpen:
+        assert obs.snapshot is not None
         book = await self.hl.book("SOL")
         markets = await self.hl.markets()
         balances = await self.solana.balances(self.local_signer.solana_address)
@@ -563,29 +641,126 @@ class Bot:
             collateral_usdc=plan.collateral_usdc.quantize(Decimal("0.000001"), rounding=ROUND_DOWN),
             lst_sol_rate=lst_rate or Decimal(1),
         )
+        return PreparedOpen(request, best, plan)
+
+    async def start_open(self, prepared: PreparedOpen, *, requested_by: str) -> str:
+        """Write the execution and start driving it as a task of the bot; returns its id at once."""
+        request = prepared.request
         if self.shadow is not None:
-            ex_id = await self.shadow.open(request, requested_by=requested_by)
-            return ex_id
-        await self.hl.update_leverage("SOL", int(best.leverage), cross=True)
+            return await self.shadow.open(request, requested_by=requested_by)
+        await self.hl.update_leverage("SOL", int(request.leverage), cross=True)
         ex_id = self.engine.begin_open(request, requested_by=requested_by)
-        task = self._spawn(ex_id)
-        if wait:
+        self._spawn(ex_id)
+        return ex_id
+
+    async def _open(
+        self,
+        capital: Decimal,
+        best: NetApy,
+        *,
+        requested_by: str,
+        wait: bool,
+        obs: Observation | None = None,
+    ) -> str:
+        obs = obs or self.last_observation
+        assert obs is not None and obs.snapshot is not None
+        ex_id = await self.start_open(await self._prepare(capital, best, obs), requested_by=requested_by)
+        task = self._tasks.get(ex_id)
+        if wait and task is not None:
             await task
         return ex_id
 
-    async def close_position(self, position_id: str) -> Execution:
+    async def start_close(self, position_id: str, *, requested_by: str = "manual", reason: str = "") -> str:
+        """Start closing a position (whatever the pause state); returns the execution id at once."""
         try:
             position = self.journal.position(position_id)
         except KeyError:
             raise BotError(f"no position {position_id}", 2) from None
         if position.shadow and self.shadow is not None:
-            return self.journal.execution(await self.shadow.close(position_id))
+            return await self.shadow.close(position_id)
         try:
-            ex_id = self.engine.begin_close(position_id, requested_by="manual")
+            ex_id = self.engine.begin_close(position_id, requested_by=requested_by, reason=reason)
         except ValueError as exc:
             raise BotError(str(exc)) from exc
-        await self._spawn(ex_id)
+        self._spawn(ex_id)
+        return ex_id
+
+    async def close_position(self, position_id: str) -> Execution:
+        ex_id = await self.start_close(position_id)
+        task = self._tasks.get(ex_id)
+        if task is not None:
+            await task
         return self.journal.execution(ex_id)
+
+    def spawn(self, execution_id: str) -> asyncio.Task[Execution]:
+        """Drive an execution as a task of the bot (or return the task already driving it)."""
+        return self._spawn(execution_id)
+
+    # ------------------------------------------------------------------ control
+    def pause_entries(self, reason: str, by: str) -> None:
+        """Stop new positions (open ones stay watched and closable); persisted across restarts."""
+        self.pause.pause(reason, by)
+        self.save_pause()
+        self.events.emit("control.paused", f"New entries paused by {by}: {reason}", by=by, reason=reason)
+
+    def resume_all(self, by: str) -> None:
+        """Lift every pause and clear a halt (an operator action, recorded with who)."""
+        lifted = self.pause.resume("all", by)
+        self.save_pause()
+        was_halted = self.state == TradingState.HALTED
+        if was_halted:
+            self.resume_from_halt(by)
+        self.events.emit(
+            "control.resumed",
+            f"Trading resumed by {by}"
+            + (f" ({len(lifted)} pause(s) lifted)" if lifted else "")
+            + (", halt cleared" if was_halted else ""),
+            by=by,
+            lifted=[r.reason for r in lifted],
+            halt_cleared=was_halted,
+        )
+
+    # ------------------------------------------------------------------ preferences
+    def _default_preferences(self) -> Settings:
+        s = self.settings
+        return Settings(
+            leverage=s.leverage,
+            auto_entry=s.auto_entry,
+            entry_capital_usd=s.entry_capital_usd,
+            min_entry_net_apy=s.min_entry_net_apy,
+            max_position_usd=SizingConfig().max_position_usd,
+            allowed_protocols=list(ALL_PROTOCOLS),
+            allowed_assets=list(ALL_ASSETS),
+            risk=risk_settings_from(self.base_risk_config),
+        )
+
+    def apply_preferences(self, prefs: Settings) -> None:
+        """Make the running bot follow `prefs` from its next decision on."""
+        self.settings = self.settings.model_copy(
+            update={
+                "leverage": prefs.leverage,
+                "auto_entry": prefs.auto_entry,
+                "entry_capital_usd": prefs.entry_capital_usd,
+                "min_entry_net_apy": prefs.min_entry_net_apy,
+            }
+        )
+        self.risk_config = self.preferences.risk_config(prefs)
+        self.risk.config = self.risk_config
+        self.risk.breakers = default_breakers(self.risk_config)
+        self.lst_monitor.depeg_threshold = self._depeg_threshold()
+        floor = min(SizingConfig().min_position_usd, prefs.max_position_usd)
+        self.sizer = PositionSizer(
+            SizingConfig(min_position_usd=floor, max_position_usd=prefs.max_position_usd)
+        )
+        all_protocols, all_assets = set(ALL_PROTOCOLS), set(ALL_ASSETS)
+        self.allowed_protocols = (
+            None
+            if set(prefs.allowed_protocols) == all_protocols
+            else [_protocol(p) for p in prefs.allowed_protocols]
+        )
+        self.allowed_assets = (
+            None if set(prefs.allowed_assets) == all_assets else [_asset(a) for a in prefs.allowed_assets]
+        )
 
     # ------------------------------------------------------------------ internals
     def _spawn(self, execution_id: str) -> asyncio.Task[Execution]:

@@ -6,11 +6,14 @@ at all the bot talks to a local devnet (`make run`) and keeps its data under `va
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
+from shared.logging import register_secret
 from shared.settings import BasisSettings
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
@@ -56,6 +59,15 @@ class BotSettings(BasisSettings):
     # Slippage band of a marketable IOC order, basis points from the mid.
     hedge_slippage_bps: int = Field(default=50, ge=1, le=500)
 
+    # The dashboard API (`basis-bot serve`): where it listens, and the token every request but
+    # `/health` must carry in `X-Basis-Token` (only the control plane holds it). On the devnet a
+    # default is derived from the server secret so `make run` works with no configuration.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    api_token: SecretStr | None = None
+    # Seconds between two heartbeat comments on an idle event stream (proxies drop silent streams).
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+
     # Testing only: kill the process with SIGKILL at this execution crash point
     # (see `tenant_bot/execution/crash.py`). Never set in production.
     crash_at: str | None = None
@@ -84,3 +96,17 @@ class BotSettings(BasisSettings):
 
     def asgard_key_value(self) -> SecretStr:
         return self.asgard_api_key or SecretStr(DEVNET_ASGARD_API_KEY)
+
+    def api_token_value(self) -> SecretStr | None:
+        """The API token; on the devnet, when none is set, HMAC(server secret, tenant id).
+
+        None outside the devnet without a token: `serve` refuses to start rather than run open.
+        """
+        if self.api_token is not None:
+            return self.api_token
+        if self.network != "devnet":
+            return None
+        secret = self.server_secret_value().get_secret_value().encode()
+        derived = hmac.new(secret, b"basis-api-token:" + self.tenant_id.encode(), hashlib.sha256).hexdigest()
+        register_secret(derived)  # never in a log line, like every other secret
+        return SecretStr(derived)

@@ -5,6 +5,7 @@
     basis-bot open --capital 1000  open one position now (manual entry) and wait for it to finish
     basis-bot close POSITION_ID    close one position and wait for it to finish
     basis-bot status               positions, executions, trading state and recent events, as JSON
+    basis-bot serve                the bot loop and its dashboard API (port 8080) in one process
 
 Exit codes: 0 done, 1 the bot refused or the execution did not complete, 2 bad input,
 3 a venue or the database could not be reached.
@@ -13,6 +14,7 @@ Exit codes: 0 done, 1 the bot refused or the execution did not complete, 2 bad i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -150,6 +152,90 @@ def status() -> None:
     from tenant_bot.bot import read_status
 
     _print(read_status(settings))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default BASIS_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default BASIS_API_PORT; 0 = any free).")] = None,
+) -> None:
+    """Run the bot loop and its dashboard API in one event loop until SIGTERM or SIGINT."""
+    settings = _settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    token = settings.api_token_value()
+    if token is None:
+        typer.echo("error: BASIS_API_TOKEN is required outside the devnet", err=True)
+        raise typer.Exit(2)
+    host = host or settings.api_host
+    port = settings.api_port if port is None else port
+    sys.exit(asyncio.run(_serve(settings, token.get_secret_value(), host, port)))
+
+
+async def _serve(settings: Any, token: str, host: str, port: int) -> int:
+    import uvicorn
+
+    from tenant_bot.api import ApiContext, create_app
+    from tenant_bot.bot import Bot, BotError
+
+    class Server(uvicorn.Server):
+        # The process handles SIGTERM/SIGINT itself: stop the bot loop first, then the server.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    bot = Bot(settings)
+    try:
+        await bot.start()
+    except BotError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        await bot.aclose()
+        return exc.exit_code
+    except (httpx.HTTPError, RetriesExhausted, OSError) as exc:
+        typer.echo(f"error: a venue or the database could not be reached ({type(exc).__name__})", err=True)
+        await bot.aclose()
+        return 3
+    context = ApiContext(bot, token.encode(), settings.sse_heartbeat_seconds)
+    context.start()
+    config = uvicorn.Config(
+        create_app(context),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    server = Server(config)
+    server_task = asyncio.create_task(server.serve(), name="api")
+    stop_task = asyncio.create_task(stop.wait())
+    code = 0
+    while not server.started and not server_task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        bound = server.servers[0].sockets[0].getsockname()
+        typer.echo(json.dumps({"url": f"http://{bound[0]}:{bound[1]}"}))
+        bot_task = asyncio.create_task(bot.run(stop), name="bot-loop")
+        await asyncio.wait({server_task, stop_task, bot_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        # Graceful: the loop lets executions in flight reach a journaled point, while the API
+        # still answers (a user can watch); then the streams end and the server stops.
+        with contextlib.suppress(Exception):
+            await bot_task
+    else:
+        typer.echo(f"error: cannot listen on {host}:{port}", err=True)
+        code = 3
+    context.hub.close()
+    server.should_exit = True
+    with contextlib.suppress(BaseException):
+        await server_task
+    stop_task.cancel()
+    await context.aclose()
+    await bot.aclose()
+    return code
 
 
 def main() -> None:

@@ -137,3 +137,60 @@ def _records(answer: Any) -> list[dict[str, Any]]:
         if isinstance(answer.get(key), list):
             return answer[key]
     return []
+
+
+API_TOKEN = "test-api-token-0123456789"
+
+
+@dataclass
+class ServedBot:
+    """A `basis-bot serve` process: its base URL, token and an httpx client that sends the token."""
+
+    bot: BotProcess
+    process: subprocess.Popen[str]
+    url: str
+    token: str = API_TOKEN
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Basis-Token": self.token}
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers=self.headers, timeout=kwargs.pop("timeout", 30), **kwargs
+        )
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        return self.process.returncode
+
+
+def serve(bot: BotProcess, *, timeout: float = 60, **env: str) -> ServedBot:
+    """Start `basis-bot serve` on a free loopback port and wait until `/health` answers."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"BASIS_API_TOKEN": API_TOKEN, "BASIS_API_PORT": str(port), **env}
+    process = bot.popen("serve", **env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"basis-bot serve exited with {process.returncode}:\n{bot.logs()[-3000:]}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return ServedBot(bot, process, url, env["BASIS_API_TOKEN"])
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"basis-bot serve did not answer /health within {timeout}s:\n{bot.logs()[-3000:]}")

@@ -29,8 +29,8 @@ def test_migrations_reach_head_and_are_idempotent(tmp_path: Path) -> None:
     with engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
-    assert version == "0001"
-    assert {"executions", "steps", "positions", "events", "state"} <= tables
+    assert version == "0002"
+    assert {"executions", "steps", "positions", "events", "state", "samples", "jobs"} <= tables
 
 
 def test_decimals_and_times_come_back_exactly(tmp_path: Path) -> None:

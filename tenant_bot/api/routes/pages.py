@@ -1,0 +1,32 @@
+"""The dashboard page and its assets (`tenant_bot/web/`), under the API's prefix and token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse
+
+from tenant_bot.api.app import ApiContext, ctx
+
+router = APIRouter(tags=["page"])
+
+
+@router.get("/", summary="The dashboard page", response_class=FileResponse)
+async def index(c: ApiContext = Depends(ctx)) -> FileResponse:
+    page = c.web_dir / "index.html"
+    if not page.is_file():
+        raise HTTPException(
+            404, "the dashboard page is not installed in this build (tenant_bot/web/index.html)"
+        )
+    return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/static/{path:path}", summary="An asset of the page", response_class=FileResponse)
+async def static(path: str, c: ApiContext = Depends(ctx)) -> FileResponse:
+    root = (c.web_dir / "static").resolve()
+    try:
+        target = (root / path).resolve()
+    except (OSError, ValueError):
+        raise HTTPException(404, f"no asset {path!r}") from None
+    if not target.is_relative_to(root) or not target.is_file():
+        raise HTTPException(404, f"no asset {path!r}")
+    return FileResponse(target, headers={"Cache-Control": "no-cache"})

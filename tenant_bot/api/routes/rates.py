@@ -1,0 +1,46 @@
+"""Net APY per protocol and collateral, decomposed, at a leverage."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from tenant_bot.api.app import ApiContext, ctx
+from tenant_bot.api.valuation import rate_row
+from tenant_bot.strategy.opportunity import table
+
+router = APIRouter(prefix="/api/v1", tags=["rates"])
+
+
+@router.get("/rates", summary="Net APY per protocol and collateral, best first")
+async def rates(
+    leverage: Decimal | None = Query(default=None, ge=2, le=4, allow_inf_nan=False, max_digits=20),
+    c: ApiContext = Depends(ctx),
+) -> dict[str, Any]:
+    bot = c.bot
+    obs = bot.last_observation
+    if obs is None or obs.snapshot is None:
+        obs = await bot.observe()
+    snap = obs.snapshot
+    if snap is None:
+        raise HTTPException(503, f"rates cannot be read now: {', '.join(sorted(obs.errors)) or 'no data'}")
+    lev = leverage if leverage is not None else bot.settings.leverage
+    rows = table(snap, lev, bot.fees)
+    predicted = snap.predicted_funding
+    return {
+        "at": snap.at.isoformat(),
+        "leverage": str(lev),
+        "funding": {
+            "rate": str(snap.funding.per_hour),
+            "interval_hours": 1,
+            "apr": str(snap.funding.apr),
+            "planning_apr": str(snap.planning_funding().apr),
+            "predicted": None
+            if predicted is None
+            else {"rate": str(predicted.per_hour), "interval_hours": 1, "apr": str(predicted.apr)},
+        },
+        "rows": [rate_row(r) for r in rows],
+        "best": rate_row(rows[0]) if rows else None,
+    }

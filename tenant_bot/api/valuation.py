@@ -1,0 +1,222 @@
+"""What the dashboard shows of positions and rates, computed from the bot's last observation.
+
+Requests never wait on a venue: positions are valued from the last tick's observation (refreshed
+every few seconds) and from Hyperliquid fills and funding payments cached here, refreshed by the
+live feed. An open position's PnL is an estimate split like the ledger a close records
+(`tenant_bot/execution/pnl.py`): total = long equity change + short price PnL + funding − HL fees;
+price is what is left after funding, interest, staking and fees, so the parts add up to the total.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tenant_bot.bot import Bot, Observation
+from tenant_bot.execution.pnl import position_cloids
+from tenant_bot.storage.models import Execution, Position
+from tenant_bot.strategy.opportunity import NetApy
+from tenant_bot.venues.hyperliquid_models import Fill, FundingPayment
+
+ZERO = Decimal(0)
+PNL_PARTS = ("funding", "interest", "staking", "fees", "price", "total")
+# Hyperliquid fills and funding are re-read at most this often (seconds).
+VENUE_CACHE_SECONDS = 5.0
+
+
+def s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def rate_row(row: NetApy) -> dict[str, Any]:
+    return {
+        "protocol": row.protocol.name.lower(),
+        "asset": row.asset.value,
+        "leverage": str(row.leverage),
+        "net_apy": str(row.net_apy),
+        "gross_apy": str(row.gross_apy),
+        "funding_apr": str(row.funding_apr),
+        "staking_apy": str(row.staking_apy),
+        "supply_apy": str(row.supply_apy),
+        "borrow_apy": str(row.borrow_apy),
+        "fees_apy": str(row.fees_apy),
+        "break_even_days": s(row.break_even_days),
+        "components": {k: str(v) for k, v in row.components.items()},
+        "capacity_usd": s(row.capacity_usd),
+    }
+
+
+@dataclass
+class VenueCache:
+    fills: list[Fill] = field(default_factory=list)
+    funding: list[FundingPayment] = field(default_factory=list)
+    fetched_at: float = 0.0
+
+    @property
+    def stale(self) -> bool:
+        return time.monotonic() - self.fetched_at > VENUE_CACHE_SECONDS
+
+
+class Valuer:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.cache = VenueCache()
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Re-read Hyperliquid fills and funding when the cache is stale (errors keep the old one)."""
+        if not force and not self.cache.stale:
+            return
+        opened = [p.opened_at for p in self.bot.journal.positions("open", "closing") if p.opened_at]
+        since_ms = int(min(opened).timestamp() * 1000) if opened else 0
+        try:
+            fills = await self.bot.hl.user_fills()
+            funding = await self.bot.hl.user_funding(since_ms) if opened else []
+        except Exception:  # a venue hiccup: show the previous figures
+            return
+        self.cache = VenueCache(fills, funding, time.monotonic())
+
+    # ------------------------------------------------------------------ positions
+    def positions(self, *, closed_limit: int = 50) -> list[dict[str, Any]]:
+        journal = self.bot.journal
+        live = [p for p in journal.positions("opening", "open", "closing")]
+        done = [p for p in journal.positions("closed", "unwound", "failed")]
+        done.sort(key=lambda p: p.closed_at or p.created_at, reverse=True)
+        views = [self.view(p) for p in live]
+        return views + [self.view(p) for p in done[:closed_limit]]
+
+    def open_total(self) -> Decimal:
+        return sum(
+            (Decimal(v["pnl"]["total"]) for v in map(self.view, self.bot.journal.positions("open"))),
+            ZERO,
+        )
+
+    def realised_total(self) -> Decimal:
+        total = ZERO
+        for p in self.bot.journal.positions("closed", "unwound"):
+            if p.ledger.get("total") is not None:
+                total += Decimal(str(p.ledger["total"]))
+        return total
+
+    def view(self, p: Position) -> dict[str, Any]:
+        obs = self.bot.last_observation
+        snap = obs.snapshot if obs else None
+        mark = snap.prices.get("hyperliquid_mark") if snap else None
+        sol_px = (snap.prices.get("asgard") or mark) if snap else None
+        lst_rate = Decimal(1)
+        if snap is not None and p.asset != "SOL":
+            lst_rate = next((r for a, r in snap.lst_sol_rates.items() if a.value == p.asset), Decimal(1))
+        asset_px = sol_px * lst_rate if sol_px is not None else None
+        venue_long = self._asgard(p, obs)
+        token_size = venue_long.token_size if venue_long is not None else p.long_token_size
+        debt = venue_long.debt_usdc if venue_long is not None else p.debt_usdc
+        health_factor = venue_long.health_factor if venue_long is not None else None
+        perp = obs.hl_state.positions.get("SOL") if obs and obs.hl_state else None
+        short = p.short_size or ZERO
+        share = min(Decimal(1), short / abs(perp.size)) if perp is not None and perp.size else ZERO
+        liq_px = perp.liquidation_px if perp is not None else None
+        liq_distance = (liq_px - mark) / mark if liq_px is not None and mark else None
+        long_sol = (token_size or ZERO) * lst_rate
+        bigger = max(long_sol, short)
+        drift = abs(long_sol - short) / bigger if bigger > 0 else ZERO
+        is_open = p.status == "open"
+        view: dict[str, Any] = {
+            "id": p.id,
+            "status": p.status,
+            "asset": p.asset,
+            "protocol": p.protocol,
+            "leverage": str(p.leverage),
+            "shadow": p.shadow,
+            "opened_at": p.opened_at.isoformat() if p.opened_at else None,
+            "closed_at": p.closed_at.isoformat() if p.closed_at else None,
+            "long": {
+                "token_size": s(token_size),
+                "entry_price": s(p.long_entry_price),
+                "price": s(asset_px) if is_open else None,
+                "collateral_usdc": s(p.collateral_usdc),
+                "debt_usdc": s(debt),
+                "health_factor": s(health_factor) if is_open else None,
+                "value_usd": s(token_size * asset_px) if is_open and token_size and asset_px else None,
+            },
+            "short": {
+                "size": s(p.short_size),
+                "entry_px": s(p.short_entry_px),
+                "mark_px": s(mark) if is_open else None,
+                "liquidation_px": s(liq_px) if is_open else None,
+                "liquidation_distance": s(liq_distance) if is_open else None,
+                "margin_used": s(perp.margin_used * share) if is_open and perp is not None else None,
+            },
+            "delta": {"long_sol": str(long_sol), "short_sol": str(short), "drift": str(drift)},
+            "health": self._health(health_factor, liq_distance, drift) if is_open else "ok",
+        }
+        if is_open and not p.shadow:
+            view["pnl"] = self._estimate(p, token_size, debt, asset_px, mark, sol_px, lst_rate, venue_long)
+        else:
+            view["pnl"] = {k: str(p.ledger.get(k, "0")) for k in PNL_PARTS}
+        return view
+
+    @staticmethod
+    def _asgard(p: Position, obs: Observation | None) -> Any:
+        if obs is None or obs.asgard_positions is None or not p.asgard_position_id:
+            return None
+        return obs.asgard_positions.get(p.asgard_position_id)
+
+    def _health(self, hf: Decimal | None, distance: Decimal | None, drift: Decimal) -> str:
+        cfg = self.bot.risk_config
+        if (hf is not None and hf < cfg.asgard_health.reduce_below) or (
+            distance is not None and distance < cfg.hyperliquid_margin.liquidation_distance_reduce_below
+        ):
+            return "danger"
+        if (
+            (hf is not None and hf < cfg.asgard_health.alert_below)
+            or (distance is not None and distance < cfg.hyperliquid_margin.liquidation_distance_alert_below)
+            or drift > cfg.delta_drift.rebalance_above
+        ):
+            return "warning"
+        return "ok"
+
+    def _estimate(
+        self,
+        p: Position,
+        token_size: Decimal | None,
+        debt: Decimal | None,
+        asset_px: Decimal | None,
+        mark: Decimal | None,
+        sol_px: Decimal | None,
+        lst_rate: Decimal,
+        venue_long: Any,
+    ) -> dict[str, str]:
+        short = p.short_size or ZERO
+        cloids = position_cloids(self.bot.journal, p.id)
+        hl_fees = sum((f.fee for f in self.cache.fills if f.cloid in cloids), ZERO)
+        opened_ms = int(p.opened_at.timestamp() * 1000) if p.opened_at else 0
+        funding = ZERO
+        for pay in self.cache.funding:
+            if pay.coin == "SOL" and pay.size != 0 and pay.time_ms >= opened_ms:
+                funding += pay.usdc * min(Decimal(1), short / abs(pay.size))
+        record = venue_long.raw.get("record", {}) if venue_long is not None else {}
+        asgard_fee = Decimal(str((record.get("openFeesMetadata") or {}).get("asgardFeeUsd") or 0))
+        long_equity = ZERO
+        if token_size is not None and asset_px is not None:
+            long_equity = token_size * asset_px - (debt or ZERO) - (p.collateral_usdc or ZERO)
+        short_pnl = (p.short_entry_px - mark) * short if p.short_entry_px is not None and mark else ZERO
+        interest = -((debt or ZERO) - (p.debt_usdc or ZERO))
+        staking = ZERO
+        if p.asset != "SOL" and token_size and sol_px:
+            rate_open = self._open_lst_rate(p)
+            staking = token_size * sol_px * (lst_rate - rate_open)
+        fees = -(hl_fees + asgard_fee)
+        total = long_equity + short_pnl + funding - hl_fees
+        price = total - funding - interest - staking - fees
+        parts = {"funding": funding, "interest": interest, "staking": staking, "fees": fees, "price": price}
+        return {**{k: str(v) for k, v in parts.items()}, "total": str(total)}
+
+    def _open_lst_rate(self, p: Position) -> Decimal:
+        from sqlalchemy import select
+
+        with self.bot.db() as session:
+            ex = session.scalars(
+                select(Execution).where(Execution.position_id == p.id, Execution.kind == "open")
+            ).first()
+        return Decimal(str(ex.plan.get("lst_sol_rate", "1"))) if ex is not None else Decimal(1)

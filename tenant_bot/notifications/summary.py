@@ -1,0 +1,118 @@
+"""The daily summary: positions, each one's PnL split from the database, funding of the last 24 h, state.
+
+PnL parts come from each position's ledger as the engine recorded it (a closed position's split is
+settled from venue records at close; an open one shows what is recorded so far). Funding of the
+last 24 h is what Hyperliquid paid the bot's SOL short, from its `userFunding` record (shadow
+positions: their hypothetical funding ledger). A venue that does not answer leaves that figure
+out ("not available") rather than delaying or failing the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from tenant_bot.notifications.messages import DAILY_KIND, Notification
+from tenant_bot.storage.models import Position
+
+if TYPE_CHECKING:
+    from tenant_bot.bot import Bot
+
+log = structlog.get_logger("basis.bot.notifications")
+
+VENUE_TIMEOUT_SECONDS = 5.0
+PNL_KEYS = ("funding", "interest", "staking", "fees", "price", "total")
+WINDOW = timedelta(hours=24)
+
+SummarySource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def _pnl(ledger: dict[str, Any]) -> dict[str, str]:
+    return {k: str(ledger[k]) for k in PNL_KEYS if ledger.get(k) is not None}
+
+
+def position_summary(p: Position) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "asset": p.asset,
+        "protocol": p.protocol,
+        "leverage": str(p.leverage),
+        "status": p.status,
+        "shadow": p.shadow,
+        "opened_at": p.opened_at.isoformat() if p.opened_at else None,
+        "closed_at": p.closed_at.isoformat() if p.closed_at else None,
+        "pnl": _pnl(p.ledger or {}),
+    }
+
+
+def summarise_positions(positions: list[Position], now: datetime) -> dict[str, Any]:
+    """The part of the summary that comes from the database alone (pure; unit-tested)."""
+    since = now - WINDOW
+    shown = [
+        p
+        for p in positions
+        if p.status in ("open", "opening", "closing")
+        or (p.closed_at is not None and p.closed_at >= since and p.status == "closed")
+    ]
+    realised = sum(
+        (
+            Decimal(str(p.ledger["total"]))
+            for p in shown
+            if p.status == "closed" and (p.ledger or {}).get("total") is not None
+        ),
+        Decimal(0),
+    )
+    return {
+        "open_positions": sum(1 for p in shown if p.status == "open"),
+        "realised_pnl_24h": str(realised),
+        "positions": [position_summary(p) for p in shown],
+    }
+
+
+async def _funding_24h(bot: Bot, now: datetime) -> Decimal | None:
+    if bot.shadow is not None:
+        # Shadow positions accrue hypothetical funding in their ledger; no venue record exists.
+        return None
+    start_ms = int((now - WINDOW).timestamp() * 1000)
+    try:
+        payments = await asyncio.wait_for(bot.hl.user_funding(start_ms), VENUE_TIMEOUT_SECONDS)
+    except Exception as exc:  # the summary goes out without this figure
+        log.warning("daily summary: funding history unavailable", error=type(exc).__name__)
+        return None
+    return sum((p.usdc for p in payments if p.coin == "SOL"), Decimal(0))
+
+
+async def bot_summary(bot: Bot, now: datetime | None = None) -> dict[str, Any]:
+    """The daily summary's data for a running bot."""
+    now = now or datetime.now(UTC)
+    data: dict[str, Any] = {
+        "trading_state": bot.state.value,
+        "halt_reason": bot.risk.halt_reason,
+        "paused": bot.pause.paused,
+        "kill_switch": bot.kill_switch.engaged,
+    }
+    data.update(summarise_positions(bot.journal.positions(), now))
+    funding = await _funding_24h(bot, now)
+    data["funding_24h"] = str(funding) if funding is not None else None
+    return data
+
+
+def summary_message(data: dict[str, Any]) -> str:
+    funding = data.get("funding_24h")
+    return (
+        f"Trading {data.get('trading_state', 'unknown')}; {data.get('open_positions', 0)} open position(s); "
+        f"funding last 24 h {funding + ' USDC' if funding is not None else 'not available'}; "
+        f"realised PnL last 24 h {data.get('realised_pnl_24h', '0')} USDC"
+    )
+
+
+def summary_notification(data: dict[str, Any], *, bot: str, at: datetime) -> Notification:
+    severity = "warning" if data.get("trading_state") not in (None, "active") else "info"
+    return Notification(
+        kind=DAILY_KIND, severity=severity, message=summary_message(data), at=at, data=data, bot=bot
+    )

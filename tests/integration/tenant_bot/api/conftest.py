@@ -1,0 +1,87 @@
+"""A real `basis-bot serve` process on a real devnet, shared by the tests of one module."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.bot import BotProcess, ServedBot, serve
+from tests.support.devnet import start_devnet
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBot]:
+    dn = start_devnet(seed=23, speed=1.0)
+    try:
+        bot = BotProcess(dn, Path(tmp_path_factory.mktemp("api")) / "bot")
+        bot.init()
+        bot.fund(usdc_solana="6000", usdc_hl="6000", sol="3")
+        sb = serve(bot, BASIS_SSE_HEARTBEAT_SECONDS="0.5")
+        yield sb
+        sb.stop()
+    finally:
+        dn.stop()
+
+
+@pytest.fixture
+def api(served: ServedBot) -> Iterator[httpx.Client]:
+    with served.client() as client:
+        yield client
+
+
+def wait_job(api: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = api.get(f"/api/v1/jobs/{job_id}")
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {json.dumps(job)}")
+
+
+def wait_for(predicate: Any, timeout: float = 20, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met in time")
+
+
+def read_sse(
+    client: httpx.Client, path: str, *, until: Any, headers: dict[str, str] | None = None, timeout: float = 20
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Events (id, event, data) and comment lines read from a stream until `until(events, comments)`."""
+    events: list[dict[str, Any]] = []
+    comments: list[str] = []
+    current: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    with client.stream("GET", path, headers=headers or {}, timeout=timeout) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["x-accel-buffering"] == "no"
+        assert r.headers["cache-control"] == "no-cache"
+        for line in r.iter_lines():
+            if line.startswith(":"):
+                comments.append(line)
+            elif line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("event: "):
+                current["event"] = line[7:]
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and current:
+                events.append(current)
+                current = {}
+            if until(events, comments) or time.monotonic() > deadline:
+                break
+    return events, comments
