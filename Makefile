@@ -8,9 +8,24 @@ PYTEST_ARGS ?=
 
 .PHONY: run test bench lint fmt venv clean
 
-## make run: start the devnet (venues, chains and Privy on loopback) and print every URL.
+## make run: start the devnet (venues, chains and Privy on loopback), then the control plane
+## (process runtime, SQLite) at http://127.0.0.1:8000; Ctrl-C stops both (the bots keep running).
 run: $(STAMP)
-	$(BIN)/basis devnet up
+	@set -e; mkdir -p var; \
+	$(BIN)/basis devnet up > var/devnet.log 2>&1 & devnet=$$!; \
+	trap 'kill $$devnet 2>/dev/null; wait $$devnet 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 1 300); do \
+	  $(BIN)/python -c "import httpx; httpx.get('http://127.0.0.1:3000/health', timeout=1).raise_for_status()" \
+	    2>/dev/null && break; \
+	  kill -0 $$devnet 2>/dev/null || { cat var/devnet.log; exit 1; }; sleep 0.2; \
+	done; \
+	creds=$$($(BIN)/python -c "import httpx; p = httpx.get('http://127.0.0.1:3000/state', timeout=5).json()['privy']; \
+	  print(p['app_id'], p['app_secret'])"); \
+	export BASIS_CP_PRIVY_APP_ID=$${creds%% *} BASIS_CP_PRIVY_APP_SECRET=$${creds#* }; \
+	cat var/devnet.log; echo; echo "control plane: http://127.0.0.1:8000  (devnet log: var/devnet.log)"; \
+	echo "one-time sign-in codes: $(BIN)/basis devnet mailbox EMAIL, http://127.0.0.1:3000/mailbox?email=EMAIL,"; \
+	echo "  or the 'devnet email sent' lines of var/devnet.log"; \
+	$(BIN)/basis serve
 
 ## make test: create .venv if missing, install Basis with its test extras, run every test.
 test: $(STAMP)

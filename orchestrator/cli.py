@@ -1,13 +1,364 @@
-"""`basis`: the operator CLI."""
+"""`basis`: the operator CLI.
+
+    basis serve                                the control plane (API, sign-in, proxy, reconciler)
+    basis users list                           users and their wallets
+    basis tenants list|create|start|stop|restart|logs|upgrade|delete
+    basis doctor                               configuration, database, runtime, venues reachable
+    basis devnet ...                           the loopback devnet
+
+Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the operation failed (e.g. a bot
+did not become healthy, a doctor check failed), 2 bad input, 3 the database or runtime cannot be reached.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from devnet.cli import app as devnet_app
 
+T = TypeVar("T")
+
 app = typer.Typer(help="Basis operator CLI.", no_args_is_help=True)
 app.add_typer(devnet_app, name="devnet")
+users_app = typer.Typer(help="Users who signed in.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants: one bot each.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tenants_app, name="tenants")
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot answers /health.")]
+console = Console(stderr=True)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Any:
+    from orchestrator.config import ControlPlaneSettings
+
+    try:
+        return ControlPlaneSettings()
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"invalid settings: {fields}", 2) from None
+
+
+def _service() -> Any:
+    from orchestrator.app import make_runtime
+    from orchestrator.database.session import open_database
+    from orchestrator.tenants import TenantService
+
+    settings = _settings()
+    try:
+        db = open_database(settings.database_url)
+    except (SQLAlchemyError, OSError) as exc:
+        raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
+    return TenantService(settings, db, make_runtime(settings))
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    from orchestrator.tenants import TenantError
+
+    try:
+        return asyncio.run(make())
+    except TenantError as exc:
+        raise _fail(str(exc), exc.code) from None
+    except SQLAlchemyError as exc:
+        raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
+    except OSError as exc:
+        raise _fail(f"the runtime failed: {exc}", 3) from None
+
+
+def _emit(data: Any, as_json: bool, table: Table | str | None = None) -> None:
+    if as_json or table is None:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    elif isinstance(table, str):
+        typer.echo(table)
+    else:
+        Console().print(table)
+
+
+def _tenant_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("tenant", "user", "desired", "status", "version", "port", "pid", "restarts", "last error")
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["user_id"] or "-",
+            r["desired_state"],
+            r["status"],
+            r["version"],
+            str(r["port"] or "-"),
+            str(r["pid"] or "-"),
+            str(r["restarts"]),
+            (r["last_error"] or "")[:60],
+        )
+    return table
+
+
+async def _settle(service: Any, tenant_id: str, show: bool) -> Any:
+    """Wait for the bot's start, with a progress bar on a terminal."""
+    if not show:
+        return await service.wait_until_settled(tenant_id)
+    columns = (TextColumn(f"starting {tenant_id}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("start", total=1.0)
+        return await service.wait_until_settled(tenant_id, lambda f: progress.update(task, completed=f))
+
+
+def _finish(tenant: Any, as_json: bool, verb: str) -> None:
+    from orchestrator.tenants import tenant_view
+
+    view = tenant_view(tenant)
+    _emit(view, as_json, f"{tenant.id}: {verb}, status {tenant.status}")
+    if tenant.status == "failed":
+        typer.echo(f"error: {tenant.id} did not start: {tenant.last_error}", err=True)
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default BASIS_CP_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default BASIS_CP_PORT, 8000).")] = None,
+) -> None:
+    """Run the control plane until SIGTERM/SIGINT. The bots keep running after it stops."""
+    import uvicorn
+
+    from orchestrator.app import create_app
+    from shared.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    try:
+        application = create_app(settings)
+    except (SQLAlchemyError, OSError) as exc:
+        raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        log_config=None,
+        access_log=False,
+        # Never take the client address from a client-sent X-Forwarded-For: rate limits and the
+        # proxy's own X-Forwarded-* depend on the real peer.
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+# ---------------------------------------------------------------------- users
+@users_app.command("list")
+def users_list(as_json: AsJson = False) -> None:
+    """Every user, with their wallet addresses and tenant."""
+    from sqlalchemy import select
+
+    from orchestrator.database.models import User
+    from orchestrator.users import user_view
+
+    service = _service()
+    with service.sessions() as s:
+        users = list(s.scalars(select(User).order_by(User.created_at)))
+    tenants = {t.user_id: t.id for t in service.all() if t.user_id}
+    rows = [user_view(u, tenants.get(u.id)) for u in users]
+    table = Table("user", "email", "tenant", "solana", "ethereum", "created")
+    for r in rows:
+        table.add_row(
+            r["id"], r["email"], r["tenant_id"] or "-", r["solana_address"] or "-", r["evm_address"] or "-",
+            (r["created_at"] or "")[:19],
+        )  # fmt: skip
+    _emit(rows, as_json, table)
+
+
+# ---------------------------------------------------------------------- tenants
+@tenants_app.command("list")
+def tenants_list(as_json: AsJson = False) -> None:
+    """Every tenant: desired state, what was last seen, port, pid, restarts."""
+    from orchestrator.tenants import tenant_view
+
+    rows = [tenant_view(t) for t in _service().all()]
+    _emit(rows, as_json, _tenant_table(rows))
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant_id: Annotated[str | None, typer.Argument(help="Id (default: a random t-xxxxxxxxxxxx).")] = None,
+    start: Annotated[bool, typer.Option("--start/--no-start", help="Start its bot now.")] = True,
+    version: Annotated[str | None, typer.Option(help="Bot version (default: the installed one).")] = None,
+    wait: Wait = True,
+    as_json: AsJson = False,
+) -> None:
+    """Provision a tenant (no user) and start its bot."""
+    service = _service()
+
+    async def body() -> Any:
+        tenant = await service.provision(tenant_id, version=version, start=start, wait=False)
+        if start and wait:
+            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
+        return tenant
+
+    _finish(_run(body), as_json, "created")
+
+
+@tenants_app.command("start")
+def tenants_start(tenant_id: str, wait: Wait = True, as_json: AsJson = False) -> None:
+    """Start a tenant's bot (desired state: running)."""
+    service = _service()
+
+    async def body() -> Any:
+        tenant = await service.start(tenant_id, wait=False)
+        return await _settle(service, tenant.id, not as_json and sys.stderr.isatty()) if wait else tenant
+
+    _finish(_run(body), as_json, "started")
+
+
+@tenants_app.command("stop")
+def tenants_stop(tenant_id: str, as_json: AsJson = False) -> None:
+    """Stop a tenant's bot gracefully (desired state: stopped)."""
+    service = _service()
+    _finish(_run(lambda: service.stop(tenant_id)), as_json, "stopped")
+
+
+@tenants_app.command("restart")
+def tenants_restart(tenant_id: str, wait: Wait = True, as_json: AsJson = False) -> None:
+    """Stop, then start a tenant's bot."""
+    service = _service()
+
+    async def body() -> Any:
+        tenant = await service.restart(tenant_id, wait=False)
+        return await _settle(service, tenant.id, not as_json and sys.stderr.isatty()) if wait else tenant
+
+    _finish(_run(body), as_json, "restarted")
+
+
+@tenants_app.command("upgrade")
+def tenants_upgrade(tenant_id: str, version: str, wait: Wait = True, as_json: AsJson = False) -> None:
+    """Move a tenant to another bot version (restarts a running bot)."""
+    service = _service()
+
+    async def body() -> Any:
+        tenant = await service.upgrade(tenant_id, version, wait=False)
+        if wait and tenant.desired_state == "running":
+            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
+        return tenant
+
+    _finish(_run(body), as_json, f"upgraded to {version}")
+
+
+@tenants_app.command("logs")
+def tenants_logs(
+    tenant_id: str,
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=100000, help="How many lines.")] = 100,
+    as_json: AsJson = False,
+) -> None:
+    """The last lines of a tenant's bot log."""
+    service = _service()
+
+    async def body() -> str:
+        service.get(tenant_id)
+        return await service.runtime.logs(tenant_id, lines)
+
+    text = _run(body)
+    if as_json:
+        _emit({"tenant_id": tenant_id, "lines": text.splitlines()}, True)
+    else:
+        typer.echo(text, nl=False)
+
+
+@tenants_app.command("delete")
+def tenants_delete(
+    tenant_id: str,
+    purge: Annotated[bool, typer.Option(help="Also delete its data: database, keystore, log.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Stop a tenant's bot and remove the tenant; its data stays unless --purge."""
+    service = _service()
+    _run(lambda: service.delete(tenant_id, purge=purge))
+    _emit({"id": tenant_id, "deleted": True, "purged": purge}, as_json, f"{tenant_id}: deleted")
+
+
+# ---------------------------------------------------------------------- doctor
+def _check(name: str, probe: Callable[[], str]) -> dict[str, Any]:
+    try:
+        return {"name": name, "ok": True, "detail": probe()}
+    except Exception as exc:  # every failure is a finding to report, not a crash
+        return {"name": name, "ok": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def _checks() -> list[dict[str, Any]]:
+    import httpx
+
+    from orchestrator.config import ControlPlaneSettings
+    from orchestrator.database.session import open_database
+
+    try:
+        settings = ControlPlaneSettings()
+    except ValidationError as exc:
+        return [{"name": "configuration", "ok": False, "detail": f"{exc.error_count()} invalid setting(s)"}]
+    checks = [_check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}")]
+
+    def database() -> str:
+        from sqlalchemy import text
+
+        db = open_database(settings.database_url)
+        with db() as s:
+            s.execute(text("SELECT 1"))
+        return f"{db.kw['bind'].url.get_backend_name()} reachable, schema up to date"
+
+    def runtime() -> str:
+        root = settings.data_root
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".doctor"
+        probe.write_text("ok")
+        probe.unlink()
+        import importlib.util
+
+        if importlib.util.find_spec("tenant_bot.main") is None:
+            raise RuntimeError("the bot (tenant_bot) is not installed")
+        return f"process runtime, {root.resolve()} writable"
+
+    checks += [_check("database", database), _check("runtime", runtime)]
+    endpoints = {
+        "hyperliquid": (settings.hyperliquid_url + "/info", "POST"),
+        "asgard": (settings.asgard_url, "GET"),
+        "solana": (settings.solana_rpc_url, "POST"),
+        "arbitrum": (settings.arbitrum_rpc_url, "POST"),
+        "privy": (f"{settings.privy_api_url}/v1/apps/{settings.privy_app_id}/jwks.json", "GET"),
+    }
+    for name, (url, method) in endpoints.items():
+
+        def reach(url: str = url, method: str = method) -> str:
+            # Any HTTP answer means the venue is reachable; only a transport error fails the check.
+            r = httpx.request(method, url, json={} if method == "POST" else None, timeout=5)
+            return f"{url} answered {r.status_code}"
+
+        checks.append(_check(name, reach))
+    return checks
+
+
+@app.command()
+def doctor(as_json: AsJson = False) -> None:
+    """Check the configuration, the database, the runtime and that every venue answers."""
+    checks = _checks()
+    ok = all(c["ok"] for c in checks)
+    table = Table("check", "ok", "detail")
+    for c in checks:
+        table.add_row(c["name"], "[green]yes[/]" if c["ok"] else "[red]no[/]", c["detail"])
+    _emit({"ok": ok, "checks": checks}, as_json, table)
+    if not ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

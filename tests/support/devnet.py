@@ -100,6 +100,10 @@ class DevnetProcess:
                 self.process.wait(timeout=5)
 
 
+class PortTaken(RuntimeError):
+    """Another process took one of the ports between choosing the block and binding it."""
+
+
 def start_devnet(
     *,
     seed: int = 7,
@@ -108,6 +112,24 @@ def start_devnet(
     only: list[str] | None = None,
     extra: list[str] | None = None,
     timeout: float = 60.0,
+) -> DevnetProcess:
+    # A free block can be taken by another process before the devnet binds it: pick another.
+    for attempt in range(5):
+        try:
+            return _start_devnet(seed, speed, scenario, only, extra, timeout)
+        except PortTaken:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_devnet(
+    seed: int,
+    speed: float,
+    scenario: str,
+    only: list[str] | None,
+    extra: list[str] | None,
+    timeout: float,
 ) -> DevnetProcess:
     base = free_port_block()
     log_file = tempfile.NamedTemporaryFile(prefix="devnet-", suffix=".log", delete=False)  # noqa: SIM115
@@ -134,6 +156,8 @@ def start_devnet(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            if "address already in use" in dn.log():
+                raise PortTaken(dn.log())
             raise RuntimeError(f"devnet exited with {proc.returncode}:\n{dn.log()}")
         try:
             if httpx.get(dn.admin_url + "/health", timeout=1).status_code == 200:

@@ -8,8 +8,17 @@ export class ApiError extends Error {
   }
 }
 
+// Behind the control plane, every state-changing request carries its CSRF token (double submit:
+// the control plane sets the readable `basis_csrf` cookie). Served by a bot alone there is none.
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)basis_csrf=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
 export async function api(path, { method = "GET", body } = {}) {
   const init = { method, headers: { Accept: "application/json" } };
+  const csrf = method === "GET" ? null : csrfToken();
+  if (csrf) init.headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -1,0 +1,119 @@
+"""`create_app(settings)`: the control plane's FastAPI app — sign-in, the proxy to each user's bot,
+tenant status for the portal — with the reconciler running on a timer for the app's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from orchestrator.config import ControlPlaneSettings
+from orchestrator.database.session import open_database
+from orchestrator.reconciler import Reconciler
+from orchestrator.runtimes.base import Runtime
+from orchestrator.runtimes.process import ProcessRuntime
+from orchestrator.tenants import TenantService, tenant_view
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+# Where the signed-in user's own bot is served: its page asks for `api/v1/...` and `static/...`
+# relative to it, which the browser turns into `/app/api/v1/...`, forwarded as `/api/v1/...`.
+BOT_PREFIX = "/app"
+
+
+def make_runtime(settings: ControlPlaneSettings) -> Runtime:
+    return ProcessRuntime(settings.data_root, stop_timeout=settings.bot_stop_timeout_seconds)
+
+
+def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or ControlPlaneSettings()
+    db = open_database(settings.database_url)
+    service = TenantService(settings, db, runtime or make_runtime(settings))
+    reconciler = Reconciler(service)
+    closers: list[Any] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(reconciler.run(stop), name="reconciler")
+        try:
+            yield
+        finally:
+            # The bots keep running: they live in sessions of their own and a restarted control
+            # plane adopts them.
+            stop.set()
+            with contextlib.suppress(Exception):
+                await task
+            for close in closers:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    app = FastAPI(title="Basis control plane", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.tenants = service
+    app.state.reconciler = reconciler
+
+    @app.get("/health", summary="The control plane answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _install_auth_and_proxy(app, settings, service, closers)
+    return app
+
+
+def _install_auth_and_proxy(
+    app: FastAPI, settings: ControlPlaneSettings, service: TenantService, closers: list[Any]
+) -> None:
+    from pydantic import SecretStr
+
+    from orchestrator.auth.privy import PrivyClient
+    from orchestrator.auth.router import make_auth_router, make_current_user
+    from orchestrator.auth.sessions import SessionStore
+    from orchestrator.proxy import BotProxy, ProxyRefusal, Upstream
+    from orchestrator.users import Users
+
+    privy = PrivyClient(
+        settings.privy_auth_url,
+        settings.privy_api_url,
+        settings.privy_app_id,
+        settings.privy_app_secret or SecretStr(""),
+    )
+    sessions = SessionStore(app.state.db)
+    users = Users(app.state.db, service, privy)
+    app.state.auth_sessions = sessions
+    app.state.users = users
+    app.include_router(make_auth_router(privy, sessions, users))
+    current_user = make_current_user(sessions)
+
+    @app.get("/api/v1/tenant", summary="The signed-in user's bot: desired state, status, last error")
+    async def my_tenant(user_id: str = Depends(current_user)) -> dict[str, Any]:
+        tenant = service.of_user(user_id)
+        if tenant is None:
+            raise HTTPException(404, "You have no bot yet.")
+        view = tenant_view(tenant)
+        view.pop("pid", None)
+        view.pop("port", None)
+        return view
+
+    async def resolve(request: Request) -> Upstream | None:
+        try:
+            user_id = await current_user(request)
+        except HTTPException as exc:
+            raise ProxyRefusal(exc.status_code, str(exc.detail)) from None
+        tenant = service.of_user(user_id)
+        found = service.upstream(tenant.id) if tenant is not None else None
+        return Upstream(found.base_url, found.token) if found is not None else None
+
+    proxy = BotProxy(resolve)
+    app.mount(BOT_PREFIX, proxy)
+    closers.extend([proxy.aclose, privy.aclose, users.aclose])
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)

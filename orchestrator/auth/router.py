@@ -1,0 +1,282 @@
+"""The sign-in API: email code through Privy, then a server-side session in an HttpOnly cookie.
+
+    GET  /api/v1/auth/csrf                 sets the `basis_csrf` cookie for a visitor, returns it
+    POST /api/v1/auth/privy/initiate       {email}                 → 202, a code is on its way
+    POST /api/v1/auth/privy/verify         {email, code, remember} → session + CSRF cookies
+    POST /api/v1/auth/logout                                       → 204, cookies cleared
+    GET  /api/v1/auth/me                                           → {user_id, expires_at} | 401
+
+CSRF: every state-changing request carries `X-CSRF-Token` equal to the `basis_csrf` cookie
+(double submit, constant-time compare); with a session, it must also equal that session's own
+token, so a cookie planted from a sibling domain does not pass. Missing or wrong → 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from orchestrator.auth.emails import InvalidInput, normalise_code, normalise_email
+from orchestrator.auth.privy import InvalidCode, PrivyClient, PrivyError, PrivyUser, RateLimited
+from orchestrator.auth.rate_limit import (
+    INITIATE_PER_CLIENT,
+    INITIATE_PER_EMAIL,
+    WRONG_CODE_PER_CLIENT,
+    WRONG_CODE_PER_EMAIL,
+    Limit,
+    RateLimiter,
+)
+from orchestrator.auth.sessions import ActiveSession, SessionStore
+from shared.logging import get_logger
+
+log = get_logger("orchestrator.auth")
+
+SESSION_COOKIE = "basis_session"
+CSRF_COOKIE = "basis_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    user_id: str
+    is_new: bool
+    tenant_id: str | None
+
+
+class UserDirectory(Protocol):
+    """The core's users: find or create the user for a Privy identity (wallets, tenant, bot)."""
+
+    async def sign_in(self, privy_user: PrivyUser) -> SignedInUser: ...
+
+
+class InitiateBody(BaseModel):
+    email: str = Field(max_length=1000)
+
+
+class VerifyBody(BaseModel):
+    email: str = Field(max_length=1000)
+    code: str = Field(max_length=100)
+    remember: bool = False
+
+
+def _fail(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=message, headers=headers)
+
+
+def _client(request: Request) -> str:
+    # The peer address: the control plane is the edge. Behind a proxy this must become the
+    # address that proxy reports, or all clients share one limit.
+    return request.client.host if request.client else "unknown"
+
+
+def _secure(request: Request, forced: bool | None) -> bool:
+    return forced if forced is not None else request.url.scheme == "https"
+
+
+def session_of(sessions: SessionStore, request: Request) -> ActiveSession | None:
+    return sessions.get(request.cookies.get(SESSION_COOKIE))
+
+
+def check_csrf(request: Request, session: ActiveSession | None) -> None:
+    """403 unless a state-changing request proves it was sent by our own page."""
+    if request.method in SAFE_METHODS:
+        return
+    header = request.headers.get(CSRF_HEADER, "")
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not header or not cookie or not hmac.compare_digest(header.encode(), cookie.encode()):
+        raise _fail(403, "This request needs the X-CSRF-Token header matching the basis_csrf cookie.")
+    if session is not None and not hmac.compare_digest(header.encode(), session.csrf_token.encode()):
+        raise _fail(403, "The CSRF token does not belong to this session; reload the page.")
+
+
+def make_current_user(sessions: SessionStore) -> Callable[[Request], Awaitable[str]]:
+    """A FastAPI dependency: the signed-in user's id, or 401 (403 on a state change without CSRF)."""
+
+    async def current_user(request: Request) -> str:
+        session = await run_in_threadpool(session_of, sessions, request)
+        if session is None:
+            raise _fail(401, "Sign in first.")
+        check_csrf(request, session)
+        return session.user_id
+
+    return current_user
+
+
+async def current_user(request: Request) -> str:
+    """`make_current_user` for the store the app keeps in `app.state.auth_sessions`."""
+    sessions: SessionStore | None = getattr(request.app.state, "auth_sessions", None)
+    if sessions is None:
+        raise RuntimeError("app.state.auth_sessions is not set; the auth router is not installed")
+    return await make_current_user(sessions)(request)
+
+
+def make_auth_router(
+    privy: PrivyClient,
+    sessions: SessionStore,
+    users: UserDirectory,
+    *,
+    limiter: RateLimiter | None = None,
+    cookie_secure: bool | None = None,
+) -> APIRouter:
+    """`limiter` defaults to one on the sessions' database; `cookie_secure` None = Secure on https."""
+    limits = limiter or RateLimiter(sessions.db)
+    router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+    def set_cookie(
+        request: Request, response: Response, name: str, value: str, max_age: int | None, http_only: bool
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            httponly=http_only,
+            samesite="lax",
+            secure=_secure(request, cookie_secure),
+        )
+
+    def clear_cookies(request: Request, response: Response) -> None:
+        for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
+            response.delete_cookie(
+                name, path="/", httponly=http_only, samesite="lax", secure=_secure(request, cookie_secure)
+            )
+
+    async def limited(checks: list[tuple[Limit, str]]) -> None:
+        for limit, subject in checks:
+            wait = await run_in_threadpool(limits.retry_after_s, limit, subject)
+            if wait is not None:
+                raise _fail(
+                    429, f"Too many attempts; try again in {_minutes(wait)}.", {"Retry-After": str(wait)}
+                )
+
+    async def anonymous_csrf(request: Request) -> ActiveSession | None:
+        session = await run_in_threadpool(session_of, sessions, request)
+        check_csrf(request, session)
+        return session
+
+    @router.get("/csrf")
+    async def csrf(request: Request, response: Response) -> dict[str, str]:
+        """The visitor's CSRF token (reused if the cookie already holds one), for the sign-in forms."""
+        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+        set_cookie(request, response, CSRF_COOKIE, token, None, http_only=False)
+        return {"csrf_token": token}
+
+    @router.post("/privy/initiate", status_code=202, dependencies=[Depends(anonymous_csrf)])
+    async def initiate(body: InitiateBody, request: Request) -> dict[str, str]:
+        email = _email(body.email)
+        client = _client(request)
+        checks = [(INITIATE_PER_EMAIL, email), (INITIATE_PER_CLIENT, client)]
+        await limited(checks)
+        for limit, subject in checks:
+            await run_in_threadpool(limits.record, limit, subject)
+        try:
+            await privy.initiate(email)
+        except RateLimited as exc:
+            raise _too_many(exc) from None
+        except PrivyError as exc:
+            raise _upstream(exc) from None
+        log.info("sign-in code sent", client=client)
+        return {"status": "sent", "email": email}
+
+    @router.post("/privy/verify")
+    async def verify(
+        body: VerifyBody,
+        request: Request,
+        response: Response,
+        previous: ActiveSession | None = Depends(anonymous_csrf),
+    ) -> dict[str, object]:
+        email = _email(body.email)
+        try:
+            code = normalise_code(body.code)
+        except InvalidInput as exc:
+            raise _fail(422, str(exc)) from None
+        client = _client(request)
+        await limited([(WRONG_CODE_PER_EMAIL, email), (WRONG_CODE_PER_CLIENT, client)])
+        try:
+            privy_user = await privy.verify(email, code)
+        except InvalidCode:
+            for limit, subject in ((WRONG_CODE_PER_EMAIL, email), (WRONG_CODE_PER_CLIENT, client)):
+                await run_in_threadpool(limits.record, limit, subject)
+            log.info("sign-in code refused", client=client)
+            raise _fail(
+                401, "That code is wrong or has expired; check the latest email or send a new code."
+            ) from None
+        except RateLimited as exc:
+            raise _too_many(exc) from None
+        except PrivyError as exc:
+            raise _upstream(exc) from None
+        try:
+            signed_in = await users.sign_in(privy_user)
+        except HTTPException:  # the directory's own answer (e.g. 503 while a bot starts) stands
+            raise
+        except Exception:
+            log.exception("user directory failed to sign in a verified user", privy_user_id=privy_user.id)
+            raise _fail(503, "Your account could not be set up just now; try again in a minute.") from None
+        if previous is not None:  # a new sign-in replaces whatever session this browser had
+            await run_in_threadpool(sessions.delete, request.cookies.get(SESSION_COOKIE))
+        new = await run_in_threadpool(lambda: sessions.create(signed_in.user_id, remember=body.remember))
+        max_age = new.max_age_s
+        set_cookie(request, response, SESSION_COOKIE, new.cookie_value, max_age, http_only=True)
+        set_cookie(request, response, CSRF_COOKIE, new.csrf_token, max_age, http_only=False)
+        log.info("signed in", user_id=signed_in.user_id, new_user=signed_in.is_new, remember=body.remember)
+        return {
+            "user_id": signed_in.user_id,
+            "is_new": signed_in.is_new,
+            "tenant_id": signed_in.tenant_id,
+            "csrf_token": new.csrf_token,
+            "expires_at": new.expires_at.isoformat(),
+        }
+
+    @router.post("/logout", status_code=204)
+    async def logout(request: Request) -> Response:
+        session = await anonymous_csrf(request)
+        if session is not None:
+            await run_in_threadpool(sessions.delete, request.cookies.get(SESSION_COOKIE))
+            log.info("signed out", user_id=session.user_id)
+        response = Response(status_code=204)
+        clear_cookies(request, response)
+        return response
+
+    @router.get("/me")
+    async def me(request: Request) -> dict[str, object]:
+        session = await run_in_threadpool(session_of, sessions, request)
+        if session is None:
+            raise _fail(401, "Sign in first.")
+        return {
+            "user_id": session.user_id,
+            "expires_at": session.expires_at.isoformat(),
+            "remember": session.remember,
+        }
+
+    return router
+
+
+def _email(value: str) -> str:
+    try:
+        return normalise_email(value)
+    except InvalidInput as exc:
+        raise _fail(422, str(exc)) from None
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds} seconds" if seconds < 120 else f"{-(-seconds // 60)} minutes"
+
+
+def _too_many(exc: PrivyError) -> HTTPException:
+    wait = exc.retry_after_s or 60
+    return _fail(429, f"Too many attempts; try again in {_minutes(wait)}.", {"Retry-After": str(wait)})
+
+
+def _upstream(exc: PrivyError) -> HTTPException:
+    if exc.status == 400 or exc.status == 422:
+        return _fail(422, f"The sign-in service refused this: {exc.message}")
+    log.warning("privy refused", status=exc.status, code=exc.code)
+    return _fail(503, "Sign-in is unavailable just now; try again in a minute.")

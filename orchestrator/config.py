@@ -1,0 +1,85 @@
+"""The control plane's settings: every field is an environment variable `BASIS_CP_<NAME>` (or a `.env` line).
+
+With no configuration at all the control plane runs against a local devnet (`make run`): SQLite
+under `var/control/`, bots under `var/tenants/`, Privy and the venues on loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import BasisSettings
+
+# Used only when `network` is "devnet": the devnet has no real money to protect.
+DEVNET_SERVER_SECRET = "basis-devnet-control-plane-secret"
+# The devnet's Privy app id for its default seed (7); other seeds print theirs (admin `GET /state`).
+DEVNET_PRIVY_APP_ID = "cmdbbil8gwtla39qbn71b1h45"
+
+
+class ControlPlaneSettings(BasisSettings):
+    # A longer prefix than the bot's `BASIS_`, so one shell can configure both without clashes
+    # (`BASIS_CP_PORT` is the control plane's, `BASIS_API_PORT` a bot's).
+    model_config = SettingsConfigDict(
+        env_prefix="BASIS_CP_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    # SQLAlchemy URL: SQLite by default, PostgreSQL with `postgresql+psycopg://...`.
+    database_url: str = "sqlite:///var/control/control.sqlite3"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    # One folder per tenant below this: the bot's SQLite, keystore, log, pid and port files.
+    data_root: Path = Path("var/tenants")
+    # Which runtime runs the bots. Only `process` exists today; `docker` and `swarm` come next.
+    runtime: Literal["process"] = "process"
+    # Secret from which each bot's API token (and its key-encryption key) derive. Required outside the devnet.
+    server_secret: SecretStr | None = None
+
+    # Privy: app credentials and its two hosts (the devnet serves both on one port).
+    privy_app_id: str = DEVNET_PRIVY_APP_ID
+    privy_app_secret: SecretStr | None = None
+    privy_auth_url: str = "http://127.0.0.1:3003"
+    privy_api_url: str = "http://127.0.0.1:3003"
+
+    # Venue and chain endpoints handed to every bot.
+    hyperliquid_url: str = "http://127.0.0.1:3001"
+    asgard_url: str = "http://127.0.0.1:3002/margin-trading"
+    asgard_api_key: SecretStr | None = None
+    solana_rpc_url: str = "http://127.0.0.1:8899"
+    arbitrum_rpc_url: str = "http://127.0.0.1:8547"
+    # Extra `BASIS_*` settings given to every bot, as JSON: {"BASIS_TICK_SECONDS": "1"}.
+    bot_env: dict[str, str] = Field(default_factory=dict)
+
+    # Loopback ports the bots listen on (inclusive).
+    bot_port_min: int = Field(default=18100, ge=1024, le=65535)
+    bot_port_max: int = Field(default=18999, ge=1024, le=65535)
+    # The version new tenants get; the process runtime runs the installed code whatever it says.
+    bot_version: str = "0.1.0"
+    # A bot that does not answer `/health` this long after its start is marked failed and retried.
+    bot_start_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Seconds a bot has to exit after SIGTERM (it parks executions in flight) before SIGKILL.
+    bot_stop_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Reconciler: period, and the back-off between restarts of a crashing bot (doubling, capped).
+    reconcile_interval_seconds: float = Field(default=5.0, gt=0)
+    restart_backoff_seconds: float = Field(default=2.0, gt=0)
+    restart_backoff_max_seconds: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ControlPlaneSettings:
+        if self.network != "devnet" and self.server_secret is None:
+            raise ValueError("BASIS_CP_SERVER_SECRET is required outside the devnet")
+        if self.network != "devnet" and self.privy_app_secret is None:
+            raise ValueError("BASIS_CP_PRIVY_APP_SECRET is required outside the devnet")
+        if self.bot_port_min > self.bot_port_max:
+            raise ValueError("bot_port_min must not exceed bot_port_max")
+        return self
+
+    def server_secret_value(self) -> SecretStr:
+        return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)

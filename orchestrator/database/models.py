@@ -1,0 +1,62 @@
+"""The control plane's own tables: users and their tenants (one bot each)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orchestrator.database.base import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(Base):
+    """A person who signed in with Privy, and the two Privy wallets created for them."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    privy_user_id: Mapped[str] = mapped_column(String(128), unique=True)
+    solana_wallet_id: Mapped[str | None] = mapped_column(String(128))
+    solana_address: Mapped[str | None] = mapped_column(String(64))
+    evm_wallet_id: Mapped[str | None] = mapped_column(String(128))
+    evm_address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Desired states a tenant can be asked for.
+DESIRED_STATES = ("running", "stopped")
+# Observed states the control plane records: "starting" always ends, in "running" or "failed".
+STATUSES = ("provisioned", "starting", "running", "stopped", "failed")
+
+
+class Tenant(Base):
+    """One bot: what it should be doing (desired state, version, limits) and what it was last seen doing."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # None for a tenant an operator created without a user (`basis tenants create`).
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), unique=True)
+    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default="provisioned")
+    version: Mapped[str] = mapped_column(String(64))
+    # {"memory_mb": ..., "cpus": ..., "pids": ...}: enforced by container runtimes, recorded here.
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    port: Mapped[int | None] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Consecutive failed starts; drives the back-off, reset once the bot is healthy.
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,352 @@
+"""Tenants: one bot per user. Provision, start, stop, restart, upgrade and delete, against a runtime.
+
+The database holds what each tenant *should* be doing (desired state, version, limits) and what it
+was last seen doing; the reconciler closes the gap on a timer. A bot's API token is derived from
+the server secret and the tenant id whenever it is needed, and stored nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import ControlPlaneSettings
+from orchestrator.database.models import Tenant
+from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime
+from shared.logging import register_secret
+
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
+
+
+class TenantError(Exception):
+    """A request the service refuses; `code` is the CLI's exit code (2 bad input, 1 failed operation)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def bot_token(server_secret: SecretStr, tenant_id: str) -> SecretStr:
+    """The bot's API token: HMAC-SHA256(server secret, tenant id), the same derivation the bot uses."""
+    key = server_secret.get_secret_value().encode()
+    token = hmac.new(key, b"basis-api-token:" + tenant_id.encode(), hashlib.sha256).hexdigest()
+    register_secret(token)
+    return SecretStr(token)
+
+
+def backoff_seconds(failures: int, base: float, cap: float) -> float:
+    """Delay before retry number `failures` (1, 2, ...): base, 2·base, 4·base ... capped."""
+    if failures <= 0:
+        return 0.0
+    return min(cap, base * 2 ** min(failures - 1, 30))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a tenant's bot answers, and the token it wants (for the proxy)."""
+
+    base_url: str
+    token: SecretStr
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def tenant_view(t: Tenant) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "user_id": t.user_id,
+        "desired_state": t.desired_state,
+        "status": t.status,
+        "version": t.version,
+        "port": t.port,
+        "pid": t.pid,
+        "restarts": t.restarts,
+        "failures": t.failures,
+        "last_error": t.last_error,
+        "limits": t.limits,
+        "started_at": as_utc(t.started_at).isoformat() if t.started_at else None,
+        "created_at": as_utc(t.created_at).isoformat() if t.created_at else None,
+    }
+
+
+class TenantService:
+    def __init__(
+        self,
+        settings: ControlPlaneSettings,
+        sessions: sessionmaker[Session],
+        runtime: Runtime,
+        *,
+        port_free: Callable[[int], bool] = _port_free,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.runtime = runtime
+        self._port_free = port_free
+
+    # ------------------------------------------------------------------ reading
+    def get(self, tenant_id: str) -> Tenant:
+        with self.sessions() as s:
+            tenant = s.get(Tenant, tenant_id)
+        if tenant is None:
+            raise TenantError(f"no tenant {tenant_id!r}")
+        return tenant
+
+    def all(self) -> list[Tenant]:
+        with self.sessions() as s:
+            return list(s.scalars(select(Tenant).order_by(Tenant.created_at)))
+
+    def of_user(self, user_id: str) -> Tenant | None:
+        with self.sessions() as s:
+            return s.scalar(select(Tenant).where(Tenant.user_id == user_id))
+
+    def token(self, tenant_id: str) -> SecretStr:
+        return bot_token(self.settings.server_secret_value(), tenant_id)
+
+    def upstream(self, tenant_id: str) -> Upstream | None:
+        """The bot's address when it is believed to be running, else None (the proxy then says so)."""
+        with self.sessions() as s:
+            tenant = s.get(Tenant, tenant_id)
+        if tenant is None or tenant.port is None or tenant.status != "running":
+            return None
+        return Upstream(f"http://127.0.0.1:{tenant.port}", self.token(tenant_id))
+
+    def spec(self, tenant: Tenant) -> BotSpec:
+        st = self.settings
+        env = {
+            **st.bot_env,
+            "BASIS_NETWORK": st.network,
+            "BASIS_SERVER_SECRET": st.server_secret_value().get_secret_value(),
+            "BASIS_API_TOKEN": self.token(tenant.id).get_secret_value(),
+            "BASIS_HYPERLIQUID_URL": st.hyperliquid_url,
+            "BASIS_ASGARD_URL": st.asgard_url,
+            "BASIS_SOLANA_RPC_URL": st.solana_rpc_url,
+            "BASIS_ARBITRUM_RPC_URL": st.arbitrum_rpc_url,
+            "BASIS_LOG_JSON": "true",
+            "BASIS_BOT_VERSION": tenant.version,
+        }
+        if st.asgard_api_key is not None:
+            env["BASIS_ASGARD_API_KEY"] = st.asgard_api_key.get_secret_value()
+        assert tenant.port is not None
+        return BotSpec(
+            tenant_id=tenant.id,
+            version=tenant.version,
+            port=tenant.port,
+            data_dir=st.data_root / tenant.id,
+            env=env,
+            limits=dict(tenant.limits or {}),
+        )
+
+    # ------------------------------------------------------------------ ports
+    def _allocate_port(self, s: Session, tenant: Tenant) -> int:
+        """Keep the tenant's port while it is free; else the first free one no other tenant holds."""
+        taken = {p for p in s.scalars(select(Tenant.port).where(Tenant.id != tenant.id)) if p is not None}
+        if tenant.port is not None and tenant.port not in taken and self._port_free(tenant.port):
+            return tenant.port
+        for port in range(self.settings.bot_port_min, self.settings.bot_port_max + 1):
+            if port not in taken and self._port_free(port):
+                return port
+        raise TenantError("no free port left in the bot port range", code=1)
+
+    # ------------------------------------------------------------------ operations
+    async def provision(
+        self,
+        tenant_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        version: str | None = None,
+        limits: dict[str, Any] | None = None,
+        start: bool = True,
+        wait: bool = True,
+    ) -> Tenant:
+        tenant_id = tenant_id or f"t-{secrets.token_hex(6)}"
+        if not TENANT_ID.match(tenant_id):
+            raise TenantError(
+                f"tenant id {tenant_id!r} must be 3 to 40 lowercase letters, digits or dashes, "
+                "starting and ending with a letter or digit"
+            )
+        with self.sessions.begin() as s:
+            if s.get(Tenant, tenant_id) is not None:
+                raise TenantError(f"tenant {tenant_id!r} already exists")
+            s.add(
+                Tenant(
+                    id=tenant_id,
+                    user_id=user_id,
+                    desired_state="running" if start else "stopped",
+                    status="provisioned",
+                    version=version or self.settings.bot_version,
+                    limits=limits or {},
+                    failures=0,
+                    restarts=0,
+                )
+            )
+        (self.settings.data_root / tenant_id).mkdir(parents=True, exist_ok=True)
+        if start:
+            return await self.start(tenant_id, wait=wait)
+        return self.get(tenant_id)
+
+    async def start(self, tenant_id: str, *, wait: bool = True) -> Tenant:
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                raise TenantError(f"no tenant {tenant_id!r}")
+            tenant.desired_state = "running"
+            tenant.failures = 0
+            tenant.next_attempt_at = None
+        await self.launch(tenant_id)
+        if wait:
+            await self.wait_until_settled(tenant_id)
+        return self.get(tenant_id)
+
+    async def launch(self, tenant_id: str) -> BotStatus:
+        """Ask the runtime to start the bot (idempotent) and record it as starting; does not wait."""
+        observed = await self.runtime.status(tenant_id)
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                raise TenantError(f"no tenant {tenant_id!r}")
+            if observed.alive and observed.port:
+                tenant.port = observed.port  # already running (adopted): keep where it listens
+            else:
+                tenant.port = self._allocate_port(s, tenant)
+            spec = self.spec(tenant)
+        status = await self.runtime.start(spec)
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            assert tenant is not None
+            if status.state == "running":
+                tenant.status = "running"
+            else:
+                tenant.status = "starting"
+                tenant.started_at = now()
+            tenant.pid = status.pid
+            tenant.port = status.port or tenant.port
+        return status
+
+    async def wait_until_settled(
+        self, tenant_id: str, progress: Callable[[float], None] | None = None
+    ) -> Tenant:
+        """Wait for `/health`; past the start timeout the tenant is marked failed (never left starting)."""
+        timeout = self.settings.bot_start_timeout_seconds
+        started = time.monotonic()
+        while True:
+            status = await self.runtime.status(tenant_id)
+            elapsed = time.monotonic() - started
+            if progress is not None:
+                progress(min(elapsed / timeout, 1.0))
+            if status.state == "running":
+                return self.mark_running(tenant_id, status)
+            if not status.alive:
+                tail = (await self.runtime.logs(tenant_id, 5)).strip().splitlines()
+                reason = "the bot exited during start-up" + (f": {tail[-1][:300]}" if tail else "")
+                return self.mark_failed(tenant_id, reason)
+            if elapsed > timeout:
+                await self.runtime.stop(tenant_id)
+                return self.mark_failed(tenant_id, f"the bot did not answer /health within {timeout:g} s")
+            await asyncio.sleep(0.1)
+
+    def mark_running(self, tenant_id: str, status: BotStatus) -> Tenant:
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                raise TenantError(f"no tenant {tenant_id!r}")
+            tenant.status = "running"
+            tenant.pid = status.pid
+            tenant.port = status.port or tenant.port
+            tenant.failures = 0
+            tenant.next_attempt_at = None
+            tenant.last_error = None
+            return tenant
+
+    def mark_failed(self, tenant_id: str, reason: str) -> Tenant:
+        """Record a failed start; the reconciler retries after a back-off while the tenant should run."""
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                raise TenantError(f"no tenant {tenant_id!r}")
+            tenant.status = "failed"
+            tenant.pid = None
+            tenant.last_error = reason
+            tenant.failures += 1
+            delay = backoff_seconds(
+                tenant.failures,
+                self.settings.restart_backoff_seconds,
+                self.settings.restart_backoff_max_seconds,
+            )
+            tenant.next_attempt_at = datetime.fromtimestamp(time.time() + delay, UTC)
+            return tenant
+
+    async def stop(self, tenant_id: str) -> Tenant:
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                raise TenantError(f"no tenant {tenant_id!r}")
+            tenant.desired_state = "stopped"
+        await self.runtime.stop(tenant_id)
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            assert tenant is not None
+            tenant.status = "stopped"
+            tenant.pid = None
+            tenant.next_attempt_at = None
+            return tenant
+
+    async def restart(self, tenant_id: str, *, wait: bool = True) -> Tenant:
+        self.get(tenant_id)
+        await self.runtime.stop(tenant_id)
+        return await self.start(tenant_id, wait=wait)
+
+    async def upgrade(self, tenant_id: str, version: str, *, wait: bool = True) -> Tenant:
+        if not version or len(version) > 64 or not re.match(r"^[A-Za-z0-9._+-]+$", version):
+            raise TenantError(f"version {version!r} must be 1 to 64 letters, digits, dots, dashes or pluses")
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                raise TenantError(f"no tenant {tenant_id!r}")
+            tenant.version = version
+            running = tenant.desired_state == "running"
+        if running:
+            return await self.restart(tenant_id, wait=wait)
+        return self.get(tenant_id)
+
+    async def delete(self, tenant_id: str, *, purge: bool = False) -> None:
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is None:
+                raise TenantError(f"no tenant {tenant_id!r}")
+            tenant.desired_state = "stopped"  # so a reconciler pass in between does not restart it
+        await self.runtime.remove(tenant_id, purge=purge)
+        with self.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            if tenant is not None:
+                s.delete(tenant)

@@ -1,0 +1,111 @@
+"""The `basis` CLI as a real process: JSON output that parses, exit codes that mean something."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.runtimes.process import ProcessRuntime
+from tests.integration.orchestrator.test_tenants_support import (
+    health,
+    kill_all,
+    pid_alive,
+    settings_env,
+    settings_for,
+)
+from tests.support.devnet import ROOT, DevnetProcess
+
+pytestmark = pytest.mark.devnet
+
+
+class Cli:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def json(self, *args: str) -> object:
+        out = self(*args, "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+
+@pytest.fixture
+def cli(devnet: DevnetProcess, tmp_path: Path) -> Iterator[Cli]:
+    settings = settings_for(devnet, tmp_path)
+    yield Cli(settings_env(settings))
+    kill_all(ProcessRuntime(settings.data_root))
+
+
+def test_tenant_lifecycle_through_the_cli(cli: Cli) -> None:
+    assert cli.json("tenants", "list") == []
+    created = cli.json("tenants", "create", "cli-one")
+    assert isinstance(created, dict)
+    assert created["status"] == "running" and health(created["port"])
+
+    listed = cli.json("tenants", "list")
+    assert isinstance(listed, list) and [t["id"] for t in listed] == ["cli-one"]
+
+    logs = cli.json("tenants", "logs", "cli-one", "--lines", "5")
+    assert isinstance(logs, dict) and len(logs["lines"]) <= 5
+
+    stopped = cli.json("tenants", "stop", "cli-one")
+    assert isinstance(stopped, dict) and stopped["status"] == "stopped"
+    assert not pid_alive(created["pid"])
+
+    upgraded = cli.json("tenants", "upgrade", "cli-one", "0.1.1")
+    assert isinstance(upgraded, dict) and upgraded["version"] == "0.1.1" and upgraded["status"] == "stopped"
+
+    restarted = cli.json("tenants", "restart", "cli-one")
+    assert isinstance(restarted, dict) and restarted["status"] == "running"
+
+    deleted = cli.json("tenants", "delete", "cli-one", "--purge")
+    assert deleted == {"id": "cli-one", "deleted": True, "purged": True}
+    assert not pid_alive(restarted["pid"])
+    assert cli.json("users", "list") == []
+
+
+def test_bad_input_exits_2_with_a_sentence(cli: Cli) -> None:
+    for args in (
+        ("tenants", "start", "nobody"),
+        ("tenants", "create", "Not_Valid"),
+        ("tenants", "logs", "nobody"),
+        ("tenants", "delete", "nobody"),
+    ):
+        out = cli(*args, "--json")
+        assert out.returncode == 2, (args, out.stdout, out.stderr)
+        assert out.stderr.startswith("error: "), out.stderr
+        assert "Traceback" not in out.stderr
+    out = cli("tenants", "upgrade", "nobody", "bad version!")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_bad_settings_exit_2(cli: Cli) -> None:
+    cli.env["BASIS_CP_PORT"] = "not-a-port"
+    out = cli("tenants", "list")
+    assert out.returncode == 2 and "invalid settings" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_doctor_reports_every_check(cli: Cli) -> None:
+    out = cli("doctor", "--json")
+    report = json.loads(out.stdout)
+    names = {c["name"] for c in report["checks"]}
+    assert {"configuration", "database", "runtime", "hyperliquid", "asgard", "solana", "privy"} <= names
+    assert report["ok"] and out.returncode == 0, report
+    cli.env["BASIS_CP_SOLANA_RPC_URL"] = "http://127.0.0.1:9"  # nothing listens there
+    out = cli("doctor", "--json")
+    assert out.returncode == 1
+    assert not next(c for c in json.loads(out.stdout)["checks"] if c["name"] == "solana")["ok"]

@@ -1,0 +1,60 @@
+"""First sign-in through the devnet's Privy: a user, two Privy wallets, a tenant and a running bot."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.auth.privy import PrivyClient
+from orchestrator.runtimes.process import ProcessRuntime
+from orchestrator.tenants import TenantService
+from orchestrator.users import Users
+from tests.integration.orchestrator.test_tenants_support import health, kill_all, service_for, settings_for
+from tests.support.devnet import DevnetProcess
+
+pytestmark = pytest.mark.devnet
+
+
+@pytest.fixture
+def service(devnet: DevnetProcess, tmp_path: Path) -> Iterator[TenantService]:
+    svc = service_for(settings_for(devnet, tmp_path))
+    yield svc
+    assert isinstance(svc.runtime, ProcessRuntime)
+    kill_all(svc.runtime)
+
+
+async def test_first_sign_in_creates_wallets_tenant_and_bot(
+    service: TenantService, devnet: DevnetProcess
+) -> None:
+    st = service.settings
+    assert st.privy_app_secret is not None
+    privy = PrivyClient(st.privy_auth_url, st.privy_api_url, st.privy_app_id, st.privy_app_secret)
+    email = f"signin-{secrets.token_hex(4)}@example.com"
+    try:
+        await privy.initiate(email)
+        code = devnet.admin("GET", "/mailbox", params={"email": email}).json()["messages"][-1]["code"]
+        privy_user = await privy.verify(email, code)
+        users = Users(service.sessions, service, privy)
+
+        first = await users.sign_in(privy_user)
+        assert first.is_new and first.tenant_id
+        user = users.get(first.user_id)
+        assert user is not None and user.email == email
+        assert user.solana_address and user.evm_address and user.evm_address.startswith("0x")
+        # The wallets are the app's Privy server wallets.
+        wallets = {w["id"] for w in devnet.state()["privy"]["wallets"]}
+        assert {user.solana_wallet_id, user.evm_wallet_id} <= wallets
+
+        tenant = await service.wait_until_settled(first.tenant_id)
+        assert tenant.status == "running" and tenant.user_id == user.id
+        assert tenant.port is not None and health(tenant.port)
+
+        again = await users.sign_in(privy_user)
+        assert not again.is_new and again.user_id == first.user_id and again.tenant_id == first.tenant_id
+        assert users.get(first.user_id).solana_wallet_id == user.solana_wallet_id  # type: ignore[union-attr]
+        await users.aclose()
+    finally:
+        await privy.aclose()

@@ -1,0 +1,105 @@
+"""Pure parts of the tenant service: bot tokens, back-off, ids, port allocation, the schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import inspect
+
+from orchestrator.config import ControlPlaneSettings
+from orchestrator.database.session import open_database
+from orchestrator.runtimes.process import ProcessRuntime, marker_for
+from orchestrator.tenants import TENANT_ID, TenantService, backoff_seconds, bot_token
+from tenant_bot.config import BotSettings
+
+
+def test_bot_token_is_the_one_the_bot_derives() -> None:
+    secret = "unit-test-server-secret"
+    bot = BotSettings(_env_file=None, tenant_id="t-1", server_secret=SecretStr(secret))  # type: ignore[call-arg]
+    derived = bot.api_token_value()
+    assert derived is not None
+    assert bot_token(SecretStr(secret), "t-1").get_secret_value() == derived.get_secret_value()
+    assert bot_token(SecretStr(secret), "t-2").get_secret_value() != derived.get_secret_value()
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    assert [backoff_seconds(n, 2, 30) for n in range(7)] == [0, 2, 4, 8, 16, 30, 30]
+    assert backoff_seconds(10_000, 1, 60) == 60
+
+
+@pytest.mark.parametrize("good", ["abc", "t-0123456789ab", "alice-bot-1"])
+def test_tenant_ids_accepted(good: str) -> None:
+    assert TENANT_ID.match(good)
+
+
+@pytest.mark.parametrize("bad", ["ab", "Abc", "a_b", "-ab", "ab-", "../x", "a" * 41, "a b"])
+def test_tenant_ids_refused(bad: str) -> None:
+    assert not TENANT_ID.match(bad)
+
+
+def test_markers_differ_per_data_root(tmp_path: Path) -> None:
+    assert marker_for(tmp_path / "a") != marker_for(tmp_path / "b")
+    assert marker_for(tmp_path / "a") == marker_for(tmp_path / "a")
+
+
+def _service(tmp_path: Path, busy: set[int]) -> TenantService:
+    settings = ControlPlaneSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path / 'cp.sqlite3'}",
+        data_root=tmp_path / "tenants",
+        bot_port_min=30000,
+        bot_port_max=30003,
+    )
+    runtime = ProcessRuntime(settings.data_root)
+    return TenantService(
+        settings, open_database(settings.database_url), runtime, port_free=lambda p: p not in busy
+    )
+
+
+async def test_ports_skip_busy_ones_and_other_tenants(tmp_path: Path) -> None:
+    svc = _service(tmp_path, busy={30000})
+    from orchestrator.database.models import Tenant
+
+    await svc.provision("one", start=False)
+    await svc.provision("two", start=False)
+    with svc.sessions.begin() as s:
+        one, two = s.get(Tenant, "one"), s.get(Tenant, "two")
+        assert one is not None and two is not None
+        one.port = svc._allocate_port(s, one)
+        two.port = svc._allocate_port(s, two)
+        assert (one.port, two.port) == (30001, 30002)
+        # A tenant keeps its port while it is free.
+        assert svc._allocate_port(s, one) == 30001
+
+
+async def test_status_of_an_unknown_tenant_is_stopped(tmp_path: Path) -> None:
+    runtime = ProcessRuntime(tmp_path)
+    status = await runtime.status("nobody")
+    assert status.state == "stopped" and status.pid is None and not status.alive
+    assert await runtime.logs("nobody") == ""
+    assert (await runtime.stop("nobody")).state == "stopped"  # idempotent
+    await runtime.remove("nobody", purge=True)
+
+
+def test_migration_creates_every_table(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'cp.sqlite3'}")
+    tables = set(inspect(db.kw["bind"]).get_table_names())
+    assert {"users", "tenants", "web_sessions", "auth_attempts", "alembic_version"} <= tables
+    # Running it again is a no-op.
+    open_database(f"sqlite:///{tmp_path / 'cp.sqlite3'}")
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import orchestrator.auth.models
+    import orchestrator.database.models  # noqa: F401
+    from orchestrator.database.base import Base
+
+    db = open_database(f"sqlite:///{tmp_path / 'cp.sqlite3'}")
+    with db.kw["bind"].connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"a model changed without a migration: {diff}"
