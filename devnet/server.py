@@ -210,6 +210,7 @@ class Devnet:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
+            # Not available off the main thread or on some platforms; Ctrl-C still stops uvicorn.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
 

@@ -439,19 +439,7 @@ class ExecutionEngine:
     async def _unwind(self, ex: Execution) -> None:
         await self._resolve_pending_orders(ex.id, "hedge")
         hedged, _ = self._filled(ex.id, "hedge")
-        if hedged > 0:
-            result = await self._order_leg(
-                ex,
-                "unwind_short",
-                is_buy=True,
-                target=hedged,
-                reduce_only=True,
-                slippage_bps=self.config.exit_slippage_bps,
-                crash_prefix="unwind.short",
-                deadline=None,
-            )
-            if result != "filled":
-                raise Parked(f"unwinding the partial hedge: {result}")
+        await self._buy_back(ex, "unwind_short", hedged, "unwind.short")
         position = self.journal.position(ex.position_id)
         if position.asgard_position_id and await self._asgard_position(position.asgard_position_id):
             await self._close_long_fully(ex, "unwind_long", position.asgard_position_id, "unwind.long")
@@ -491,23 +479,28 @@ class ExecutionEngine:
             return
         raise Parked("the Asgard close keeps failing")
 
+    async def _buy_back(self, ex: Execution, name: str, target: Decimal, crash_prefix: str) -> None:
+        """Buy back `target` SOL of the short, reduce-only with the wide exit band; park until done."""
+        if target <= 0:
+            return
+        result = await self._order_leg(
+            ex,
+            name,
+            is_buy=True,
+            target=target,
+            reduce_only=True,
+            slippage_bps=self.config.exit_slippage_bps,
+            crash_prefix=crash_prefix,
+            deadline=None,
+        )
+        if result != "filled":
+            raise Parked(f"{name.replace('_', ' ')}: {result}")
+
     # ------------------------------------------------------------------ close
     async def _close_short(self, ex: Execution) -> None:
         position = self.journal.position(ex.position_id)
         target = position.short_size or Decimal(0)
-        if target > 0:
-            result = await self._order_leg(
-                ex,
-                "close_short",
-                is_buy=True,
-                target=target,
-                reduce_only=True,
-                slippage_bps=self.config.exit_slippage_bps,
-                crash_prefix="close.short",
-                deadline=None,
-            )
-            if result != "filled":
-                raise Parked(f"closing the short: {result}")
+        await self._buy_back(ex, "close_short", target, "close.short")
         self.journal.set_state(ex.id, "short_closed")
 
     async def _close_send_long(self, ex: Execution) -> None:
@@ -597,19 +590,7 @@ class ExecutionEngine:
         position = self.journal.position(ex.position_id)
         sz_decimals = await self._sz_decimals()
         target = round_size((position.short_size or Decimal(0)) * _dec(ex.plan["fraction"]), sz_decimals)
-        if target > 0:
-            result = await self._order_leg(
-                ex,
-                "reduce_short",
-                is_buy=True,
-                target=target,
-                reduce_only=True,
-                slippage_bps=self.config.exit_slippage_bps,
-                crash_prefix="reduce.short",
-                deadline=None,
-            )
-            if result != "filled":
-                raise Parked(f"reducing the short: {result}")
+        await self._buy_back(ex, "reduce_short", target, "reduce.short")
         self.journal.set_state(ex.id, "reduce_short_done")
 
     async def _reduce_send_long(self, ex: Execution) -> None:
