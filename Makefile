@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint fmt venv clean
+.PHONY: run test bench lint fmt venv clean images
 
 ## make run: start the devnet (venues, chains and Privy on loopback), then the control plane
 ## (process runtime, SQLite) at http://127.0.0.1:8000; Ctrl-C stops both (the bots keep running).
@@ -34,6 +34,30 @@ test: $(STAMP)
 ## make bench: measure start-up and latency figures; prints a table, writes bench-results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+## make images: the bot and control-plane images (basis/bot:VERSION, basis/control-plane:VERSION), from
+## the official Python image when a registry answers, else from an offline debootstrap base
+## (deploy/base-image.sh, needs root); both install from the wheelhouse (deploy/wheelhouse.sh).
+IMAGE_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n1)
+PY_IMAGE      ?= python:3.11-slim-bookworm
+OFFLINE_BASE  ?= basis/base:bookworm
+images: $(STAMP)
+	@set -e; \
+	if docker image inspect $(PY_IMAGE) >/dev/null 2>&1 || timeout 120 docker pull -q $(PY_IMAGE) >/dev/null 2>&1; then \
+	  base=$(PY_IMAGE); \
+	else \
+	  echo "no image registry answers: building the offline base image $(OFFLINE_BASE)"; \
+	  deploy/base-image.sh $(OFFLINE_BASE); base=$(OFFLINE_BASE); \
+	fi; \
+	WHEEL_PYTHON=$(BIN)/python deploy/wheelhouse.sh; \
+	for image in bot control-plane; do \
+	  echo "building basis/$$image:$(IMAGE_VERSION) on $$base"; \
+	  log=$$(mktemp); \
+	  docker build -q --build-arg BASE_IMAGE=$$base -f deploy/$$image.Dockerfile \
+	    -t basis/$$image:$(IMAGE_VERSION) deploy >$$log 2>&1 || { cat $$log; rm -f $$log; exit 1; }; \
+	  rm -f $$log; \
+	done; \
+	docker image prune -f --filter label=basis.image >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

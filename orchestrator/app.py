@@ -27,6 +27,14 @@ BOT_PREFIX = "/app"
 
 
 def make_runtime(settings: ControlPlaneSettings) -> Runtime:
+    if settings.runtime == "docker":
+        from orchestrator.runtimes.docker import DockerRuntime  # the SDK only when it is used
+
+        return DockerRuntime(
+            image_repo=settings.docker_image_repo,
+            host_network=settings.docker_host_network,
+            stop_timeout=settings.bot_stop_timeout_seconds,
+        )
     return ProcessRuntime(settings.data_root, stop_timeout=settings.bot_stop_timeout_seconds)
 
 
@@ -64,6 +72,9 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
         return {"status": "ok"}
 
     _install_auth_and_proxy(app, settings, service, closers)
+    from orchestrator.portal import install_portal
+
+    install_portal(app)  # the page at `/` and its API; after the auth routes it depends on
     return app
 
 
@@ -89,6 +100,11 @@ def _install_auth_and_proxy(
     app.state.auth_sessions = sessions
     app.state.users = users
     app.include_router(make_auth_router(privy, sessions, users))
+    # The signing broker (bots of signed-in users sign through it with their tenant token).
+    from orchestrator.broker import SigningBroker, make_broker_router
+
+    app.state.broker = SigningBroker(settings, app.state.db, privy)
+    app.include_router(make_broker_router(app.state.broker))
     current_user = make_current_user(sessions)
 
     @app.get("/api/v1/tenant", summary="The signed-in user's bot: desired state, status, last error")

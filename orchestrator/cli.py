@@ -80,6 +80,10 @@ def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
     except OSError as exc:
         raise _fail(f"the runtime failed: {exc}", 3) from None
+    except RuntimeError as exc:  # DockerRuntimeError: the engine refused or cannot be reached
+        if type(exc).__name__ != "DockerRuntimeError":
+            raise
+        raise _fail(f"the runtime failed: {exc}", 3) from None
 
 
 def _emit(data: Any, as_json: bool, table: Table | str | None = None) -> None:
@@ -141,6 +145,10 @@ def serve(
     from shared.logging import configure_logging
 
     settings = _settings()
+    # The address given here is the one bots reach the signing broker at (broker_url's default).
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": settings.port if port is None else port}
+    )
     configure_logging(settings.log_level, json=settings.log_json)
     try:
         application = create_app(settings)
@@ -148,8 +156,8 @@ def serve(
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
     uvicorn.run(
         application,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
         access_log=False,
         # Never take the client address from a client-sent X-Forwarded-For: rate limits and the
@@ -318,6 +326,14 @@ def _checks() -> list[dict[str, Any]]:
         return f"{db.kw['bind'].url.get_backend_name()} reachable, schema up to date"
 
     def runtime() -> str:
+        if settings.runtime == "docker":
+            from orchestrator.runtimes.docker import DockerRuntime
+
+            engine = DockerRuntime(image_repo=settings.docker_image_repo)
+            if not asyncio.run(engine.ping()):
+                raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
+            image = f"{settings.docker_image_repo}:{settings.bot_version}"
+            return f"docker runtime, engine answers, image {image}"
         root = settings.data_root
         root.mkdir(parents=True, exist_ok=True)
         probe = root / ".doctor"

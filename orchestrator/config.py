@@ -37,8 +37,14 @@ class ControlPlaneSettings(BasisSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     # One folder per tenant below this: the bot's SQLite, keystore, log, pid and port files.
     data_root: Path = Path("var/tenants")
-    # Which runtime runs the bots. Only `process` exists today; `docker` and `swarm` come next.
-    runtime: Literal["process"] = "process"
+    # Which runtime runs the bots: `process` (child processes, no engine needed) or `docker` (one
+    # hardened container per tenant on the local engine; build the image with `make images`).
+    runtime: Literal["process", "docker"] = "process"
+    # Docker runtime: the bot image's repository (tagged with the tenant's version).
+    docker_image_repo: str = "basis/bot"
+    # Docker runtime: share the host's network, so bots reach a devnet and a broker that listen on
+    # loopback only. Off, each bot is published on 127.0.0.1:<its port> from a bridge network.
+    docker_host_network: bool = False
     # Secret from which each bot's API token (and its key-encryption key) derive. Required outside the devnet.
     server_secret: SecretStr | None = None
 
@@ -71,6 +77,18 @@ class ControlPlaneSettings(BasisSettings):
     restart_backoff_seconds: float = Field(default=2.0, gt=0)
     restart_backoff_max_seconds: float = Field(default=300.0, gt=0)
 
+    # Signing broker (`POST /internal/sign`): where bots of signed-in users reach it, i.e. this control
+    # plane's own address. None = http://127.0.0.1:<port> (or <host>:<port> when bound to one address).
+    broker_url: str | None = None
+    # A risk config YAML whose `transactions` section bounds what the broker signs (programs,
+    # contracts, destinations, amounts). None = the bot's packaged defaults (tenant_bot/risk/defaults.yaml),
+    # so the broker and every bot enforce the same numbers unless the operator narrows them.
+    broker_policy_file: Path | None = None
+    # Per-tenant signing rate: a token bucket refilled at this many signatures a second, holding at
+    # most `broker_burst`. An open needs a handful; this only stops a runaway bot hammering Privy.
+    broker_rate_per_second: float = Field(default=20.0, gt=0)
+    broker_burst: int = Field(default=60, ge=1)
+
     @model_validator(mode="after")
     def _check(self) -> ControlPlaneSettings:
         if self.network != "devnet" and self.server_secret is None:
@@ -83,3 +101,14 @@ class ControlPlaneSettings(BasisSettings):
 
     def server_secret_value(self) -> SecretStr:
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
+
+    def broker_url_value(self) -> str:
+        """The signing broker's base URL as bots should call it."""
+        if self.broker_url:
+            return self.broker_url.rstrip("/")
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):  # bound to every address: loopback reaches it
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"

@@ -49,10 +49,11 @@ class Reconciler:
         tenants = {t.id: t for t in self.service.all()}
         observed = await self.runtime.list()
         for bot in observed:
-            if bot.tenant_id not in tenants and bot.pid is not None:
+            if bot.tenant_id not in tenants:
                 log.warning("reaping a bot that belongs to no tenant", tenant_id=bot.tenant_id, pid=bot.pid)
                 await self._kill_stray(bot)
-                report.reaped.append(bot.pid)
+                if bot.pid is not None:
+                    report.reaped.append(bot.pid)
         for tenant in tenants.values():
             try:
                 await self._one(tenant, report)

@@ -21,13 +21,16 @@ from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from orchestrator.config import ControlPlaneSettings
-from orchestrator.database.models import Tenant
+from orchestrator.database.models import Tenant, User
+from orchestrator.database.session import serialize
 from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime
 from shared.logging import register_secret
 
+# How often wait_until_settled asks a starting bot for /health.
+SETTLE_POLL_SECONDS = 0.05
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 
 
@@ -45,6 +48,18 @@ def bot_token(server_secret: SecretStr, tenant_id: str) -> SecretStr:
     token = hmac.new(key, b"basis-api-token:" + tenant_id.encode(), hashlib.sha256).hexdigest()
     register_secret(token)
     return SecretStr(token)
+
+
+def bot_secret(server_secret: SecretStr, tenant_id: str) -> SecretStr:
+    """The secret a bot gets as its BASIS_SERVER_SECRET (its keystore's key derives from it).
+
+    Derived per tenant, never the control plane's own secret: that one derives every tenant's
+    token, with which a bot could ask the signing broker to sign for another tenant's wallets.
+    """
+    key = server_secret.get_secret_value().encode()
+    secret = hmac.new(key, b"basis-bot-secret:" + tenant_id.encode(), hashlib.sha256).hexdigest()
+    register_secret(secret)
+    return SecretStr(secret)
 
 
 def backoff_seconds(failures: int, base: float, cap: float) -> float:
@@ -146,7 +161,7 @@ class TenantService:
         env = {
             **st.bot_env,
             "BASIS_NETWORK": st.network,
-            "BASIS_SERVER_SECRET": st.server_secret_value().get_secret_value(),
+            "BASIS_SERVER_SECRET": bot_secret(st.server_secret_value(), tenant.id).get_secret_value(),
             "BASIS_API_TOKEN": self.token(tenant.id).get_secret_value(),
             "BASIS_HYPERLIQUID_URL": st.hyperliquid_url,
             "BASIS_ASGARD_URL": st.asgard_url,
@@ -155,6 +170,17 @@ class TenantService:
             "BASIS_LOG_JSON": "true",
             "BASIS_BOT_VERSION": tenant.version,
         }
+        wallets = self._privy_wallets(tenant)
+        if wallets is not None:
+            # The user's Privy wallets: the bot signs through the control plane's broker with its
+            # token (BASIS_API_TOKEN); the Privy app secret stays here. Without a user (an operator's
+            # `basis tenants create`), the bot keeps its own keys (LocalSigner).
+            env["BASIS_SIGNER"] = "broker"
+            env["BASIS_BROKER_URL"] = st.broker_url_value()
+            env["BASIS_SOLANA_ADDRESS"], env["BASIS_EVM_ADDRESS"] = wallets
+        else:
+            for name in ("BASIS_SIGNER", "BASIS_BROKER_URL", "BASIS_SOLANA_ADDRESS", "BASIS_EVM_ADDRESS"):
+                env.pop(name, None)  # not from bot_env either: the user decides the signer, not a default
         if st.asgard_api_key is not None:
             env["BASIS_ASGARD_API_KEY"] = st.asgard_api_key.get_secret_value()
         assert tenant.port is not None
@@ -167,9 +193,28 @@ class TenantService:
             limits=dict(tenant.limits or {}),
         )
 
+    def _privy_wallets(self, tenant: Tenant) -> tuple[str, str] | None:
+        """(Solana address, EVM address) of the tenant's user's Privy wallets, if it has both."""
+        if tenant.user_id is None:
+            return None
+        session = object_session(tenant)
+        if session is not None:  # inside the caller's transaction: no second connection
+            user = session.get(User, tenant.user_id)
+        else:
+            with self.sessions() as s:
+                user = s.get(User, tenant.user_id)
+        if user is None or not (
+            user.solana_wallet_id and user.solana_address and user.evm_wallet_id and user.evm_address
+        ):
+            return None
+        return user.solana_address, user.evm_address
+
     # ------------------------------------------------------------------ ports
     def _allocate_port(self, s: Session, tenant: Tenant) -> int:
         """Keep the tenant's port while it is free; else the first free one no other tenant holds."""
+        # Held to the end of the caller's transaction, which records the port: two processes (API
+        # workers, the CLI) starting bots at once on PostgreSQL cannot pick the same free port.
+        serialize(s, "basis:tenant-ports")
         taken = {p for p in s.scalars(select(Tenant.port).where(Tenant.id != tenant.id)) if p is not None}
         if tenant.port is not None and tenant.port not in taken and self._port_free(tenant.port):
             return tenant.port
@@ -264,6 +309,10 @@ class TenantService:
             elapsed = time.monotonic() - started
             if progress is not None:
                 progress(min(elapsed / timeout, 1.0))
+            if status.state != "starting" and self.get(tenant_id).desired_state != "running":
+                # Stopped (or deleted) by someone else while it started: that outcome is theirs
+                # to record, not a failed start.
+                return self.get(tenant_id)
             if status.state == "running":
                 return self.mark_running(tenant_id, status)
             if not status.alive:
@@ -273,13 +322,16 @@ class TenantService:
             if elapsed > timeout:
                 await self.runtime.stop(tenant_id)
                 return self.mark_failed(tenant_id, f"the bot did not answer /health within {timeout:g} s")
-            await asyncio.sleep(0.1)
+            # Often a new user waits on this: 50 ms adds little to their wait and little load.
+            await asyncio.sleep(SETTLE_POLL_SECONDS)
 
     def mark_running(self, tenant_id: str, status: BotStatus) -> Tenant:
         with self.sessions.begin() as s:
             tenant = s.get(Tenant, tenant_id)
             if tenant is None:
                 raise TenantError(f"no tenant {tenant_id!r}")
+            if tenant.desired_state != "running":
+                return tenant  # a stop came in meanwhile; it records its own outcome
             tenant.status = "running"
             tenant.pid = status.pid
             tenant.port = status.port or tenant.port

@@ -82,8 +82,11 @@ class Users:
 
     async def _create_wallets(self, user_id: str, privy_user_id: str) -> None:
         key = privy_user_id.replace(":", "-")
-        solana = await self.privy.create_wallet("solana", idempotency_key=f"{key}-solana")
-        ethereum = await self.privy.create_wallet("ethereum", idempotency_key=f"{key}-ethereum")
+        # Two independent round trips to Privy, made at once (each has its own idempotency key).
+        solana, ethereum = await asyncio.gather(
+            self.privy.create_wallet("solana", idempotency_key=f"{key}-solana"),
+            self.privy.create_wallet("ethereum", idempotency_key=f"{key}-ethereum"),
+        )
         with self.sessions.begin() as s:
             user = s.get(User, user_id)
             assert user is not None

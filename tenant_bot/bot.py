@@ -39,7 +39,7 @@ from tenant_bot.risk.kill_switch import KillSwitch
 from tenant_bot.risk.pause import PauseController
 from tenant_bot.risk.states import TradingState
 from tenant_bot.risk.transaction_validator import TransactionPolicy, TransactionValidator, ValidatingSigner
-from tenant_bot.signing.local import LocalSigner
+from tenant_bot.signing.signer import Signer
 from tenant_bot.storage.database import open_database
 from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Execution, KeyValue, Position
@@ -85,6 +85,8 @@ class Observation:
     hl_state: UserState | None = None
     asgard_positions: dict[str, AsgardPosition] | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    # The journal's write count when the venues were asked; None when unknown (built by hand).
+    journal_writes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,13 +140,14 @@ class Bot:
             raise BotError(f"cannot open the bot's database at {s.database_path}: {exc}", 3) from exc
         self.journal = Journal(self.db)
         self.events = EventLog(self.db)
-        self.local_signer = LocalSigner.load_or_create(s.keystore_path, s.tenant_id, s.server_secret_value())
+        self.wallet_signer = self._make_signer()
         try:
             self.risk_config = load_risk_config(s.risk_file)
         except RiskConfigError as exc:
             raise BotError(str(exc), 2) from None
         self.validator = TransactionValidator(TransactionPolicy.from_config(self.risk_config))
-        self.signer = ValidatingSigner(self.local_signer, self.validator)
+        # Defence in depth: the bot checks every payload even when the broker checks it again.
+        self.signer = ValidatingSigner(self.wallet_signer, self.validator)
         self.hl = HyperliquidClient(s.hyperliquid_url, self.signer, mainnet=s.hyperliquid_mainnet)
         self.asgard = AsgardClient(
             s.asgard_url,
@@ -184,11 +187,33 @@ class Bot:
         self.events.emit(
             "bot.started",
             "Bot started" + (" in shadow mode: nothing will be signed or sent" if s.shadow else ""),
-            solana=self.local_signer.solana_address,
-            evm=self.local_signer.evm_address,
+            solana=self.wallet_signer.solana_address,
+            evm=self.wallet_signer.evm_address,
+            signer=s.signer,
             shadow=s.shadow,
         )
         await self.recover()
+
+    def _make_signer(self) -> Signer:
+        """The key holder `BASIS_SIGNER` names: the control plane's broker, or keys of our own."""
+        s = self.settings
+        if s.signer == "broker":
+            from tenant_bot.signing.broker import BrokerSigner
+
+            token = s.api_token_value()
+            if token is None or not (s.broker_url and s.solana_address and s.evm_address):
+                raise BotError(
+                    "BASIS_SIGNER=broker needs BASIS_BROKER_URL, the addresses and BASIS_API_TOKEN", 2
+                )
+            return BrokerSigner(s.broker_url, s.tenant_id, token, s.solana_address, s.evm_address)
+        from tenant_bot.signing.local import LocalSigner
+
+        return LocalSigner.load_or_create(s.keystore_path, s.tenant_id, s.server_secret_value())
+
+    @property
+    def local_signer(self) -> Signer:
+        """The former name of `wallet_signer`, from before the broker (kept for existing callers)."""
+        return self.wallet_signer
 
     def _attach_notifier(self) -> None:
         """Webhook notifications as the settings configure them (nothing is sent until a URL is set)."""
@@ -211,6 +236,9 @@ class Bot:
         if self._started:
             for client in (self.hl, self.asgard, self.solana, self.arbitrum):
                 await client.aclose()
+        close_signer = getattr(getattr(self, "wallet_signer", None), "aclose", None)
+        if close_signer is not None:  # the broker signer's HTTP client
+            await close_signer()
 
     async def recover(self) -> None:
         """Finish or unwind what a previous run left unfinished, before anything new starts."""
@@ -274,11 +302,11 @@ class Bot:
 
     async def observe(self) -> Observation:
         now = datetime.now(UTC)
-        obs = Observation(at=now)
+        obs = Observation(at=now, journal_writes=self.journal.writes)
         snap, state, asg = await asyncio.gather(
             self._guard("hyperliquid", self._snapshot(now), obs),
             self._guard("hyperliquid", self.hl.user_state(), obs),
-            self._guard("asgard", self.asgard.refresh(self.local_signer.solana_address), obs),
+            self._guard("asgard", self.asgard.refresh(self.wallet_signer.solana_address), obs),
         )
         # A chain whose height stops moving is down even if its RPC still answers.
         slot, block = await asyncio.gather(
@@ -357,7 +385,11 @@ class Bot:
         market = self._market_risk(obs)
         risks = [self._position_risk(p, obs) for p in open_positions]
         self._last_risks = {r.position_id: r for r in risks}
-        if not self._busy():
+        # Compare the venues with the journal only if nothing was executing and the journal did not
+        # move while the venues were read: a reading taken mid-open shows a short the journal has
+        # not recorded yet (or the reverse), which is no mismatch.
+        moved = obs.journal_writes is not None and obs.journal_writes != self.journal.writes
+        if not moved and not self._busy():
             self._reconcile(open_positions, obs)
         decision = self.risk.evaluate(market, risks, obs.at)
         self.state = decision.state
@@ -612,7 +644,7 @@ class Bot:
         assert obs.snapshot is not None
         book = await self.hl.book("SOL")
         markets = await self.hl.markets()
-        balances = await self.solana.balances(self.local_signer.solana_address)
+        balances = await self.solana.balances(self.wallet_signer.solana_address)
         hl_free = obs.hl_state.withdrawable if obs.hl_state else Decimal(0)
         sol_usdc = balances.tokens.get(Asset.USDC, Decimal(0))
         half = capital / 2

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -19,6 +22,9 @@ from shared.settings import BasisSettings
 # Used only when `network` is "devnet": the devnet has no real money to protect.
 DEVNET_SERVER_SECRET = "basis-devnet-server-secret"
 DEVNET_ASGARD_API_KEY = "basis-devnet"
+# Address shapes, checked without loading solders or eth_utils (the broker checks ownership).
+_BASE58_KEY = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+_EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class BotSettings(BasisSettings):
@@ -29,6 +35,18 @@ class BotSettings(BasisSettings):
     # Server secret from which the key-encryption key is derived (HMAC(tenant id, secret)).
     # Required outside the devnet.
     server_secret: SecretStr | None = None
+
+    # Who signs. "local": keys held by this bot, sealed in its keystore (self-custody; `basis-bot
+    # init` creates them). "broker": the user's Privy wallets, through the control plane's signing
+    # broker at `broker_url` (`POST /internal/sign`), authenticated with the API token below; the
+    # bot then holds no key. The control plane sets "broker" for the bots of signed-in users.
+    signer: Literal["local", "broker"] = "local"
+    # The control plane's base URL (e.g. http://127.0.0.1:8000); required with signer "broker".
+    broker_url: str | None = None
+    # The Privy wallets' public addresses (Solana base58, EVM 0x), required with signer "broker":
+    # the bot trades and reads balances with these, and the broker signs only for them.
+    solana_address: str | None = None
+    evm_address: str | None = None
 
     # Venue and chain endpoints (devnet defaults; see README "Pointing at real venues").
     hyperliquid_url: str = "http://127.0.0.1:3001"
@@ -72,10 +90,48 @@ class BotSettings(BasisSettings):
     # (see `tenant_bot/execution/crash.py`). Never set in production.
     crash_at: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: object) -> object:
+        # A container gets its secrets as files (`BASIS_<NAME>_FILE`), never in its environment,
+        # where `docker inspect` would show them. A value set directly wins over a file.
+        if not isinstance(data, dict):
+            return data
+        for name in ("server_secret", "api_token", "asgard_api_key"):
+            path = os.environ.get(f"BASIS_{name.upper()}_FILE")
+            if path and data.get(name) is None:
+                try:
+                    data[name] = Path(path).read_text().strip()
+                except OSError:
+                    raise ValueError(f"BASIS_{name.upper()}_FILE names a file that cannot be read") from None
+        return data
+
     @model_validator(mode="after")
     def _secrets_outside_devnet(self) -> BotSettings:
         if self.network != "devnet" and self.server_secret is None:
             raise ValueError("BASIS_SERVER_SECRET is required outside the devnet")
+        return self
+
+    @model_validator(mode="after")
+    def _broker_signer(self) -> BotSettings:
+        if self.signer != "broker":
+            return self
+        missing = [
+            f"BASIS_{name.upper()}"
+            for name in ("broker_url", "solana_address", "evm_address")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ValueError(f"BASIS_SIGNER=broker needs {', '.join(missing)}")
+        assert self.broker_url and self.solana_address and self.evm_address
+        if not self.broker_url.startswith(("http://", "https://")):
+            raise ValueError("BASIS_BROKER_URL must be an http:// or https:// URL")
+        if not _BASE58_KEY.match(self.solana_address):
+            raise ValueError("BASIS_SOLANA_ADDRESS is not a Solana address (base58)")
+        if not _EVM_ADDRESS.match(self.evm_address):
+            raise ValueError("BASIS_EVM_ADDRESS is not an EVM address (0x and 40 hex digits)")
+        if self.api_token_value() is None:
+            raise ValueError("BASIS_SIGNER=broker needs BASIS_API_TOKEN (the broker's credential)")
         return self
 
     @property

@@ -1,6 +1,7 @@
 """`basis-bot`: run one user's bot from its settings (devnet by default; real venues by configuration).
 
     basis-bot init                 create the bot's wallets (if missing) and print their addresses
+                                   (with BASIS_SIGNER=broker: print the Privy wallets' addresses)
     basis-bot run [--ticks N]      recover unfinished executions, then tick until SIGTERM/SIGINT
     basis-bot open --capital 1000  open one position now (manual entry) and wait for it to finish
     basis-bot close POSITION_ID    close one position and wait for it to finish
@@ -70,6 +71,10 @@ def init() -> None:
     """Create the bot's wallets if they do not exist, and print their public addresses."""
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    if settings.signer == "broker":
+        # The user's Privy wallets, held by the control plane: nothing to create here.
+        _print({"solana": settings.solana_address, "evm": settings.evm_address, "signer": "broker"})
+        return
     from tenant_bot.signing.local import LocalSigner
 
     signer = LocalSigner.load_or_create(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.devnet import DevnetProcess, start_devnet
+from tests.support.postgres import BACKENDS, database_url_for
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +36,14 @@ def devnet_factory() -> Iterator[Callable[..., DevnetProcess]]:
     yield make
     for dn in started:
         dn.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def control_plane_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The control plane's database for one test: a SQLite file, or a fresh PostgreSQL database.
+
+    Tests and fixtures that use it run once per backend (ids `sqlite` and `postgres`); the
+    PostgreSQL variant skips without BASIS_TEST_POSTGRES_URL, or fails with BASIS_REQUIRE_POSTGRES=1.
+    """
+    with database_url_for(request.param, tmp_path / "control.sqlite3") as url:
+        yield url

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
 
 import orchestrator.auth.models
 import orchestrator.database.models  # noqa: F401  (registers the tables on Base.metadata)
 from orchestrator.database.base import Base
+from orchestrator.database.session import open_engine
 
 config = context.config
 target_metadata = Base.metadata
@@ -20,11 +20,11 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    # `alembic -x url=sqlite:///path upgrade head` from a shell.
+    # `alembic -x url=sqlite:///path upgrade head` (or a postgresql+psycopg:// URL) from a shell.
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
         raise SystemExit("give the database: alembic -x url=sqlite:///var/control/control.sqlite3 ...")
-    engine = create_engine(url)
+    engine = open_engine(url)
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():

@@ -238,7 +238,7 @@ class PrivyClient:
         """The transaction (base64, wire format) with the wallet's signature added, base64."""
         params = {"transaction": tx_b64, "encoding": "base64"}
         data = await self._rpc(wallet_id, {"method": "signTransaction", "params": params})
-        return str(data["signed_transaction"])
+        return _answer_field(data, "signed_transaction")
 
     async def sign_typed_data(self, wallet_id: str, typed_data: dict[str, Any]) -> str:
         """The EIP-712 signature (0x + 65 bytes r‖s‖v hex). Privy spells the primary type `primary_type`."""
@@ -246,7 +246,22 @@ class PrivyClient:
         if "primaryType" in typed and "primary_type" not in typed:
             typed["primary_type"] = typed.pop("primaryType")
         data = await self._rpc(wallet_id, {"method": "eth_signTypedData_v4", "params": {"typed_data": typed}})
-        return str(data["signature"])
+        return _answer_field(data, "signature")
+
+    async def sign_evm_transaction(self, wallet_id: str, transaction: dict[str, Any]) -> str:
+        """The signed raw transaction (0x-hex RLP). `transaction` uses Privy's snake-case fields
+        (`chain_id`, `nonce`, `gas_limit`, `max_fee_per_gas`, ..., `to`, `data`, `value`, `type`)."""
+        data = await self._rpc(
+            wallet_id, {"method": "eth_signTransaction", "params": {"transaction": transaction}}
+        )
+        return _answer_field(data, "signed_transaction")
+
+
+def _answer_field(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise PrivyUnavailable(502, f"Privy's wallet answer has no {name}.", "bad_gateway")
+    return value
 
 
 def _error(response: httpx.Response) -> PrivyError:

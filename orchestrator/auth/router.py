@@ -17,7 +17,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -30,7 +30,9 @@ from orchestrator.auth.rate_limit import (
     INITIATE_PER_EMAIL,
     WRONG_CODE_PER_CLIENT,
     WRONG_CODE_PER_EMAIL,
+    Attempt,
     Limit,
+    Limited,
     RateLimiter,
 )
 from orchestrator.auth.sessions import ActiveSession, SessionStore
@@ -65,6 +67,18 @@ class VerifyBody(BaseModel):
     email: str = Field(max_length=1000)
     code: str = Field(max_length=100)
     remember: bool = False
+
+
+class ErrorBody(BaseModel):
+    """What an error answer holds: a sentence for a person, or FastAPI's list of field errors."""
+
+    detail: str | list[dict[str, Any]]
+
+
+# Documented so the schema tells the truth: our own 422s carry a sentence, not FastAPI's list.
+INVALID_INPUT: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "The email address or code is not valid, and why."}
+}
 
 
 def _fail(status: int, message: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -149,13 +163,15 @@ def make_auth_router(
                 name, path="/", httponly=http_only, samesite="lax", secure=_secure(request, cookie_secure)
             )
 
-    async def limited(checks: list[tuple[Limit, str]]) -> None:
-        for limit, subject in checks:
-            wait = await run_in_threadpool(limits.retry_after_s, limit, subject)
-            if wait is not None:
-                raise _fail(
-                    429, f"Too many attempts; try again in {_minutes(wait)}.", {"Retry-After": str(wait)}
-                )
+    async def limited(checks: list[tuple[Limit, str]]) -> Attempt:
+        """Count this attempt under every limit, atomically (racing requests cannot all pass), or 429."""
+        try:
+            return await run_in_threadpool(limits.acquire, checks)
+        except Limited as exc:
+            wait = exc.retry_after_s
+            raise _fail(
+                429, f"Too many attempts; try again in {_minutes(wait)}.", {"Retry-After": str(wait)}
+            ) from None
 
     async def anonymous_csrf(request: Request) -> ActiveSession | None:
         session = await run_in_threadpool(session_of, sessions, request)
@@ -169,14 +185,14 @@ def make_auth_router(
         set_cookie(request, response, CSRF_COOKIE, token, None, http_only=False)
         return {"csrf_token": token}
 
-    @router.post("/privy/initiate", status_code=202, dependencies=[Depends(anonymous_csrf)])
+    @router.post(
+        "/privy/initiate", status_code=202, dependencies=[Depends(anonymous_csrf)], responses=INVALID_INPUT
+    )
     async def initiate(body: InitiateBody, request: Request) -> dict[str, str]:
         email = _email(body.email)
         client = _client(request)
         checks = [(INITIATE_PER_EMAIL, email), (INITIATE_PER_CLIENT, client)]
         await limited(checks)
-        for limit, subject in checks:
-            await run_in_threadpool(limits.record, limit, subject)
         try:
             await privy.initiate(email)
         except RateLimited as exc:
@@ -186,7 +202,7 @@ def make_auth_router(
         log.info("sign-in code sent", client=client)
         return {"status": "sent", "email": email}
 
-    @router.post("/privy/verify")
+    @router.post("/privy/verify", responses=INVALID_INPUT)
     async def verify(
         body: VerifyBody,
         request: Request,
@@ -199,20 +215,23 @@ def make_auth_router(
         except InvalidInput as exc:
             raise _fail(422, str(exc)) from None
         client = _client(request)
-        await limited([(WRONG_CODE_PER_EMAIL, email), (WRONG_CODE_PER_CLIENT, client)])
+        # Counted before Privy is asked, so parallel guesses cannot all get through; only a wrong
+        # code keeps counting.
+        attempt = await limited([(WRONG_CODE_PER_EMAIL, email), (WRONG_CODE_PER_CLIENT, client)])
         try:
             privy_user = await privy.verify(email, code)
         except InvalidCode:
-            for limit, subject in ((WRONG_CODE_PER_EMAIL, email), (WRONG_CODE_PER_CLIENT, client)):
-                await run_in_threadpool(limits.record, limit, subject)
             log.info("sign-in code refused", client=client)
             raise _fail(
                 401, "That code is wrong or has expired; check the latest email or send a new code."
             ) from None
         except RateLimited as exc:
+            await run_in_threadpool(limits.refund, attempt)
             raise _too_many(exc) from None
         except PrivyError as exc:
+            await run_in_threadpool(limits.refund, attempt)
             raise _upstream(exc) from None
+        await run_in_threadpool(limits.refund, attempt)
         try:
             signed_in = await users.sign_in(privy_user)
         except HTTPException:  # the directory's own answer (e.g. 503 while a bot starts) stands

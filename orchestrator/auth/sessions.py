@@ -80,7 +80,8 @@ class SessionStore:
                 return None
             expires_at = as_utc(row.expires_at)
             if expires_at <= self._now():
-                db.delete(row)
+                # A statement, not db.delete(row): two requests may find the same expired row.
+                db.execute(delete(WebSession).where(WebSession.id == sid))
                 return None
             return ActiveSession(sid, row.user_id, row.csrf_token, expires_at, row.remember)
 

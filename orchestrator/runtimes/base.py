@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -63,3 +64,22 @@ class Runtime(Protocol):
     async def remove(self, tenant_id: str, purge: bool = False) -> None:
         """Stop, then forget the bot; `purge` also deletes its data (database, keystore, log)."""
         ...
+
+
+async def health_answers(port: int, timeout: float) -> bool:
+    """`GET /health` on a loopback port answers 200. One plain request rather than an HTTP client:
+    a client builds a TLS context per call (tens of ms), and a start is polled every few ms."""
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            writer.write(request.encode())
+            status_line = await reader.readline()
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
+    parts = status_line.split(maxsplit=2)
+    return len(parts) >= 2 and parts[0].startswith(b"HTTP/1.") and parts[1] == b"200"

@@ -27,9 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from orchestrator.runtimes.base import BotSpec, BotStatus
+from orchestrator.runtimes.base import BotSpec, BotStatus, health_answers
 
 MARKER_ENV = "BASIS_RUNTIME_MARKER"
 TENANT_ENV = "BASIS_TENANT_ID"
@@ -172,12 +170,8 @@ class ProcessRuntime:
         return next((p for p in self._scan() if p.tenant_id == tenant_id), None)
 
     async def _healthy(self, port: int) -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=self.health_timeout) as client:
-                r = await client.get(f"http://127.0.0.1:{port}/health")
-            return r.status_code == 200
-        except httpx.HTTPError:
-            return False
+        """`GET /health` answers 200."""
+        return await health_answers(port, self.health_timeout)
 
     def _env(self, spec: BotSpec) -> dict[str, str]:
         # The operator's own BASIS_* settings are the control plane's, not the bot's: none leaks in.

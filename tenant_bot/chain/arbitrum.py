@@ -13,19 +13,19 @@ is keccak(raw) and known before sending, so a send whose answer is lost raises
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from eth_abi import decode, encode
-from eth_utils import keccak, to_checksum_address
 
 from shared.assets import HYPERLIQUID_BRIDGE, HYPERLIQUID_MIN_DEPOSIT_USDC, Asset, Chain, token
 from shared.money import to_raw
 from shared.retry import OutcomeUnknown, RetryPolicy, send_with_retry
 from tenant_bot.signing.signer import Signer
+from tenant_bot.tls import ssl_context
 
 USDC = token(Asset.USDC, Chain.ARBITRUM)
 USDC_ADDRESS = USDC.address or ""
@@ -69,14 +69,21 @@ class ArbitrumClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
-        self.usdc_address = to_checksum_address(usdc_address)
+        self._usdc_address = usdc_address
         self.retry = retry or RetryPolicy(attempts=3)
-        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
         self._ids = itertools.count(1)
         self._chain_id: int | None = None
 
     def __repr__(self) -> str:
         return f"ArbitrumClient({self.url!r})"
+
+    @functools.cached_property
+    def usdc_address(self) -> str:
+        # Checksummed on first use: eth_utils is slow to import and a tick never needs it.
+        from eth_utils import to_checksum_address
+
+        return str(to_checksum_address(self._usdc_address))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -122,10 +129,15 @@ class ArbitrumClient:
 
     async def eth_balance(self, address: str) -> Decimal:
         """ETH (for gas), in whole ETH."""
+        from eth_utils import to_checksum_address
+
         wei = _int(await self._rpc("eth_getBalance", [to_checksum_address(address), "latest"]))
         return Decimal(wei).scaleb(-ETH_DECIMALS)
 
     async def usdc_balance(self, address: str) -> Decimal:
+        from eth_abi import decode, encode
+        from eth_utils import to_checksum_address
+
         data = BALANCE_OF + encode(["address"], [to_checksum_address(address)])
         result = await self._rpc("eth_call", [{"to": self.usdc_address, "data": "0x" + data.hex()}, "latest"])
         (raw,) = decode(["uint256"], bytes.fromhex(str(result).removeprefix("0x")))
@@ -155,6 +167,9 @@ class ArbitrumClient:
         raw_amount = to_raw(amount, USDC.decimals)
         if raw_amount <= 0:
             raise ValueError("amount must be at least one raw unit of USDC (0.000001)")
+        from eth_abi import encode
+        from eth_utils import to_checksum_address
+
         sender = to_checksum_address(signer.evm_address)
         data = "0x" + (TRANSFER + encode(["address", "uint256"], [to_checksum_address(to), raw_amount])).hex()
         call = {"from": sender, "to": self.usdc_address, "data": data}
@@ -177,6 +192,8 @@ class ArbitrumClient:
         return await self.send_raw_transaction(raw)
 
     async def send_raw_transaction(self, raw: bytes) -> str:
+        from eth_utils import keccak
+
         tx_hash = "0x" + keccak(raw).hex()
         try:
             answer = await self._rpc("eth_sendRawTransaction", ["0x" + raw.hex()], idempotent=False)

@@ -14,28 +14,30 @@ the expiry was seen (a transaction can land in the last valid block while we loo
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from solana.exceptions import SolanaRpcException
-from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed
-from solana.rpc.core import RPCException
-from solana.rpc.models import TokenAccountOpts
-from solders.pubkey import Pubkey
-from solders.signature import Signature
-from solders.token.state import TokenAccount
+import httpx
 
 from shared.assets import TOKENS, Asset, Chain
 from shared.retry import RetryPolicy
+from tenant_bot.tls import ssl_context
+
+if TYPE_CHECKING:
+    from solana.rpc.async_api import AsyncClient
+    from solana.rpc.core import RPCException
 
 T = TypeVar("T")
 
-TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+# solana-py and solders are imported where they are used: slow to import and about 20 MB, and a
+# tick only reads the slot, which a plain JSON-RPC request does.
+TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 SOL_DECIMALS = TOKENS[(Asset.SOL, Chain.SOLANA)].decimals
 # SPL tokens Basis holds on Solana, by mint: USDC and the LSTs.
 SPL_BY_MINT: dict[str, tuple[Asset, int]] = {
@@ -80,14 +82,25 @@ class SolanaClient:
     def __init__(self, url: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
         self.url = url
         self.retry = retry or RetryPolicy(attempts=3)
-        # HTTP/1.1: RPC nodes behind plain HTTP (and the devnet) do not speak h2c.
-        self._rpc = AsyncClient(url, commitment=Confirmed, timeout=timeout, http2=False)
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(timeout=timeout, verify=ssl_context())
+        self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"SolanaClient({self.url!r})"
 
+    @functools.cached_property
+    def _rpc(self) -> AsyncClient:
+        from solana.rpc.async_api import AsyncClient
+        from solana.rpc.commitment import Confirmed
+
+        # HTTP/1.1: RPC nodes behind plain HTTP (and the devnet) do not speak h2c.
+        return AsyncClient(self.url, commitment=Confirmed, timeout=self._timeout, http2=False)
+
     async def aclose(self) -> None:
-        await self._rpc.close()
+        await self._http.aclose()
+        if "_rpc" in self.__dict__:
+            await self._rpc.close()
 
     async def __aenter__(self) -> SolanaClient:
         return self
@@ -97,6 +110,9 @@ class SolanaClient:
 
     async def _read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """A read, retried on transport and HTTP errors; a JSON-RPC error is an answer, not retried."""
+        from solana.exceptions import SolanaRpcException
+        from solana.rpc.core import RPCException
+
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 return await call()
@@ -109,12 +125,39 @@ class SolanaClient:
         raise SolanaRpcError(f"solana {what}: no attempt made")
 
     # ------------------------------------------------------------------ reads
+    async def _plain_read(self, method: str, params: list[Any]) -> Any:
+        """`_read` without solana-py: one JSON-RPC request over httpx, retried the same way."""
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                response = await self._http.post(self.url, json=body)
+                response.raise_for_status()
+                answer = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                if attempt == self.retry.attempts:
+                    raise SolanaRpcError(f"solana {method}: {type(exc).__name__}") from exc
+                await asyncio.sleep(self.retry.delay(attempt))
+                continue
+            error = answer.get("error") if isinstance(answer, dict) else None
+            if error is not None:
+                message = error.get("message") if isinstance(error, dict) else None
+                raise SolanaRpcError(f"solana {method}: {message or error}")
+            if not isinstance(answer, dict) or "result" not in answer:
+                raise SolanaRpcError(f"solana {method}: an answer without a result")
+            return answer["result"]
+        raise SolanaRpcError(f"solana {method}: no attempt made")
+
     async def balances(self, owner: str) -> SolanaBalances:
+        from solana.rpc.models import TokenAccountOpts
+        from solders.pubkey import Pubkey
+        from solders.token.state import TokenAccount
+
         key = Pubkey.from_string(owner)
+        program = Pubkey.from_string(TOKEN_PROGRAM)
         lamports = await self._read("getBalance", lambda: self._rpc.get_balance(key))
         accounts = await self._read(
             "getTokenAccountsByOwner",
-            lambda: self._rpc.get_token_accounts_by_owner(key, TokenAccountOpts(program_id=TOKEN_PROGRAM)),
+            lambda: self._rpc.get_token_accounts_by_owner(key, TokenAccountOpts(program_id=program)),
         )
         raw: dict[Asset, int] = {asset: 0 for asset, _ in SPL_BY_MINT.values()}
         for keyed in accounts.value:
@@ -138,10 +181,12 @@ class SolanaClient:
         return int((await self._read("getBlockHeight", lambda: self._rpc.get_block_height())).value)
 
     async def slot(self) -> int:
-        return int((await self._read("getSlot", lambda: self._rpc.get_slot())).value)
+        return int(await self._plain_read("getSlot", [{"commitment": "confirmed"}]))
 
     async def signature_status(self, signature: str) -> SignatureStatus:
         """Where a transaction is: searched in the whole history, not just the recent status cache."""
+        from solders.signature import Signature
+
         sig = Signature.from_string(signature)
         answer = await self._read(
             "getSignatureStatuses",

@@ -21,9 +21,13 @@ TERMINAL = frozenset({"done", "unwound", "failed"})
 class Journal:
     def __init__(self, db: sessionmaker[Session]) -> None:
         self.db = db
+        # Counts every write, so a reader can tell whether the journal moved while it looked away
+        # (the bot compares venue readings with the journal only when it did not).
+        self.writes = 0
 
     # -- executions
     def create(self, position: Position, execution: Execution) -> None:
+        self.writes += 1
         with self.db() as s:
             if s.get(Position, position.id) is None:
                 s.add(position)
@@ -52,6 +56,7 @@ class Journal:
         outcome: str | None = None,
         error: str | None = None,
     ) -> Execution:
+        self.writes += 1
         with self.db() as s:
             ex = s.get(Execution, execution_id)
             assert ex is not None
@@ -75,6 +80,7 @@ class Journal:
             return p
 
     def update_position(self, position_id: str, **fields: Any) -> Position:
+        self.writes += 1
         with self.db() as s:
             p = s.get(Position, position_id)
             assert p is not None
@@ -110,6 +116,7 @@ class Journal:
     def intent(
         self, execution_id: str, name: str, attempt: int, *, key: str | None, request: dict[str, Any]
     ) -> Step:
+        self.writes += 1
         with self.db() as s:
             step = Step(
                 execution_id=execution_id,
@@ -124,6 +131,7 @@ class Journal:
             return step
 
     def finish(self, step_id: int, status: str, result: dict[str, Any]) -> Step:
+        self.writes += 1
         with self.db() as s:
             step = s.get(Step, step_id)
             assert step is not None

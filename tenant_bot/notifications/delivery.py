@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from shared.retry import RetriesExhausted, RetryPolicy, send_with_retry
 from tenant_bot.notifications.formats import body_bytes
+from tenant_bot.tls import ssl_context
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_RETRY = RetryPolicy(attempts=4, base_delay=0.5, max_delay=8.0, max_retry_after=60.0)
@@ -47,6 +48,7 @@ class WebhookSender:
             transport=transport,
             follow_redirects=False,
             headers={"User-Agent": "basis-bot-notifier/1"},
+            verify=ssl_context(),
         )
 
     async def send(self, url: SecretStr, body: dict[str, Any]) -> int:

@@ -146,23 +146,22 @@ class TransactionsConfig(_Section):
     @field_validator("solana_programs", "solana_trusted_destinations")
     @classmethod
     def _base58(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from solders.pubkey import Pubkey
+        # shared.addresses, not solders/eth_utils: same answers, without their import at every start.
+        from shared.addresses import is_solana_address
 
         for text in value:
-            try:
-                Pubkey.from_string(text)
-            except ValueError:
-                raise ValueError(f"{text!r} is not a Solana address") from None
+            if not is_solana_address(text):
+                raise ValueError(f"{text!r} is not a Solana address")
         return value
 
     @field_validator("evm_contracts", "erc20_destinations", "hyperliquid_destinations")
     @classmethod
     def _evm(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from eth_utils import is_address, to_checksum_address
+        from shared.addresses import is_evm_address, to_checksum_address
 
         out = []
         for text in value:
-            if not is_address(text):
+            if not is_evm_address(text):
                 raise ValueError(f"{text!r} is not an EVM address")
             out.append(to_checksum_address(text))
         return tuple(out)

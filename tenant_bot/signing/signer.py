@@ -2,8 +2,8 @@
 
 A signer holds (or can reach) one Solana key and one EVM key. It never exposes key material:
 callers hand it a payload and get a signature back. `LocalSigner` keeps keys in the bot,
-encrypted at rest; a signer backed by the control plane's signing broker follows later and
-implements the same methods.
+encrypted at rest (self-custody); `BrokerSigner` reaches the user's Privy wallets through the
+control plane's signing broker and holds no key at all. `BASIS_SIGNER` picks one.
 
 Payloads are plain JSON values (byte strings as 0x-hex), so that a remote signer receives exactly
 what a local one signs; callers such as the Hyperliquid client build them that way.

@@ -31,6 +31,7 @@ from shared.logging import get_logger, register_secret
 from shared.money import to_raw
 from shared.retry import RetryPolicy, send_with_retry
 from tenant_bot.signing.signer import Signer
+from tenant_bot.tls import ssl_context
 from tenant_bot.venues import asgard_transactions as txs
 from tenant_bot.venues.asgard_models import (
     AsgardError,
@@ -130,6 +131,7 @@ class AsgardClient:
             headers={"X-API-Key": key, "Accept": "application/json"},
             timeout=timeout,
             transport=transport,
+            verify=ssl_context(),
         )
         # (protocol, asset) → (tokenABank, tokenBBank), from the last /markets read: builds need them.
         self._banks: dict[tuple[Protocol, Asset], tuple[str, str]] = {}

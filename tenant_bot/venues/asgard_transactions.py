@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
-
-from solders.message import from_bytes_versioned, to_bytes_versioned
-from solders.pubkey import Pubkey
-from solders.signature import Signature
-from solders.transaction import VersionedTransaction
+from typing import TYPE_CHECKING, Any
 
 from shared.assets import Protocol
 from tenant_bot.signing.signer import Signer
@@ -25,6 +20,11 @@ from tenant_bot.venues.asgard_models import (
     SignedTransaction,
     UnsafeTransaction,
 )
+
+# solders is imported where a transaction is handled: slow to import and about 10 MB, and an idle
+# bot (a tick reads positions and markets) never needs it.
+if TYPE_CHECKING:
+    from solders.transaction import VersionedTransaction
 
 # Programs an Asgard position transaction may call. The lending programs are the protocols' mainnet
 # ids; on mainnet Asgard's transactions also route swaps (Jupiter / DFlow) and may call Asgard's own
@@ -50,6 +50,8 @@ DEFAULT_ALLOWED_PROGRAMS = SYSTEM_PROGRAMS | frozenset(LENDING_PROGRAMS.values()
 
 def decode_built(kind: str, payload: dict[str, Any]) -> BuiltTransaction:
     """A build answer as a `BuiltTransaction` (one transaction per build, as Asgard returns today)."""
+    from solders.message import to_bytes_versioned
+
     tx = transaction_of(payload)
     last_valid = payload.get("lastValidBlockHeight")
     return BuiltTransaction(
@@ -62,6 +64,8 @@ def decode_built(kind: str, payload: dict[str, Any]) -> BuiltTransaction:
 
 
 def transaction_of(payload: dict[str, Any]) -> VersionedTransaction:
+    from solders.transaction import VersionedTransaction
+
     txs = payload.get("signedTxs")
     if not isinstance(txs, list) or len(txs) != 1 or not isinstance(txs[0], str):
         count = len(txs) if isinstance(txs, list) else 0
@@ -102,6 +106,11 @@ async def sign(
     built: BuiltTransaction, signer: Signer, allowed_programs: frozenset[str]
 ) -> SignedTransaction:
     """Check the built transaction, then fill only the owner's signature slot."""
+    from solders.message import from_bytes_versioned, to_bytes_versioned
+    from solders.pubkey import Pubkey
+    from solders.signature import Signature
+    from solders.transaction import VersionedTransaction
+
     owner = signer.solana_address
     if built.owner is not None and built.owner != owner:
         raise UnsafeTransaction(f"this transaction was built for {built.owner}, not for the signer {owner}")

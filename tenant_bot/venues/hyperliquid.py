@@ -24,6 +24,7 @@ from shared.logging import get_logger
 from shared.rates import FundingRate
 from shared.retry import RetryPolicy, send_with_retry
 from tenant_bot.signing.signer import Signer
+from tenant_bot.tls import ssl_context
 from tenant_bot.venues.hyperliquid_delivery import (
     ExchangeSender,
     HyperliquidOutcomeUnknown,
@@ -105,6 +106,7 @@ class HyperliquidClient:
             timeout=timeout,
             transport=transport,
             headers={"Content-Type": "application/json"},
+            verify=ssl_context(),
         )
         self._markets: dict[str, PerpMarket] | None = None
         self._last_nonce = 0

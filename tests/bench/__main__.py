@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from tests.bench import api_bench, bot_bench, devnet_bench, proxy_bench
+from tests.bench import api_bench, bot_bench, devnet_bench, proxy_bench, signin_bench
 from tests.bench.results import Figure, report
 
 
 def main() -> int:
     figures: list[Figure] = []
     failed = []
-    for bench in [*devnet_bench.BENCHES, *bot_bench.BENCHES, *api_bench.BENCHES, *proxy_bench.BENCHES]:
+    groups = [devnet_bench, bot_bench, api_bench, proxy_bench, signin_bench]
+    for bench in [b for group in groups for b in group.BENCHES]:
         name = f"{bench.__module__.rsplit('.', 1)[-1]}.{bench.__name__}"
         print(f"running {name} ...", flush=True)
         try:

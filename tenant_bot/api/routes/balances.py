@@ -32,7 +32,7 @@ def _error(exc: BaseException) -> dict[str, str]:
 @router.get("/balances", summary="Balances per chain and venue; a venue that cannot be read shows an error")
 async def balances(c: ApiContext = Depends(ctx)) -> dict[str, Any]:
     bot = c.bot
-    me = bot.local_signer
+    me = bot.wallet_signer
     sol, eth, usdc, hl = await asyncio.gather(
         bot.solana.balances(me.solana_address),
         bot.arbitrum.eth_balance(me.evm_address),

@@ -64,6 +64,12 @@ def status(c: ApiContext) -> dict[str, Any]:
         "entry_blockers": blockers,
         "shadow": bot.settings.shadow,
         "auto_entry": bot.settings.auto_entry,
+        # Who signs ("local" keys or the control plane's "broker") and for which addresses.
+        "wallets": {
+            "signer": bot.settings.signer,
+            "solana": bot.wallet_signer.solana_address,
+            "evm": bot.wallet_signer.evm_address,
+        },
         "jobs": c.jobs.unfinished(),
         "last_tick_at": bot.last_tick_at.isoformat() if bot.last_tick_at else None,
     }

@@ -44,8 +44,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(devnet: DevnetProcess, tmp_path: Path) -> Iterator[Cli]:
-    settings = settings_for(devnet, tmp_path)
+def cli(devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str) -> Iterator[Cli]:
+    settings = settings_for(devnet, tmp_path, database_url=control_plane_db_url)
     yield Cli(settings_env(settings))
     kill_all(ProcessRuntime(settings.data_root))
 

@@ -35,17 +35,23 @@ pytestmark = pytest.mark.devnet
 
 
 @pytest.fixture
-def service(devnet: DevnetProcess, tmp_path: Path) -> Iterator[TenantService]:
-    svc = service_for(settings_for(devnet, tmp_path))
+def service(devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str) -> Iterator[TenantService]:
+    svc = service_for(settings_for(devnet, tmp_path, database_url=control_plane_db_url))
     yield svc
     assert isinstance(svc.runtime, ProcessRuntime)
     kill_all(svc.runtime)
 
 
 async def test_a_start_that_never_gets_healthy_fails_and_is_retried(
-    devnet: DevnetProcess, tmp_path: Path
+    devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str
 ) -> None:
-    settings = settings_for(devnet, tmp_path, bot_start_timeout_seconds=1.0, restart_backoff_seconds=0.3)
+    settings = settings_for(
+        devnet,
+        tmp_path,
+        database_url=control_plane_db_url,
+        bot_start_timeout_seconds=1.0,
+        restart_backoff_seconds=0.3,
+    )
     svc = service_for(settings)
     # A real process that never answers /health, in place of the bot.
     svc.runtime = ProcessRuntime(

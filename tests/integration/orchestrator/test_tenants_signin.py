@@ -19,8 +19,8 @@ pytestmark = pytest.mark.devnet
 
 
 @pytest.fixture
-def service(devnet: DevnetProcess, tmp_path: Path) -> Iterator[TenantService]:
-    svc = service_for(settings_for(devnet, tmp_path))
+def service(devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str) -> Iterator[TenantService]:
+    svc = service_for(settings_for(devnet, tmp_path, database_url=control_plane_db_url))
     yield svc
     assert isinstance(svc.runtime, ProcessRuntime)
     kill_all(svc.runtime)

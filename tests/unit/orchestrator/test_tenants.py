@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,10 +47,10 @@ def test_markers_differ_per_data_root(tmp_path: Path) -> None:
     assert marker_for(tmp_path / "a") == marker_for(tmp_path / "a")
 
 
-def _service(tmp_path: Path, busy: set[int]) -> TenantService:
+def _service(tmp_path: Path, busy: set[int], database_url: str) -> TenantService:
     settings = ControlPlaneSettings(
         _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path / 'cp.sqlite3'}",
+        database_url=database_url,
         data_root=tmp_path / "tenants",
         bot_port_min=30000,
         bot_port_max=30003,
@@ -58,8 +61,8 @@ def _service(tmp_path: Path, busy: set[int]) -> TenantService:
     )
 
 
-async def test_ports_skip_busy_ones_and_other_tenants(tmp_path: Path) -> None:
-    svc = _service(tmp_path, busy={30000})
+async def test_ports_skip_busy_ones_and_other_tenants(tmp_path: Path, control_plane_db_url: str) -> None:
+    svc = _service(tmp_path, busy={30000}, database_url=control_plane_db_url)
     from orchestrator.database.models import Tenant
 
     await svc.provision("one", start=False)
@@ -72,6 +75,34 @@ async def test_ports_skip_busy_ones_and_other_tenants(tmp_path: Path) -> None:
         assert (one.port, two.port) == (30001, 30002)
         # A tenant keeps its port while it is free.
         assert svc._allocate_port(s, one) == 30001
+
+
+async def test_racing_port_allocations_get_different_ports(tmp_path: Path, control_plane_db_url: str) -> None:
+    """Two processes (API workers, the CLI) allocating at once: the second waits for the first's port."""
+    from orchestrator.database.models import Tenant
+
+    svc = _service(tmp_path, busy=set(), database_url=control_plane_db_url)
+    await svc.provision("one", start=False)
+    await svc.provision("two", start=False)
+    first_allocated = threading.Event()
+
+    def allocate(tenant_id: str, hold_s: float) -> int:
+        with svc.sessions.begin() as s:
+            tenant = s.get(Tenant, tenant_id)
+            assert tenant is not None
+            tenant.port = svc._allocate_port(s, tenant)
+            s.flush()
+            if hold_s:
+                first_allocated.set()
+                time.sleep(hold_s)  # the other allocation runs now, before this one commits
+            return tenant.port
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        one = pool.submit(allocate, "one", 0.5)
+        assert first_allocated.wait(10)
+        two = pool.submit(allocate, "two", 0)
+        ports = {one.result(timeout=30), two.result(timeout=30)}
+    assert ports == {30000, 30001}
 
 
 async def test_status_of_an_unknown_tenant_is_stopped(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The auth router in a small app served by uvicorn on loopback, against a real devnet's Privy.
 
 The user directory is a test double of the core's interface (it records users in memory); the
-sessions and rate limits live in a real SQLite file; Privy is the devnet process.
+sessions and rate limits live in a real database, SQLite and PostgreSQL (`control_plane_db_url`);
+Privy is the devnet process.
 """
 
 from __future__ import annotations
@@ -12,20 +13,18 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.auth.privy import PrivyClient, PrivyUser
 from orchestrator.auth.router import CSRF_COOKIE, SignedInUser, make_auth_router, make_current_user
 from orchestrator.auth.sessions import SessionStore
-from orchestrator.database.base import Base
+from orchestrator.database.session import open_database
 from tests.support.devnet import DevnetProcess, start_devnet
 
 
@@ -107,12 +106,11 @@ def privy_credentials(dn: DevnetProcess) -> tuple[str, str, str]:
 
 @pytest.fixture
 def auth_server(
-    dn: DevnetProcess, privy_credentials: tuple[str, str, str], tmp_path: Path
+    dn: DevnetProcess, privy_credentials: tuple[str, str, str], control_plane_db_url: str
 ) -> Iterator[AuthServer]:
     url, app_id, secret = privy_credentials
-    engine = create_engine(f"sqlite:///{tmp_path / 'control.sqlite3'}")
-    Base.metadata.create_all(engine)
-    db = sessionmaker(engine)
+    db = open_database(control_plane_db_url)
+    engine = db.kw["bind"]
     sessions = SessionStore(db)
     directory = MemoryDirectory()
     privy = PrivyClient(url, url, app_id, SecretStr(secret))

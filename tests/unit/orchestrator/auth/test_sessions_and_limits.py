@@ -1,18 +1,25 @@
-"""Sessions and rate limits on a real SQLite file, with a clock the tests move."""
+"""Sessions and rate limits on a real database (SQLite and PostgreSQL), with a clock the tests move."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.auth.models import WebSession
-from orchestrator.auth.rate_limit import WRONG_CODE_PER_CLIENT, WRONG_CODE_PER_EMAIL, RateLimiter
+from orchestrator.auth.rate_limit import (
+    WRONG_CODE_PER_CLIENT,
+    WRONG_CODE_PER_EMAIL,
+    Attempt,
+    Limited,
+    RateLimiter,
+)
 from orchestrator.auth.sessions import REMEMBER_TTL, SESSION_TTL, SessionStore, session_id_of
-from orchestrator.database.base import Base
+from orchestrator.database.session import open_database
 
 
 class Clock:
@@ -24,10 +31,11 @@ class Clock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sessionmaker[Session]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'c.sqlite3'}")
-    Base.metadata.create_all(engine)
-    return sessionmaker(engine)
+def db(control_plane_db_url: str) -> Iterator[sessionmaker[Session]]:
+    """The migrated control-plane database, on SQLite and on PostgreSQL."""
+    sessions = open_database(control_plane_db_url)
+    yield sessions
+    sessions.kw["bind"].dispose()
 
 
 def test_sessions_expire_after_24_hours_or_7_days(db: sessionmaker[Session]) -> None:
@@ -78,3 +86,26 @@ def test_five_failures_per_subject_per_window(db: sessionmaker[Session]) -> None
     assert limits.retry_after_s(WRONG_CODE_PER_EMAIL, "a@example.com") is None
     limits.clear(WRONG_CODE_PER_EMAIL, "a@example.com")
     assert limits.retry_after_s(WRONG_CODE_PER_EMAIL, "a@example.com") is None
+
+
+def test_racing_attempts_cannot_all_slip_under_the_limit(db: sessionmaker[Session]) -> None:
+    """20 requests at once on one email and client: exactly 5 get an attempt, the rest a 429."""
+    limits = RateLimiter(db)
+    checks = [(WRONG_CODE_PER_EMAIL, "race@example.com"), (WRONG_CODE_PER_CLIENT, "127.0.0.9")]
+
+    def one(_: int) -> Attempt | int:
+        try:
+            return limits.acquire(checks)
+        except Limited as exc:
+            return exc.retry_after_s
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(one, range(20)))
+    granted = [r for r in results if isinstance(r, Attempt)]
+    assert len(granted) == 5, results
+    assert all(isinstance(r, int) and 0 < r <= 15 * 60 + 1 for r in results if not isinstance(r, Attempt))
+    # A refunded attempt (the code was right) frees its place again, under both limits.
+    limits.refund(granted[0])
+    assert isinstance(limits.acquire(checks), Attempt)
+    with pytest.raises(Limited):
+        limits.acquire(checks)

@@ -1,0 +1,454 @@
+"""The signing broker: `POST /internal/sign`, through which a bot signs with its user's Privy wallets.
+
+The Privy app secret never leaves the control plane. A bot started for a signed-in user holds only
+its tenant token (the one the proxy sends it) and asks here for each signature:
+
+    POST /internal/sign
+    Authorization: Bearer <the tenant's token (BASIS_API_TOKEN)>
+    X-Basis-Tenant: <tenant id>
+    {"kind": "solana_message" | "typed_data" | "evm_transaction",
+     "address": "<the wallet's address; optional, checked when given>",
+     "payload": ...}
+
+Payloads, as the bot's `Signer` interface takes them:
+- `solana_message`: the serialized transaction message (legacy, or v0 with its 0x80 prefix), base64
+  (standard alphabet, padded). Answer `{"signature": "<64 bytes, base64>"}`.
+- `typed_data`: EIP-712 typed data as eth_signTypedData_v4 takes it (`domain`, `types`,
+  `primaryType`, `message`; bytes as 0x-hex). Answer `{"r": "0x…", "s": "0x…", "v": 27|28}`.
+- `evm_transaction`: an EVM transaction as eth_account takes it (`chainId`, `nonce`, `to`, `value`,
+  `data` as 0x-hex, `gas`, `maxFeePerGas` / `maxPriorityFeePerGas` or `gasPrice`, `type`).
+  Answer `{"raw_transaction": "0x…"}`.
+
+Checks, in order: the token is the tenant's (401), the tenant's user has Privy wallets and the named
+wallet is theirs (403), the tenant is within its signing rate (429), the payload passes the shared
+transaction policy (`shared.transaction_policy`, the bot's own rules: 403 with the reason; a payload
+that cannot be read is a 422). Only then is Privy asked; its answer is verified against the wallet's
+address before it is returned (a signature that does not verify, or Privy failing, is a 502). Each
+signing is logged with tenant, kind, outcome and duration; never a payload, a token or a signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, NoReturn
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.auth.privy import PrivyClient, PrivyError
+from orchestrator.config import ControlPlaneSettings
+from orchestrator.database.models import Tenant, User
+from orchestrator.tenants import TENANT_ID, bot_token
+from shared.logging import get_logger
+from shared.transaction_policy import TransactionPolicy, TransactionRejected, TransactionValidator
+
+log = get_logger("orchestrator.broker")
+
+SIGN_PATH = "/internal/sign"
+TENANT_HEADER = "X-Basis-Tenant"
+# A Solana transaction is at most 1232 bytes; typed data and EVM transactions are far smaller.
+MAX_BODY_BYTES = 64 * 1024
+Kind = Literal["solana_message", "typed_data", "evm_transaction"]
+
+# eth_account's transaction fields → Privy's snake-case ones (eth_signTransaction).
+_EVM_QUANTITIES = {
+    "chainId": "chain_id",
+    "nonce": "nonce",
+    "gas": "gas_limit",
+    "gasPrice": "gas_price",
+    "maxFeePerGas": "max_fee_per_gas",
+    "maxPriorityFeePerGas": "max_priority_fee_per_gas",
+    "value": "value",
+    "type": "type",
+}
+
+
+class SignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Kind
+    address: str | None = Field(default=None, min_length=1, max_length=64)
+    # Base64 message for `solana_message`; a JSON object for the two others.
+    payload: str | dict[str, Any]
+
+
+def load_policy(settings: ControlPlaneSettings) -> TransactionPolicy:
+    """The broker's policy: the `transactions` section of the bot's packaged risk config, overridden
+    by the operator's `broker_policy_file` (same format), so both ends enforce the same numbers."""
+    # The one place the control plane reads the bot package: the defaults are data, written once.
+    from tenant_bot.risk.config import load_risk_config
+
+    return TransactionPolicy.from_config(load_risk_config(settings.broker_policy_file))
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class _RateLimiter:
+    """A token bucket per tenant, in memory: a light brake on a runaway bot, not an accounting."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._buckets: dict[str, _Bucket] = {}
+
+    def retry_after(self, tenant_id: str) -> float | None:
+        """None when this tenant may sign now (and takes a token), else seconds until it may."""
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(tenant_id, _Bucket(self.burst, now))
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+        bucket.at = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return None
+        return (1 - bucket.tokens) / self.rate
+
+
+@dataclass(frozen=True)
+class _Wallet:
+    wallet_id: str
+    address: str
+
+
+class _Refused(Exception):
+    """An answer other than a signature: status, sentence, and the outcome word for the log."""
+
+    def __init__(self, status: int, detail: str, outcome: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.outcome = outcome
+        self.headers = headers
+
+
+def _refuse(status: int, detail: str, outcome: str, headers: dict[str, str] | None = None) -> NoReturn:
+    raise _Refused(status, detail, outcome, headers)
+
+
+class SigningBroker:
+    def __init__(
+        self,
+        settings: ControlPlaneSettings,
+        sessions: sessionmaker[Session],
+        privy: PrivyClient,
+        policy: TransactionPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.privy = privy
+        self.validator = TransactionValidator(policy or load_policy(settings))
+        self.limiter = _RateLimiter(settings.broker_rate_per_second, settings.broker_burst)
+
+    # ------------------------------------------------------------------ who asks
+    def authenticate(self, authorization: str, tenant_id: str) -> Tenant:
+        """The tenant whose token this is; the same 401 whatever was wrong, so nothing can be probed."""
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or not TENANT_ID.match(tenant_id):
+            _refuse(
+                401,
+                f"Send the tenant's token as Authorization: Bearer, and its id as {TENANT_HEADER}.",
+                "unauthenticated",
+            )
+        with self.sessions() as s:
+            tenant = s.get(Tenant, tenant_id)
+        # The expected token is derived only for tenants that exist, so random ids cost nothing.
+        expected = bot_token(self.settings.server_secret_value(), tenant_id) if tenant is not None else None
+        if expected is None or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+            _refuse(401, "This token is not the tenant's.", "unauthenticated")
+        assert tenant is not None
+        return tenant
+
+    def wallets(self, tenant: Tenant) -> tuple[_Wallet, _Wallet]:
+        user = None
+        if tenant.user_id is not None:
+            with self.sessions() as s:
+                user = s.get(User, tenant.user_id)
+        if user is None or not (
+            user.solana_wallet_id and user.solana_address and user.evm_wallet_id and user.evm_address
+        ):
+            _refuse(
+                403,
+                f"Tenant {tenant.id} has no Privy wallets: its bot signs with its own keys, not through "
+                "the broker.",
+                "no_wallets",
+            )
+        return _Wallet(user.solana_wallet_id, user.solana_address), _Wallet(
+            user.evm_wallet_id, user.evm_address
+        )
+
+    # ------------------------------------------------------------------ one request
+    async def sign(self, tenant: Tenant, body: SignRequest) -> dict[str, Any]:
+        solana, evm = self.wallets(tenant)
+        wallet = solana if body.kind == "solana_message" else evm
+        if body.address is not None and not _same_address(body.address, wallet.address, body.kind):
+            _refuse(
+                403,
+                f"The wallet {body.address} is not this tenant's {_chain(body.kind)} wallet.",
+                "foreign_wallet",
+            )
+        wait = self.limiter.retry_after(tenant.id)
+        if wait is not None:
+            _refuse(
+                429,
+                "Too many signing requests from this tenant; retry shortly.",
+                "rate_limited",
+                {"Retry-After": str(max(1, round(wait)))},
+            )
+        if body.kind == "solana_message":
+            return await self._solana(wallet, body.payload)
+        if body.kind == "typed_data":
+            return await self._typed_data(wallet, body.payload)
+        return await self._evm_transaction(wallet, body.payload)
+
+    def _check(self, check: Any, what: str) -> None:
+        try:
+            check()
+        except TransactionRejected as exc:
+            _refuse(403, exc.reason, "refused")
+        except Exception as exc:  # the validator read a payload that is not what it claims to be
+            _refuse(422, f"The payload cannot be read as {what} ({type(exc).__name__}).", "malformed")
+
+    async def _privy(self, call: Any) -> str:
+        try:
+            return str(await call)
+        except PrivyError as exc:  # its message never holds a secret
+            _refuse(502, f"Privy could not sign: {exc.message}", "privy_error")
+        except ValueError:
+            _refuse(502, "The tenant's Privy wallet id is not valid.", "privy_error")
+
+    # ------------------------------------------------------------------ Solana
+    async def _solana(self, wallet: _Wallet, payload: str | dict[str, Any]) -> dict[str, Any]:
+        from solders.message import from_bytes_versioned, to_bytes_versioned
+        from solders.pubkey import Pubkey
+        from solders.signature import Signature
+        from solders.transaction import VersionedTransaction
+
+        if not isinstance(payload, str):
+            _refuse(422, "A solana_message payload is the serialized message, base64.", "malformed")
+        try:
+            message = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            _refuse(422, "The solana_message payload is not valid base64.", "malformed")
+        self._check(
+            lambda: self.validator.check_solana_message(message, owner=wallet.address), "a Solana message"
+        )
+        try:
+            parsed = from_bytes_versioned(message)
+            signers = [str(k) for k in parsed.account_keys[: parsed.header.num_required_signatures]]
+            # Privy's signTransaction takes a transaction: the message with an empty slot per signer.
+            unsigned = VersionedTransaction.populate(parsed, [Signature.default()] * len(signers))
+        except Exception as exc:
+            _refuse(422, f"The Solana message cannot be read ({type(exc).__name__}).", "malformed")
+        signed_b64 = await self._privy(
+            self.privy.sign_solana_transaction(wallet.wallet_id, base64.b64encode(bytes(unsigned)).decode())
+        )
+        try:
+            signed = VersionedTransaction.from_bytes(base64.b64decode(signed_b64, validate=True))
+            same = to_bytes_versioned(signed.message) == message
+            signature = signed.signatures[signers.index(wallet.address)]
+            valid = same and signature.verify(Pubkey.from_string(wallet.address), message)
+        except Exception:
+            valid = False
+        if not valid:
+            _refuse(
+                502, f"Privy's signature does not verify for the wallet {wallet.address}.", "bad_signature"
+            )
+        return {"signature": base64.b64encode(bytes(signature)).decode()}
+
+    # ------------------------------------------------------------------ EIP-712
+    async def _typed_data(self, wallet: _Wallet, payload: str | dict[str, Any]) -> dict[str, Any]:
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+        from eth_utils import to_hex
+
+        if not isinstance(payload, dict):
+            _refuse(
+                422,
+                "A typed_data payload is an object with domain, types, primaryType and message.",
+                "malformed",
+            )
+        self._check(
+            lambda: self.validator.check_typed_data(payload, owner_evm=wallet.address), "EIP-712 typed data"
+        )
+        try:
+            signable = encode_typed_data(full_message=payload)
+        except Exception as exc:  # eth_account raises many types for bad typed data
+            _refuse(422, f"The typed data cannot be encoded as EIP-712 ({type(exc).__name__}).", "malformed")
+        signature = await self._privy(self.privy.sign_typed_data(wallet.wallet_id, payload))
+        try:
+            raw = bytes.fromhex(signature.removeprefix("0x"))
+            valid = len(raw) == 65 and _same_evm(
+                Account.recover_message(signable, signature=raw), wallet.address
+            )
+        except Exception:
+            valid = False
+        if not valid:
+            _refuse(
+                502, f"Privy's signature does not verify for the wallet {wallet.address}.", "bad_signature"
+            )
+        r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+        if v < 27:  # some signers answer v as 0/1
+            v += 27
+        # The shape of LocalSigner's (and the Hyperliquid SDK's): to_hex of the ints.
+        return {"r": to_hex(r), "s": to_hex(s), "v": v}
+
+    # ------------------------------------------------------------------ EVM transactions
+    async def _evm_transaction(self, wallet: _Wallet, payload: str | dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(payload, dict):
+            _refuse(422, "An evm_transaction payload is a transaction object.", "malformed")
+        self._check(lambda: self.validator.check_evm_transaction(payload), "an EVM transaction")
+        sender = payload.get("from")
+        if sender is not None and not _same_evm(str(sender), wallet.address):
+            _refuse(403, f"The transaction's sender {sender} is not this tenant's wallet.", "foreign_wallet")
+        wanted: dict[str, Any] = {}
+        privy_tx: dict[str, Any] = {"from": wallet.address, "to": payload.get("to")}
+        for ours, theirs in _EVM_QUANTITIES.items():
+            if payload.get(ours) is not None:
+                number = _quantity(payload[ours])
+                if number is None:
+                    _refuse(422, f"The transaction's {ours} is not a number.", "malformed")
+                wanted[ours] = privy_tx[theirs] = number
+        data = payload.get("data", payload.get("input")) or "0x"
+        if not isinstance(data, str) or not _is_hex(data):
+            _refuse(422, "The transaction's data is not 0x-hex.", "malformed")
+        privy_tx["data"] = data
+        raw_hex = await self._privy(self.privy.sign_evm_transaction(wallet.wallet_id, privy_tx))
+        problem = _signed_evm_mismatch(raw_hex, wallet.address, payload, wanted, data)
+        if problem:
+            log.warning("privy evm signature rejected", wallet=wallet.address, problem=problem)
+            _refuse(
+                502, f"Privy's signed transaction does not match the request ({problem}).", "bad_signature"
+            )
+        return {"raw_transaction": raw_hex if raw_hex.startswith("0x") else "0x" + raw_hex}
+
+
+def _signed_evm_mismatch(
+    raw_hex: str, address: str, payload: dict[str, Any], wanted: dict[str, Any], data: str
+) -> str | None:
+    """What differs between the transaction Privy signed and the one asked for, or None."""
+    from eth_account import Account
+    from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
+    from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
+
+    try:
+        raw = HexBytes(raw_hex)
+        if not _same_evm(Account.recover_transaction(raw), address):
+            return "signed by another key"
+        if raw[0] <= 0x7F:
+            signed = TypedTransaction.from_bytes(raw).as_dict()
+        else:
+            signed = LegacyTransaction.from_bytes(raw).as_dict()
+            signed["chainId"] = (signed["v"] - 35) // 2 if signed["v"] >= 35 else None
+    except Exception:
+        return "not a signed transaction"
+    if str(HexBytes(signed.get("to") or b"").hex()).lower().removeprefix("0x") != str(
+        payload.get("to", "")
+    ).lower().removeprefix("0x"):
+        return "recipient"
+    if bytes(signed.get("data") or b"") != bytes.fromhex(data.removeprefix("0x")):
+        return "data"
+    for name in ("chainId", "nonce", "gas", "value", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+        if name in wanted and signed.get(name, wanted[name]) != wanted[name]:
+            return name
+    return None
+
+
+def _quantity(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        try:
+            number = int(value, 16) if value.lower().startswith("0x") else int(value)
+        except ValueError:
+            return None
+        return number if number >= 0 else None
+    return None
+
+
+def _is_hex(text: str) -> bool:
+    digits = text.removeprefix("0x")
+    if len(digits) % 2:
+        return False
+    try:
+        bytes.fromhex(digits)
+    except ValueError:
+        return False
+    return True
+
+
+def _same_evm(a: str, b: str) -> bool:
+    return a.lower() == b.lower()
+
+
+def _same_address(given: str, ours: str, kind: Kind) -> bool:
+    return given == ours if kind == "solana_message" else _same_evm(given, ours)
+
+
+def _chain(kind: Kind) -> str:
+    return "Solana" if kind == "solana_message" else "EVM"
+
+
+def make_broker_router(broker: SigningBroker) -> APIRouter:
+    router = APIRouter(tags=["internal"])
+
+    def _log(
+        tenant_id: str, kind: str, outcome: str, status: int, started: float, reason: str | None = None
+    ) -> None:
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        log.info("signing", tenant=tenant_id, kind=kind, outcome=outcome, status=status, reason=reason, ms=ms)
+
+    async def tenant_of(
+        request: Request,
+        authorization: str = Header(default=""),
+        x_basis_tenant: str = Header(default=""),
+    ) -> Tenant:
+        """Runs before the body is validated: a caller without the token learns nothing about it."""
+        request.state.broker_started = time.perf_counter()
+        try:
+            if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+                _refuse(413, "The signing request is too large.", "too_large")
+            return broker.authenticate(authorization, x_basis_tenant)
+        except _Refused as exc:
+            shown = x_basis_tenant if TENANT_ID.match(x_basis_tenant) else "?"
+            _log(shown, "?", exc.outcome, exc.status, request.state.broker_started)
+            raise HTTPException(exc.status, exc.detail, headers=exc.headers) from None
+        except ValueError:  # a content-length that is not a number
+            raise HTTPException(400, "The Content-Length header is not a number.") from None
+
+    @router.post(
+        SIGN_PATH,
+        summary="Sign for a bot with its user's Privy wallet, after checking ownership and policy",
+        responses={
+            401: {"description": "missing or wrong tenant token"},
+            403: {"description": "not the tenant's wallet, or the payload is outside policy"},
+            413: {"description": "the request is too large"},
+            422: {"description": "the payload cannot be read"},
+            429: {"description": "too many signing requests from this tenant"},
+            502: {"description": "Privy failed, or its signature did not verify"},
+        },
+    )
+    async def sign(
+        request: Request, body: SignRequest, tenant: Tenant = Depends(tenant_of)
+    ) -> dict[str, Any]:
+        started = request.state.broker_started
+        try:
+            answer = await broker.sign(tenant, body)
+        except _Refused as exc:
+            _log(tenant.id, body.kind, exc.outcome, exc.status, started, exc.detail)
+            raise HTTPException(exc.status, exc.detail, headers=exc.headers) from None
+        _log(tenant.id, body.kind, "signed", 200, started)
+        return answer
+
+    return router

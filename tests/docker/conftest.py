@@ -1,0 +1,107 @@
+"""Fixtures of the container tests: a Docker engine (skip without one, fail with BASIS_REQUIRE_DOCKER=1)
+and the bot image, built once per session with the deploy scripts (offline when no registry answers).
+
+BASIS_DOCKER_SKIP_BUILD=1 uses the image already on the engine (CI builds it with `make images` first).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.devnet import ROOT
+
+REQUIRE = os.environ.get("BASIS_REQUIRE_DOCKER") == "1"
+PY_IMAGE = "python:3.11-slim-bookworm"
+OFFLINE_BASE = "basis/base:bookworm"
+BOT_REPO = "basis/bot"
+
+
+def _version() -> str:
+    from orchestrator.config import ControlPlaneSettings
+
+    return ControlPlaneSettings.model_fields["bot_version"].default
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE:
+        pytest.fail(f"{reason} (BASIS_REQUIRE_DOCKER=1: the container tests may not be skipped)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as exc:
+        _unavailable(f"no Docker engine answers ({type(exc).__name__}); start dockerd to run these tests")
+    yield client
+    client.close()
+
+
+def _run(cmd: list[str], timeout: float) -> None:
+    # The wheelhouse is built with this interpreter (a 3.11 with pip, like the image's Python).
+    env = {**os.environ, "WHEEL_PYTHON": sys.executable}
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def _has_image(client: Any, name: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(name)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def bot_image(docker_client: Any) -> str:
+    """`basis/bot:<version>`, built from the current source once per session."""
+    version = _version()
+    image = f"{BOT_REPO}:{version}"
+    if os.environ.get("BASIS_DOCKER_SKIP_BUILD") == "1" and _has_image(docker_client, image):
+        return image
+    started = time.monotonic()
+    base = PY_IMAGE
+    if not _has_image(docker_client, PY_IMAGE):
+        try:
+            docker_client.images.pull(PY_IMAGE)
+        except Exception:
+            base = OFFLINE_BASE
+            _run(["deploy/base-image.sh", OFFLINE_BASE], timeout=900)
+    _run(["deploy/wheelhouse.sh"], timeout=900)
+    _run(
+        [
+            "docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base}",
+            "-f", "deploy/bot.Dockerfile", "-t", image, "deploy",
+        ],
+        timeout=900,
+    )  # fmt: skip
+    docker_client.images.prune(filters={"label": "basis.image", "dangling": True})
+    print(f"\nbuilt {image} on {base} in {time.monotonic() - started:.1f} s")
+    return image
+
+
+@pytest.fixture
+def instance(docker_client: Any) -> Iterator[str]:
+    """A label of this test's own: its runtime sees only its containers; all are removed after it."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    selector = {"label": [f"basis.instance={name}"]}
+    for container in docker_client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+    for volume in docker_client.volumes.list(filters=selector):
+        volume.remove(force=True)

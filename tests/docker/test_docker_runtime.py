@@ -1,0 +1,383 @@
+"""The `docker` runtime against a real engine: hardened containers, volumes that outlive them, adoption.
+
+Each test provisions tenants through the TenantService against the session devnet, with the bots in
+containers on the host's network (the devnet listens on loopback only). Skipped without an engine,
+failed without one under BASIS_REQUIRE_DOCKER=1 (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from orchestrator.database.session import open_database
+from orchestrator.reconciler import Reconciler
+from orchestrator.runtimes.base import BotSpec
+from orchestrator.runtimes.docker import DockerRuntime
+from orchestrator.tenants import TenantError, TenantService
+from tests.integration.orchestrator.test_tenants_support import health, settings_for
+from tests.support.devnet import DevnetProcess
+
+pytestmark = pytest.mark.devnet
+
+LIMITS = {"memory_mb": 384, "cpus": 0.5, "pids": 200}
+
+
+def make_service(devnet: DevnetProcess, root: Path, instance: str) -> TenantService:
+    # A port range of this test's own (from its instance label): the bots share the host's network
+    # with other tests' bots, and one that takes a port first would answer our health checks.
+    low = 30000 + int(hashlib.sha256(instance.encode()).hexdigest(), 16) % 300 * 100
+    settings = settings_for(
+        devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=low + 99
+    )
+    runtime = DockerRuntime(instance=instance, host_network=True, stop_timeout=10)
+    return TenantService(settings, open_database(settings.database_url), runtime)
+
+
+@pytest.fixture
+def service(devnet: DevnetProcess, tmp_path: Path, instance: str, bot_image: str) -> Iterator[TenantService]:
+    yield make_service(devnet, tmp_path, instance)
+
+
+def tenant_id() -> str:
+    return f"d-{uuid.uuid4().hex[:10]}"
+
+
+def container_of(client: Any, tenant: str) -> Any:
+    return client.containers.get(f"basis-bot-{tenant}")
+
+
+def has_container(client: Any, tenant: str) -> bool:
+    import docker.errors
+
+    try:
+        container_of(client, tenant)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def has_volume(client: Any, tenant: str) -> bool:
+    import docker.errors
+
+    try:
+        client.volumes.get(f"basis-data-{tenant}")
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def addresses(service: TenantService, tenant: str) -> tuple[str, str]:
+    """The bot's wallet addresses: its keystore lives in the volume, so they survive a new container."""
+    port = service.get(tenant).port
+    r = httpx.get(
+        f"http://127.0.0.1:{port}/api/v1/balances",
+        headers={"X-Basis-Token": service.token(tenant).get_secret_value()},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return body["solana"]["address"], body["arbitrum"]["address"]
+
+
+async def settle(reconciler: Reconciler, service: TenantService, tenant: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await reconciler.reconcile_once()
+        if service.get(tenant).status == "running":
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{tenant} is not running after {timeout}s: {service.get(tenant).last_error}")
+
+
+async def test_a_provisioned_bot_runs_hardened_and_answers(
+    service: TenantService, docker_client: Any
+) -> None:
+    tid = tenant_id()
+    started = time.monotonic()
+    tenant = await service.provision(tid, limits=LIMITS)
+    ready = time.monotonic() - started
+    print(f"\nprovision to ready (docker runtime): {ready:.2f} s")
+    assert tenant.status == "running", tenant.last_error
+    assert tenant.port is not None and health(tenant.port)
+
+    c = container_of(docker_client, tid)
+    host, config = c.attrs["HostConfig"], c.attrs["Config"]
+    assert config["User"] == "1000:1000"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
+    assert any(opt.startswith("no-new-privileges") for opt in host["SecurityOpt"])
+    assert host["Privileged"] is False
+    assert host["Memory"] == 384 * 1024 * 1024 and host["MemorySwap"] == host["Memory"]
+    assert host["NanoCpus"] == 500_000_000
+    assert host["PidsLimit"] == 200
+    assert "/tmp" in host["Tmpfs"]
+    assert host["Init"] is True
+    assert config["Labels"]["basis.managed-by"] == "basis"
+    assert config["Labels"]["basis.tenant"] == tid
+    assert config["Labels"]["basis.version"] == tenant.version
+    assert config["Healthcheck"]["Test"][0] == "CMD"
+    mounts = c.attrs["Mounts"]
+    assert [(m["Type"], m.get("Name"), m["Destination"]) for m in mounts] == [
+        ("volume", f"basis-data-{tid}", "/data")
+    ]
+    assert not any("docker.sock" in (m.get("Source") or "") for m in mounts)
+
+    # Secrets are files, not environment variables that `docker inspect` would show.
+    env = dict(item.split("=", 1) for item in config["Env"])
+    secrets = [
+        service.token(tid).get_secret_value(),
+        service.settings.server_secret_value().get_secret_value(),
+    ]
+    assert not any(secret in value for secret in secrets for value in env.values())
+    assert "BASIS_API_TOKEN" not in env and env["BASIS_API_TOKEN_FILE"] == "/data/.secrets/api_token"
+    assert "BASIS_SERVER_SECRET" not in env
+    code, out = c.exec_run(["stat", "-c", "%u %a", "/data/.secrets/api_token"])
+    assert (code, out.decode().strip()) == (0, "1000 400")
+    # The root really is read-only and the bot really is UID 1000 inside.
+    code, out = c.exec_run(["sh", "-c", "id -u; touch /opt/x 2>&1 || true; touch /tmp/x && echo tmp-ok"])
+    lines = out.decode().split("\n")
+    assert lines[0] == "1000" and "Read-only file system" in out.decode() and "tmp-ok" in lines
+
+    # The token read from the file is the one the control plane holds (the API answers it).
+    sol, evm = addresses(service, tid)
+    assert sol and evm.startswith("0x")
+
+    # The engine's own health check agrees, once it has run.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        c.reload()
+        if c.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            break
+        await asyncio.sleep(1)
+    assert c.attrs["State"]["Health"]["Status"] == "healthy"
+
+
+async def test_stop_start_and_a_kill_keep_the_volume_and_the_bot_state(
+    service: TenantService, docker_client: Any
+) -> None:
+    tid = tenant_id()
+    await service.provision(tid)
+    before = addresses(service, tid)
+
+    await service.stop(tid)
+    assert not has_container(docker_client, tid) and has_volume(docker_client, tid)
+    assert (await service.runtime.status(tid)).state == "stopped"
+    await service.start(tid)
+    assert service.get(tid).status == "running"
+    assert addresses(service, tid) == before
+
+    # Killed behind the control plane's back: the engine's event stream says so at once, and the
+    # reconciler recreates it on the same volume.
+    runtime = service.runtime
+    assert isinstance(runtime, DockerRuntime)
+    seen: list[tuple[str, str]] = []
+    died = asyncio.Event()
+
+    async def follow() -> None:
+        async for tenant, action in runtime.events():
+            seen.append((tenant, action))
+            if (tenant, action) == (tid, "die"):
+                died.set()
+
+    follower = asyncio.create_task(follow())
+    await asyncio.sleep(0.5)  # the stream is open
+    old = container_of(docker_client, tid)
+    old.kill()
+    await asyncio.wait_for(died.wait(), timeout=15)
+    follower.cancel()
+    assert (tid, "kill") in seen
+    assert (await service.runtime.status(tid)).state == "exited"
+    await settle(Reconciler(service), service, tid)
+    new = container_of(docker_client, tid)
+    assert new.id != old.id
+    assert addresses(service, tid) == before
+    assert service.get(tid).restarts >= 1
+
+
+async def test_a_control_plane_restart_adopts_the_container_without_restarting_it(
+    devnet: DevnetProcess, tmp_path: Path, instance: str, service: TenantService, docker_client: Any
+) -> None:
+    tid = tenant_id()
+    await service.provision(tid)
+    before = container_of(docker_client, tid)
+
+    # A new control plane: new service, new runtime object, same database and engine.
+    again = make_service(devnet, tmp_path, instance)
+    report = await Reconciler(again).reconcile_once()
+    assert report.started == [] and report.failed == [] and report.reaped == []
+    after = container_of(docker_client, tid)
+    assert after.id == before.id
+    assert after.attrs["State"]["StartedAt"] == before.attrs["State"]["StartedAt"]
+    assert again.get(tid).status == "running"
+    upstream = again.upstream(tid)
+    assert upstream is not None and health(int(upstream.base_url.rsplit(":", 1)[1]))
+    # Starting it again through the new control plane is a no-op too.
+    await again.start(tid)
+    assert container_of(docker_client, tid).attrs["State"]["StartedAt"] == before.attrs["State"]["StartedAt"]
+
+
+async def test_delete_with_purge_leaves_no_container_and_no_volume(
+    service: TenantService, docker_client: Any
+) -> None:
+    tid = tenant_id()
+    await service.provision(tid)
+    assert has_container(docker_client, tid) and has_volume(docker_client, tid)
+    await service.delete(tid, purge=True)
+    assert not has_container(docker_client, tid) and not has_volume(docker_client, tid)
+    assert await service.runtime.list() == []
+    runtime = service.runtime
+    assert isinstance(runtime, DockerRuntime)
+    assert await runtime.volumes() == []
+    # Every call is idempotent: removing what is gone is not an error.
+    await runtime.remove(tid, purge=True)
+    assert (await runtime.stop(tid)).state == "stopped"
+
+
+async def test_containers_and_volumes_of_no_tenant_are_reaped(
+    service: TenantService, docker_client: Any, tmp_path: Path
+) -> None:
+    runtime = service.runtime
+    assert isinstance(runtime, DockerRuntime)
+    owned = tenant_id()
+    await service.provision(owned)
+    stray = tenant_id()
+    spec = service.spec(service.get(owned))
+    await runtime.start(
+        BotSpec(stray, spec.version, spec.port + 1, tmp_path / stray, {**spec.env, "BASIS_TENANT_ID": stray})
+    )
+    assert has_container(docker_client, stray) and has_volume(docker_client, stray)
+    assert sorted(b.tenant_id for b in await runtime.list()) == sorted([owned, stray])
+    reaped = await runtime.reap({t.id for t in service.all()})
+    assert reaped == [stray]
+    assert not has_container(docker_client, stray) and not has_volume(docker_client, stray)
+    assert has_container(docker_client, owned) and has_volume(docker_client, owned)
+
+
+async def test_bridge_networking_publishes_on_loopback_only(
+    service: TenantService, docker_client: Any, instance: str, tmp_path: Path
+) -> None:
+    """Outside the tests the bot is bridged and published on 127.0.0.1 (checked on the created container)."""
+    runtime = DockerRuntime(instance=instance)
+    tid = tenant_id()
+    spec = BotSpec(tid, service.settings.bot_version, 18555, tmp_path, {"BASIS_API_TOKEN": "x" * 32})
+    env, secrets = runtime._environment(spec)
+    container = docker_client.containers.create(**runtime._create_kwargs(spec, env))
+    try:
+        bindings = container.attrs["HostConfig"]["PortBindings"]
+        assert bindings == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18555"}]}
+        assert container.attrs["HostConfig"]["NetworkMode"] in ("default", "bridge")
+        assert env["BASIS_API_HOST"] == "0.0.0.0" and env["BASIS_API_PORT"] == "8080"
+        assert secrets == {"api_token": "x" * 32}
+    finally:
+        container.remove(force=True)
+        # Creating the container made its (unlabelled) volume: gone with it.
+        docker_client.volumes.get(f"basis-data-{tid}").remove(force=True)
+
+
+async def test_an_upgrade_recreates_the_container_on_the_new_image_and_keeps_the_volume(
+    service: TenantService, docker_client: Any, bot_image: str
+) -> None:
+    tid = tenant_id()
+    await service.provision(tid)
+    before = addresses(service, tid)
+    old = container_of(docker_client, tid)
+    repo, version = bot_image.rsplit(":", 1)
+    newer = f"{version}-next"
+    docker_client.images.get(bot_image).tag(repo, newer)
+    try:
+        tenant = await service.upgrade(tid, newer)
+        assert tenant.status == "running", tenant.last_error
+        new = container_of(docker_client, tid)
+        assert new.id != old.id
+        assert new.attrs["Config"]["Image"] == f"{repo}:{newer}"
+        assert new.labels["basis.version"] == newer
+        assert addresses(service, tid) == before
+    finally:
+        await service.delete(tid, purge=True)
+        docker_client.images.remove(f"{repo}:{newer}")
+
+
+async def test_random_lifecycle_operations_with_control_plane_deaths_leave_every_tenant_as_desired(
+    devnet: DevnetProcess, tmp_path: Path, instance: str, bot_image: str, docker_client: Any
+) -> None:
+    """Twenty random operations; before some the control plane is replaced by a new one, and some are
+    cut short mid-way (their task cancelled: the engine may still finish what it was asked). Then one
+    control plane reconciles: every tenant is as desired, no container or volume belongs to no one.
+
+    The volumes of deleted-but-not-purged tenants are reaped by `DockerRuntime.reap`, called here the
+    way the reconciler is meant to call it on every pass.
+    """
+    seed = int(os.environ.get("BASIS_TEST_SEED", "6"))
+    rng = random.Random(seed)
+    service = make_service(devnet, tmp_path, instance)
+    log: list[str] = []
+    for step in range(20):
+        if rng.random() < 0.25:
+            service = make_service(devnet, tmp_path, instance)  # the control plane died and came back
+            log.append("restart control plane")
+        ids = [t.id for t in service.all()]
+        # Deletions rarer than the rest, so tenants live long enough to go through a few operations.
+        choices = ["provision", "provision"] if len(ids) < 3 else []
+        if ids:
+            choices += ["stop", "start", "restart", "kill"] * 2 + ["delete", "purge"]
+        op = rng.choice(choices)
+        tid = tenant_id() if op == "provision" else rng.choice(ids)
+        log.append(f"{step}: {op} {tid}")
+        if op == "kill":
+            with contextlib.suppress(Exception):
+                container_of(docker_client, tid).kill()
+            continue
+        operations: dict[str, Callable[[str], Awaitable[object]]] = {
+            "provision": partial(service.provision, limits={"memory_mb": 256}),
+            "stop": service.stop,
+            "start": service.start,
+            "restart": service.restart,
+            "delete": service.delete,
+            "purge": partial(service.delete, purge=True),
+        }
+        task = asyncio.create_task(operations[op](tid))
+        if rng.random() < 0.3:
+            await asyncio.sleep(rng.uniform(0, 1.5))
+            task.cancel()  # the control plane died mid-operation
+            log.append("  cut short")
+            service = make_service(devnet, tmp_path, instance)
+        with contextlib.suppress(asyncio.CancelledError, TenantError):
+            await task
+
+    service = make_service(devnet, tmp_path, instance)
+    runtime = service.runtime
+    assert isinstance(runtime, DockerRuntime)
+    reconciler = Reconciler(service)
+    deadline = time.monotonic() + 180
+    while True:
+        await reconciler.reconcile_once()
+        await runtime.reap({t.id for t in service.all()})
+        tenants = {t.id: t for t in service.all()}
+        bots = {b.tenant_id: b for b in await runtime.list()}
+        wanted = {i for i, t in tenants.items() if t.desired_state == "running"}
+        settled = (
+            all(tenants[i].status == "running" and i in bots and bots[i].state == "running" for i in wanted)
+            and set(bots) == wanted
+            and set(await runtime.volumes()) <= set(tenants)
+        )
+        if settled:
+            break
+        assert time.monotonic() < deadline, f"not settled (seed {seed}): {log}, {tenants}, {bots}"
+        await asyncio.sleep(0.5)
+    for tid in wanted:
+        port = tenants[tid].port
+        assert port is not None and health(port)
+    print(f"\nseed {seed}: {len(wanted)} running, {len(tenants) - len(wanted)} stopped; " + "; ".join(log))

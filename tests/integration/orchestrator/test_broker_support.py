@@ -1,0 +1,164 @@
+"""Helpers for the signing-broker tests (no tests in here): a real `basis serve` control plane on a
+free loopback port, in front of a devnet, and users signed in through its auth API with the codes
+the devnet's mailbox received."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from orchestrator.config import ControlPlaneSettings
+from orchestrator.database.models import Tenant, User
+from orchestrator.database.session import open_database
+from orchestrator.runtimes.process import ProcessRuntime
+from orchestrator.tenants import bot_token
+from tests.integration.orchestrator.test_tenants_support import kill_all, settings_env, settings_for
+from tests.support.devnet import ROOT, DevnetProcess
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class SignedIn:
+    """A user signed in through the portal's API: their browser-like client, tenant and wallets."""
+
+    email: str
+    client: httpx.Client
+    csrf: str
+    user_id: str
+    tenant_id: str
+    solana_address: str = ""
+    evm_address: str = ""
+    token: str = ""
+
+
+@dataclass
+class ControlPlane:
+    dn: DevnetProcess
+    root: Path
+    settings: ControlPlaneSettings = field(init=False)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+    users: list[SignedIn] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.settings = settings_for(self.dn, self.root, port=free_port())
+        self.log_path = self.root / "control-plane.log"
+        self.db = open_database(self.settings.database_url)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        env = settings_env(self.settings)
+        env["BASIS_CP_LOG_JSON"] = "true"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator.cli", "serve"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"basis serve exited with {self.process.returncode}:\n{self.logs()[-3000:]}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"basis serve did not answer within {timeout}s:\n{self.logs()[-3000:]}")
+
+    def stop(self) -> None:
+        for user in self.users:
+            user.client.close()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        kill_all(ProcessRuntime(self.settings.data_root))
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # ------------------------------------------------------------------ users
+    def sign_in(self, name: str) -> SignedIn:
+        email = f"{name}-{secrets.token_hex(4)}@example.com"
+        client = httpx.Client(base_url=self.url, timeout=60)
+        csrf = client.get("/api/v1/auth/csrf").json()["csrf_token"]
+        r = client.post("/api/v1/auth/privy/initiate", json={"email": email}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 202, r.text
+        mail = self.dn.admin("GET", "/mailbox", params={"email": email}).json()["messages"]
+        r = client.post(
+            "/api/v1/auth/privy/verify",
+            json={"email": email, "code": str(mail[-1]["code"])},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        user = SignedIn(email, client, answer["csrf_token"], answer["user_id"], answer["tenant_id"])
+        with self.db() as s:
+            row = s.get(User, user.user_id)
+            assert row is not None and row.solana_address and row.evm_address
+            user.solana_address, user.evm_address = row.solana_address, row.evm_address
+        user.token = bot_token(self.settings.server_secret_value(), user.tenant_id).get_secret_value()
+        self.users.append(user)
+        return user
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        with self.db() as s:
+            tenant = s.scalar(select(Tenant).where(Tenant.id == tenant_id))
+        assert tenant is not None
+        return tenant
+
+    def wait_running(self, user: SignedIn, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        view: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            r = user.client.get("/api/v1/tenant")
+            if r.status_code == 200:
+                view = r.json()
+                if view["status"] == "running":
+                    return view
+                assert view["status"] != "failed", view
+            time.sleep(0.2)
+        raise AssertionError(f"the bot of {user.email} is not running: {view}\n{self.logs()[-3000:]}")
+
+    # ------------------------------------------------------------------ the broker
+    def sign(
+        self,
+        body: dict[str, Any],
+        *,
+        token: str | None,
+        tenant_id: str | None,
+    ) -> httpx.Response:
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if tenant_id is not None:
+            headers["X-Basis-Tenant"] = tenant_id
+        return httpx.post(self.url + "/internal/sign", json=body, headers=headers, timeout=30)
+
+    def sign_as(self, user: SignedIn, body: dict[str, Any]) -> httpx.Response:
+        return self.sign(body, token=user.token, tenant_id=user.tenant_id)

@@ -1,0 +1,163 @@
+"""The portal's page and API over HTTP (no browser): what is served, and what needs a session."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orchestrator.database.models import Tenant
+from orchestrator.portal import balance_state, qr_svg, tenant_progress
+from tests.integration.orchestrator.test_portal_support import ControlPlane, latest_code
+from tests.support.devnet import DevnetProcess
+
+pytestmark = pytest.mark.devnet
+
+
+@pytest.fixture(scope="module")
+def cp(devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(devnet, tmp_path_factory.mktemp("portal-api"))
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def _signed_in(cp: ControlPlane) -> tuple[httpx.Client, str]:
+    """A client with a session (cookies kept by the client) and its CSRF token."""
+    client = httpx.Client(base_url=cp.url, timeout=30)
+    token = client.get("/api/v1/auth/csrf").json()["csrf_token"]
+    email = f"portal-api-{secrets.token_hex(4)}@example.com"
+    assert client.post(
+        "/api/v1/auth/privy/initiate", json={"email": email}, headers={"X-CSRF-Token": token}
+    ).is_success
+    verified = client.post(
+        "/api/v1/auth/privy/verify",
+        json={"email": email, "code": latest_code(cp.devnet, email)},
+        headers={"X-CSRF-Token": token},
+    )
+    assert verified.status_code == 200, verified.text
+    return client, verified.json()["csrf_token"]
+
+
+def test_the_page_and_its_assets_come_from_this_origin_only(cp: ControlPlane) -> None:
+    page = httpx.get(cp.url + "/", timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    # Nothing in the page points at another host.
+    assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in page.text
+    for asset in ("static/portal.js", "static/api.js", "static/portal.css"):
+        r = httpx.get(f"{cp.url}/{asset}", timeout=10)
+        assert r.status_code == 200, asset
+        assert "https://" not in r.text and "http://" not in r.text.replace("http://www.w3.org", "")
+    # Only files under static/ are served.
+    for path in ("/static/../../pyproject.toml", "/static/%2e%2e/%2e%2e/pyproject.toml", "/static/nope.js"):
+        assert httpx.get(cp.url + path, timeout=10).status_code == 404, path
+
+
+def test_the_portal_api_needs_a_session(cp: ControlPlane) -> None:
+    for path in ("/api/v1/portal/me", "/api/v1/portal/balance", "/api/v1/portal/qr/solana.svg"):
+        r = httpx.get(cp.url + path, timeout=10)
+        assert r.status_code == 401, path
+        assert r.json()["detail"] == "Sign in first."
+    assert httpx.post(cp.url + "/api/v1/portal/bot/start", timeout=10).status_code == 401
+
+
+def test_a_signed_in_user_gets_their_profile_qr_codes_and_balance(cp: ControlPlane) -> None:
+    client, csrf = _signed_in(cp)
+    try:
+        me = client.get("/api/v1/portal/me")
+        assert me.status_code == 200
+        assert me.headers["cache-control"] == "no-store"
+        body = me.json()
+        assert body["email"].startswith("portal-api-")
+        assert body["solana_address"] and body["evm_address"].startswith("0x")
+        assert body["tenant"]["status"] in {"provisioned", "starting", "running"}
+
+        svg = client.get("/api/v1/portal/qr/solana.svg")
+        assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+        assert svg.headers["cache-control"] == "no-store"
+        assert svg.text.startswith("<svg") and "viewBox" in svg.text
+        assert svg.content == qr_svg(body["solana_address"])
+        assert client.get("/api/v1/portal/qr/bitcoin.svg").status_code == 422
+
+        # A state change without the CSRF header is refused; with it, a running bot is left alone.
+        assert client.post("/api/v1/portal/bot/start").status_code == 403
+        started = client.post("/api/v1/portal/bot/start", headers={"X-CSRF-Token": csrf})
+        assert started.status_code == 202 and started.json()["id"] == body["tenant"]["id"]
+
+        balance = client.get("/api/v1/portal/balance").json()
+        assert balance["state"] in {"empty", "unknown"}  # a new user's wallets hold nothing
+
+        # A bot an operator stopped stays stopped: the portal says so and cannot start it.
+        asyncio.run(cp.tenants.stop(body["tenant"]["id"]))
+        tenant = client.get("/api/v1/portal/me").json()["tenant"]
+        assert tenant["status"] == "stopped" and tenant["desired_state"] == "stopped"
+        refused = client.post("/api/v1/portal/bot/start", headers={"X-CSRF-Token": csrf})
+        assert refused.status_code == 409 and "operator" in refused.json()["detail"]
+    finally:
+        client.close()
+
+
+def test_balance_state_reads_the_bots_answer() -> None:
+    empty = {
+        "solana": {"address": "x", "SOL": "0", "USDC": "0", "jitoSOL": "0"},
+        "arbitrum": {"address": "0x", "USDC": "0", "ETH": "0"},
+        "hyperliquid": {"address": "0x", "account_value": "0", "withdrawable": "0", "margin_used": "0"},
+        "can_open": False,
+    }
+    assert balance_state(empty) == ("empty", None)
+    funded = {**empty, "arbitrum": {"address": "0x", "USDC": "12.5", "ETH": "0"}}
+    assert balance_state(funded) == ("funded", None)
+    # A part the bot cannot read makes an empty answer unknown, never "empty".
+    state, detail = balance_state({**empty, "hyperliquid": {"address": "0x", "error": "down"}})
+    assert state == "unknown" and detail is not None and "hyperliquid" in detail
+    # ...but funds seen elsewhere still count.
+    assert balance_state({**funded, "solana": {"error": "down"}})[0] == "funded"
+    assert balance_state({})[0] == "unknown"
+
+
+def test_tenant_progress_counts_from_the_start_and_says_when_a_retry_comes() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    starting = Tenant(
+        id="t-a",
+        status="starting",
+        desired_state="running",
+        started_at=now - timedelta(seconds=3),
+        created_at=now - timedelta(seconds=5),
+        failures=0,
+    )
+    view = tenant_progress(starting, now=now.timestamp())
+    assert view["elapsed_s"] == 3.0 and view["retry_in_s"] is None
+    failed = Tenant(
+        id="t-b",
+        status="failed",
+        desired_state="running",
+        last_error="the bot exited during start-up",
+        next_attempt_at=now + timedelta(seconds=4),
+        failures=2,
+    )
+    view = tenant_progress(failed, now=now.timestamp())
+    assert view["retry_in_s"] == 4.0 and view["elapsed_s"] is None and view["failures"] == 2
+
+
+def test_package_data_names_every_portal_file() -> None:
+    """The wheel must carry the page: pyproject's package-data globs cover every file of orchestrator/web."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    patterns = globs.get("orchestrator", [])
+    web = root / "orchestrator" / "web"
+    files = [p.relative_to(root / "orchestrator") for p in web.rglob("*") if p.is_file()]
+    assert files
+    for f in files:
+        assert any(f.match(pattern) for pattern in patterns), f"{f} is not in package-data"
