@@ -35,6 +35,16 @@ def make_runtime(settings: ControlPlaneSettings) -> Runtime:
             host_network=settings.docker_host_network,
             stop_timeout=settings.bot_stop_timeout_seconds,
         )
+    if settings.runtime == "swarm":
+        from orchestrator.runtimes.swarm import SwarmRuntime
+
+        return SwarmRuntime(
+            image_repo=settings.docker_image_repo,
+            host_network=settings.docker_host_network,
+            constraints=settings.swarm_constraints,
+            pin_to_node=settings.swarm_pin_to_node,
+            stop_timeout=settings.bot_stop_timeout_seconds,
+        )
     return ProcessRuntime(settings.data_root, stop_timeout=settings.bot_stop_timeout_seconds)
 
 

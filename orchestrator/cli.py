@@ -98,6 +98,10 @@ def _emit(data: Any, as_json: bool, table: Table | str | None = None) -> None:
 def _tenant_table(rows: list[dict[str, Any]]) -> Table:
     table = Table("tenant", "user", "desired", "status", "version", "port", "pid", "restarts", "last error")
     for r in rows:
+        if r.get("data_kept"):
+            note = f"data kept since {(r['deleted_at'] or '')[:19]}; delete --purge removes it"
+        else:
+            note = (r["last_error"] or "")[:60]
         table.add_row(
             r["id"],
             r["user_id"] or "-",
@@ -107,7 +111,7 @@ def _tenant_table(rows: list[dict[str, Any]]) -> Table:
             str(r["port"] or "-"),
             str(r["pid"] or "-"),
             str(r["restarts"]),
-            (r["last_error"] or "")[:60],
+            note,
         )
     return table
 
@@ -193,10 +197,12 @@ def users_list(as_json: AsJson = False) -> None:
 # ---------------------------------------------------------------------- tenants
 @tenants_app.command("list")
 def tenants_list(as_json: AsJson = False) -> None:
-    """Every tenant: desired state, what was last seen, port, pid, restarts."""
-    from orchestrator.tenants import tenant_view
+    """Every tenant: desired state, what was last seen, port, pid, restarts; then the tenants deleted
+    with their data kept (status "deleted")."""
+    from orchestrator.tenants import retained_view, tenant_view
 
-    rows = [tenant_view(t) for t in _service().all()]
+    service = _service()
+    rows = [tenant_view(t) for t in service.all()] + [retained_view(r) for r in service.retained()]
     _emit(rows, as_json, _tenant_table(rows))
 
 
@@ -291,10 +297,12 @@ def tenants_delete(
     purge: Annotated[bool, typer.Option(help="Also delete its data: database, keystore, log.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Stop a tenant's bot and remove the tenant; its data stays unless --purge."""
+    """Stop a tenant's bot and remove the tenant. Its data stays unless --purge: listed as "deleted",
+    taken back by `basis tenants create` with the same id, removed by `delete <id> --purge`."""
     service = _service()
     _run(lambda: service.delete(tenant_id, purge=purge))
-    _emit({"id": tenant_id, "deleted": True, "purged": purge}, as_json, f"{tenant_id}: deleted")
+    said = "deleted with its data" if purge else f"deleted, data kept (delete {tenant_id} --purge removes it)"
+    _emit({"id": tenant_id, "deleted": True, "purged": purge}, as_json, f"{tenant_id}: {said}")
 
 
 # ---------------------------------------------------------------------- doctor
@@ -326,6 +334,16 @@ def _checks() -> list[dict[str, Any]]:
         return f"{db.kw['bind'].url.get_backend_name()} reachable, schema up to date"
 
     def runtime() -> str:
+        if settings.runtime == "swarm":
+            from orchestrator.runtimes.swarm import SwarmRuntime
+
+            swarm = SwarmRuntime(image_repo=settings.docker_image_repo)
+            if not asyncio.run(swarm.ping()):
+                raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
+            if not asyncio.run(swarm.swarm_active()):
+                raise RuntimeError("this engine is not a swarm manager (docker swarm init, or join as one)")
+            image = f"{settings.docker_image_repo}:{settings.bot_version}"
+            return f"swarm runtime, manager answers, image {image}"
         if settings.runtime == "docker":
             from orchestrator.runtimes.docker import DockerRuntime
 

@@ -37,14 +37,23 @@ class ControlPlaneSettings(BasisSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     # One folder per tenant below this: the bot's SQLite, keystore, log, pid and port files.
     data_root: Path = Path("var/tenants")
-    # Which runtime runs the bots: `process` (child processes, no engine needed) or `docker` (one
-    # hardened container per tenant on the local engine; build the image with `make images`).
-    runtime: Literal["process", "docker"] = "process"
-    # Docker runtime: the bot image's repository (tagged with the tenant's version).
+    # Which runtime runs the bots: `process` (child processes, no engine needed), `docker` (one
+    # hardened container per tenant on the local engine; build the image with `make images`) or
+    # `swarm` (one Swarm service per tenant, same hardening; the local engine must be a swarm manager).
+    runtime: Literal["process", "docker", "swarm"] = "process"
+    # Docker and Swarm runtimes: the bot image's repository (tagged with the tenant's version).
     docker_image_repo: str = "basis/bot"
-    # Docker runtime: share the host's network, so bots reach a devnet and a broker that listen on
-    # loopback only. Off, each bot is published on 127.0.0.1:<its port> from a bridge network.
+    # Docker and Swarm runtimes: share the host's network, so bots reach a devnet and a broker that
+    # listen on loopback only. Off, docker publishes each bot on 127.0.0.1:<its port> from a bridge
+    # network; swarm publishes it through the routing mesh, which binds every interface of every node
+    # (firewall the bot port range).
     docker_host_network: bool = False
+    # Swarm runtime: placement constraints every bot's service gets, as JSON, e.g.
+    # BASIS_CP_SWARM_CONSTRAINTS='["node.labels.basis==bots"]' to run bots only on nodes so labelled.
+    swarm_constraints: list[str] = Field(default_factory=list)
+    # Swarm runtime: keep each bot on the node where it first ran, where its local data volume lives.
+    # Turn off only with a volume that every node shares.
+    swarm_pin_to_node: bool = True
     # Secret from which each bot's API token (and its key-encryption key) derive. Required outside the devnet.
     server_secret: SecretStr | None = None
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from orchestrator.config import ControlPlaneSettings
-from orchestrator.database.models import Tenant, User
+from orchestrator.database.models import RetainedData, Tenant, User
 from orchestrator.database.session import serialize
 from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime
 from shared.logging import register_secret
@@ -243,6 +243,11 @@ class TenantService:
         with self.sessions.begin() as s:
             if s.get(Tenant, tenant_id) is not None:
                 raise TenantError(f"tenant {tenant_id!r} already exists")
+            retained = s.get(RetainedData, tenant_id)
+            if retained is not None:
+                # The id of a tenant deleted without purge: the new one takes its data back (same
+                # keystore, same database). Swapped in one transaction, so the data always has an owner.
+                s.delete(retained)
             s.add(
                 Tenant(
                     id=tenant_id,
@@ -392,13 +397,70 @@ class TenantService:
         return self.get(tenant_id)
 
     async def delete(self, tenant_id: str, *, purge: bool = False) -> None:
+        """Stop the bot and remove the tenant. Without `purge` its data (folder or volume) is kept and
+        recorded as retained, so the reconciler's reaping spares it; `purge` removes the data too, also
+        that of a tenant deleted before without it."""
         with self.sessions.begin() as s:
             tenant = s.get(Tenant, tenant_id)
             if tenant is None:
-                raise TenantError(f"no tenant {tenant_id!r}")
-            tenant.desired_state = "stopped"  # so a reconciler pass in between does not restart it
+                if s.get(RetainedData, tenant_id) is None:
+                    raise TenantError(f"no tenant {tenant_id!r}")
+                if not purge:
+                    raise TenantError(
+                        f"tenant {tenant_id!r} is already deleted and its data kept; --purge deletes the data"
+                    )
+            else:
+                tenant.desired_state = "stopped"  # so a reconciler pass in between does not restart it
         await self.runtime.remove(tenant_id, purge=purge)
         with self.sessions.begin() as s:
+            # One transaction: the data is the tenant's until this commits, retained (or gone) after.
             tenant = s.get(Tenant, tenant_id)
+            retained = s.get(RetainedData, tenant_id)
+            if purge:
+                if retained is not None:
+                    s.delete(retained)
+            elif tenant is not None:
+                s.merge(
+                    RetainedData(
+                        tenant_id=tenant_id, user_id=tenant.user_id, version=tenant.version, deleted_at=now()
+                    )
+                )
             if tenant is not None:
                 s.delete(tenant)
+
+    def retained(self) -> list[RetainedData]:
+        """Tenants deleted without purge whose data is kept, oldest first."""
+        with self.sessions() as s:
+            return list(s.scalars(select(RetainedData).order_by(RetainedData.deleted_at)))
+
+    def owns_data(self, tenant_id: str) -> bool:
+        """True when data named after `tenant_id` is someone's: a tenant's, or a deleted one's kept data."""
+        with self.sessions() as s:
+            return s.get(Tenant, tenant_id) is not None or s.get(RetainedData, tenant_id) is not None
+
+    def data_owners(self) -> set[str]:
+        """Every id whose data must stay: the tenants' and the retained ones'."""
+        with self.sessions() as s:
+            tenants = set(s.scalars(select(Tenant.id)))
+            return tenants | set(s.scalars(select(RetainedData.tenant_id)))
+
+
+def retained_view(r: RetainedData) -> dict[str, Any]:
+    """A retained record in the shape of `tenant_view`, for `basis tenants list`."""
+    return {
+        "id": r.tenant_id,
+        "user_id": r.user_id,
+        "desired_state": "deleted",
+        "status": "deleted",
+        "version": r.version,
+        "port": None,
+        "pid": None,
+        "restarts": 0,
+        "failures": 0,
+        "last_error": None,
+        "limits": {},
+        "started_at": None,
+        "created_at": None,
+        "deleted_at": as_utc(r.deleted_at).isoformat() if r.deleted_at else None,
+        "data_kept": True,
+    }

@@ -60,3 +60,20 @@ class Tenant(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class RetainedData(Base):
+    """The data of a tenant deleted without `--purge` (its folder or volume), kept on purpose.
+
+    The reconciler removes data that belongs to no tenant; a row here makes this data someone's.
+    Creating a tenant with the same id takes the data back (and drops the row); deleting the id with
+    `--purge` removes the data and the row.
+    """
+
+    __tablename__ = "retained_data"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Whose bot it was, for the operator (no foreign key: the record outlives the user).
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

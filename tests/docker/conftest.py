@@ -105,3 +105,23 @@ def instance(docker_client: Any) -> Iterator[str]:
         container.remove(force=True)
     for volume in docker_client.volumes.list(filters=selector):
         volume.remove(force=True)
+
+
+@pytest.fixture(scope="session")
+def swarm(docker_client: Any) -> Iterator[str]:
+    """This engine as a swarm manager (its node id): a single-node swarm on loopback is created for the
+    session when the engine is in none, and left again at the end; an existing swarm stays as it was."""
+    state = docker_client.info().get("Swarm") or {}
+    created = False
+    if state.get("LocalNodeState") != "active":
+        try:
+            docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+        except Exception as exc:
+            _unavailable(f"this engine cannot start a swarm ({type(exc).__name__}: {exc})")
+        created = True
+        state = docker_client.info().get("Swarm") or {}
+    elif not state.get("ControlAvailable"):
+        _unavailable("this engine is a swarm worker, not a manager: the swarm runtime needs a manager")
+    yield str(state["NodeID"])
+    if created:
+        docker_client.swarm.leave(force=True)

@@ -1,0 +1,275 @@
+"""What the `docker` and `swarm` runtimes share: the engine client, labels, the bot's environment with
+its secrets split out as files, limits, the health check, the secret archive and the event stream.
+
+Both run the same image with the same hardening; they differ only in what the engine is asked for (a
+container, or a Swarm service whose one task is a container), so the decisions live here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+import tarfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from orchestrator.runtimes.base import BotSpec, health_answers
+
+T = TypeVar("T")
+
+MANAGED_BY = "basis.managed-by"
+MANAGED_BY_VALUE = "basis"
+TENANT_LABEL = "basis.tenant"
+VERSION_LABEL = "basis.version"
+INSTANCE_LABEL = "basis.instance"
+PORT_LABEL = "basis.port"
+
+DATA_DIR = "/data"
+SECRETS_DIR = ".secrets"
+CONTAINER_PORT = 8080
+BOT_UID = 1000
+# Settings that are secrets: delivered as files, never as environment variables.
+SECRET_ENV = ("BASIS_SERVER_SECRET", "BASIS_API_TOKEN", "BASIS_ASGARD_API_KEY")
+# Limits when the tenant's own do not say: `memory_mb`, `cpus`, `pids`.
+DEFAULT_LIMITS: dict[str, int | float] = {"memory_mb": 512, "cpus": 1.0, "pids": 256}
+INSTANCE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
+TMP_SIZE = 64 * 1024 * 1024
+
+# The engine's own health check (the control plane probes `/health` itself; this one is for operators
+# and, under Swarm, replaces a container that stops answering). Durations in nanoseconds. Every check
+# starts a python3 in the container (about 0.1 s of CPU), so it runs every 30 s: at 5 s it was the
+# largest cost of an idle bot.
+HEALTHCHECK_TEST = [
+    "CMD",
+    "python3",
+    "-c",
+    "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + "
+    "os.environ['BASIS_API_PORT'] + '/health', timeout=2)",
+]
+HEALTHCHECK_TIMING = {
+    "interval": 30_000_000_000,
+    "timeout": 3_000_000_000,
+    "retries": 3,
+    "start_period": 30_000_000_000,
+}
+
+
+class DockerRuntimeError(RuntimeError):
+    """The engine refused or could not be reached; the message names the tenant, never a secret."""
+
+
+def secret_tar(secrets: dict[str, str]) -> bytes:
+    """A tar of `.secrets/<name>` files, 0400 and owned by the bot's UID, for `put_archive` into /data."""
+    buf = io.BytesIO()
+    stamp = time.time()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        folder = tarfile.TarInfo(SECRETS_DIR)
+        folder.type = tarfile.DIRTYPE
+        folder.mode = 0o500
+        folder.uid = folder.gid = BOT_UID
+        folder.mtime = stamp
+        tar.addfile(folder)
+        for name, value in secrets.items():
+            data = value.encode()
+            info = tarfile.TarInfo(f"{SECRETS_DIR}/{name}")
+            info.size = len(data)
+            info.mode = 0o400
+            info.uid = info.gid = BOT_UID
+            info.mtime = stamp
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def effective_limits(spec: BotSpec) -> tuple[int, int, int]:
+    """(memory bytes, nano CPUs, pids): the tenant's limits over the defaults."""
+    limits = {**DEFAULT_LIMITS, **{k: v for k, v in spec.limits.items() if k in DEFAULT_LIMITS}}
+    return (
+        int(float(limits["memory_mb"]) * 1024 * 1024),
+        int(float(limits["cpus"]) * 1_000_000_000),
+        int(limits["pids"]),
+    )
+
+
+def bot_environment(
+    spec: BotSpec, *, host_network: bool, secret_dir: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(environment, secret files): each secret becomes `<NAME>_FILE` = `<secret_dir>/<name>`."""
+    env: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for key, value in spec.env.items():
+        if key in SECRET_ENV:
+            filename = key.removeprefix("BASIS_").lower()
+            secrets[filename] = value
+            env[f"{key}_FILE"] = f"{secret_dir}/{filename}"
+        else:
+            env[key] = value
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "BASIS_TENANT_ID": spec.tenant_id,
+            "BASIS_DATA_DIR": DATA_DIR,
+            "BASIS_API_HOST": "127.0.0.1" if host_network else "0.0.0.0",
+            "BASIS_API_PORT": str(spec.port if host_network else CONTAINER_PORT),
+        }
+    )
+    return env, secrets
+
+
+def port_of(labels: dict[str, str] | None) -> int | None:
+    try:
+        return int((labels or {}).get(PORT_LABEL, ""))
+    except ValueError:
+        return None
+
+
+class EngineRuntime:
+    """The engine plumbing both runtimes stand on: a lazy SDK client, blocking calls in worker threads,
+    names, labels, per-tenant locks and the tenants' data volumes."""
+
+    def __init__(
+        self,
+        *,
+        image_repo: str,
+        instance: str,
+        host_network: bool,
+        stop_timeout: float,
+        health_timeout: float,
+        client: Any,
+        name_prefix: str,
+        volume_prefix: str,
+    ) -> None:
+        if not INSTANCE.match(instance):
+            raise ValueError("instance must be 1 to 63 letters, digits, dots, dashes or underscores")
+        self.image_repo = image_repo
+        # Several control planes may share one engine (tests do): each sees only its own bots.
+        self.instance = instance
+        self.host_network = host_network
+        self.stop_timeout = stop_timeout
+        self.health_timeout = health_timeout
+        self.name_prefix = name_prefix
+        self.volume_prefix = volume_prefix
+        self._client = client
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import docker  # imported lazily: the process runtime never needs the SDK
+
+            try:
+                self._client = docker.from_env()
+            except docker.errors.DockerException as exc:
+                raise DockerRuntimeError(
+                    f"the Docker engine cannot be reached ({type(exc).__name__})"
+                ) from None
+        return self._client
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from docker.errors import APIError, DockerException
+        from requests.exceptions import ConnectionError as EngineUnreachable
+
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except (EngineUnreachable, DockerException) as exc:
+            if isinstance(exc, APIError) and exc.status_code is not None and exc.status_code < 500:
+                raise  # a refusal about one object (404, 409): the caller decides
+            raise DockerRuntimeError(
+                f"the Docker engine cannot be reached or failed ({type(exc).__name__})"
+            ) from None
+
+    def container_name(self, tenant_id: str) -> str:
+        return f"{self.name_prefix}{tenant_id}"
+
+    def volume_name(self, tenant_id: str) -> str:
+        return f"{self.volume_prefix}{tenant_id}"
+
+    def image(self, version: str) -> str:
+        return f"{self.image_repo}:{version}"
+
+    def _labels(self, tenant_id: str, version: str | None = None, port: int | None = None) -> dict[str, str]:
+        labels = {MANAGED_BY: MANAGED_BY_VALUE, TENANT_LABEL: tenant_id, INSTANCE_LABEL: self.instance}
+        if version is not None:
+            labels[VERSION_LABEL] = version
+        if port is not None:
+            labels[PORT_LABEL] = str(port)
+        return labels
+
+    def _selector(self) -> list[str]:
+        return [f"{MANAGED_BY}={MANAGED_BY_VALUE}", f"{INSTANCE_LABEL}={self.instance}"]
+
+    def _owned(self, labels: dict[str, str] | None) -> bool:
+        labels = labels or {}
+        return labels.get(MANAGED_BY) == MANAGED_BY_VALUE and labels.get(INSTANCE_LABEL) == self.instance
+
+    def _lock(self, tenant_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(tenant_id, asyncio.Lock())
+
+    async def _healthy(self, port: int) -> bool:
+        """`GET /health` on the bot's loopback port answers 200."""
+        return await health_answers(port, self.health_timeout)
+
+    def _get_volume(self, tenant_id: str) -> Any | None:
+        from docker.errors import NotFound
+
+        try:
+            return self.client.volumes.get(self.volume_name(tenant_id))
+        except NotFound:
+            return None
+
+    def _remove_volume(self, tenant_id: str) -> None:
+        from docker.errors import NotFound
+
+        volume = self._get_volume(tenant_id)
+        if volume is None:
+            return
+        if not self._owned(volume.attrs.get("Labels")):
+            raise DockerRuntimeError(f"volume {volume.name} is not this control plane's: left in place")
+        with contextlib.suppress(NotFound):
+            volume.remove(force=True)
+
+    async def volumes(self) -> list[str]:
+        """Tenant ids of every data volume of ours, whether a tenant owns it or not."""
+        found = await self._call(self.client.volumes.list, filters={"label": self._selector()})
+        return sorted((v.attrs.get("Labels") or {}).get(TENANT_LABEL, "") for v in found)
+
+    async def events(self) -> AsyncIterator[tuple[str, str]]:
+        """(tenant id, action) for every engine event about containers of ours on this engine, as it
+        happens: "start", "die", "oom", "kill", "destroy", "health_status: healthy" ... A reconciler
+        that follows this reacts to a crashed bot at once instead of at its next timer tick.
+
+        The SDK's event stream blocks: a thread reads it and hands each event over to the loop.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        stream = await self._call(
+            self.client.events, decode=True, filters={"type": "container", "label": self._selector()}
+        )
+
+        def pump() -> None:
+            try:
+                for event in stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+            except Exception:  # the stream was closed (below) or the engine went away
+                pass
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=pump, name="docker-events", daemon=True).start()
+        try:
+            while (event := await queue.get()) is not None:
+                attributes = (event.get("Actor") or {}).get("Attributes") or {}
+                yield attributes.get(TENANT_LABEL, ""), str(event.get("Action") or event.get("status") or "")
+        finally:
+            stream.close()
+
+    async def ping(self) -> bool:
+        """True when the engine answers."""
+        try:
+            return bool(await self._call(self.client.ping))
+        except Exception:
+            return False

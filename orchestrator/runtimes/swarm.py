@@ -1,0 +1,469 @@
+"""The `swarm` runtime: each bot is a Docker Swarm service of one replica, hardened like the `docker` runtime.
+
+One service per tenant, `basis-bot-<tenant>`, labelled like the docker runtime's containers (on the
+service and on its task's container), from the image of the tenant's version. The control plane talks
+to a swarm *manager* (its local engine); the scheduler places the bot on any node that satisfies the
+placement constraints (`constraints`, e.g. `node.labels.basis==bots`).
+
+Choices, and why:
+
+- **Restart policy `none`.** The reconciler is in charge, as with the docker runtime: it restarts a
+  crashed bot with a doubling back-off, records the failure and its reason, counts restarts, and gives
+  up on a start that never answers. Swarm restarting on its own would race it and hide crashes. A bot
+  the engine's health check finds unhealthy is still replaced by Swarm's task logic (the task fails);
+  the reconciler then sees it exited and starts it again.
+- **Start = create the service, stop = remove it** (the task's container goes with it, after SIGTERM
+  and at most `stop_timeout` s; one on this node is stopped directly, which saves Swarm's delays). A
+  crashed bot's service is removed and created anew, so an upgrade and a rotated secret apply simply,
+  and the service never carries stale state.
+- **Image by ID.** The tag of the tenant's version is resolved to the local image ID when the manager
+  has it: Swarm then never tries a registry (none is reachable offline) and every start runs exactly
+  that build. Without it locally, the tag is handed on and the nodes pull it from their registry.
+  On several nodes without a registry, load the image on each (`docker save | docker load`).
+- **Secrets are Docker secrets**, created per start (`basis-<tenant>-<random>`, labelled with the
+  tenant and the file name), mounted 0400 for UID 1000 under /run/secrets (tmpfs, never on disk on
+  the node, encrypted in the swarm's Raft log), and removed when the bot stops. The bot reads
+  `BASIS_<NAME>_FILE`; nothing secret is in the service's spec or the container's environment.
+- **Data volume**: the named local volume `basis-data-<tenant>` at /data, created by the node on first
+  mount. A local volume lives on one node, so once a bot has run its node is remembered (a swarm
+  config `basis-node-<tenant>-…` labelled with the node id) and every later start is constrained to
+  `node.id==<it>`: the bot never comes up empty on another node. Moving a tenant is an operator's job
+  (move the volume, delete that config). `volumes()`, `reap()` and the purge see this engine's volumes
+  only: on a multi-node swarm, volumes on other nodes must be removed there.
+- **Networking.** With `host_network=True` the service joins the `host` network and the bot listens
+  on 127.0.0.1:<port> of its node: the control plane reaches it when both are on one node (tests, the
+  loopback devnet). Otherwise the port is published through the ingress routing mesh, so
+  127.0.0.1:<port> on every node reaches it. Swarm cannot publish on loopback only: published ports
+  bind every interface of every node, so the bot port range must be firewalled from outside (the bot
+  API also requires its tenant token).
+
+Hardening, as the docker runtime: UID 1000, read-only root, /tmp on tmpfs (the engine mounts it
+noexec,nosuid,nodev), every capability dropped (API >= 1.41), an init process, memory / CPU / pids
+limits (pids: API >= 1.41), no Docker socket. `no-new-privileges` goes in `Privileges.NoNewPrivileges`,
+which only engines of API 1.46 (Docker 27) and later understand; older ones ignore the field, so there
+set `"no-new-privileges": true` in the engine's daemon.json. Swarm has no swap limit field on such
+engines either.
+
+The SDK blocks: every engine call runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from orchestrator.runtimes.base import BotSpec, BotStatus, RuntimeState
+from orchestrator.runtimes.container import (
+    BOT_UID,
+    CONTAINER_PORT,
+    DATA_DIR,
+    HEALTHCHECK_TEST,
+    HEALTHCHECK_TIMING,
+    TENANT_LABEL,
+    TMP_SIZE,
+    DockerRuntimeError,
+    EngineRuntime,
+    bot_environment,
+    effective_limits,
+    port_of,
+)
+
+SECRET_DIR = "/run/secrets"
+# On a secret: which file of the bot it is. On the node config and the service: the node it is pinned to.
+SECRET_FILE_LABEL = "basis.secret"
+NODE_LABEL = "basis.node"
+SERVICE_LABEL = "com.docker.swarm.service.id"  # the engine's label on every task container
+# Task states before "running" (the scheduler and the node still work on it); later ones are final.
+PENDING_STATES = frozenset({"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready"})
+
+
+class SwarmRuntime(EngineRuntime):
+    name = "swarm"
+
+    def __init__(
+        self,
+        *,
+        image_repo: str = "basis/bot",
+        instance: str = "default",
+        host_network: bool = False,
+        constraints: Sequence[str] = (),
+        pin_to_node: bool = True,
+        stop_timeout: float = 30.0,
+        health_timeout: float = 2.0,
+        client: Any = None,
+        name_prefix: str = "basis-bot-",
+        volume_prefix: str = "basis-data-",
+    ) -> None:
+        super().__init__(
+            image_repo=image_repo,
+            instance=instance,
+            host_network=host_network,
+            stop_timeout=stop_timeout,
+            health_timeout=health_timeout,
+            client=client,
+            name_prefix=name_prefix,
+            volume_prefix=volume_prefix,
+        )
+        self.constraints = [c.strip() for c in constraints if c.strip()]
+        self.pin_to_node = pin_to_node
+        self._pinned: set[str] = set()  # tenants whose node is known to be remembered
+
+    def service_name(self, tenant_id: str) -> str:
+        return self.container_name(tenant_id)
+
+    def _tenant_selector(self, tenant_id: str) -> list[str]:
+        return [*self._selector(), f"{TENANT_LABEL}={tenant_id}"]
+
+    # ------------------------------------------------------------------ engine objects
+    def _get_service(self, tenant_id: str) -> Any | None:
+        from docker.errors import NotFound
+
+        try:
+            service = self.client.services.get(self.service_name(tenant_id))
+        except NotFound:
+            return None
+        if not self._owned(service.attrs.get("Spec", {}).get("Labels")):
+            # Same name, someone else's service: never touch it, never start a second bot beside it.
+            raise DockerRuntimeError(
+                f"a service named {self.service_name(tenant_id)} exists that this control plane does not own"
+            )
+        return service
+
+    def _tasks(self, service: Any) -> list[dict[str, Any]]:
+        from docker.errors import NotFound
+
+        try:
+            return list(service.tasks())
+        except NotFound:  # removed meanwhile
+            return []
+
+    def _resolve_image(self, version: str) -> str:
+        from docker.errors import ImageNotFound
+
+        tag = self.image(version)
+        try:
+            return str(self.client.images.get(tag).id)
+        except ImageNotFound:
+            return tag
+
+    def _pinned_node(self, tenant_id: str) -> str | None:
+        for config in self.client.configs.list(filters={"label": self._tenant_selector(tenant_id)}):
+            node = (config.attrs.get("Spec", {}).get("Labels") or {}).get(NODE_LABEL)
+            if node:
+                return str(node)
+        return None
+
+    def _pin(self, tenant_id: str, node_id: str) -> None:
+        """Remember the node the bot ran on (its volume is there), unless already remembered."""
+        if self._pinned_node(tenant_id) is None:
+            self.client.configs.create(
+                name=f"basis-node-{tenant_id}-{uuid.uuid4().hex[:8]}",
+                data=node_id.encode(),
+                labels={**self._labels(tenant_id), NODE_LABEL: node_id},
+            )
+
+    def _create_secrets(self, tenant_id: str, secrets: dict[str, str]) -> list[Any]:
+        from docker.types import SecretReference
+
+        refs = []
+        for filename, value in secrets.items():
+            name = f"basis-{tenant_id}-{uuid.uuid4().hex[:12]}"  # at most 64 characters
+            secret = self.client.secrets.create(
+                name=name,
+                data=value.encode(),
+                labels={**self._labels(tenant_id), SECRET_FILE_LABEL: filename},
+            )
+            refs.append(
+                SecretReference(
+                    secret.id, name, filename=filename, uid=str(BOT_UID), gid=str(BOT_UID), mode=0o400
+                )
+            )
+        return refs
+
+    def _remove_secrets(self, tenant_id: str, only: set[str] | None = None) -> None:
+        """The tenant's secrets (or those of `only` ids); one a service still uses stays (409)."""
+        from docker.errors import APIError
+
+        for secret in self.client.secrets.list(filters={"label": self._tenant_selector(tenant_id)}):
+            if only is None or secret.id in only:
+                with contextlib.suppress(APIError):
+                    secret.remove()
+
+    def _remove_configs(self, tenant_id: str) -> None:
+        from docker.errors import APIError
+
+        for config in self.client.configs.list(filters={"label": self._tenant_selector(tenant_id)}):
+            with contextlib.suppress(APIError):
+                config.remove()
+
+    # ------------------------------------------------------------------ service specification
+    def _service_kwargs(
+        self, spec: BotSpec, env: dict[str, str], image: str, secrets: list[Any], node: str | None
+    ) -> dict[str, Any]:
+        from docker.types import EndpointSpec, Healthcheck, Mount, Resources, RestartPolicy, ServiceMode
+
+        memory, nano_cpus, pids = effective_limits(spec)
+        resources = Resources(cpu_limit=nano_cpus, mem_limit=memory)
+        resources["Limits"]["Pids"] = pids  # API 1.41; the SDK has no argument for it
+        labels = self._labels(spec.tenant_id, spec.version, spec.port)
+        constraints = list(self.constraints)
+        if node is not None:
+            constraints.append(f"node.id=={node}")
+            labels[NODE_LABEL] = node
+        kwargs: dict[str, Any] = {
+            "image": image,
+            "args": ["serve"],  # a service's `command` would replace the image's entrypoint
+            "name": self.service_name(spec.tenant_id),
+            "mode": ServiceMode("replicated", replicas=1),
+            "labels": labels,
+            "container_labels": labels,
+            "env": env,
+            "user": f"{BOT_UID}:{BOT_UID}",
+            "workdir": DATA_DIR,
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "privileges": {"NoNewPrivileges": True},
+            "init": True,
+            "mounts": [
+                Mount(
+                    DATA_DIR,
+                    self.volume_name(spec.tenant_id),
+                    type="volume",
+                    labels=self._labels(spec.tenant_id),  # given to the volume when the node creates it
+                ),
+                Mount("/tmp", None, type="tmpfs", tmpfs_size=TMP_SIZE),
+            ],
+            "secrets": secrets,
+            "resources": resources,
+            # The reconciler restarts crashed bots (with back-off); Swarm must not race it.
+            "restart_policy": RestartPolicy(condition="none"),
+            "constraints": constraints,
+            "log_driver": "json-file",
+            "log_driver_options": {"max-size": "10m", "max-file": "3"},
+            "stop_signal": "SIGTERM",
+            "stop_grace_period": int(self.stop_timeout * 1_000_000_000),
+            "healthcheck": Healthcheck(test=HEALTHCHECK_TEST, **HEALTHCHECK_TIMING),
+        }
+        if self.host_network:
+            kwargs["networks"] = ["host"]
+        else:
+            # The routing mesh: 127.0.0.1:<port> on every node, but also every other interface.
+            kwargs["endpoint_spec"] = EndpointSpec(ports={spec.port: CONTAINER_PORT})
+        return kwargs
+
+    def _create_service(self, spec: BotSpec) -> Any | None:
+        """The new service, or None when the name is taken (another control plane process was first)."""
+        from docker.errors import APIError
+
+        env, secrets = bot_environment(spec, host_network=self.host_network, secret_dir=SECRET_DIR)
+        image = self._resolve_image(spec.version)
+        node = self._pinned_node(spec.tenant_id) if self.pin_to_node else None
+        self._remove_secrets(spec.tenant_id)  # left by a start whose service is gone
+        refs = self._create_secrets(spec.tenant_id, secrets)
+        try:
+            return self.client.services.create(**self._service_kwargs(spec, env, image, refs, node))
+        except APIError as exc:
+            self._remove_secrets(spec.tenant_id, only={ref["SecretID"] for ref in refs})
+            if exc.status_code == 409:
+                return None
+            raise DockerRuntimeError(
+                f"the engine refused to create the bot of {spec.tenant_id}: {exc.explanation}"
+            ) from None
+
+    def _remove_service(self, service: Any, tenant_id: str) -> None:
+        """Stop the bot (SIGTERM, then SIGKILL after the grace period), remove its service, wait until
+        its container is gone, then remove the tenant's secrets.
+
+        A task container on this node is stopped and removed here directly: left to Swarm, removing a
+        service takes about 6 s more (the agent's fixed gossip delay, then its own stop and removal).
+        On other nodes their agent does it, within the service's stop grace period.
+        """
+        from docker.errors import APIError, NotFound
+
+        selector = {"label": f"{SERVICE_LABEL}={service.id}"}
+        local = self.client.containers.list(all=True, filters=selector)
+        for container in local:
+            with contextlib.suppress(APIError):  # stopped, gone or being removed already: fine
+                container.stop(timeout=int(self.stop_timeout))
+        with contextlib.suppress(NotFound):  # gone already, or removed by a concurrent call
+            service.remove()
+        for container in local:
+            with contextlib.suppress(APIError):
+                container.remove(force=True)
+        wait = self.stop_timeout + 30
+        deadline = time.monotonic() + wait
+        while self.client.containers.list(all=True, filters=selector):
+            if time.monotonic() > deadline:
+                raise DockerRuntimeError(f"the bot of {tenant_id} was not removed within {wait:g} s")
+            time.sleep(0.1)
+        self._remove_secrets(tenant_id)
+
+    def _remove_volume_when_free(self, tenant_id: str, wait: float = 30.0) -> None:
+        """The volume, once no container holds it (the engine may still be removing the last one)."""
+        from docker.errors import APIError
+
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self._remove_volume(tenant_id)
+                return
+            except APIError as exc:
+                if exc.status_code != 409 or time.monotonic() > deadline:
+                    raise DockerRuntimeError(
+                        f"the data volume of {tenant_id} could not be removed: {exc.explanation}"
+                    ) from None
+            time.sleep(0.2)
+
+    # ------------------------------------------------------------------ reading a service
+    @staticmethod
+    def _newest(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+        # One task per service (restart policy none, never updated); sorting only guards the odd case.
+        return max(
+            tasks, key=lambda t: (t.get("CreatedAt", ""), t.get("Version", {}).get("Index", 0)), default=None
+        )
+
+    async def _status_of(self, tenant_id: str, service: Any) -> BotStatus:
+        labels = service.attrs.get("Spec", {}).get("Labels") or {}
+        port = port_of(labels)
+        task = self._newest(await self._call(self._tasks, service))
+        if task is None:
+            return BotStatus(tenant_id, "starting", None, port, "no task scheduled yet")
+        status = task.get("Status") or {}
+        state = status.get("State", "")
+        container = status.get("ContainerStatus") or {}
+        error = status.get("Err") or ""
+        pid = container.get("PID") or None
+        ours: RuntimeState
+        detail = ""
+        if state in ("running", "starting"):
+            # Our own probe, not the task state: Swarm holds a task in "starting" until the engine's
+            # health check first passes (its interval, 5 s, after the start), and the bot is ready the
+            # moment it answers.
+            ours = "running" if port is not None and await self._healthy(port) else "starting"
+            if ours == "running" and self.pin_to_node and NODE_LABEL not in labels:
+                await self._remember_node(tenant_id, task.get("NodeID"))
+        elif state in PENDING_STATES:
+            ours, pid = "starting", None
+            detail = f"task {state}" + (f": {error}" if error else "")
+        else:  # complete, failed, rejected, shutdown, orphaned, remove
+            ours, pid = "exited", None
+            code = container.get("ExitCode")
+            detail = (
+                f"task {state}" + (f": {error}" if error else "") + (f" (exit code {code})" if code else "")
+            )
+        return BotStatus(tenant_id, ours, pid, port, detail)
+
+    async def _remember_node(self, tenant_id: str, node_id: str | None) -> None:
+        if not node_id or tenant_id in self._pinned:
+            return
+        await self._call(self._pin, tenant_id, node_id)
+        self._pinned.add(tenant_id)
+
+    # ------------------------------------------------------------------ the interface
+    async def start(self, spec: BotSpec) -> BotStatus:
+        async with self._lock(spec.tenant_id):
+            for _attempt in (1, 2):
+                service = await self._call(self._get_service, spec.tenant_id)
+                if service is not None:
+                    status = await self._status_of(spec.tenant_id, service)
+                    if status.alive:
+                        return status  # adopted as it runs: never restarted, never doubled
+                    # Exited (crashed, killed, unhealthy, rejected): a new service on the same volume.
+                    await self._call(self._remove_service, service, spec.tenant_id)
+                created = await self._call(self._create_service, spec)
+                if created is not None:
+                    return await self._status_of(spec.tenant_id, created)
+            raise DockerRuntimeError(f"the bot of {spec.tenant_id} is being created and removed concurrently")
+
+    async def stop(self, tenant_id: str) -> BotStatus:
+        async with self._lock(tenant_id):
+            service = await self._call(self._get_service, tenant_id)
+            port = None
+            if service is not None:
+                port = port_of(service.attrs.get("Spec", {}).get("Labels"))
+                await self._call(self._remove_service, service, tenant_id)
+            else:
+                await self._call(self._remove_secrets, tenant_id)
+            return BotStatus(tenant_id, "stopped", None, port)
+
+    async def status(self, tenant_id: str) -> BotStatus:
+        service = await self._call(self._get_service, tenant_id)
+        if service is None:
+            return BotStatus(tenant_id, "stopped")
+        return await self._status_of(tenant_id, service)
+
+    async def list(self) -> list[BotStatus]:
+        services = await self._call(self.client.services.list, filters={"label": self._selector()})
+        out = []
+        for service in services:
+            tenant_id = (service.attrs.get("Spec", {}).get("Labels") or {}).get(TENANT_LABEL, "")
+            out.append(await self._status_of(tenant_id, service))
+        return out
+
+    async def kill_stray(self, pid: int) -> None:
+        """Remove a service of ours that no tenant owns (its pid from `list`); its volume stays."""
+        for bot in await self.list():
+            if bot.pid == pid:
+                await self.stop(bot.tenant_id)
+
+    async def logs(self, tenant_id: str, lines: int = 100) -> str:
+        """The bot's output; when its task failed, the engine's reason as a last line (a task rejected
+        before its container ran, say for a missing image, has no output of its own)."""
+        service = await self._call(self._get_service, tenant_id)
+        if service is None or lines <= 0:
+            return ""
+
+        def read() -> str:
+            raw = b"".join(service.logs(stdout=True, stderr=True, tail=lines))
+            return raw.decode(errors="replace")
+
+        text = await self._call(read)
+        status = await self._status_of(tenant_id, service)
+        if status.state == "exited" and status.detail:
+            text = text + ("" if not text or text.endswith("\n") else "\n") + f"[swarm] {status.detail}\n"
+        return text
+
+    async def remove(self, tenant_id: str, purge: bool = False) -> None:
+        await self.stop(tenant_id)
+        if purge:
+            await self._call(self._remove_volume_when_free, tenant_id)
+            await self._call(self._remove_configs, tenant_id)
+            self._pinned.discard(tenant_id)
+
+    # ------------------------------------------------------------------ beyond the interface
+    # (`volumes`, `events` and `ping` come from EngineRuntime: events about this node's task containers.)
+    async def reap(self, tenant_ids: set[str]) -> list[str]:
+        """Remove services, volumes, secrets and node configs of ours that belong to none of
+        `tenant_ids`; returns their tenant ids."""
+        reaped: set[str] = set()
+        for bot in await self.list():
+            if bot.tenant_id not in tenant_ids:
+                await self.stop(bot.tenant_id)
+                reaped.add(bot.tenant_id)
+        for tenant_id in await self.volumes():
+            if tenant_id not in tenant_ids:
+                await self._call(self._remove_volume_when_free, tenant_id)
+                reaped.add(tenant_id)
+        leftovers = await self._call(self._leftover_tenants)
+        for tenant_id in leftovers - tenant_ids:
+            await self._call(self._remove_secrets, tenant_id)
+            await self._call(self._remove_configs, tenant_id)
+            self._pinned.discard(tenant_id)
+            reaped.add(tenant_id)
+        return sorted(reaped)
+
+    def _leftover_tenants(self) -> set[str]:
+        found = [
+            *self.client.secrets.list(filters={"label": self._selector()}),
+            *self.client.configs.list(filters={"label": self._selector()}),
+        ]
+        return {(o.attrs.get("Spec", {}).get("Labels") or {}).get(TENANT_LABEL, "") for o in found}
+
+    async def swarm_active(self) -> bool:
+        """True when this engine is a swarm manager (the runtime cannot work otherwise)."""
+        info = await self._call(self.client.info)
+        swarm = info.get("Swarm") or {}
+        return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
