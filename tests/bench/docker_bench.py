@@ -37,9 +37,10 @@ from typing import Any
 
 import httpx
 
+from tests.bench.control_plane import port_block, start_control_plane
 from tests.bench.results import Figure, median, percentile
 from tests.bench.signin_bench import _env, _free_port, _sign_up
-from tests.support.devnet import ROOT, DevnetProcess, start_devnet
+from tests.support.devnet import DevnetProcess, start_devnet
 
 PROVISIONS = 5
 IDLE_SECONDS = 10.0
@@ -168,46 +169,6 @@ def _p99_ms(client: httpx.Client, path: str) -> float:
     return percentile(samples, 99)
 
 
-def _start_control_plane(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the control plane exited:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).is_success:
-                return process
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the control plane did not answer /health")
-
-
-def _port_block(size: int) -> int:
-    """The first port of `size` free loopback ports below the ephemeral range (32768 and up)."""
-    import socket
-
-    def free(port: int) -> bool:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-        return True
-
-    for base in range(20000, 32768 - size, size):
-        if all(free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError(f"no block of {size} free loopback ports below 32768 for the bots")
-
-
 def _clean_up(client: Any, instance: str) -> None:
     selector = {"label": [f"basis.instance={instance}"]}
     for container in client.containers.list(all=True, filters=selector):
@@ -243,7 +204,7 @@ def docker_figures() -> list[Figure]:
             # any outgoing connection can take a bot's port between its allocation and its bind.
             cap = int(os.environ.get("BASIS_BENCH_DOCKER_MAX_BOTS", "40"))
             size = max(100, cap + PROVISIONS + 20)
-            low = _port_block(size)
+            low = port_block(size)
             env.update(
                 {
                     "BASIS_CP_RUNTIME": "docker",
@@ -254,7 +215,9 @@ def docker_figures() -> list[Figure]:
                     "BENCH_DOCKER_INSTANCE": instance,
                 }
             )
-            cp = _start_control_plane(env, root / "serve.log", port)
+            cp = start_control_plane(
+                [sys.executable, "-c", LAUNCHER], env, root / "serve.log", port, new_session=True
+            )
             try:
                 return asyncio.run(_measure(client, dn, env, instance, port, cp.pid, load_before))
             finally:

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.bench.control_plane import port_block, start_control_plane
 from tests.bench.results import Figure, median, percentile
-from tests.support.devnet import ROOT, DevnetProcess, start_devnet
+from tests.support.devnet import DevnetProcess, start_devnet
 
 USERS = 7
 # As often as a browser might poll; much more often and the polling itself slows the start (2 cores).
@@ -42,7 +43,7 @@ def _env(dn: DevnetProcess, root: Path, port: int) -> dict[str, str]:
     privy = dn.state()["privy"]
     # The operator's own BASIS_* settings stay out: the bench configures everything it runs.
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASIS_")}
-    low = _free_port_range()
+    low = port_block(100)
     settings = {
         "DATABASE_URL": f"sqlite:///{root / 'control.sqlite3'}",
         "DATA_ROOT": str(root / "tenants"),
@@ -64,40 +65,6 @@ def _env(dn: DevnetProcess, root: Path, port: int) -> dict[str, str]:
     env.update({f"BASIS_CP_{k}": v for k, v in settings.items()})
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _free_port_range(size: int = 100) -> int:
-    """The first port of a block of `size` free loopback ports, away from other runs' default range."""
-    for base in range(41000, 60000, size):
-        if all(_port_free(base + i) for i in range(0, size, 10)):
-            return base
-    raise RuntimeError("no free block of loopback ports for the bots")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _start_control_plane(env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "serve"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the control plane exited:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).is_success:
-                return process
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("the control plane did not answer /health")
 
 
 def _sign_up(client: httpx.Client, dn: DevnetProcess, email: str) -> tuple[float, float, str]:
@@ -191,7 +158,9 @@ def signin_figures() -> list[Figure]:
             root = Path(tmp)
             port = _free_port()
             env = _env(dn, root, port)
-            cp = _start_control_plane(env, root / "serve.log", port)
+            cp = start_control_plane(
+                [sys.executable, "-m", "orchestrator.cli", "serve"], env, root / "serve.log", port
+            )
             try:
                 return _measure(dn, port, root / "tenants")
             finally:
