@@ -32,6 +32,7 @@ def make_runtime(settings: ControlPlaneSettings) -> Runtime:
 
         return DockerRuntime(
             image_repo=settings.docker_image_repo,
+            instance=settings.docker_instance,
             host_network=settings.docker_host_network,
             stop_timeout=settings.bot_stop_timeout_seconds,
         )
@@ -40,6 +41,7 @@ def make_runtime(settings: ControlPlaneSettings) -> Runtime:
 
         return SwarmRuntime(
             image_repo=settings.docker_image_repo,
+            instance=settings.docker_instance,
             host_network=settings.docker_host_network,
             constraints=settings.swarm_constraints,
             pin_to_node=settings.swarm_pin_to_node,

@@ -343,7 +343,12 @@ def _checks() -> list[dict[str, Any]]:
             if not asyncio.run(swarm.swarm_active()):
                 raise RuntimeError("this engine is not a swarm manager (docker swarm init, or join as one)")
             image = f"{settings.docker_image_repo}:{settings.bot_version}"
-            return f"swarm runtime, manager answers, image {image}"
+            if not asyncio.run(swarm.no_new_privileges_enforced(image)):
+                raise RuntimeError(
+                    "this engine (API < 1.46) drops no-new-privileges from services: start dockerd "
+                    "with --no-new-privileges (or set it in daemon.json) on every node"
+                )
+            return f"swarm runtime, manager answers, no-new-privileges enforced, image {image}"
         if settings.runtime == "docker":
             from orchestrator.runtimes.docker import DockerRuntime
 

@@ -48,6 +48,10 @@ class ControlPlaneSettings(BasisSettings):
     # network; swarm publishes it through the routing mesh, which binds every interface of every node
     # (firewall the bot port range).
     docker_host_network: bool = False
+    # Docker and Swarm runtimes: this control plane's name on the engine (the `basis.instance` label).
+    # It manages, adopts and reaps only the bots that carry its name, so several control planes (a
+    # staging one, a test run) can share one engine. Keep it when restarting or upgrading a control plane.
+    docker_instance: str = Field(default="default", pattern=r"^[A-Za-z0-9._-]{1,63}$")
     # Swarm runtime: placement constraints every bot's service gets, as JSON, e.g.
     # BASIS_CP_SWARM_CONSTRAINTS='["node.labels.basis==bots"]' to run bots only on nodes so labelled.
     swarm_constraints: list[str] = Field(default_factory=list)

@@ -41,8 +41,8 @@ Hardening, as the docker runtime: UID 1000, read-only root, /tmp on tmpfs (the e
 noexec,nosuid,nodev), every capability dropped (API >= 1.41), an init process, memory / CPU / pids
 limits (pids: API >= 1.41), no Docker socket. `no-new-privileges` goes in `Privileges.NoNewPrivileges`,
 which only engines of API 1.46 (Docker 27) and later understand; older ones ignore the field, so there
-set `"no-new-privileges": true` in the engine's daemon.json. Swarm has no swap limit field on such
-engines either.
+start dockerd with `--no-new-privileges` (or `"no-new-privileges": true` in daemon.json) on every node;
+`basis doctor` checks it. Swarm has no swap limit field on such engines either.
 
 The SDK blocks: every engine call runs in a worker thread.
 """
@@ -467,3 +467,24 @@ class SwarmRuntime(EngineRuntime):
         info = await self._call(self.client.info)
         swarm = info.get("Swarm") or {}
         return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+
+    async def no_new_privileges_enforced(self, image: str) -> bool:
+        """True when this engine's bots run with no-new-privileges. An engine of API 1.46 or later
+        applies the service's own setting; an older one only its daemon-wide default, which no API
+        reports: a throwaway container of the bot image (no options of its own) says what the kernel
+        applies."""
+        version = await self._call(self.client.version)
+        major, minor = (int(x) for x in str(version.get("ApiVersion", "0.0")).split(".")[:2])
+        if (major, minor) >= (1, 46):
+            return True
+        out = await self._call(
+            self.client.containers.run,
+            image,
+            ["NoNewPrivs", "/proc/self/status"],
+            entrypoint=["grep"],  # not the bot's own
+            remove=True,
+            network_mode="none",
+            user=f"{BOT_UID}:{BOT_UID}",
+            labels={"basis.probe": "no-new-privileges"},  # no tenant label: no runtime lists it
+        )
+        return out.decode().split()[-1:] == ["1"]

@@ -1,9 +1,9 @@
 """Bots in containers (the `docker` runtime): provision-to-ready time, idle memory per bot container,
 and how many idle bots this machine holds while the control plane still answers quickly.
 
-A devnet on loopback ports and a control plane (`create_app` under uvicorn, as `basis serve` runs it)
-in a subprocess, its docker runtime on the host's network (the devnet listens on loopback only) and
-labelled with an instance of the bench's own, so that neither its reconciler nor the clean-up ever
+A devnet on loopback ports and a control plane (`basis serve`) in a subprocess, its docker runtime on
+the host's network (the devnet listens on loopback only) and labelled with an instance of the bench's
+own (BASIS_CP_DOCKER_INSTANCE), so that neither its reconciler nor the clean-up ever
 touches another control plane's containers. SQLite, the bot's default tick (5 s).
 
 1. Provision-to-ready: PROVISIONS tenants one after another through the TenantService (the same
@@ -53,26 +53,6 @@ BOT_LIMITS = {"memory_mb": 256, "cpus": 1.0, "pids": 256}
 # idle bots may take while the control plane still answers quickly (an assumption, stated in the note).
 RESERVE_MB = 2048.0
 CPU_SHARE = 0.5
-
-# The control plane as `basis serve` runs it, but with a runtime of the bench's own instance.
-LAUNCHER = """
-import os, uvicorn
-from orchestrator.app import create_app
-from orchestrator.config import ControlPlaneSettings
-from orchestrator.runtimes.docker import DockerRuntime
-from shared.logging import configure_logging
-
-settings = ControlPlaneSettings()
-configure_logging(settings.log_level, json=settings.log_json)
-runtime = DockerRuntime(
-    image_repo=settings.docker_image_repo,
-    instance=os.environ["BENCH_DOCKER_INSTANCE"],
-    host_network=True,
-    stop_timeout=settings.bot_stop_timeout_seconds,
-)
-uvicorn.run(create_app(settings, runtime=runtime), host="127.0.0.1", port=settings.port,
-            log_config=None, access_log=False)
-"""
 
 
 def _skip(reason: str) -> list[Figure]:
@@ -212,11 +192,15 @@ def docker_figures() -> list[Figure]:
                     "BASIS_CP_BOT_PORT_MIN": str(low),
                     "BASIS_CP_BOT_PORT_MAX": str(low + size - 1),
                     "BASIS_CP_BOT_STOP_TIMEOUT_SECONDS": "10",
-                    "BENCH_DOCKER_INSTANCE": instance,
+                    "BASIS_CP_DOCKER_INSTANCE": instance,
                 }
             )
             cp = start_control_plane(
-                [sys.executable, "-c", LAUNCHER], env, root / "serve.log", port, new_session=True
+                [sys.executable, "-m", "orchestrator.cli", "serve"],
+                env,
+                root / "serve.log",
+                port,
+                new_session=True,
             )
             try:
                 return asyncio.run(_measure(client, dn, env, instance, port, cp.pid, load_before))
@@ -233,16 +217,15 @@ def docker_figures() -> list[Figure]:
         client.close()
 
 
-def _service(env: dict[str, str], instance: str) -> Any:
+def _service(env: dict[str, str]) -> Any:
+    from orchestrator.app import make_runtime
     from orchestrator.config import ControlPlaneSettings
     from orchestrator.database.session import open_database
-    from orchestrator.runtimes.docker import DockerRuntime
     from orchestrator.tenants import TenantService
 
     values = {k.removeprefix("BASIS_CP_").lower(): v for k, v in env.items() if k.startswith("BASIS_CP_")}
     settings = ControlPlaneSettings(_env_file=None, **values)  # type: ignore[call-arg]
-    runtime = DockerRuntime(instance=instance, host_network=True, stop_timeout=10)
-    return TenantService(settings, open_database(settings.database_url), runtime)
+    return TenantService(settings, open_database(settings.database_url), make_runtime(settings))
 
 
 async def _measure(
@@ -254,7 +237,7 @@ async def _measure(
     cp_pid: int,
     load_before: float,
 ) -> list[Figure]:
-    service = _service(env, instance)
+    service = _service(env)
     memory_at_start = _meminfo()
     cores = os.cpu_count() or 1
 

@@ -125,3 +125,25 @@ def swarm(docker_client: Any) -> Iterator[str]:
     yield str(state["NodeID"])
     if created:
         docker_client.swarm.leave(force=True)
+
+
+@pytest.fixture
+def swarm_instance(docker_client: Any, swarm: str) -> Iterator[str]:
+    """A label of this test's own; its services, secrets, configs, containers and volumes go after it."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    selector = {"label": [f"basis.instance={name}"]}
+    for service in docker_client.services.list(filters=selector):
+        service.remove()
+    deadline = time.monotonic() + 30
+    while docker_client.containers.list(all=True, filters=selector) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for container in docker_client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+    for item in [
+        *docker_client.secrets.list(filters=selector),
+        *docker_client.configs.list(filters=selector),
+    ]:
+        item.remove()
+    for volume in docker_client.volumes.list(filters=selector):
+        volume.remove(force=True)

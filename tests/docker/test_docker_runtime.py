@@ -35,13 +35,17 @@ pytestmark = pytest.mark.devnet
 LIMITS = {"memory_mb": 384, "cpus": 0.5, "pids": 200}
 
 
+def bot_ports(instance: str) -> tuple[int, int]:
+    """A port range of this test's own (from its instance label): the bots share the host's network
+    with other tests' bots, and one that takes a port first would answer our health checks. Below the
+    kernel's ephemeral range (32768+), where a client socket could hold the port."""
+    low = 20000 + int(hashlib.sha256(instance.encode()).hexdigest(), 16) % 120 * 100
+    return low, low + 99
+
+
 def make_service(devnet: DevnetProcess, root: Path, instance: str) -> TenantService:
-    # A port range of this test's own (from its instance label): the bots share the host's network
-    # with other tests' bots, and one that takes a port first would answer our health checks.
-    low = 30000 + int(hashlib.sha256(instance.encode()).hexdigest(), 16) % 300 * 100
-    settings = settings_for(
-        devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=low + 99
-    )
+    low, high = bot_ports(instance)
+    settings = settings_for(devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=high)
     runtime = DockerRuntime(instance=instance, host_network=True, stop_timeout=10)
     return TenantService(settings, open_database(settings.database_url), runtime)
 

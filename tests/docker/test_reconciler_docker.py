@@ -7,7 +7,6 @@ Skipped without an engine, failed without one under BASIS_REQUIRE_DOCKER=1 (see 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from orchestrator.database.session import open_database
 from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.tenants import TenantService
+from tests.docker.test_docker_runtime import bot_ports
 from tests.integration.orchestrator.test_tenants_support import health, settings_env, settings_for
 from tests.support.devnet import ROOT, DevnetProcess
 
@@ -29,10 +29,9 @@ pytestmark = pytest.mark.devnet
 
 
 def make_service(devnet: DevnetProcess, root: Path, instance: str, **overrides: Any) -> TenantService:
-    # A port range of this test's own (see test_docker_runtime.make_service).
-    low = 30000 + int(hashlib.sha256(instance.encode()).hexdigest(), 16) % 300 * 100
+    low, high = bot_ports(instance)
     settings = settings_for(
-        devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=low + 99, **overrides
+        devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=high, **overrides
     )
     runtime = DockerRuntime(instance=instance, host_network=True, stop_timeout=10)
     return TenantService(settings, open_database(settings.database_url), runtime)

@@ -9,10 +9,11 @@ the end. Skipped without an engine, failed without one under BASIS_REQUIRE_DOCKE
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import json
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,9 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.swarm import SwarmRuntime
 from orchestrator.tenants import TenantService
-from tests.docker.test_docker_runtime import addresses, settle
-from tests.integration.orchestrator.test_tenants_support import health, settings_for
-from tests.support.devnet import DevnetProcess
+from tests.docker.test_docker_runtime import addresses, bot_ports, settle
+from tests.integration.orchestrator.test_tenants_support import health, settings_env, settings_for
+from tests.support.devnet import ROOT, DevnetProcess
 
 pytestmark = pytest.mark.devnet
 
@@ -34,35 +35,10 @@ CONSTRAINT = "node.role==manager"
 
 
 def make_service(devnet: DevnetProcess, root: Path, instance: str) -> TenantService:
-    # A port range of this test's own (from its instance label), as in the docker runtime's tests.
-    low = 30000 + int(hashlib.sha256(instance.encode()).hexdigest(), 16) % 300 * 100
-    settings = settings_for(
-        devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=low + 99
-    )
+    low, high = bot_ports(instance)
+    settings = settings_for(devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=high)
     runtime = SwarmRuntime(instance=instance, host_network=True, stop_timeout=10, constraints=[CONSTRAINT])
     return TenantService(settings, open_database(settings.database_url), runtime)
-
-
-@pytest.fixture
-def swarm_instance(docker_client: Any, swarm: str) -> Iterator[str]:
-    """A label of this test's own; its services, secrets, configs, containers and volumes go after it."""
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    yield name
-    selector = {"label": [f"basis.instance={name}"]}
-    for service in docker_client.services.list(filters=selector):
-        service.remove()
-    deadline = time.monotonic() + 30
-    while docker_client.containers.list(all=True, filters=selector) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for container in docker_client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-    for item in [
-        *docker_client.secrets.list(filters=selector),
-        *docker_client.configs.list(filters=selector),
-    ]:
-        item.remove()
-    for volume in docker_client.volumes.list(filters=selector):
-        volume.remove(force=True)
 
 
 @pytest.fixture
@@ -143,10 +119,13 @@ async def test_a_provisioned_bot_runs_as_a_hardened_service_with_docker_secrets(
     assert host["PidsLimit"] == 200
     assert host["Init"] is True
     assert host["NetworkMode"] == "host"
-    if (cspec.get("Privileges") or {}).get("NoNewPrivileges"):
-        assert any(opt.startswith("no-new-privileges") for opt in host.get("SecurityOpt") or [])
-    else:  # an engine older than API 1.46 drops the field: daemon.json's no-new-privileges covers it
-        print("\nthis engine ignores ContainerSpec.Privileges.NoNewPrivileges (API < 1.46)")
+    # What the kernel applies: an engine older than API 1.46 drops the service's setting (the spec it
+    # stores has no `Privileges.NoNewPrivileges`), and only its
+    # daemon-wide default (dockerd --no-new-privileges, as .ci/run starts it) covers the bot then.
+    code, out = c.exec_run(["grep", "NoNewPrivs", "/proc/1/status"])
+    assert code == 0 and out.decode().split() == ["NoNewPrivs:", "1"], (
+        "the bot runs without no-new-privileges: start dockerd with --no-new-privileges"
+    )
     mounts = {m["Destination"]: m for m in c.attrs["Mounts"]}
     assert mounts["/data"]["Type"] == "volume" and mounts["/data"]["Name"] == f"basis-data-{tid}"
     assert mounts["/tmp"]["Type"] == "tmpfs"
@@ -340,3 +319,22 @@ async def test_services_volumes_and_secrets_of_no_tenant_are_reaped(
     }
     assert leftovers(docker_client, owned)["services"] == [f"basis-bot-{owned}"]
     assert (await runtime.status(owned)).state == "running"
+
+
+def test_doctor_checks_the_swarm_and_that_no_new_privileges_holds(
+    devnet: DevnetProcess, tmp_path: Path, bot_image: str, swarm: str, docker_client: Any
+) -> None:
+    settings = settings_for(devnet, tmp_path, runtime="swarm")
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "doctor", "--json"],
+        cwd=ROOT,
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    runtime = next(c for c in json.loads(out.stdout)["checks"] if c["name"] == "runtime")
+    assert runtime["ok"], runtime
+    assert "swarm runtime" in runtime["detail"] and "no-new-privileges enforced" in runtime["detail"]
+    # Its probe container (below API 1.46) is gone again.
+    assert docker_client.containers.list(all=True, filters={"label": ["basis.probe"]}) == []

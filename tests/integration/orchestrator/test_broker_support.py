@@ -54,9 +54,11 @@ class ControlPlane:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
     users: list[SignedIn] = field(default_factory=list)
+    # Settings beyond the test defaults, e.g. {"runtime": "docker", "docker_instance": ...}.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.settings = settings_for(self.dn, self.root, port=free_port())
+        self.settings = settings_for(self.dn, self.root, **{"port": free_port(), **self.overrides})
         self.log_path = self.root / "control-plane.log"
         self.db = open_database(self.settings.database_url)
 
@@ -87,6 +89,12 @@ class ControlPlane:
             time.sleep(0.1)
         raise RuntimeError(f"basis serve did not answer within {timeout}s:\n{self.logs()[-3000:]}")
 
+    def kill(self) -> None:
+        """SIGKILL `basis serve`, as a crash or an OOM kill would: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
     def stop(self) -> None:
         for user in self.users:
             user.client.close()
@@ -97,7 +105,8 @@ class ControlPlane:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-        kill_all(ProcessRuntime(self.settings.data_root))
+        if self.settings.runtime == "process":  # containers are the container tests' to remove
+            kill_all(ProcessRuntime(self.settings.data_root))
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -58,7 +58,7 @@ def settings_env(settings: ControlPlaneSettings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        elif isinstance(value, dict):
+        elif isinstance(value, dict | list):
             import json
 
             value = json.dumps(value)
