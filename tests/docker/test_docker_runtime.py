@@ -2,20 +2,17 @@
 
 Each test provisions tenants through the TenantService against the session devnet, with the bots in
 containers on the host's network (the devnet listens on loopback only). Skipped without an engine,
-failed without one under BASIS_REQUIRE_DOCKER=1 (see conftest.py).
+failed without one under BASIS_REQUIRE_DOCKER=1 (see conftest.py). A real `basis serve` and real `basis`
+CLI runs, SIGKILLed, are in test_control_plane_docker.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import os
-import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from functools import partial
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from orchestrator.database.session import open_database
 from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.docker import DockerRuntime
-from orchestrator.tenants import TenantError, TenantService
+from orchestrator.tenants import TenantService
 from tests.integration.orchestrator.test_tenants_support import health, settings_for
 from tests.support.devnet import DevnetProcess
 
@@ -312,77 +309,3 @@ async def test_an_upgrade_recreates_the_container_on_the_new_image_and_keeps_the
     finally:
         await service.delete(tid, purge=True)
         docker_client.images.remove(f"{repo}:{newer}")
-
-
-async def test_random_lifecycle_operations_with_control_plane_deaths_leave_every_tenant_as_desired(
-    devnet: DevnetProcess, tmp_path: Path, instance: str, bot_image: str, docker_client: Any
-) -> None:
-    """Twenty random operations; before some the control plane is replaced by a new one, and some are
-    cut short mid-way (their task cancelled: the engine may still finish what it was asked). Then one
-    control plane reconciles: every tenant is as desired, no container or volume belongs to no one.
-
-    The volumes of deleted-but-not-purged tenants are reaped by `DockerRuntime.reap`, called here the
-    way the reconciler is meant to call it on every pass.
-    """
-    seed = int(os.environ.get("BASIS_TEST_SEED", "6"))
-    rng = random.Random(seed)
-    service = make_service(devnet, tmp_path, instance)
-    log: list[str] = []
-    for step in range(20):
-        if rng.random() < 0.25:
-            service = make_service(devnet, tmp_path, instance)  # the control plane died and came back
-            log.append("restart control plane")
-        ids = [t.id for t in service.all()]
-        # Deletions rarer than the rest, so tenants live long enough to go through a few operations.
-        choices = ["provision", "provision"] if len(ids) < 3 else []
-        if ids:
-            choices += ["stop", "start", "restart", "kill"] * 2 + ["delete", "purge"]
-        op = rng.choice(choices)
-        tid = tenant_id() if op == "provision" else rng.choice(ids)
-        log.append(f"{step}: {op} {tid}")
-        if op == "kill":
-            with contextlib.suppress(Exception):
-                container_of(docker_client, tid).kill()
-            continue
-        operations: dict[str, Callable[[str], Awaitable[object]]] = {
-            "provision": partial(service.provision, limits={"memory_mb": 256}),
-            "stop": service.stop,
-            "start": service.start,
-            "restart": service.restart,
-            "delete": service.delete,
-            "purge": partial(service.delete, purge=True),
-        }
-        task = asyncio.create_task(operations[op](tid))
-        if rng.random() < 0.3:
-            await asyncio.sleep(rng.uniform(0, 1.5))
-            task.cancel()  # the control plane died mid-operation
-            log.append("  cut short")
-            service = make_service(devnet, tmp_path, instance)
-        with contextlib.suppress(asyncio.CancelledError, TenantError):
-            await task
-
-    service = make_service(devnet, tmp_path, instance)
-    runtime = service.runtime
-    assert isinstance(runtime, DockerRuntime)
-    reconciler = Reconciler(service)
-    deadline = time.monotonic() + 180
-    while True:
-        # The reconciler alone reaps: orphan containers and volumes, but never data kept on delete.
-        await reconciler.reconcile_once()
-        tenants = {t.id: t for t in service.all()}
-        kept = {r.tenant_id for r in service.retained()}
-        bots = {b.tenant_id: b for b in await runtime.list()}
-        wanted = {i for i, t in tenants.items() if t.desired_state == "running"}
-        settled = (
-            all(tenants[i].status == "running" and i in bots and bots[i].state == "running" for i in wanted)
-            and set(bots) == wanted
-            and set(await runtime.volumes()) <= set(tenants) | kept
-        )
-        if settled:
-            break
-        assert time.monotonic() < deadline, f"not settled (seed {seed}): {log}, {tenants}, {bots}"
-        await asyncio.sleep(0.5)
-    for tid in wanted:
-        port = tenants[tid].port
-        assert port is not None and health(port)
-    print(f"\nseed {seed}: {len(wanted)} running, {len(tenants) - len(wanted)} stopped; " + "; ".join(log))
