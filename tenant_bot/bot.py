@@ -9,7 +9,6 @@ Start-up recovery runs unfinished executions through the same engine as normal o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,6 +67,8 @@ PARTIAL_CLOSE_PROTOCOLS = frozenset({"kamino", "drift"})
 # Hyperliquid's minimum order value (reduce-only orders are exempt).
 MIN_ORDER_USD = Decimal(10)
 VENUE_ERRORS = (httpx.HTTPError, RetriesExhausted, OSError)
+# Position statuses that hold nothing on the venues; any other status keeps the fast cadence.
+SETTLED_POSITIONS = ("closed", "unwound", "failed")
 
 
 class BotError(Exception):
@@ -111,6 +112,34 @@ class TickReport:
     actions: list[str] = field(default_factory=list)
 
 
+def idle_blocker(
+    *,
+    live_positions: bool,
+    executions: bool,
+    auto_entry: bool,
+    state: TradingState,
+    ticked_clean: bool,
+    viewers: int,
+) -> str | None:
+    """Why the bot must keep its normal cadence, or None when it may tick at the idle cadence.
+
+    `ticked_clean`: the last tick happened, raised nothing and saw no venue error.
+    """
+    if live_positions:
+        return "a position is not closed"
+    if executions:
+        return "an execution is in flight or being recovered"
+    if auto_entry:
+        return "auto-entry is on"
+    if state != TradingState.ACTIVE:
+        return f"trading state is {state.value}"
+    if not ticked_clean:
+        return "the last tick failed or saw a venue error"
+    if viewers > 0:
+        return "someone is watching the live feed"
+    return None
+
+
 class Bot:
     def __init__(self, settings: BotSettings) -> None:
         self.settings = settings
@@ -129,6 +158,10 @@ class Bot:
         self.tick_hooks: list[TickHook] = []
         self.allowed_protocols: list[Protocol] | None = None
         self.allowed_assets: list[Asset] | None = None
+        # Open live-feed streams (the dashboard); any viewer keeps the normal cadence.
+        self.viewers = 0
+        # Set by whatever may end idleness, so an idle wait ends at once rather than after minutes.
+        self._wake = asyncio.Event()
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -254,6 +287,8 @@ class Bot:
     async def run(self, stop: asyncio.Event, *, max_ticks: int | None = None) -> None:
         ticks = 0
         while not stop.is_set():
+            # This tick sees everything up to now: a wake-up from before it is spent.
+            self._wake.clear()
             try:
                 await self.tick()
                 self._failed_ticks = 0
@@ -269,11 +304,55 @@ class Bot:
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.tick_seconds)
+            # A bounded run (`run --ticks N`) asks for its ticks now: no idle cadence there.
+            if max_ticks is None and self.idle_reason() is None:
+                await self._sleep(stop, self.settings.idle_tick_seconds, wake=True)
+            else:
+                await self._sleep(stop, self.settings.tick_seconds, wake=False)
         # Graceful stop: let an execution in flight reach a safe, journaled point.
         self.events.emit("bot.stopping", "Stopping: waiting for executions in flight")
         await self.aclose_tasks()
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float, *, wake: bool) -> None:
+        """Wait `seconds`, or until `stop`; also until a wake-up when `wake` (the idle wait)."""
+        waits = [asyncio.ensure_future(stop.wait())]
+        if wake:
+            waits.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    def wake(self) -> None:
+        """Something may have ended idleness: tick now (no effect on the normal cadence)."""
+        self._wake.set()
+
+    def viewer_joined(self) -> None:
+        self.viewers += 1
+        self.wake()
+
+    def viewer_left(self) -> None:
+        self.viewers = max(0, self.viewers - 1)
+
+    def idle_reason(self) -> str | None:
+        """Why the bot is not idle now (see `idle_blocker`), or None when it is."""
+        try:
+            with self.db() as s:
+                live = s.scalar(select(Position.id).where(Position.status.not_in(SETTLED_POSITIONS)).limit(1))
+            executions = bool(self.journal.unfinished()) or any(not t.done() for t in self._tasks.values())
+        except Exception:  # cannot tell: keep the safe, normal cadence
+            log.exception("idle check failed")
+            return "the journal could not be read"
+        obs = self.last_observation
+        return idle_blocker(
+            live_positions=live is not None,
+            executions=executions,
+            auto_entry=self.settings.auto_entry,
+            state=self.state,
+            ticked_clean=obs is not None and not obs.errors and self._failed_ticks == 0,
+            viewers=self.viewers,
+        )
 
     async def aclose_tasks(self) -> None:
         pending = [t for t in self._tasks.values() if not t.done()]
@@ -564,6 +643,7 @@ class Bot:
             self._set_kv("halted", {"reason": reason, "by": by, "at": datetime.now(UTC).isoformat()})
         self.risk.halt(reason, by=by)
         self.state = TradingState.HALTED
+        self.wake()
 
     def _risk_event(self, event: RiskEvent) -> None:
         severity = "info"
@@ -582,6 +662,7 @@ class Bot:
         self.risk.resume(by)
         self.state = self.risk.state
         self._set_kv("halted", None)
+        self.wake()
 
     # ------------------------------------------------------------------ manual operations
     def entry_refusal(self) -> str | None:
@@ -679,7 +760,9 @@ class Bot:
         """Write the execution and start driving it as a task of the bot; returns its id at once."""
         request = prepared.request
         if self.shadow is not None:
-            return await self.shadow.open(request, requested_by=requested_by)
+            ex_id = await self.shadow.open(request, requested_by=requested_by)
+            self.wake()  # once journaled: a shadow position is watched like a real one
+            return ex_id
         await self.hl.update_leverage("SOL", int(request.leverage), cross=True)
         ex_id = self.engine.begin_open(request, requested_by=requested_by)
         self._spawn(ex_id)
@@ -709,7 +792,9 @@ class Bot:
         except KeyError:
             raise BotError(f"no position {position_id}", 2) from None
         if position.shadow and self.shadow is not None:
-            return await self.shadow.close(position_id)
+            ex_id = await self.shadow.close(position_id)
+            self.wake()
+            return ex_id
         try:
             ex_id = self.engine.begin_close(position_id, requested_by=requested_by, reason=reason)
         except ValueError as exc:
@@ -733,12 +818,14 @@ class Bot:
         """Stop new positions (open ones stay watched and closable); persisted across restarts."""
         self.pause.pause(reason, by)
         self.save_pause()
+        self.wake()
         self.events.emit("control.paused", f"New entries paused by {by}: {reason}", by=by, reason=reason)
 
     def resume_all(self, by: str) -> None:
         """Lift every pause and clear a halt (an operator action, recorded with who)."""
         lifted = self.pause.resume("all", by)
         self.save_pause()
+        self.wake()
         was_halted = self.state == TradingState.HALTED
         if was_halted:
             self.resume_from_halt(by)
@@ -793,6 +880,7 @@ class Bot:
         self.allowed_assets = (
             None if set(prefs.allowed_assets) == all_assets else [_asset(a) for a in prefs.allowed_assets]
         )
+        self.wake()  # e.g. auto-entry turned on: decide with the new settings now
 
     # ------------------------------------------------------------------ internals
     def _spawn(self, execution_id: str) -> asyncio.Task[Execution]:
@@ -800,6 +888,7 @@ class Bot:
         if task is None or task.done():
             task = asyncio.create_task(self.engine.run(execution_id), name=f"execution-{execution_id[:8]}")
             self._tasks[execution_id] = task
+            self.wake()  # a position is (or may soon be) at stake: back to the normal cadence now
         return task
 
     def _busy(self) -> bool:

@@ -59,6 +59,11 @@ class BotSettings(BasisSettings):
 
     # Seconds between two ticks of the bot loop (refresh, risk, act).
     tick_seconds: float = Field(default=5.0, gt=0)
+    # Seconds between two ticks while the bot is idle: no position and no execution, auto-entry
+    # off, trading active, no venue error on the last tick and nobody watching its live feed.
+    # Anything that ends idleness (a dashboard viewer, an open or close, a settings change, a
+    # pause or resume) wakes the loop at once; a bot holding a position always ticks at `tick_seconds`.
+    idle_tick_seconds: float = Field(default=60.0, gt=0)
     # Open positions on its own when every entry criterion holds. Off: only manual opens.
     auto_entry: bool = False
     # Make the same decisions on live data but sign and send nothing; fills are hypothetical.

@@ -48,7 +48,17 @@ class ApiContext:
         self.valuer = Valuer(self.bot)
         self.live = LiveFeed(self.bot, self.valuer)
         self.metrics = Metrics(self.bot)
-        self.hub = EventHub(self.bot.events, self.heartbeat_seconds)
+        self.hub = EventHub(
+            self.bot.events,
+            self.heartbeat_seconds,
+            on_join=self._viewer_joined,
+            on_leave=self.bot.viewer_left,
+        )
+
+    def _viewer_joined(self) -> None:
+        # The viewer's page may hold rates from a minute ago (idle cadence): tick now and tell it.
+        self.live.refresh()
+        self.bot.viewer_joined()
 
     def start(self) -> None:
         """Hook into the running bot: events counted, the live feed after each tick, jobs followed."""

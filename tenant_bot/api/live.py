@@ -47,6 +47,10 @@ class LiveFeed:
         if self.on_tick in self.bot.tick_hooks:
             self.bot.tick_hooks.remove(self.on_tick)
 
+    def refresh(self) -> None:
+        """Send `rates.tick` after the next tick even if unchanged (still at most every EVENT_SECONDS)."""
+        self._last_rates = None
+
     def on_tick(self, obs: Observation, report: TickReport) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._update(obs, report), name="live-feed")

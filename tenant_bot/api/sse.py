@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from tenant_bot.storage.events import EventLog
@@ -44,9 +44,19 @@ def frame(event: Event) -> bytes:
 class EventHub:
     """The streams open now, so a shutdown can end them (uvicorn waits for open responses)."""
 
-    def __init__(self, events: EventLog, heartbeat_seconds: float) -> None:
+    def __init__(
+        self,
+        events: EventLog,
+        heartbeat_seconds: float,
+        *,
+        on_join: Callable[[], None] | None = None,
+        on_leave: Callable[[], None] | None = None,
+    ) -> None:
         self.events = events
         self.heartbeat_seconds = heartbeat_seconds
+        # Told when a stream opens and ends: a watched bot keeps its normal tick cadence.
+        self.on_join = on_join
+        self.on_leave = on_leave
         self._queues: set[asyncio.Queue[Event | None]] = set()
         self.closed = False
 
@@ -74,6 +84,8 @@ class EventHub:
         # Subscribe before reading the log: nothing emitted in between can fall through the gap.
         unsubscribe = self.events.subscribe(listener)
         self._queues.add(queue)
+        if self.on_join is not None:
+            self.on_join()
         try:
             yield b"retry: 2000\n\n"
             last = 0
@@ -101,3 +113,5 @@ class EventHub:
         finally:
             self._queues.discard(queue)
             unsubscribe()
+            if self.on_leave is not None:
+                self.on_leave()

@@ -1,0 +1,120 @@
+"""The idle rule: a bot ticks at the slow cadence only when nothing at all needs it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tenant_bot.bot import Bot, idle_blocker
+from tenant_bot.config import BotSettings
+from tenant_bot.risk.states import TradingState
+
+IDLE: dict[str, Any] = {
+    "live_positions": False,
+    "executions": False,
+    "auto_entry": False,
+    "state": TradingState.ACTIVE,
+    "ticked_clean": True,
+    "viewers": 0,
+}
+
+
+def test_a_bot_with_nothing_to_do_is_idle() -> None:
+    assert idle_blocker(**IDLE) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"live_positions": True}, "position"),
+        ({"executions": True}, "execution"),
+        ({"auto_entry": True}, "auto-entry"),
+        ({"state": TradingState.REDUCING}, "reducing"),
+        ({"state": TradingState.HALTED}, "halted"),
+        ({"ticked_clean": False}, "venue error"),
+        ({"viewers": 1}, "watching"),
+        # A position wins over everything else that would allow idleness.
+        ({"live_positions": True, "viewers": 0, "auto_entry": False}, "position"),
+    ],
+)
+def test_any_reason_to_watch_keeps_the_normal_cadence(change: dict[str, Any], reason: str) -> None:
+    why = idle_blocker(**{**IDLE, **change})
+    assert why is not None and reason in why
+
+
+def test_idle_tick_seconds_defaults_to_a_minute_and_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert BotSettings().idle_tick_seconds == 60
+    monkeypatch.setenv("BASIS_IDLE_TICK_SECONDS", "12.5")
+    assert BotSettings().idle_tick_seconds == 12.5
+    monkeypatch.setenv("BASIS_IDLE_TICK_SECONDS", "0")
+    with pytest.raises(ValueError, match="idle_tick_seconds"):
+        BotSettings()
+
+
+class _LoopBot(Bot):
+    """A Bot whose tick and idle check are stubs: only the loop's waiting is under test."""
+
+    def __init__(self, idle: bool) -> None:
+        super().__init__(BotSettings(tick_seconds=0.01, idle_tick_seconds=30))
+        self.idle = idle
+        self.ticked = asyncio.Event()
+
+    async def tick(self) -> Any:
+        self.ticks_total += 1
+        self.ticked.set()
+
+    def idle_reason(self) -> str | None:
+        return None if self.idle else "busy"
+
+    async def aclose_tasks(self) -> None:
+        return None
+
+
+def _stub_events(bot: Bot) -> None:
+    class Events:
+        def emit(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    bot.events = Events()  # type: ignore[assignment]
+
+
+async def test_an_idle_loop_waits_until_woken_then_ticks_at_once() -> None:
+    bot = _LoopBot(idle=True)
+    _stub_events(bot)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(bot.run(stop))
+    await asyncio.sleep(0.2)
+    assert bot.ticks_total == 1  # the first tick, then the 30-s idle wait
+    bot.ticked.clear()
+    bot.viewer_joined()
+    await asyncio.wait_for(bot.ticked.wait(), 1)
+    assert bot.ticks_total == 2 and bot.viewers == 1
+    # Still idle by the stub: back to the long wait, no tick storm.
+    await asyncio.sleep(0.2)
+    assert bot.ticks_total == 2
+    bot.viewer_left()
+    assert bot.viewers == 0
+    stop.set()
+    await asyncio.wait_for(loop, 1)
+
+
+async def test_a_busy_loop_ticks_at_tick_seconds_whatever_the_wake_ups() -> None:
+    bot = _LoopBot(idle=False)
+    _stub_events(bot)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(bot.run(stop))
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(loop, 1)
+    assert bot.ticks_total >= 10
+
+
+async def test_a_bounded_run_never_waits_for_the_idle_cadence() -> None:
+    bot = _LoopBot(idle=True)
+    _stub_events(bot)
+    await asyncio.wait_for(bot.run(asyncio.Event(), max_ticks=3), 1)
+    assert bot.ticks_total == 3
