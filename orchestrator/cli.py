@@ -140,7 +140,9 @@ def _finish(tenant: Any, as_json: bool, verb: str) -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address (default BASIS_CP_HOST, 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default BASIS_CP_PORT, 8000).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default BASIS_CP_PORT, 8000; 0 picks a free one).")
+    ] = None,
 ) -> None:
     """Run the control plane until SIGTERM/SIGINT. The bots keep running after it stops."""
     import uvicorn
@@ -153,6 +155,9 @@ def serve(
     settings = settings.model_copy(
         update={"host": host or settings.host, "port": settings.port if port is None else port}
     )
+    if settings.port == 0:
+        # A free port, chosen now: the bots are told the broker's address before the server binds.
+        settings = settings.model_copy(update={"port": _free_port(settings.host)})
     configure_logging(settings.log_level, json=settings.log_json)
     try:
         application = create_app(settings)
@@ -169,6 +174,15 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------------- users

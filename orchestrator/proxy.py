@@ -71,6 +71,10 @@ CLIENT_ONLY = frozenset(
 )
 # `server` and `date` are written again by our own server; repeating the bot's would duplicate them.
 UPSTREAM_ONLY = frozenset({b"set-cookie", b"server", b"date"})
+# Added to every answer of a bot: only a page of the control plane's own origin (the portal) may frame
+# the dashboard, so another site cannot overlay it to trick a signed-in user into clicking (a bot's own
+# CSP, if it sends one, applies as well).
+FRAMING = (b"content-security-policy", b"frame-ancestors 'self'")
 
 NOT_RUNNING = "your bot is not running"
 STARTING = "your bot is starting"
@@ -159,7 +163,8 @@ def request_headers(
 
 
 def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The bot's response headers without hop-by-hop ones, cookies, and what our server adds itself."""
+    """The bot's response headers without hop-by-hop ones, cookies, and what our server adds itself;
+    plus the policy that only the portal may frame them."""
     extra = _connection_tokens(headers)
     out = []
     for name, value in headers:
@@ -167,6 +172,7 @@ def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
         if lower in HOP_BY_HOP or lower in UPSTREAM_ONLY or lower in extra:
             continue
         out.append((lower, value))
+    out.append(FRAMING)
     return out
 
 

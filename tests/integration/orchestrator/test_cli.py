@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from orchestrator.runtimes.process import ProcessRuntime
+from tests.integration.orchestrator.test_broker_support import ControlPlane
 from tests.integration.orchestrator.test_tenants_support import (
     health,
     kill_all,
@@ -109,3 +113,38 @@ def test_doctor_reports_every_check(cli: Cli) -> None:
     out = cli("doctor", "--json")
     assert out.returncode == 1
     assert not next(c for c in json.loads(out.stdout)["checks"] if c["name"] == "solana")["ok"]
+
+
+def test_serve_on_port_0_tells_the_bots_the_port_it_listens_on(devnet: DevnetProcess, tmp_path: Path) -> None:
+    """`basis serve --port 0` picks a free port before the bots learn the signing broker's address."""
+    plane = ControlPlane(devnet, tmp_path, overrides={"port": 0})
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", "serve", "--port", "0"],
+            cwd=ROOT,
+            env=settings_env(plane.settings),
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        deadline, port = time.monotonic() + 60, 0
+        while not port and time.monotonic() < deadline:
+            assert serve.poll() is None, log.read_text()
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", log.read_text())
+            port = int(found.group(1)) if found else 0
+            time.sleep(0.1)
+        assert port > 0, log.read_text()
+        plane.settings = plane.settings.model_copy(update={"port": port})
+        user = plane.sign_in("port0")
+        plane.wait_running(user)
+        tenant = plane.tenant(user.tenant_id)
+        assert tenant.pid is not None
+        with open(f"/proc/{tenant.pid}/environ", "rb") as f:
+            env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        assert env[b"BASIS_BROKER_URL"].decode() == f"http://127.0.0.1:{port}"
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+        plane.stop()

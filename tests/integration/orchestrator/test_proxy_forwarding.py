@@ -220,6 +220,8 @@ def test_page_api_and_health_reach_the_bot(stack: Stack) -> None:
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]
         assert 'src="static/app.js"' in page.text  # relative: the browser asks /app/static/app.js
+        # Only the portal (this origin) may frame it.
+        assert page.headers["content-security-policy"] == "frame-ancestors 'self'"
         script = c.get("/static/app.js")
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
         assert script.content == httpx.get(stack.a.url + "/static/app.js", headers=stack.a.headers).content

@@ -88,6 +88,7 @@ def test_response_headers_strip_hop_by_hop_cookies_and_server_headers() -> None:
         (b"content-type", b"text/event-stream"),
         (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no"),
+        (b"content-security-policy", b"frame-ancestors 'self'"),
     ]
 
 
