@@ -477,14 +477,22 @@ class SwarmRuntime(EngineRuntime):
         major, minor = (int(x) for x in str(version.get("ApiVersion", "0.0")).split(".")[:2])
         if (major, minor) >= (1, 46):
             return True
-        out = await self._call(
-            self.client.containers.run,
+        out = await self._call(self._probe_no_new_privileges, image)
+        return out.decode().split()[-1:] == ["1"]
+
+    def _probe_no_new_privileges(self, image: str) -> bytes:
+        container = self.client.containers.create(
             image,
             ["NoNewPrivs", "/proc/self/status"],
             entrypoint=["grep"],  # not the bot's own
-            remove=True,
             network_mode="none",
             user=f"{BOT_UID}:{BOT_UID}",
             labels={"basis.probe": "no-new-privileges"},  # no tenant label: no runtime lists it
         )
-        return out.decode().split()[-1:] == ["1"]
+        try:
+            container.start()
+            container.wait(timeout=60)
+            return bytes(container.logs())
+        finally:
+            # With its anonymous /data volume (the image declares one), which `run(remove=True)` keeps.
+            container.remove(v=True, force=True)

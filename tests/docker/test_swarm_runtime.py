@@ -325,6 +325,7 @@ def test_doctor_checks_the_swarm_and_that_no_new_privileges_holds(
     devnet: DevnetProcess, tmp_path: Path, bot_image: str, swarm: str, docker_client: Any
 ) -> None:
     settings = settings_for(devnet, tmp_path, runtime="swarm")
+    volumes_before = {v.name for v in docker_client.volumes.list()}
     out = subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "doctor", "--json"],
         cwd=ROOT,
@@ -336,5 +337,6 @@ def test_doctor_checks_the_swarm_and_that_no_new_privileges_holds(
     runtime = next(c for c in json.loads(out.stdout)["checks"] if c["name"] == "runtime")
     assert runtime["ok"], runtime
     assert "swarm runtime" in runtime["detail"] and "no-new-privileges enforced" in runtime["detail"]
-    # Its probe container (below API 1.46) is gone again.
+    # Its probe container (below API 1.46) is gone again, with its anonymous volume.
     assert docker_client.containers.list(all=True, filters={"label": ["basis.probe"]}) == []
+    assert {v.name for v in docker_client.volumes.list()} <= volumes_before
