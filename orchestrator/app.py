@@ -47,7 +47,9 @@ def make_runtime(settings: ControlPlaneSettings) -> Runtime:
             pin_to_node=settings.swarm_pin_to_node,
             stop_timeout=settings.bot_stop_timeout_seconds,
         )
-    return ProcessRuntime(settings.data_root, stop_timeout=settings.bot_stop_timeout_seconds)
+    return ProcessRuntime(
+        settings.data_root, stop_timeout=settings.bot_stop_timeout_seconds, spare=settings.bot_spare
+    )
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -61,9 +63,15 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(reconciler.run(stop), name="reconciler")
+        # A runtime that keeps a pre-imported spare bot starts it now and lets it go at the end.
+        warm, close_runtime = getattr(service.runtime, "warm", None), getattr(service.runtime, "close", None)
+        if warm is not None:
+            warm()
         try:
             yield
         finally:
+            if close_runtime is not None:
+                close_runtime()
             # The bots keep running: they live in sessions of their own and a restarted control
             # plane adopts them.
             stop.set()

@@ -79,6 +79,9 @@ class ControlPlaneSettings(BasisSettings):
     # Loopback ports the bots listen on (inclusive).
     bot_port_min: int = Field(default=18100, ge=1024, le=65535)
     bot_port_max: int = Field(default=18999, ge=1024, le=65535)
+    # Process runtime: keep one pre-imported bot process ready (`tenant_bot/spare.py`), so a new user's
+    # bot starts about a second sooner. It costs the memory of one idle bot.
+    bot_spare: bool = True
     # The version new tenants get; the process runtime runs the installed code whatever it says.
     bot_version: str = "0.1.0"
     # A bot that does not answer `/health` this long after its start is marked failed and retried.
