@@ -26,7 +26,9 @@ log = get_logger(__name__)
 BOT_PREFIX = "/app"
 
 
-def make_runtime(settings: ControlPlaneSettings) -> Runtime:
+def make_runtime(settings: ControlPlaneSettings, *, serving: bool = False) -> Runtime:
+    """The runtime the settings name. `serving`: for `basis serve`, which keeps a spare bot (process
+    runtime); a CLI command that exits at once must not start one."""
     if settings.runtime == "docker":
         from orchestrator.runtimes.docker import DockerRuntime  # the SDK only when it is used
 
@@ -48,14 +50,16 @@ def make_runtime(settings: ControlPlaneSettings) -> Runtime:
             stop_timeout=settings.bot_stop_timeout_seconds,
         )
     return ProcessRuntime(
-        settings.data_root, stop_timeout=settings.bot_stop_timeout_seconds, spare=settings.bot_spare
+        settings.data_root,
+        stop_timeout=settings.bot_stop_timeout_seconds,
+        spare=settings.bot_spare and serving,
     )
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or ControlPlaneSettings()
     db = open_database(settings.database_url)
-    service = TenantService(settings, db, runtime or make_runtime(settings))
+    service = TenantService(settings, db, runtime or make_runtime(settings, serving=True))
     reconciler = Reconciler(service)
     closers: list[Any] = []
 

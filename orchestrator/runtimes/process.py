@@ -309,9 +309,9 @@ class ProcessRuntime:
                     pid = child.pid
                 else:
                     pid = taken[0]
-                    # The next spare at once: on two cores its imports barely slow this bot's start,
-                    # and users who sign in one after another each find one ready.
-                    self.warm()
+            # The next spare at once (or a new one, if the last died): on two cores its imports barely
+            # slow this bot's start, and users who sign in one after another each find one ready.
+            self.warm()
         return BotStatus(spec.tenant_id, "starting", pid, spec.port)
 
     async def stop(self, tenant_id: str) -> BotStatus:

@@ -142,3 +142,15 @@ except ValueError as exc:
     first, second = out.stdout.splitlines()
     assert json.loads(first) == ["BASIS_TENANT_ID=t-1", "A=b", "b"]
     assert second.startswith("refused: the environment needs")
+
+
+def test_only_basis_serve_keeps_a_spare(devnet: DevnetProcess, tmp_path: Path) -> None:
+    """A CLI command exits at once: a spare it started would only burn a second of CPU."""
+    from orchestrator.app import make_runtime
+
+    settings = settings_for(devnet, tmp_path)
+    cli_runtime, served = make_runtime(settings), make_runtime(settings, serving=True)
+    assert isinstance(cli_runtime, ProcessRuntime) and isinstance(served, ProcessRuntime)
+    assert not cli_runtime.spare and served.spare
+    off = make_runtime(settings.model_copy(update={"bot_spare": False}), serving=True)
+    assert isinstance(off, ProcessRuntime) and not off.spare
