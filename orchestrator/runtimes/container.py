@@ -135,15 +135,19 @@ class EngineRuntime:
     def __init__(
         self,
         *,
-        image_repo: str,
-        instance: str,
-        host_network: bool,
-        stop_timeout: float,
-        health_timeout: float,
-        client: Any,
-        name_prefix: str,
-        volume_prefix: str,
+        image_repo: str = "basis/bot",
+        instance: str = "default",
+        host_network: bool = False,
+        stop_timeout: float = 30.0,
+        health_timeout: float = 2.0,
+        client: Any = None,
+        name_prefix: str = "basis-bot-",
+        volume_prefix: str = "basis-data-",
     ) -> None:
+        """`image_repo`: the bot image's repository, tagged with each tenant's version; `instance`: the
+        label of this control plane's bots; `host_network`: bots share the host's network (else their
+        port is published); `stop_timeout` / `health_timeout`: seconds a bot has to stop, and `/health`
+        to answer; `client`: a Docker SDK client (default: from the environment, made on first use)."""
         if not INSTANCE.match(instance):
             raise ValueError("instance must be 1 to 63 letters, digits, dots, dashes or underscores")
         self.image_repo = image_repo

@@ -78,29 +78,10 @@ _secret_tar = secret_tar
 class DockerRuntime(EngineRuntime):
     name = "docker"
 
-    def __init__(
-        self,
-        *,
-        image_repo: str = "basis/bot",
-        instance: str = "default",
-        host_network: bool = False,
-        network: str | None = None,
-        stop_timeout: float = 30.0,
-        health_timeout: float = 2.0,
-        client: Any = None,
-        name_prefix: str = "basis-bot-",
-        volume_prefix: str = "basis-data-",
-    ) -> None:
-        super().__init__(
-            image_repo=image_repo,
-            instance=instance,
-            host_network=host_network,
-            stop_timeout=stop_timeout,
-            health_timeout=health_timeout,
-            client=client,
-            name_prefix=name_prefix,
-            volume_prefix=volume_prefix,
-        )
+    def __init__(self, *, network: str | None = None, **engine: Any) -> None:
+        """`engine`: the knobs every engine runtime has (`EngineRuntime`); `network`: a private
+        network to attach bots to instead of publishing their ports."""
+        super().__init__(**engine)
         self.network = network
 
     def _get_container(self, tenant_id: str) -> Any | None:

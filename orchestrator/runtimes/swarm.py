@@ -83,30 +83,10 @@ PENDING_STATES = frozenset({"new", "allocated", "pending", "assigned", "accepted
 class SwarmRuntime(EngineRuntime):
     name = "swarm"
 
-    def __init__(
-        self,
-        *,
-        image_repo: str = "basis/bot",
-        instance: str = "default",
-        host_network: bool = False,
-        constraints: Sequence[str] = (),
-        pin_to_node: bool = True,
-        stop_timeout: float = 30.0,
-        health_timeout: float = 2.0,
-        client: Any = None,
-        name_prefix: str = "basis-bot-",
-        volume_prefix: str = "basis-data-",
-    ) -> None:
-        super().__init__(
-            image_repo=image_repo,
-            instance=instance,
-            host_network=host_network,
-            stop_timeout=stop_timeout,
-            health_timeout=health_timeout,
-            client=client,
-            name_prefix=name_prefix,
-            volume_prefix=volume_prefix,
-        )
+    def __init__(self, *, constraints: Sequence[str] = (), pin_to_node: bool = True, **engine: Any) -> None:
+        """`engine`: the knobs every engine runtime has (`EngineRuntime`); `constraints`: placement
+        constraints of every bot's service; `pin_to_node`: keep a bot on the node of its volume."""
+        super().__init__(**engine)
         self.constraints = [c.strip() for c in constraints if c.strip()]
         self.pin_to_node = pin_to_node
         self._pinned: set[str] = set()  # tenants whose node is known to be remembered

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,18 @@ def addresses(service: TenantService, tenant: str) -> tuple[str, str]:
     assert r.status_code == 200, r.text
     body = r.json()
     return body["solana"]["address"], body["arbitrum"]["address"]
+
+
+async def owned_and_stray(
+    service: TenantService, tmp_path: Path, new_id: Callable[[], str]
+) -> tuple[str, str]:
+    """A tenant provisioned as usual, and a bot started straight on the runtime that no tenant owns."""
+    owned, stray = new_id(), new_id()
+    await service.provision(owned)
+    spec = service.spec(service.get(owned))
+    env = {**spec.env, "BASIS_TENANT_ID": stray}
+    await service.runtime.start(BotSpec(stray, spec.version, spec.port + 1, tmp_path / stray, env))
+    return owned, stray
 
 
 async def settle(reconciler: Reconciler, service: TenantService, tenant: str, timeout: float = 90) -> None:
@@ -252,13 +264,7 @@ async def test_containers_and_volumes_of_no_tenant_are_reaped(
 ) -> None:
     runtime = service.runtime
     assert isinstance(runtime, DockerRuntime)
-    owned = tenant_id()
-    await service.provision(owned)
-    stray = tenant_id()
-    spec = service.spec(service.get(owned))
-    await runtime.start(
-        BotSpec(stray, spec.version, spec.port + 1, tmp_path / stray, {**spec.env, "BASIS_TENANT_ID": stray})
-    )
+    owned, stray = await owned_and_stray(service, tmp_path, tenant_id)
     assert has_container(docker_client, stray) and has_volume(docker_client, stray)
     assert sorted(b.tenant_id for b in await runtime.list()) == sorted([owned, stray])
     reaped = await runtime.reap({t.id for t in service.all()})

@@ -24,7 +24,7 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.swarm import SwarmRuntime
 from orchestrator.tenants import TenantService
-from tests.docker.test_docker_runtime import addresses, bot_ports, settle
+from tests.docker.test_docker_runtime import addresses, bot_ports, owned_and_stray, settle
 from tests.integration.orchestrator.test_tenants_support import health, settings_env, settings_for
 from tests.support.devnet import ROOT, DevnetProcess
 
@@ -268,7 +268,6 @@ def test_the_control_plane_builds_a_swarm_runtime_from_its_settings_and_the_serv
     published through the routing mesh with its secrets as files (checked on the spec sent)."""
     from orchestrator.app import make_runtime
     from orchestrator.config import ControlPlaneSettings
-    from orchestrator.runtimes.base import BotSpec
     from orchestrator.runtimes.container import bot_environment
 
     monkeypatch.setenv("BASIS_CP_SWARM_CONSTRAINTS", '["node.labels.basis==bots"]')
@@ -299,13 +298,7 @@ async def test_services_volumes_and_secrets_of_no_tenant_are_reaped(
 ) -> None:
     runtime = service.runtime
     assert isinstance(runtime, SwarmRuntime)
-    owned = tenant_id()
-    await service.provision(owned)
-    stray = tenant_id()
-    spec = service.spec(service.get(owned))
-    await runtime.start(
-        BotSpec(stray, spec.version, spec.port + 1, tmp_path / stray, {**spec.env, "BASIS_TENANT_ID": stray})
-    )
+    owned, stray = await owned_and_stray(service, tmp_path, tenant_id)
     left = leftovers(docker_client, stray)
     assert left["services"] and left["secrets"]
     assert sorted(b.tenant_id for b in await runtime.list()) == sorted([owned, stray])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,3 +196,23 @@ def serve(bot: BotProcess, *, timeout: float = 60, **env: str) -> ServedBot:
         time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"basis-bot serve did not answer /health within {timeout}s:\n{bot.logs()[-3000:]}")
+
+
+@contextlib.contextmanager
+def funded_bot_on_own_devnet(folder: Path, *, seed: int, usdc: str, **env: str) -> Iterator[ServedBot]:
+    """A devnet of its own, and on it a bot initialised, funded (`usdc` on Solana and on Hyperliquid,
+    3 SOL) and serving; both stopped afterwards."""
+    from tests.support.devnet import start_devnet
+
+    dn = start_devnet(seed=seed, speed=1.0)
+    try:
+        bot = BotProcess(dn, folder / "bot")
+        bot.init()
+        bot.fund(usdc_solana=usdc, usdc_hl=usdc, sol="3")
+        served = serve(bot, **env)
+        try:
+            yield served
+        finally:
+            served.stop()
+    finally:
+        dn.stop()

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.tenant_bot.api.conftest import wait_for, wait_job
-from tests.support.bot import BotProcess, ServedBot, serve
-from tests.support.devnet import start_devnet
+from tests.support.bot import ServedBot, funded_bot_on_own_devnet
 
 pytestmark = pytest.mark.devnet
 
@@ -27,22 +26,16 @@ IDLE = 30
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBot]:
-    dn = start_devnet(seed=41, speed=1.0)
-    try:
-        bot = BotProcess(dn, Path(tmp_path_factory.mktemp("idle")) / "bot")
-        bot.init()
-        bot.fund(usdc_solana="3000", usdc_hl="3000", sol="3")
-        sb = serve(
-            bot,
-            BASIS_TICK_SECONDS=str(TICK),
-            BASIS_IDLE_TICK_SECONDS=str(IDLE),
-            BASIS_AUTO_ENTRY="false",
-            BASIS_SSE_HEARTBEAT_SECONDS="0.5",
-        )
+    with funded_bot_on_own_devnet(
+        Path(tmp_path_factory.mktemp("idle")),
+        seed=41,
+        usdc="3000",
+        BASIS_TICK_SECONDS=str(TICK),
+        BASIS_IDLE_TICK_SECONDS=str(IDLE),
+        BASIS_AUTO_ENTRY="false",
+        BASIS_SSE_HEARTBEAT_SECONDS="0.5",
+    ) as sb:
         yield sb
-        sb.stop()
-    finally:
-        dn.stop()
 
 
 @pytest.fixture

@@ -11,22 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.bot import BotProcess, ServedBot, serve
-from tests.support.devnet import start_devnet
+from tests.support.bot import ServedBot, funded_bot_on_own_devnet
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBot]:
-    dn = start_devnet(seed=23, speed=1.0)
-    try:
-        bot = BotProcess(dn, Path(tmp_path_factory.mktemp("api")) / "bot")
-        bot.init()
-        bot.fund(usdc_solana="6000", usdc_hl="6000", sol="3")
-        sb = serve(bot, BASIS_SSE_HEARTBEAT_SECONDS="0.5")
+    folder = Path(tmp_path_factory.mktemp("api"))
+    with funded_bot_on_own_devnet(folder, seed=23, usdc="6000", BASIS_SSE_HEARTBEAT_SECONDS="0.5") as sb:
         yield sb
-        sb.stop()
-    finally:
-        dn.stop()
 
 
 @pytest.fixture
