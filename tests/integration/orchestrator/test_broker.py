@@ -200,7 +200,7 @@ def test_no_token_or_a_wrong_one_is_401(plane: ControlPlane, alice: SignedIn) ->
     assert "Bearer" in r.json()["detail"]
     # A Basic or cookie credential is not a tenant token.
     r = httpx.post(
-        plane.url + "/internal/sign",
+        plane.internal_url + "/internal/sign",
         json=body,
         headers={"Authorization": f"Basic {alice.token}", "X-Basis-Tenant": alice.tenant_id},
         cookies=dict(alice.client.cookies),
