@@ -50,7 +50,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -61,8 +61,12 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 # How long a refused connection keeps reading (and dropping) what its client still sends after the
-# answer, so that a client busy sending a large body still reads the answer instead of a reset.
+# answer, so that a client busy sending (a large body, or its request while we answered 503 at once)
+# reads the answer instead of a reset.
 LINGER_SECONDS = 1.0
+# Connections answered 503 past the caps that may linger so at once: each holds a descriptor beyond
+# the cap for up to LINGER_SECONDS (within the reserve); past this many they are closed at once.
+MAX_LINGERING_REFUSALS = 256
 # Connections waiting for the kernel to hand them over; the reserve of descriptors covers a burst
 # this large accepted at once, before any shedding can run.
 BACKLOG = 1024
@@ -175,6 +179,7 @@ class Connections:
         self.networks: dict[str, _Network] = {}
         self.shed = 0  # connections closed to make room, since the start
         self.refused = 0  # connections answered 503 at once, since the start
+        self.lingering_refusals = 0
 
     def admit(self, conn: GuardedProtocol, host: str) -> bytes | None:
         """Count a new connection in, shedding a waiting one if a cap is reached; or the 503 to answer."""
@@ -299,6 +304,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.limits = config.connections.limits
         self.network: _Network | None = None
         self.admitted = False
+        self.lingering_refusal = False  # answered 503 without being admitted, and lingering
         self.closing = False  # answered or shed: what still arrives is dropped
         self.head_bytes = 0  # bytes received since the last head completed, while no body was due
         self.body_bytes = 0
@@ -311,11 +317,18 @@ class GuardedProtocol(HttpToolsProtocol):
         self.client = (host, peer[1]) if isinstance(peer, tuple) else None
         refusal = self.guard.admit(self, host)
         if refusal is not None:
-            assert isinstance(transport, asyncio.Transport)
+            transport = cast(asyncio.Transport, transport)  # uvloop's transports are not its subclasses
             self.transport = transport
             self.closing = True
             transport.write(refusal)
-            transport.close()
+            guard = self.guard
+            if guard.lingering_refusals < MAX_LINGERING_REFUSALS and transport.can_write_eof():
+                guard.lingering_refusals += 1
+                self.lingering_refusal = True
+                transport.write_eof()
+                self.loop.call_later(LINGER_SECONDS, transport.close)
+            else:
+                transport.close()
             return
         self.admitted = True
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -324,6 +337,9 @@ class GuardedProtocol(HttpToolsProtocol):
         if self.admitted:
             self.admitted = False
             self.guard.release(self)
+        elif self.lingering_refusal:
+            self.lingering_refusal = False
+            self.guard.lingering_refusals -= 1
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -508,17 +524,16 @@ def listener_limits(
 ) -> tuple[ListenerLimits, ListenerLimits]:
     """The public and internal listeners' limits, with connection caps that fit in `descriptors`."""
     internal_cap = settings.broker_max_connections
-    public_cap = min(
-        settings.max_connections, (descriptors - settings.reserved_descriptors - internal_cap) // 2
-    )
-    if public_cap < 64:
+    fits = (descriptors - settings.reserved_descriptors - internal_cap) // 2
+    if fits < 64:
         log.warning(
             "few file descriptors: raise the hard limit on open files (ulimit -Hn)",
             descriptors=descriptors,
             reserved=settings.reserved_descriptors,
             broker_connections=internal_cap,
         )
-        public_cap = max(public_cap, 16)
+        fits = max(fits, 16)
+    public_cap = min(settings.max_connections, fits)
     shared = {
         "header_timeout": settings.header_timeout_seconds,
         "body_timeout": settings.body_timeout_seconds,
