@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
-from tests.support.attack import Answer, Watch, connect, read_answer
+from tests.support.attack import Answer, Watch, answered_by_bot, connect, read_answer
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet
@@ -77,19 +77,7 @@ def body_pieces(chunked: bool) -> Iterator[bytes]:
 
 
 def bot_requests(plane: ControlPlane, user: SignedIn) -> dict[str, int]:
-    """Requests the user's bot has answered, by route and status, from its own /metrics (less
-    /metrics itself and the reconciler's /health checks)."""
-    port = plane.tenant(user.tenant_id).port
-    text = httpx.get(
-        f"http://127.0.0.1:{port}/metrics", headers={"X-Basis-Token": user.token}, timeout=10
-    ).text
-    counts = {}
-    for line in text.splitlines():
-        if line.startswith("basis_http_requests_total{"):
-            series, value = line.rsplit(" ", 1)
-            if 'route="/metrics"' not in series and 'route="/health"' not in series:
-                counts[series.removeprefix("basis_http_requests_total")] = int(float(value))
-    return counts
+    return answered_by_bot(plane.tenant(user.tenant_id).port or 0, user.token)
 
 
 def paused(user: SignedIn) -> bool:

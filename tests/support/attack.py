@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 
+import httpx
+
 from tests.support.devnet import ROOT
 
 
@@ -86,6 +88,19 @@ def open_many(port: int, count: int, sources: list[str]) -> list[socket.socket]:
             raise OSError(code, os.strerror(code))
         opened.append(sock)
     return opened
+
+
+def answered_by_bot(port: int, token: str) -> dict[str, int]:
+    """Requests a bot on `port` has answered, by route and status (`{route="...",status="..."}`),
+    from its own /metrics; less /metrics itself and the control plane's /health checks."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"X-Basis-Token": token}, timeout=10).text
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("basis_http_requests_total{"):
+            series, value = line.rsplit(" ", 1)
+            if 'route="/metrics"' not in series and 'route="/health"' not in series:
+                counts[series.removeprefix("basis_http_requests_total")] = int(float(value))
+    return counts
 
 
 def established(port: int) -> int:
