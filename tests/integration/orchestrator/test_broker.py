@@ -305,7 +305,7 @@ def test_bots_of_signed_in_users_get_the_broker_and_never_the_privy_secret(
         with open(f"/proc/{tenant.pid}/environ", "rb") as f:
             env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
         assert env[b"BASIS_SIGNER"] == b"broker"
-        assert env[b"BASIS_BROKER_URL"].decode() == plane.url
+        assert env[b"BASIS_BROKER_URL"].decode() == plane.internal_url  # the internal listener
         assert env[b"BASIS_SOLANA_ADDRESS"].decode() == user.solana_address
         assert env[b"BASIS_EVM_ADDRESS"].decode() == user.evm_address
         environ = b"\0".join(f"{k.decode()}={v.decode()}".encode() for k, v in env.items())
