@@ -179,6 +179,8 @@ class Watch:
     max_rss_mib: float = 0.0
     max_open_files: int = 0
     rss_before_mib: float = 0.0
+    peak_before_mib: float = 0.0
+    peak_after_mib: float = 0.0
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -186,6 +188,7 @@ class Watch:
 
     def __enter__(self) -> Watch:
         self.rss_before_mib = rss_mib(self.pid)
+        self.peak_before_mib = peak_rss_mib(self.pid)
         self._thread.start()
         return self
 
@@ -194,6 +197,7 @@ class Watch:
     ) -> None:
         self._stop.set()
         self._thread.join(30)
+        self.peak_after_mib = peak_rss_mib(self.pid)
 
     def _probe(self) -> None:
         started = time.perf_counter()
@@ -234,7 +238,9 @@ class Watch:
 
     @property
     def rss_growth_mib(self) -> float:
-        return self.max_rss_mib - self.rss_before_mib
+        """How much more resident memory the process had during the attack than before it: the
+        samples, and its peak (VmHWM), which also catches a spike between two samples."""
+        return max(self.max_rss_mib - self.rss_before_mib, self.peak_after_mib - self.peak_before_mib)
 
 
 # Connections one flooding process opens at most, and how it paces them: 1,500 a second each, which
