@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from eth_abi import encode
 from eth_account import Account
-from hyperliquid.utils.signing import construct_phantom_agent, l1_payload
+from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 from pydantic import SecretStr
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -190,6 +190,18 @@ def _usdc_to_bridge() -> dict[str, Any]:
     }
 
 
+ORDER = {
+    "type": "order",
+    "orders": [{"a": 5, "b": False, "p": "150", "s": "1", "r": False, "t": {"limit": {"tif": "Ioc"}}}],
+    "grouping": "na",
+}
+
+
+def _l1(action: dict[str, Any] = ORDER, nonce: int = 1_700_000_000_000) -> SignRequest:
+    payload = {"action": action, "nonce": nonce, "vaultAddress": None, "expiresAfter": None}
+    return SignRequest(kind="hyperliquid_l1", payload=payload)
+
+
 async def test_answers_from_the_right_keys_are_returned(tmp_path: Path) -> None:
     broker, tenant = _broker(tmp_path, FakePrivy(SOLANA, EVM))
     message = _message(SOLANA)
@@ -197,10 +209,15 @@ async def test_answers_from_the_right_keys_are_returned(tmp_path: Path) -> None:
         tenant, SignRequest(kind="solana_message", payload=base64.b64encode(message).decode())
     )
     assert len(base64.b64decode(answer["signature"])) == 64
-    typed = l1_payload(construct_phantom_agent("0x" + "22" * 32, False))
-    rsv = await broker.sign(tenant, SignRequest(kind="typed_data", payload=typed))
-    local = Account.sign_typed_data(EVM.key, full_message=typed)
-    assert (int(rsv["r"], 16), int(rsv["s"], 16), rsv["v"]) == (local.r, local.s, local.v)
+    # An L1 action: the broker hashed it itself, for its own network (devnet: testnet's source "b").
+    rsv = await broker.sign(tenant, _l1())
+    signature = {"r": rsv["r"], "s": rsv["s"], "v": rsv["v"]}
+    assert recover_agent_or_user_from_l1_action(ORDER, signature, None, 1_700_000_000_000, None, False) == (
+        EVM.address
+    )
+    assert recover_agent_or_user_from_l1_action(ORDER, signature, None, 1_700_000_000_000, None, True) != (
+        EVM.address
+    )
     raw = await broker.sign(tenant, SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
     assert Account.recover_transaction(raw["raw_transaction"]) == EVM.address
 
@@ -209,7 +226,7 @@ async def test_a_signature_from_another_key_is_never_returned(tmp_path: Path) ->
     broker, tenant = _broker(tmp_path, FakePrivy(Keypair(), Account.create()))
     requests = [
         SignRequest(kind="solana_message", payload=base64.b64encode(_message(SOLANA)).decode()),
-        SignRequest(kind="typed_data", payload=l1_payload(construct_phantom_agent("0x" + "22" * 32, False))),
+        _l1(),
         SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()),
     ]
     for request in requests:
