@@ -563,7 +563,8 @@ class TransactionValidator:
         name = domain.get("name")
         chain_id = _int_or_none(domain.get("chainId"))
         contract = str(domain.get("verifyingContract", ""))
-        what = f"EIP-712 domain {name!r} (chainId {chain_id}, verifyingContract {contract or 'none'})"
+        shown_contract = _shown(contract or "none")
+        what = f"EIP-712 domain {_shown(name)} (chainId {chain_id}, verifyingContract {shown_contract})"
         if contract.lower() != ZERO_ADDRESS or domain.get("version") != "1":
             raise TransactionRejected(f"{what} is not allowed: only Hyperliquid's domains may be signed")
         if name == "Exchange":
@@ -583,12 +584,12 @@ class TransactionValidator:
         expected = _HL_USER_ACTIONS.get(action) if primary.startswith("HyperliquidTransaction:") else None
         if expected is None:
             raise TransactionRejected(
-                f"Hyperliquid user-signed action {primary!r} is not allowed (only UsdClassTransfer, and "
-                "Withdraw / UsdSend to the wallet itself or the registered withdrawal address)"
+                f"Hyperliquid user-signed action {_shown(primary)} is not allowed (only UsdClassTransfer, "
+                "and Withdraw / UsdSend to the wallet itself or the registered withdrawal address)"
             )
         if _field_names(types, primary) != expected:
             raise TransactionRejected(
-                f"{primary}: the signed fields {_field_names(types, primary)} are not {expected}"
+                f"{primary}: the signed fields {_shown(_field_names(types, primary))} are not {expected}"
             )
         amount = self._usdc_amount(message.get("amount"), primary)
         if action == "UsdClassTransfer":
@@ -599,22 +600,23 @@ class TransactionValidator:
         registered = (withdrawal or _NONE).evm
         allowed = {a.lower() for a in self.policy.hyperliquid_destinations}
         if (registered is None or destination != registered.lower()) and destination not in allowed:
+            shown = _shown(message.get("destination") or "no destination")
             raise TransactionRejected(
-                f"{primary} of {amount} USDC to {message.get('destination') or 'no destination'}, which is "
-                "not the bot's own address, the registered withdrawal address or an allow-listed destination"
+                f"{primary} of {amount} USDC to {shown}, which is not the bot's own address, the registered "
+                "withdrawal address or an allow-listed destination"
             )
         return Outflow({Asset.USDC: amount})
 
     def _usdc_amount(self, raw: Any, what: str) -> Decimal:
         text = str(raw or "").strip()
         if " " in text:  # "1 subaccount:0x…": a transfer to a subaccount
-            raise TransactionRejected(f"{what}: transfers to subaccounts are not allowed ({text!r})")
+            raise TransactionRejected(f"{what}: transfers to subaccounts are not allowed ({_shown(text)})")
         try:
             amount = Decimal(text)
         except InvalidOperation:
-            raise TransactionRejected(f"{what}: amount {text!r} is not a number") from None
+            raise TransactionRejected(f"{what}: amount {_shown(text)} is not a number") from None
         if not amount.is_finite() or amount <= 0:
-            raise TransactionRejected(f"{what}: amount {text!r} must be positive")
+            raise TransactionRejected(f"{what}: amount {_shown(text)} must be positive")
         if amount > self.policy.max_usdc_per_transfer:
             raise TransactionRejected(
                 f"{what} of {amount} USDC is more than the {self.policy.max_usdc_per_transfer} USDC allowed "
@@ -635,12 +637,12 @@ class TransactionValidator:
         does not allow: only the bot's own kinds of action, on allow-listed perps, for no vault."""
         if vault_address is not None:
             raise TransactionRejected(
-                f"Hyperliquid actions for a vault or subaccount ({vault_address}) are not signed"
+                f"Hyperliquid actions for a vault or subaccount ({_shown(vault_address)}) are not signed"
             )
         for label, number in (("nonce", nonce), ("expiresAfter", expires_after)):
             if number is not None and (not _is_int(number) or not 0 <= number < 2**64):
                 raise TransactionRejected(
-                    f"the Hyperliquid {label} {number!r} is not a 64-bit unsigned integer"
+                    f"the Hyperliquid {label} {_shown(number)} is not a 64-bit unsigned integer"
                 )
         if not isinstance(action, dict):
             raise TransactionRejected("a Hyperliquid action is an object with a type")
@@ -654,7 +656,7 @@ class TransactionValidator:
         check = checks.get(kind) if isinstance(kind, str) else None
         if check is None:
             raise TransactionRejected(
-                f"Hyperliquid action {kind!r} is not allowed (only {', '.join(HYPERLIQUID_L1_ACTIONS)})"
+                f"Hyperliquid action {_shown(kind)} is not allowed (only {', '.join(HYPERLIQUID_L1_ACTIONS)})"
             )
         check(action)
         return NO_OUTFLOW
@@ -662,7 +664,9 @@ class TransactionValidator:
     def _hl_asset(self, asset: Any, what: str) -> None:
         if not _is_int(asset) or asset not in self.policy.hyperliquid_assets:
             allowed = ", ".join(str(a) for a in sorted(self.policy.hyperliquid_assets))
-            raise TransactionRejected(f"{what} names perp {asset!r}; only perps {allowed} may be traded")
+            raise TransactionRejected(
+                f"{what} names perp {_shown(asset)}; only perps {allowed} may be traded"
+            )
 
     @staticmethod
     def _hl_keys(item: Any, allowed: set[str], what: str) -> dict[str, Any]:
@@ -670,13 +674,17 @@ class TransactionValidator:
             raise TransactionRejected(f"{what} is not an object")
         extra = sorted(set(item) - allowed)
         if extra:
-            raise TransactionRejected(f"{what} carries {', '.join(extra)}, which the policy does not sign")
+            raise TransactionRejected(
+                f"{what} carries {_shown(', '.join(extra))}, which the policy does not sign"
+            )
         return item
 
     def _hl_order(self, action: dict[str, Any]) -> None:
         self._hl_keys(action, {"type", "orders", "grouping"}, "the order action")
         if action.get("grouping") != "na":
-            raise TransactionRejected(f"order grouping {action.get('grouping')!r} is not allowed (only 'na')")
+            raise TransactionRejected(
+                f"order grouping {_shown(action.get('grouping'))} is not allowed (only 'na')"
+            )
         orders = action.get("orders")
         if not isinstance(orders, list) or not orders:
             raise TransactionRejected("the order action has no orders")
@@ -687,7 +695,7 @@ class TransactionValidator:
             limit = kind.get("limit") if isinstance(kind, dict) and set(kind) == {"limit"} else None
             tif = limit.get("tif") if isinstance(limit, dict) and set(limit) == {"tif"} else None
             if tif not in _HL_TIFS:
-                raise TransactionRejected(f"order {i} is not a plain limit order (type {kind!r})")
+                raise TransactionRejected(f"order {i} is not a plain limit order (type {_shown(kind)})")
 
     def _hl_cancels(self, action: dict[str, Any], asset_key: str, ref_key: str) -> None:
         self._hl_keys(action, {"type", "cancels"}, f"the {action['type']} action")
@@ -704,7 +712,7 @@ class TransactionValidator:
         leverage = action.get("leverage")
         if not _is_int(leverage) or not 1 <= leverage <= self.policy.hyperliquid_max_leverage:
             raise TransactionRejected(
-                f"leverage {leverage!r} is outside 1 to {self.policy.hyperliquid_max_leverage}"
+                f"leverage {_shown(leverage)} is outside 1 to {self.policy.hyperliquid_max_leverage}"
             )
 
     # ================================================================== EVM
@@ -722,7 +730,7 @@ class TransactionValidator:
         try:
             contract = _checksum(str(to))
         except ValueError:
-            raise TransactionRejected(f"{to!r} is not an EVM address") from None
+            raise TransactionRejected(f"{_shown(to)} is not an EVM address") from None
         if contract not in self.policy.evm_contracts:
             raise TransactionRejected(f"EVM transaction to {contract}, which is not an allow-listed contract")
         value = _int_or_none(tx.get("value", 0)) or 0
@@ -859,6 +867,13 @@ def _sol(lamports: int) -> str:
 def _plain(value: Decimal) -> Decimal:
     """Without trailing zeros or an exponent, so a sentence reads "1 USDC", not "1.000000"."""
     return Decimal(format(value.normalize(), "f"))
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value the payload chose, as a sentence quotes it: addresses as they are, anything else as its
+    repr, cut short (a 60 KiB "action type" must not become a 60 KiB reason or log line)."""
+    text = value if isinstance(value, str) and value.startswith("0x") else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_int(value: Any) -> bool:

@@ -365,6 +365,9 @@ def test_l1_actions_outside_the_list_or_its_shape_are_refused() -> None:
     )
     assert "nonce" in l1_refused(ORDER, nonce=2**64)
     assert "nonce" in l1_refused(ORDER, nonce=True)
+    # What the payload chose is quoted cut short: the reason is shown and logged.
+    assert len(l1_refused({"type": "x" * 60_000})) < 200
+    assert len(l1_refused({**ORDER, "x" * 60_000: 1})) < 200
 
 
 def test_what_is_signed_for_an_l1_action_is_what_the_sdk_signs() -> None:
