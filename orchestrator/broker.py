@@ -49,6 +49,7 @@ from datetime import timedelta
 from typing import Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -241,7 +242,7 @@ class SigningBroker:
                 "rate_limited",
                 {"Retry-After": str(max(1, round(wait)))},
             )
-        withdrawal = self.withdrawals.usable(tenant.user_id)
+        withdrawal = await run_in_threadpool(self.withdrawals.usable, tenant.user_id)
         if body.kind == "solana_message":
             outflow, make = self._solana(wallet, body.payload, withdrawal)
         elif body.kind == "typed_data":
@@ -257,14 +258,15 @@ class SigningBroker:
     ) -> dict[str, Any]:
         """Count the outflow against the tenant's budget, then sign; refunded if no signature came."""
         try:
-            spent = self.budget.spend(tenant_id, outflow)
+            # In a worker thread: it may wait for another request's lock on the tenant's budget.
+            spent = await run_in_threadpool(self.budget.spend, tenant_id, outflow)
         except OverBudget as exc:
             retry = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
             _refuse(403, f"Refused: {exc.reason}.", "over_budget", retry)
         try:
             return await make()
         except BaseException:
-            self.budget.refund(spent)
+            self.budget.refund(spent)  # here, not awaited: it must run even when the request is cancelled
             raise
 
     def _check(self, check: Callable[[], Outflow], what: str) -> Outflow:
