@@ -97,8 +97,10 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
 
     _install_auth_and_proxy(app, settings, service, closers)
     from orchestrator.portal import install_portal
+    from orchestrator.withdrawals import install_withdrawals
 
     install_portal(app)  # the page at `/` and its API; after the auth routes it depends on
+    install_withdrawals(app)  # the user's withdrawal addresses, the only ones the broker sends to
     return app
 
 

@@ -104,6 +104,10 @@ class ControlPlaneSettings(BasisSettings):
     # most `broker_burst`. An open needs a handful; this only stops a runaway bot hammering Privy.
     broker_rate_per_second: float = Field(default=20.0, gt=0)
     broker_burst: int = Field(default=60, ge=1)
+    # Seconds before a withdrawal address a user registers (`/api/v1/withdrawals`) becomes one the
+    # broker signs transfers to: someone who stole a session cannot redirect funds at once, and the
+    # user sees the pending address meanwhile. 0 = at once. (Amounts: the policy's outflow budget.)
+    withdrawal_delay_seconds: float = Field(default=86400.0, ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> ControlPlaneSettings:

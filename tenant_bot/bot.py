@@ -178,7 +178,9 @@ class Bot:
             self.risk_config = load_risk_config(s.risk_file)
         except RiskConfigError as exc:
             raise BotError(str(exc), 2) from None
-        self.validator = TransactionValidator(TransactionPolicy.from_config(self.risk_config))
+        self.validator = TransactionValidator(
+            TransactionPolicy.from_config(self.risk_config, network=s.network)
+        )
         # Defence in depth: the bot checks every payload even when the broker checks it again.
         self.signer = ValidatingSigner(self.wallet_signer, self.validator)
         self.hl = HyperliquidClient(s.hyperliquid_url, self.signer, mainnet=s.hyperliquid_mainnet)

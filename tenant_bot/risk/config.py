@@ -142,6 +142,30 @@ class TransactionsConfig(_Section):
     erc20_destinations: tuple[str, ...]
     hyperliquid_destinations: tuple[str, ...] = ()
     hyperliquid_signature_chain_ids: tuple[int, ...]
+    max_token_out_per_transaction: dict[str, Decimal]
+    outflow_budget: dict[str, Decimal]
+    outflow_budget_window_hours: Decimal = Field(gt=0)
+    max_evm_gas: int = Field(gt=0)
+    max_evm_fee_per_gas_wei: int = Field(ge=0)
+    max_evm_priority_fee_per_gas_wei: int = Field(ge=0)
+    max_evm_fee_wei: int = Field(ge=0)
+    hyperliquid_assets: tuple[int, ...]
+    hyperliquid_max_leverage: int = Field(ge=1)
+
+    @field_validator("max_token_out_per_transaction")
+    @classmethod
+    def _solana_tokens(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        # USDC's cap is max_usdc_per_transfer (every chain); these are the other Solana tokens.
+        from shared.assets import LSTS, Asset
+
+        return _asset_amounts(value, {Asset.SOL, *LSTS})
+
+    @field_validator("outflow_budget")
+    @classmethod
+    def _outflow_assets(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from shared.transaction_policy import OUTFLOW_ASSETS
+
+        return _asset_amounts(value, set(OUTFLOW_ASSETS))
 
     @field_validator("solana_programs", "solana_trusted_destinations")
     @classmethod
@@ -165,6 +189,23 @@ class TransactionsConfig(_Section):
                 raise ValueError(f"{text!r} is not an EVM address")
             out.append(to_checksum_address(text))
         return tuple(out)
+
+
+def _asset_amounts(value: dict[str, Decimal], allowed: set[Any]) -> dict[str, Decimal]:
+    """`value` keyed by canonical asset names (`jitosol` → `jitoSOL`), each a known, allowed asset
+    with an amount of at least zero."""
+    from shared.assets import Asset
+
+    out: dict[str, Decimal] = {}
+    for name, amount in value.items():
+        asset = Asset.parse(name)
+        if asset not in allowed:
+            names = ", ".join(sorted(a.value for a in allowed))
+            raise ValueError(f"{asset.value} cannot be listed here (only {names})")
+        if amount < 0:
+            raise ValueError(f"{asset.value}: {amount} is negative")
+        out[asset.value] = amount
+    return out
 
 
 class RiskConfig(_Section):
