@@ -46,11 +46,11 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings() -> Any:
+def _settings(**overrides: Any) -> Any:
     from orchestrator.config import ControlPlaneSettings
 
     try:
-        return ControlPlaneSettings()
+        return ControlPlaneSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise _fail(f"invalid settings: {fields}", 2) from None
@@ -150,11 +150,9 @@ def serve(
     from orchestrator.app import create_app
     from shared.logging import configure_logging
 
-    settings = _settings()
-    # The address given here is the one bots reach the signing broker at (broker_url's default).
-    settings = settings.model_copy(
-        update={"host": host or settings.host, "port": settings.port if port is None else port}
-    )
+    # The address given here is the one bots reach the signing broker at (broker_url's default), and
+    # is validated with the rest (a public default secret is refused on a public address).
+    settings = _settings(host=host, port=port)
     if settings.port == 0:
         # A free port, chosen now: the bots are told the broker's address before the server binds.
         settings = settings.model_copy(update={"port": _free_port(settings.host)})
