@@ -177,10 +177,8 @@ class ControlPlaneSettings(BasisSettings):
     def _no_public_secret(self) -> ControlPlaneSettings:
         """The built-in secret is public: anyone could compute every bot's token from it. It is allowed
         only on the devnet with everything on loopback, where there is nothing to steal."""
-        given = (
-            self.server_secret is not None and self.server_secret.get_secret_value() != DEVNET_SERVER_SECRET
-        )
-        if given:
+        given = self.server_secret.get_secret_value().strip() if self.server_secret is not None else ""
+        if given and given != DEVNET_SERVER_SECRET:
             return self
         if self.network != "devnet":
             raise ValueError(

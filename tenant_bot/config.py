@@ -131,7 +131,8 @@ class BotSettings(BasisSettings):
     def _no_public_secret(self) -> BotSettings:
         """The built-in secret is public: the keystore's key and the devnet API token derive from it.
         It is accepted only on the devnet with everything on loopback."""
-        if self.server_secret is not None and self.server_secret.get_secret_value() != DEVNET_SERVER_SECRET:
+        given = self.server_secret.get_secret_value().strip() if self.server_secret is not None else ""
+        if given and given != DEVNET_SERVER_SECRET:
             return self
         if self.network != "devnet":
             raise ValueError(f"BASIS_SERVER_SECRET is required outside the devnet (network {self.network})")

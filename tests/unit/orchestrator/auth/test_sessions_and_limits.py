@@ -1,4 +1,4 @@
-"""Sessions, rate limits and sign-in flows on a real database (SQLite and PostgreSQL), with a clock the tests move."""
+"""Sessions, rate limits and sign-in flows on a real database (SQLite and PostgreSQL), test clock."""
 
 from __future__ import annotations
 
