@@ -67,13 +67,16 @@ def test_the_control_plane_refuses_the_public_secret_with_a_real_upstream(
     env = _env(tmp_path, BASIS_CP_NETWORK="devnet", BASIS_CP_PORT=str(port), **{setting: value})
     # Every command reads the same settings: `serve` for each upstream, the others for one.
     commands = [["serve"]] + (
-        [["tenants", "list"], ["users", "list"]] if setting == "BASIS_CP_HYPERLIQUID_URL" else []
+        [["tenants", "list"], ["users", "list"], ["doctor", "--json"]]
+        if setting == "BASIS_CP_HYPERLIQUID_URL"
+        else []
     )
     for args in commands:
         out = _run("orchestrator.cli", args, env)
         assert out.returncode == 2, (args, out.stderr)
-        assert "BASIS_CP_SERVER_SECRET must be set" in out.stderr and setting in out.stderr
-        assert "Traceback" not in out.stderr and value not in out.stderr  # a URL may hold a key
+        said = out.stderr + out.stdout  # doctor reports on stdout (JSON: not wrapped)
+        assert "BASIS_CP_SERVER_SECRET must be set" in said and setting in said
+        assert "Traceback" not in said and value not in said  # a URL may hold a key
     # It never listened.
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
