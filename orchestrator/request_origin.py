@@ -36,6 +36,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # One year; no includeSubDomains: other services under the same domain are not ours to decide for.
 HSTS = (b"strict-transport-security", b"max-age=31536000")
+# Parsing an address costs more than the proxy's whole per-request path: answers are remembered,
+# per peer and per Host value, in a table that is emptied when it grows this large.
+_MEMO_SIZE = 4096
 BAD_HOST = "This server does not answer to that host name; use the address it is published at."
 _WEB_SCHEMES = {"http": "http", "https": "https"}
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
@@ -105,17 +108,29 @@ class TrustedProxies:
         self._networks: tuple[IPv4Network | IPv6Network, ...] = tuple(
             ip_network(p, strict=False) for p in proxies
         )
+        self._memo: dict[str, bool] = {}
+        self._clients: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def trusted(self, host: str) -> bool:
-        address = parse_ip(host)
-        return address is not None and any(
-            address.version == net.version and address in net for net in self._networks
-        )
+        known = self._memo.get(host)
+        if known is None:
+            address = parse_ip(host)
+            known = address is not None and any(
+                address.version == net.version and address in net for net in self._networks
+            )
+            _remember(self._memo, host, known)
+        return known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         peer = scope.get("client")
         if self._networks and scope["type"] in ("http", "websocket") and peer and self.trusted(peer[0]):
-            client = forwarded_client(peer[0], _header_values(scope, b"x-forwarded-for"), self.trusted)
+            key = (peer[0], tuple(_header_values(scope, b"x-forwarded-for")))
+            client = self._clients.get(key)
+            if client is None:
+                client = forwarded_client(key[0], key[1], self.trusted)
+                if len(self._clients) >= _MEMO_SIZE:
+                    self._clients.clear()
+                self._clients[key] = client
             scope["client"] = (client, peer[1] if client == peer[0] else 0)
             scheme = forwarded_scheme(_header_values(scope, b"x-forwarded-proto"))
             if scheme is not None:
@@ -129,6 +144,7 @@ class AllowedHosts:
     def __init__(self, app: ASGIApp, hosts: Iterable[str]) -> None:
         self.app = app
         self.hosts = frozenset(hosts)
+        self._memo: dict[bytes, bool] = {}
 
     def allows(self, header: str) -> bool:
         name = host_name(header)
@@ -136,11 +152,24 @@ class AllowedHosts:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            hosts = _header_values(scope, b"host")
-            if len(hosts) > 1 or (hosts and not self.allows(hosts[0])):
+            hosts = [value for key, value in scope["headers"] if key == b"host"]
+            if len(hosts) > 1 or (hosts and not self._allows(hosts[0])):
                 await _refuse(scope, send)
                 return
         await self.app(scope, receive, send)
+
+    def _allows(self, header: bytes) -> bool:
+        known = self._memo.get(header)
+        if known is None:
+            known = self.allows(header.decode("latin-1"))
+            _remember(self._memo, header, known)
+        return known
+
+
+def _remember(memo: dict[Any, bool], key: Any, value: bool) -> None:
+    if len(memo) >= _MEMO_SIZE:  # many distinct values (an attacker's): start over, stay bounded
+        memo.clear()
+    memo[key] = value
 
 
 async def _refuse(scope: Scope, send: Send) -> None:
