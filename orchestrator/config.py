@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.network_addresses import is_loopback_host, is_loopback_url, url_host
-from shared.settings import BasisSettings
+from shared.settings import BasisSettings, own_secret
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
 DEVNET_SERVER_SECRET = "basis-devnet-control-plane-secret"
@@ -177,8 +177,7 @@ class ControlPlaneSettings(BasisSettings):
     def _no_public_secret(self) -> ControlPlaneSettings:
         """The built-in secret is public: anyone could compute every bot's token from it. It is allowed
         only on the devnet with everything on loopback, where there is nothing to steal."""
-        given = self.server_secret.get_secret_value().strip() if self.server_secret is not None else ""
-        if given and given != DEVNET_SERVER_SECRET:
+        if own_secret(self.server_secret, DEVNET_SERVER_SECRET):
             return self
         if self.network != "devnet":
             raise ValueError(

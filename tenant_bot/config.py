@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from shared.logging import register_secret
 from shared.network_addresses import is_loopback_host, is_loopback_url
-from shared.settings import BasisSettings
+from shared.settings import BasisSettings, own_secret
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
 DEVNET_SERVER_SECRET = "basis-devnet-server-secret"
@@ -131,8 +131,7 @@ class BotSettings(BasisSettings):
     def _no_public_secret(self) -> BotSettings:
         """The built-in secret is public: the keystore's key and the devnet API token derive from it.
         It is accepted only on the devnet with everything on loopback."""
-        given = self.server_secret.get_secret_value().strip() if self.server_secret is not None else ""
-        if given and given != DEVNET_SERVER_SECRET:
+        if own_secret(self.server_secret, DEVNET_SERVER_SECRET):
             return self
         if self.network != "devnet":
             raise ValueError(f"BASIS_SERVER_SECRET is required outside the devnet (network {self.network})")
