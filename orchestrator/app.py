@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.session import open_database
@@ -101,6 +101,9 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
 
     install_portal(app)  # the page at `/` and its API; after the auth routes it depends on
     install_withdrawals(app)  # the user's withdrawal addresses, the only ones the broker sends to
+    from orchestrator.request_origin import install_request_origin
+
+    install_request_origin(app, settings)  # trusted proxies, the Host allow-list, HSTS
     return app
 
 
@@ -125,7 +128,9 @@ def _install_auth_and_proxy(
     users = Users(app.state.db, service, privy)
     app.state.auth_sessions = sessions
     app.state.users = users
-    app.include_router(make_auth_router(privy, sessions, users))
+    # Secure cookies always when users come over https only; else whenever the request did.
+    secure = True if settings.cookies_always_secure() else None
+    app.include_router(make_auth_router(privy, sessions, users, cookie_secure=secure))
     # The signing broker (bots of signed-in users sign through it with their tenant token).
     from orchestrator.broker import SigningBroker, make_broker_router
 
@@ -154,6 +159,13 @@ def _install_auth_and_proxy(
 
     proxy = BotProxy(resolve)
     app.mount(BOT_PREFIX, proxy)
+
+    @app.get(BOT_PREFIX, include_in_schema=False)
+    async def bot_root(request: Request) -> RedirectResponse:
+        # A relative redirect, never one built from the request's Host.
+        query = request.url.query
+        return RedirectResponse(BOT_PREFIX + "/" + (f"?{query}" if query else ""), status_code=307)
+
     closers.extend([proxy.aclose, privy.aclose, users.aclose])
 
     @app.exception_handler(ValueError)

@@ -46,14 +46,17 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings() -> Any:
+def _settings(**overrides: Any) -> Any:
     from orchestrator.config import ControlPlaneSettings
 
     try:
-        return ControlPlaneSettings()
+        return ControlPlaneSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise _fail(f"invalid settings: {fields}", 2) from None
+        raise _fail(f"invalid settings: {_settings_errors(exc)}", 2) from None
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
 
 
 def _service() -> Any:
@@ -150,11 +153,9 @@ def serve(
     from orchestrator.app import create_app
     from shared.logging import configure_logging
 
-    settings = _settings()
-    # The address given here is the one bots reach the signing broker at (broker_url's default).
-    settings = settings.model_copy(
-        update={"host": host or settings.host, "port": settings.port if port is None else port}
-    )
+    # The address given here is the one bots reach the signing broker at (broker_url's default), and
+    # is validated with the rest (a public default secret is refused on a public address).
+    settings = _settings(host=host, port=port)
     if settings.port == 0:
         # A free port, chosen now: the bots are told the broker's address before the server binds.
         settings = settings.model_copy(update={"port": _free_port(settings.host)})
@@ -336,7 +337,7 @@ def _checks() -> list[dict[str, Any]]:
     try:
         settings = ControlPlaneSettings()
     except ValidationError as exc:
-        return [{"name": "configuration", "ok": False, "detail": f"{exc.error_count()} invalid setting(s)"}]
+        return [{"name": "configuration", "ok": False, "detail": _settings_errors(exc)}]
     checks = [_check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}")]
 
     def database() -> str:
@@ -403,7 +404,8 @@ def _checks() -> list[dict[str, Any]]:
 
 @app.command()
 def doctor(as_json: AsJson = False) -> None:
-    """Check the configuration, the database, the runtime and that every venue answers."""
+    """Check the configuration, the database, the runtime and that every venue answers. Exits 2 when
+    the settings cannot be used, 1 when another check fails."""
     checks = _checks()
     ok = all(c["ok"] for c in checks)
     table = Table("check", "ok", "detail")
@@ -411,7 +413,8 @@ def doctor(as_json: AsJson = False) -> None:
         table.add_row(c["name"], "[green]yes[/]" if c["ok"] else "[red]no[/]", c["detail"])
     _emit({"ok": ok, "checks": checks}, as_json, table)
     if not ok:
-        raise typer.Exit(1)
+        # Settings that cannot be used are bad input (2), like for every other command.
+        raise typer.Exit(2 if checks[0]["name"] == "configuration" and not checks[0]["ok"] else 1)
 
 
 def main() -> None:

@@ -32,11 +32,11 @@ from shared.retry import RetriesExhausted
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run one Basis bot.")
 
 
-def _settings() -> Any:
+def _settings(**overrides: Any) -> Any:
     from tenant_bot.config import BotSettings
 
     try:
-        return BotSettings()
+        return BotSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: invalid settings: {fields}", err=True)
@@ -165,7 +165,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default BASIS_API_PORT; 0 = any free).")] = None,
 ) -> None:
     """Run the bot loop and its dashboard API in one event loop until SIGTERM or SIGINT."""
-    settings = _settings()
+    settings = _settings(api_host=host)  # validated with the address it will listen on
     configure_logging(settings.log_level, json=settings.log_json)
     token = settings.api_token_value()
     if token is None:

@@ -4,7 +4,9 @@
 is stored in the bot's SQLite (KV table `state`, key `settings`; presets under `presets`) and
 applied to the running bot at once (risk thresholds through `RiskConfig.with_overrides`).
 A change is all or nothing: every field is validated, including the orderings the risk engine
-requires (alert before reduce before close), before anything is stored.
+requires (alert before reduce before close), before anything is stored. Outside the devnet a new
+webhook URL must also reach only public addresses (`check_webhook_target`, awaited by the settings
+API before it stores a change, since it resolves the URL's host name).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenant_bot.notifications.targets import Resolver, check_target, resolve_host
 from tenant_bot.risk.config import RiskConfig, RiskConfigError
 from tenant_bot.storage.models import KeyValue
 
@@ -147,6 +150,22 @@ class PresetError(LookupError):
     def __init__(self, message: str, *, empty: bool = False) -> None:
         super().__init__(message)
         self.empty = empty
+
+
+async def check_webhook_target(
+    url: str | None,
+    *,
+    public_only: bool,
+    loc: tuple[str, ...] = ("body", "notifications", "webhook_url"),
+    resolve: Resolver = resolve_host,
+) -> None:
+    """SettingsError (a 422 at `loc`) when `public_only` and the webhook URL's host is, or resolves
+    to, an address that is not public (tenant_bot/notifications/targets.py); None is always fine."""
+    if not public_only or url is None or not url.strip():
+        return
+    reason = await check_target(url.strip(), resolve=resolve)
+    if reason is not None:
+        raise SettingsError([{"loc": list(loc), "msg": f"The webhook URL {reason}.", "type": "value_error"}])
 
 
 def risk_overrides(risk: RiskSettings) -> dict[str, Any]:

@@ -66,13 +66,17 @@ class Notifier:
         daily_poll_seconds: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        public_only: bool = True,
     ) -> None:
         self._config = config_provider
         self.tenant_id = tenant_id
         self._summary = summary
         self._clock = clock
         self._daily_poll = daily_poll_seconds
-        self._sender = WebhookSender(timeout=timeout, retry=retry, transport=transport, sleep=sleep)
+        # Outside the devnet only public addresses are reached (notifications/targets.py).
+        self._sender = WebhookSender(
+            public_only=public_only, timeout=timeout, retry=retry, transport=transport, sleep=sleep
+        )
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=queue_size)
         self._events: EventLog | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -86,7 +90,9 @@ class Notifier:
 
     @classmethod
     def for_bot(cls, bot: Bot, config_provider: ConfigProvider, **options: Any) -> Notifier:
-        """A notifier for a started bot, its daily summary read from the bot; call `attach(bot.events)`."""
+        """A notifier for a started bot, its daily summary read from the bot; call `attach(bot.events)`.
+        Webhooks may reach private and loopback addresses only on the devnet."""
+        options.setdefault("public_only", bot.settings.network != "devnet")
         return cls(
             config_provider,
             tenant_id=bot.settings.tenant_id,

@@ -9,7 +9,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from tenant_bot.api.app import ApiContext, ctx
-from tenant_bot.preferences import PresetError, PresetName, Settings, SettingsError, SettingsUpdate
+from tenant_bot.preferences import (
+    PresetError,
+    PresetName,
+    Settings,
+    SettingsError,
+    SettingsUpdate,
+    check_webhook_target,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["settings"])
 
@@ -36,6 +43,11 @@ def _invalid(exc: SettingsError) -> JSONResponse:
     return JSONResponse({"detail": exc.errors}, status_code=422)
 
 
+def _public_only(c: ApiContext) -> bool:
+    # Webhooks may reach loopback and private addresses on the devnet only.
+    return c.bot.settings.network != "devnet"
+
+
 def _preset_error(exc: PresetError) -> HTTPException:
     return HTTPException(409 if exc.empty else 404, str(exc))
 
@@ -49,7 +61,10 @@ async def get_settings(c: ApiContext = Depends(ctx)) -> dict[str, Any]:
 async def post_settings(
     changes: SettingsUpdate = Body(default_factory=SettingsUpdate), c: ApiContext = Depends(ctx)
 ) -> dict[str, Any] | JSONResponse:
+    notifications = changes.notifications
     try:
+        if notifications is not None and "webhook_url" in notifications.model_fields_set:
+            await check_webhook_target(notifications.webhook_url, public_only=_public_only(c))
         settings = c.bot.preferences.update(changes)
     except SettingsError as exc:
         return _invalid(exc)
@@ -82,6 +97,9 @@ async def save_preset(
 )
 async def load_preset(slot: int = Slot, c: ApiContext = Depends(ctx)) -> dict[str, Any] | JSONResponse:
     try:
+        stored = c.bot.preferences.preset(slot)["settings"] or {}
+        url = (stored.get("notifications") or {}).get("webhook_url")
+        await check_webhook_target(url, public_only=_public_only(c), loc=("preset", str(slot), "webhook_url"))
         settings = c.bot.preferences.load_preset(slot)
     except PresetError as exc:
         raise _preset_error(exc) from None
