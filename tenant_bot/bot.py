@@ -26,10 +26,13 @@ from shared.retry import RetriesExhausted
 from tenant_bot.chain.arbitrum import ArbitrumClient
 from tenant_bot.chain.solana import SolanaClient
 from tenant_bot.config import BotSettings
+from tenant_bot.execution.config import ExecutionConfig
 from tenant_bot.execution.crash import CrashPoints
-from tenant_bot.execution.engine import ExecutionConfig, ExecutionEngine, OpenRequest, Venues
+from tenant_bot.execution.engine import ExecutionEngine
 from tenant_bot.execution.journal import Journal
+from tenant_bot.execution.requests import OpenRequest
 from tenant_bot.execution.shadow import ShadowExecutor
+from tenant_bot.execution.venues import Venues
 from tenant_bot.preferences import ALL_ASSETS, ALL_PROTOCOLS, Preferences, Settings, risk_settings_from
 from tenant_bot.risk.circuit_breakers import MarketRisk, PositionRisk, default_breakers
 from tenant_bot.risk.config import RiskConfigError, load_risk_config
@@ -47,12 +50,12 @@ from tenant_bot.strategy.opportunity import FeeModel, NetApy, best_opportunity
 from tenant_bot.strategy.prices import price_consensus
 from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
 from tenant_bot.strategy.sizing import (
-    BookLevel,
     PositionPlan,
     PositionSizer,
     SizingConfig,
     SizingInputs,
     SizingRejected,
+    price_levels,
     round_size,
 )
 from tenant_bot.venues.asgard import AsgardClient, AsgardPosition
@@ -507,9 +510,7 @@ class Bot:
         for position_id, fraction in reductions.items():
             if position_id in closes or self._has_execution(position_id):
                 continue
-            ex_id = self.engine.begin_adjust(
-                position_id, "reduce", fraction=fraction, reason=reasons(position_id)
-            )
+            ex_id = self.engine.begin_reduce(position_id, fraction, reason=reasons(position_id))
             report.actions.append(f"reduce {position_id} by {fraction}")
             self._spawn(ex_id)
         for position_id in decision.rebalances:
@@ -524,9 +525,7 @@ class Bot:
                 continue
             if risk.short_sol > risk.long_sol_equivalent:
                 change = -change
-            ex_id = self.engine.begin_adjust(
-                position_id, "rebalance", short_change=change, reason=reasons(position_id)
-            )
+            ex_id = self.engine.begin_rebalance(position_id, change, reason=reasons(position_id))
             report.actions.append(f"rebalance {position_id} by {change} SOL")
             self._spawn(ex_id)
         for ex in self.journal.unfinished():
@@ -740,7 +739,7 @@ class Bot:
                 asset=best.asset,
                 lst_sol_rate=lst_rate,
                 capacity_usd=lending.capacity_usd if lending else None,
-                bids=tuple(BookLevel(level.px, level.sz) for level in book.bids),
+                bids=price_levels(book.bids),
                 sz_decimals=markets["SOL"].sz_decimals,
             )
         )

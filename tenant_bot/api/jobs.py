@@ -18,7 +18,7 @@ import structlog
 from sqlalchemy import select
 
 from tenant_bot.bot import Bot, BotError, PreparedOpen
-from tenant_bot.execution.journal import TERMINAL
+from tenant_bot.execution.states import TERMINAL
 from tenant_bot.storage.models import Job
 
 log = structlog.get_logger("basis.api.jobs")

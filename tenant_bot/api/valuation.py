@@ -15,13 +15,20 @@ from decimal import Decimal
 from typing import Any
 
 from tenant_bot.bot import Bot, Observation
-from tenant_bot.execution.pnl import position_cloids
+from tenant_bot.execution.pnl import (
+    PNL_PARTS,
+    PnlSplit,
+    attributed_funding,
+    fees_of,
+    opened_ms,
+    position_cloids,
+)
 from tenant_bot.storage.models import Execution, Position
+from tenant_bot.strategy.exposure import drift, liquidation_distance
 from tenant_bot.strategy.opportunity import NetApy
 from tenant_bot.venues.hyperliquid_models import Fill, FundingPayment
 
 ZERO = Decimal(0)
-PNL_PARTS = ("funding", "interest", "staking", "fees", "price", "total")
 # Hyperliquid fills and funding are re-read at most this often (seconds).
 VENUE_CACHE_SECONDS = 5.0
 
@@ -116,10 +123,9 @@ class Valuer:
         short = p.short_size or ZERO
         share = min(Decimal(1), short / abs(perp.size)) if perp is not None and perp.size else ZERO
         liq_px = perp.liquidation_px if perp is not None else None
-        liq_distance = (liq_px - mark) / mark if liq_px is not None and mark else None
+        liq_distance = liquidation_distance(liq_px, mark)
         long_sol = (token_size or ZERO) * lst_rate
-        bigger = max(long_sol, short)
-        drift = abs(long_sol - short) / bigger if bigger > 0 else ZERO
+        gap = abs(drift(long_sol, short))
         is_open = p.status == "open"
         view: dict[str, Any] = {
             "id": p.id,
@@ -147,8 +153,8 @@ class Valuer:
                 "liquidation_distance": s(liq_distance) if is_open else None,
                 "margin_used": s(perp.margin_used * share) if is_open and perp is not None else None,
             },
-            "delta": {"long_sol": str(long_sol), "short_sol": str(short), "drift": str(drift)},
-            "health": self._health(health_factor, liq_distance, drift) if is_open else "ok",
+            "delta": {"long_sol": str(long_sol), "short_sol": str(short), "drift": str(gap)},
+            "health": self._health(health_factor, liq_distance, gap) if is_open else "ok",
         }
         if is_open and not p.shadow:
             view["pnl"] = self._estimate(p, token_size, debt, asset_px, mark, sol_px, lst_rate, venue_long)
@@ -188,29 +194,25 @@ class Valuer:
         venue_long: Any,
     ) -> dict[str, str]:
         short = p.short_size or ZERO
-        cloids = position_cloids(self.bot.journal, p.id)
-        hl_fees = sum((f.fee for f in self.cache.fills if f.cloid in cloids), ZERO)
-        opened_ms = int(p.opened_at.timestamp() * 1000) if p.opened_at else 0
-        funding = ZERO
-        for pay in self.cache.funding:
-            if pay.coin == "SOL" and pay.size != 0 and pay.time_ms >= opened_ms:
-                funding += pay.usdc * min(Decimal(1), short / abs(pay.size))
+        hl_fees = fees_of(self.cache.fills, position_cloids(self.bot.journal, p.id))
+        funding = attributed_funding(self.cache.funding, short, opened_ms(p))
         record = venue_long.raw.get("record", {}) if venue_long is not None else {}
         asgard_fee = Decimal(str((record.get("openFeesMetadata") or {}).get("asgardFeeUsd") or 0))
         long_equity = ZERO
         if token_size is not None and asset_px is not None:
             long_equity = token_size * asset_px - (debt or ZERO) - (p.collateral_usdc or ZERO)
         short_pnl = (p.short_entry_px - mark) * short if p.short_entry_px is not None and mark else ZERO
-        interest = -((debt or ZERO) - (p.debt_usdc or ZERO))
         staking = ZERO
         if p.asset != "SOL" and token_size and sol_px:
-            rate_open = self._open_lst_rate(p)
-            staking = token_size * sol_px * (lst_rate - rate_open)
-        fees = -(hl_fees + asgard_fee)
-        total = long_equity + short_pnl + funding - hl_fees
-        price = total - funding - interest - staking - fees
-        parts = {"funding": funding, "interest": interest, "staking": staking, "fees": fees, "price": price}
-        return {**{k: str(v) for k, v in parts.items()}, "total": str(total)}
+            staking = token_size * sol_px * (lst_rate - self._open_lst_rate(p))
+        split = PnlSplit(
+            funding=funding,
+            interest=-((debt or ZERO) - (p.debt_usdc or ZERO)),
+            staking=staking,
+            fees=-(hl_fees + asgard_fee),
+            total=long_equity + short_pnl + funding - hl_fees,
+        )
+        return {k: str(v) for k, v in split.parts().items()}
 
     def _open_lst_rate(self, p: Position) -> Decimal:
         from sqlalchemy import select

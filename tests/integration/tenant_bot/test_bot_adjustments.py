@@ -59,7 +59,7 @@ async def test_reduce_then_rebalance_move_both_venues(
         before = bot.journal.position(opened.position_id)
         assert before.short_size and before.long_token_size
 
-        ex_id = bot.engine.begin_adjust(opened.position_id, "reduce", fraction=Decimal("0.25"), reason="test")
+        ex_id = bot.engine.begin_reduce(opened.position_id, Decimal("0.25"), reason="test")
         reduced = await bot.engine.run(ex_id)
         assert reduced.outcome == "completed"
         after = bot.journal.position(opened.position_id)
@@ -68,7 +68,7 @@ async def test_reduce_then_rebalance_move_both_venues(
         assert abs(after.long_token_size / before.long_token_size - Decimal("0.75")) < Decimal("0.01")
         assert _hl_short(dn, me.evm_address) == after.short_size
 
-        ex_id = bot.engine.begin_adjust(opened.position_id, "rebalance", short_change=Decimal("0.1"))
+        ex_id = bot.engine.begin_rebalance(opened.position_id, Decimal("0.1"))
         rebalanced = await bot.engine.run(ex_id)
         assert rebalanced.outcome == "completed"
         final = bot.journal.position(opened.position_id)
@@ -78,6 +78,15 @@ async def test_reduce_then_rebalance_move_both_venues(
         # The journal and the venues still agree: a tick finds no mismatch and does not halt.
         await bot.tick()
         assert bot.state.value != "halted"
+
+        # The close settles the PnL from the venues' records: the fees of every order of the
+        # position count, the reduction's and the rebalance's too (they once went uncounted).
+        closed = await bot.close_position(opened.position_id)
+        assert closed.outcome == "completed"
+        ledger = bot.journal.position(opened.position_id).ledger
+        fills = _hl(dn, {"type": "userFills", "user": me.evm_address})
+        assert isinstance(fills, list) and len(fills) >= 4  # hedge, reduce, rebalance, close
+        assert Decimal(ledger["hl_fees"]) == -sum(Decimal(f["fee"]) for f in fills)
     finally:
         await bot.aclose()
 
