@@ -14,10 +14,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
-from sqlalchemy.orm import Session, sessionmaker
 
 from tenant_bot.risk.config import RiskConfig, RiskConfigError
-from tenant_bot.storage.models import KeyValue
+from tenant_bot.storage.state import KeyValueStore
 
 ProtocolName = Literal["kamino", "marginfi", "solend", "drift"]
 AssetName = Literal["SOL", "jitoSOL", "mSOL", "jupSOL", "INF"]
@@ -183,16 +182,16 @@ class Preferences:
 
     def __init__(
         self,
-        db: sessionmaker[Session],
+        store: KeyValueStore,
         defaults: Settings,
         base_risk: RiskConfig,
         on_change: Callable[[Settings], None] | None = None,
     ) -> None:
-        self._db = db
+        self._kv = store
         self.defaults = defaults
         self.base_risk = base_risk
         self.on_change = on_change
-        saved = self._get("settings")
+        saved = self._kv.get("settings")
         self.current = self.defaults
         if saved:
             try:
@@ -241,7 +240,7 @@ class Preferences:
         return self._store(self.defaults)
 
     def _store(self, settings: Settings) -> Settings:
-        self._set("settings", settings.model_dump(mode="json"))
+        self._kv.set("settings", settings.model_dump(mode="json"))
         self.current = settings
         if self.on_change is not None:
             self.on_change(settings)
@@ -249,7 +248,7 @@ class Preferences:
 
     # ------------------------------------------------------------------ presets
     def presets(self) -> list[dict[str, Any]]:
-        stored = self._get("presets") or {}
+        stored = self._kv.get("presets") or {}
         out = []
         for slot in SLOTS:
             entry = stored.get(str(slot)) or self._builtin(slot)
@@ -299,21 +298,6 @@ class Preferences:
             raise PresetError(f"there is no preset {slot}; the slots are 1, 2 and 3")
 
     def _put_preset(self, slot: int, entry: dict[str, Any]) -> None:
-        stored = dict(self._get("presets") or {})
+        stored = dict(self._kv.get("presets") or {})
         stored[str(slot)] = entry
-        self._set("presets", stored)
-
-    # ------------------------------------------------------------------ storage
-    def _get(self, key: str) -> Any:
-        with self._db() as s:
-            row = s.get(KeyValue, key)
-            return None if row is None else row.value
-
-    def _set(self, key: str, value: Any) -> None:
-        with self._db() as s:
-            row = s.get(KeyValue, key)
-            if row is None:
-                s.add(KeyValue(key=key, value=value))
-            else:
-                row.value = value
-            s.commit()
+        self._kv.set("presets", stored)

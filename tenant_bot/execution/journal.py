@@ -74,6 +74,11 @@ class Journal:
                 raise KeyError(execution_id)
             return ex
 
+    def executions(self) -> list[Execution]:
+        """Every execution, oldest first."""
+        with self.db() as s:
+            return list(s.scalars(select(Execution).order_by(Execution.created_at)))
+
     def unfinished(self) -> list[Execution]:
         with self.db() as s:
             q = select(Execution).where(Execution.outcome.is_(None)).order_by(Execution.created_at)

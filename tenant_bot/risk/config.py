@@ -127,7 +127,9 @@ class OutageConfig(_Section):
         return self
 
 
-class ExecutionConfig(_Section):
+class ExecutionFailureConfig(_Section):
+    """The `execution` section: how many failed executions in a row halt the bot."""
+
     halt_after_consecutive_failures: int = Field(ge=1)
 
 
@@ -175,7 +177,7 @@ class RiskConfig(_Section):
     lst_depeg: LstDepegConfig
     price_divergence: PriceDivergenceConfig
     outage: OutageConfig
-    execution: ExecutionConfig
+    execution: ExecutionFailureConfig
     reduce_cooldown_seconds: Decimal = Field(ge=0)
     transactions: TransactionsConfig
 
