@@ -22,12 +22,11 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-import httpx
 import typer
 from pydantic import ValidationError
 
 from shared.logging import configure_logging
-from shared.retry import RetriesExhausted
+from tenant_bot.venues.outages import UNREACHABLE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run one Basis bot.")
 
@@ -69,7 +68,7 @@ async def _with_bot(settings: Any, body: Any) -> int:
     except BotError as exc:
         typer.echo(f"error: {exc}", err=True)
         return _exit_code(exc)
-    except (httpx.HTTPError, RetriesExhausted, OSError) as exc:
+    except UNREACHABLE as exc:
         typer.echo(
             f"error: a venue or the database could not be reached ({type(exc).__name__}: {exc})", err=True
         )
@@ -229,7 +228,7 @@ async def _serve(settings: Any, token: str, host: str, port: int) -> int:
         typer.echo(f"error: {exc}", err=True)
         await bot.aclose()
         return _exit_code(exc)
-    except (httpx.HTTPError, RetriesExhausted, OSError) as exc:
+    except UNREACHABLE as exc:
         typer.echo(f"error: a venue or the database could not be reached ({type(exc).__name__})", err=True)
         await bot.aclose()
         return 3

@@ -19,11 +19,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-import httpx
-
 from shared.assets import Asset
 from shared.rates import Apy, FundingRate
-from shared.retry import RetriesExhausted
 from tenant_bot.execution.states import PositionStatus
 from tenant_bot.execution.venues import HEDGE_COIN
 from tenant_bot.risk.circuit_breakers import MarketRisk, PositionRisk
@@ -37,11 +34,10 @@ from tenant_bot.venues.asgard import AsgardPosition
 from tenant_bot.venues.asgard_models import AsgardMarket
 from tenant_bot.venues.hyperliquid import UserState
 from tenant_bot.venues.hyperliquid_models import AssetContext
+from tenant_bot.venues.outages import UNREACHABLE
 
 T = TypeVar("T")
 
-# What a venue or chain that cannot answer raises: recorded as an outage, never raised from a tick.
-VENUE_ERRORS = (httpx.HTTPError, RetriesExhausted, OSError)
 LST_KEY = "lst_references"
 
 
@@ -86,19 +82,15 @@ class Observer:
             self._probe("asgard", s.asgard.refresh(s.wallet_signer.solana_address), obs),
         )
         # A chain whose height stops moving is down even if its RPC still answers.
-        slot, block = await asyncio.gather(
-            self._probe("solana", s.solana.slot(), obs),
-            self._probe("arbitrum", s.arbitrum.block_number(), obs),
+        await asyncio.gather(
+            self._probe("solana", s.solana.slot(), obs, height=True),
+            self._probe("arbitrum", s.arbitrum.block_number(), obs, height=True),
         )
-        if slot is not None:
-            s.outages.record_slot("solana", slot, now)
-        if block is not None:
-            s.outages.record_slot("arbitrum", block, now)
         obs.snapshot, obs.hl_state = snap, state
         if asg is not None:
             obs.asgard_positions = {p.position_id: p for p in asg if p.is_open}
         if snap is not None:  # Hyperliquid answered: its universe is cached after the first read
-            with contextlib.suppress(*VENUE_ERRORS):
+            with contextlib.suppress(*UNREACHABLE):
                 obs.sz_decimals = await s.venues.sz_decimals()
         obs.outages = {name: o.since for name, o in s.outages.outages(now).items()}
         self._record_lst_references(s.journal.positions(PositionStatus.OPEN), obs)
@@ -111,16 +103,13 @@ class Observer:
             return await self.observe()
         return self.latest
 
-    async def _probe(self, source: str, call: Awaitable[T], obs: Observation) -> T | None:
+    async def _probe(
+        self, source: str, call: Awaitable[T], obs: Observation, *, height: bool = False
+    ) -> T | None:
         """The answer of `call`, recorded with the outage detector; None (and why, in `obs`) on failure."""
-        try:
-            result = await call
-        except VENUE_ERRORS as exc:
-            reason = f"{type(exc).__name__}: {exc}"[:200]
-            self._s.outages.record_failure(source, obs.at, reason)
-            obs.errors[source] = reason
-            return None
-        self._s.outages.record_success(source, obs.at)
+        result, why = await self._s.outages.probe(source, call, obs.at, height=height)
+        if why is not None:
+            obs.errors[source] = why
         return result
 
     async def _snapshot(self, now: datetime) -> RatesSnapshot:

@@ -23,6 +23,7 @@ from tenant_bot.services import Services
 from tenant_bot.storage.models import Execution
 from tenant_bot.strategy.opportunity import MAX_LEVERAGE, MIN_LEVERAGE, NetApy, best_opportunity
 from tenant_bot.strategy.sizing import PositionPlan, PositionSizer, SizingInputs, SizingRejected, price_levels
+from tenant_bot.venues.outages import UNREACHABLE
 
 # USDC has 6 decimals; an open never asks for more than its plan allows.
 USDC_STEP = Decimal("0.000001")
@@ -90,11 +91,9 @@ class Trader:
 
     async def recover(self) -> None:
         """Finish or unwind what a previous run left unfinished, before anything new starts."""
-        from tenant_bot.observer import VENUE_ERRORS
-
         try:
             await self._s.engine.recover()
-        except VENUE_ERRORS as exc:
+        except UNREACHABLE as exc:
             self._s.events.emit(
                 "execution.recovery_deferred",
                 f"Recovery could not reach a venue ({type(exc).__name__}); retrying every tick",

@@ -21,7 +21,7 @@ from tenant_bot.api.auth import require_token
 from tenant_bot.api.context import ApiContext
 from tenant_bot.api.routes import balances, control, events, health, pages, positions, rates, settings
 from tenant_bot.errors import BotError, InvalidRequest, NotFound, Refused, Unavailable
-from tenant_bot.observer import VENUE_ERRORS
+from tenant_bot.venues.outages import UNREACHABLE
 
 log = structlog.get_logger("basis.api")
 
@@ -112,7 +112,7 @@ def create_app(context: ApiContext) -> FastAPI:
 
     app.add_exception_handler(BotError, _bot_error)
     app.add_exception_handler(RequestValidationError, _invalid)
-    for error in VENUE_ERRORS:
+    for error in UNREACHABLE:
         app.add_exception_handler(error, _venue_down)
     app.add_middleware(RequestMetrics)
     return app
