@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from tenant_bot.risk.config import RiskConfig, RiskConfigError
+from tenant_bot.risk.config import RiskConfig, RiskConfigError, merge
 from tenant_bot.storage.state import KeyValueStore
 
 ProtocolName = Literal["kamino", "marginfi", "solend", "drift"]
@@ -160,16 +160,6 @@ def risk_settings_from(config: RiskConfig) -> RiskSettings:
     return RiskSettings.model_validate(values)
 
 
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _field_errors(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
     return [
         {"loc": [*prefix, *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
@@ -229,7 +219,7 @@ class Preferences:
             except ValidationError as exc:
                 raise SettingsError(_field_errors(exc)) from None
         patch = changes.model_dump(mode="python", exclude_unset=True)
-        merged = _merge(self.current.model_dump(mode="python"), patch)
+        merged = merge(self.current.model_dump(mode="python"), patch)
         try:
             settings = Settings.model_validate(merged)
         except ValidationError as exc:

@@ -209,12 +209,7 @@ def report(journal: Journal, events: EventLog, halted: Halt | None) -> dict[str,
         "halted": halted.to_json() if halted is not None else None,
         "positions": [
             {
-                "id": p.id,
-                "status": p.status,
-                "asset": p.asset,
-                "protocol": p.protocol,
-                "leverage": str(p.leverage),
-                "shadow": p.shadow,
+                **p.header(),
                 "asgard_position_id": p.asgard_position_id,
                 "long_token_size": _text(p.long_token_size),
                 "short_size": _text(p.short_size),

@@ -133,14 +133,7 @@ class Valuer:
         gap = abs(drift(long_sol, short))
         is_open = p.status == PositionStatus.OPEN
         view: dict[str, Any] = {
-            "id": p.id,
-            "status": p.status,
-            "asset": p.asset,
-            "protocol": p.protocol,
-            "leverage": str(p.leverage),
-            "shadow": p.shadow,
-            "opened_at": p.opened_at.isoformat() if p.opened_at else None,
-            "closed_at": p.closed_at.isoformat() if p.closed_at else None,
+            **p.header(),
             "long": {
                 "token_size": s(token_size),
                 "entry_price": s(p.long_entry_price),

@@ -242,11 +242,10 @@ class ExecutionEngine:
             debt_usdc=found.debt_usdc,
         )
         self.journal.set_state(ex.id, State.LONG_OPEN, plan_update={"long_confirmed_at": time.time()})
-        self.events.emit(
+        self._emit(
+            ex,
             "execution.long_confirmed",
             f"Asgard long confirmed: {found.token_size} {ex.plan['asset']}",
-            execution_id=ex.id,
-            position_id=ex.position_id,
             signature=leg.step.key,
         )
 
@@ -254,12 +253,11 @@ class ExecutionEngine:
         # Nothing landed on either venue: the position never existed.
         self.journal.update_position(ex.position_id, status=PositionStatus.FAILED, closed_at=_now())
         self.journal.set_state(ex.id, State.FAILED, outcome=Outcome.FAILED, error=why)
-        self.events.emit(
+        self._emit(
+            ex,
             "execution.failed",
             f"Open failed, nothing is open: {why}",
             severity="warning",
-            execution_id=ex.id,
-            position_id=ex.position_id,
         )
 
     async def _open_hedge(self, ex: Execution) -> None:
@@ -280,13 +278,12 @@ class ExecutionEngine:
             return
         filled = self.perp.filled(ex.id, StepName.HEDGE).size
         self.journal.set_state(ex.id, State.UNWINDING, error=f"hedge incomplete: {why}")
-        self.events.emit(
+        self._emit(
+            ex,
             "execution.hedge_failed",
             f"The Hyperliquid hedge did not complete ({why}; {filled} of {target} SOL filled): "
             "unwinding the Asgard long",
             severity="critical",
-            execution_id=ex.id,
-            position_id=ex.position_id,
         )
 
     async def _open_finish(self, ex: Execution) -> None:
@@ -316,12 +313,11 @@ class ExecutionEngine:
                 severity="warning",
                 position_id=ex.position_id,
             )
-        self.events.emit(
+        self._emit(
+            ex,
             "position.opened",
             f"Position open: long {position.long_token_size} {position.asset} on Asgard, "
             f"short {hedge.size} SOL on Hyperliquid at {hedge.avg_px}",
-            position_id=ex.position_id,
-            execution_id=ex.id,
             hedge_gap_ms=round(gap_ms, 1),
         )
 
@@ -338,12 +334,11 @@ class ExecutionEngine:
                 raise Parked(f"the Asgard close {leg.why}")
         self.journal.update_position(ex.position_id, status=PositionStatus.UNWOUND, closed_at=_now())
         self.journal.set_state(ex.id, State.UNWOUND, outcome=Outcome.UNWOUND)
-        self.events.emit(
+        self._emit(
+            ex,
             "position.unwound",
             "The long was unwound after the hedge failed; nothing is left open",
             severity="warning",
-            position_id=ex.position_id,
-            execution_id=ex.id,
         )
 
     async def _buy_back(self, ex: Execution, name: StepName, target: Decimal) -> None:
@@ -397,11 +392,10 @@ class ExecutionEngine:
             ex.position_id, status=PositionStatus.CLOSED, closed_at=_now(), ledger=split.as_ledger()
         )
         self.journal.set_state(ex.id, State.DONE, outcome=Outcome.COMPLETED)
-        self.events.emit(
+        self._emit(
+            ex,
             "position.closed",
             f"Position closed; PnL {split.total} USDC",
-            position_id=ex.position_id,
-            execution_id=ex.id,
             pnl=split.as_ledger(),
         )
 
@@ -425,12 +419,11 @@ class ExecutionEngine:
             self.journal.set_state(ex.id, State.DONE, outcome=Outcome.COMPLETED)
         else:
             self.journal.set_state(ex.id, State.FAILED, outcome=Outcome.FAILED)
-        self.events.emit(
+        self._emit(
+            ex,
             "position.rebalanced",
             f"Short adjusted by {signed} SOL to {short} SOL" + ("" if why is None else f" ({why})"),
             severity="info" if why is None else "warning",
-            position_id=ex.position_id,
-            execution_id=ex.id,
         )
 
     async def _reduce_short(self, ex: Execution) -> None:
@@ -464,20 +457,22 @@ class ExecutionEngine:
             debt_usdc=venue.debt_usdc if venue is not None else position.debt_usdc,
         )
         self.journal.set_state(ex.id, State.DONE, outcome=Outcome.COMPLETED)
-        self.events.emit(
+        self._emit(
+            ex,
             "position.reduced",
             f"Position reduced by {fraction:.0%} on both legs",
-            position_id=ex.position_id,
-            execution_id=ex.id,
         )
 
     # ------------------------------------------------------------------ helpers
+    def _emit(self, ex: Execution, kind: str, message: str, **data: Any) -> None:
+        """An event about `ex`, carrying its execution and position ids."""
+        self.events.emit(kind, message, execution_id=ex.id, position_id=ex.position_id, **data)
+
     def _mismatch(self, ex: Execution, why: str) -> None:
-        self.events.emit(
+        self._emit(
+            ex,
             "risk.mismatch",
             f"Venue state does not match the journal: {why}. Trading halted until an operator looks.",
             severity="critical",
-            execution_id=ex.id,
-            position_id=ex.position_id,
         )
         self.on_halt(why)

@@ -39,17 +39,7 @@ def _pnl(ledger: dict[str, Any]) -> dict[str, str]:
 
 
 def position_summary(p: Position) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "asset": p.asset,
-        "protocol": p.protocol,
-        "leverage": str(p.leverage),
-        "status": p.status,
-        "shadow": p.shadow,
-        "opened_at": p.opened_at.isoformat() if p.opened_at else None,
-        "closed_at": p.closed_at.isoformat() if p.closed_at else None,
-        "pnl": _pnl(p.ledger or {}),
-    }
+    return {**p.header(), "pnl": _pnl(p.ledger or {})}
 
 
 def summarise_positions(positions: list[Position], now: datetime) -> dict[str, Any]:

@@ -124,6 +124,20 @@ class Position(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
+    def header(self) -> dict[str, Any]:
+        """What every view of a position starts with (the dashboard, the daily summary, the CLI's
+        report): which one, what it holds, when it opened and closed."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "asset": self.asset,
+            "protocol": self.protocol,
+            "leverage": str(self.leverage),
+            "shadow": self.shadow,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+        }
+
 
 class Event(Base):
     """Everything a user should be able to see afterwards, in order; the event stream replays it."""
