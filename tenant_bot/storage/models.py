@@ -54,12 +54,13 @@ class Base(DeclarativeBase):
 
 
 class Execution(Base):
-    """One open or close of a two-leg position, driven step by step by the execution engine."""
+    """One open, close, reduction or rebalance of a two-leg position, driven step by step by the
+    execution engine (its flows, states and outcomes are `tenant_bot/execution/states.py`)."""
 
     __tablename__ = "executions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # open | close
+    kind: Mapped[str] = mapped_column(String(16))  # a Flow: open | close | reduce | rebalance
     # The state machine's current state (see tenant_bot/execution/states.py).
     state: Mapped[str] = mapped_column(String(32), index=True)
     position_id: Mapped[str] = mapped_column(ForeignKey("positions.id"), index=True)
@@ -180,7 +181,7 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # open | close
+    kind: Mapped[str] = mapped_column(String(16))  # a Flow: open | close | reduce | rebalance
     state: Mapped[str] = mapped_column(String(16), index=True)  # queued | running | done | failed
     position_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     execution_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
