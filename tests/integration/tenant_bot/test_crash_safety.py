@@ -142,7 +142,9 @@ def _assert_adjusted(bot: BotProcess, position_id: str, kind: str) -> None:
     assert Decimal(pos["short_size"]) == Decimal(str(bot.hl_short()))
     [record] = bot.asgard_open()
     held = Decimal(str(record.get("tokenAAmountUICurrent") or record["tokenAAmountUIEntry"]))
-    assert Decimal(pos["long_token_size"]) == held
+    # The venue's amount moves a little with lending interest; a partial close sent twice would
+    # be off by the whole fraction (20 %).
+    assert abs(Decimal(pos["long_token_size"]) - held) <= held * Decimal("0.001"), (pos, held)
     _assert_no_order_twice(bot, status)
 
 
