@@ -127,7 +127,9 @@ class OutageConfig(_Section):
         return self
 
 
-class ExecutionConfig(_Section):
+class ExecutionFailureConfig(_Section):
+    """The `execution` section: how many failed executions in a row halt the bot."""
+
     halt_after_consecutive_failures: int = Field(ge=1)
 
 
@@ -216,7 +218,7 @@ class RiskConfig(_Section):
     lst_depeg: LstDepegConfig
     price_divergence: PriceDivergenceConfig
     outage: OutageConfig
-    execution: ExecutionConfig
+    execution: ExecutionFailureConfig
     reduce_cooldown_seconds: Decimal = Field(ge=0)
     transactions: TransactionsConfig
 
@@ -226,7 +228,7 @@ class RiskConfig(_Section):
 
     def with_overrides(self, overrides: dict[str, Any]) -> RiskConfig:
         """A copy with some keys changed (nested dicts merge), validated like a file."""
-        return _validate(_merge(self.model_dump(mode="python"), overrides), "overrides")
+        return _validate(merge(self.model_dump(mode="python"), overrides), "overrides")
 
 
 class _DecimalLoader(yaml.SafeLoader):
@@ -254,11 +256,12 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override`'s keys changed; nested mappings merge key by key."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -283,9 +286,9 @@ def load_risk_config(path: str | Path | None = None, overrides: dict[str, Any] |
     data = _read(DEFAULTS_PATH)
     sources = ["defaults"]
     if path is not None:
-        data = _merge(data, _read(Path(path)))
+        data = merge(data, _read(Path(path)))
         sources.append(str(path))
     if overrides:
-        data = _merge(data, overrides)
+        data = merge(data, overrides)
         sources.append("overrides")
     return _validate(data, " + ".join(sources))
