@@ -5,8 +5,8 @@ is stored in the bot's SQLite (KV table `state`, key `settings`; presets under `
 applied to the running bot at once (risk thresholds through `RiskConfig.with_overrides`).
 A change is all or nothing: every field is validated, including the orderings the risk engine
 requires (alert before reduce before close), before anything is stored. Outside the devnet a new
-webhook URL must also reach only public addresses (`check_webhook_target`, awaited by the settings
-API before it stores a change, since it resolves the URL's host name).
+webhook URL must also reach only public addresses (`notifications.targets.check_webhook_target`,
+awaited by the settings API before it stores a change, since it resolves the URL's host name).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from tenant_bot.notifications.targets import Resolver, check_target, resolve_host
 from tenant_bot.risk.config import RiskConfig, RiskConfigError, merge
 from tenant_bot.storage.state import KeyValueStore
 
@@ -149,22 +148,6 @@ class PresetError(LookupError):
     def __init__(self, message: str, *, empty: bool = False) -> None:
         super().__init__(message)
         self.empty = empty
-
-
-async def check_webhook_target(
-    url: str | None,
-    *,
-    public_only: bool,
-    loc: tuple[str, ...] = ("body", "notifications", "webhook_url"),
-    resolve: Resolver = resolve_host,
-) -> None:
-    """SettingsError (a 422 at `loc`) when `public_only` and the webhook URL's host is, or resolves
-    to, an address that is not public (tenant_bot/notifications/targets.py); None is always fine."""
-    if not public_only or url is None or not url.strip():
-        return
-    reason = await check_target(url.strip(), resolve=resolve)
-    if reason is not None:
-        raise SettingsError([{"loc": list(loc), "msg": f"The webhook URL {reason}.", "type": "value_error"}])
 
 
 def risk_overrides(risk: RiskSettings) -> dict[str, Any]:

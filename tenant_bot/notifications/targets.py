@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from shared.network_addresses import is_loopback_name, is_public_address, parse_ip
+from tenant_bot.preferences import SettingsError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 AddressCheck = Callable[[str], bool]
@@ -109,3 +110,19 @@ class PublicOnlyTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+async def check_webhook_target(
+    url: str | None,
+    *,
+    public_only: bool,
+    loc: tuple[str, ...] = ("body", "notifications", "webhook_url"),
+    resolve: Resolver = resolve_host,
+) -> None:
+    """SettingsError (a 422 at `loc`) when `public_only` and the webhook URL's host is, or resolves
+    to, an address that is not public (see `check_target`); None is always fine."""
+    if not public_only or url is None or not url.strip():
+        return
+    reason = await check_target(url.strip(), resolve=resolve)
+    if reason is not None:
+        raise SettingsError([{"loc": list(loc), "msg": f"The webhook URL {reason}.", "type": "value_error"}])

@@ -114,15 +114,15 @@ async def test_private_webhook_targets_are_refused_at_delivery(devnet: DevnetPro
         with WebhookReceiver() as receiver:
             for url in _targets(receiver.port):
                 # Stored directly, as an older version or a devnet run would have left it.
-                bot.preferences.update({"notifications": {"webhook_url": url, "format": "json"}})
-                bot.events.emit(
+                bot.services.preferences.update({"notifications": {"webhook_url": url, "format": "json"}})
+                bot.services.events.emit(
                     "risk.tripped", "A breaker tripped (test)", severity="warning", breaker="test"
                 )
                 assert bot.notifier is not None
                 await bot.notifier.flush(timeout=30)
             assert receiver.requests == []
             assert bot.notifier.delivered == 0 and bot.notifier.failed == len(_targets(receiver.port))
-            (failed,) = bot.events.since(0, kind="notify.failed")  # one per failure streak
+            (failed,) = bot.services.events.since(0, kind="notify.failed")  # one per failure streak
             assert "refused" in failed.data["reason"] and failed.data["attempts"] == 1
             assert str(receiver.port) not in failed.message
     finally:

@@ -9,14 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from tenant_bot.api.context import EventsDep, PreferencesDep, PublicWebhooksDep
-from tenant_bot.preferences import (
-    PresetError,
-    PresetName,
-    Settings,
-    SettingsError,
-    SettingsUpdate,
-    check_webhook_target,
-)
+from tenant_bot.notifications.targets import check_webhook_target
+from tenant_bot.preferences import PresetError, PresetName, Settings, SettingsError, SettingsUpdate
 from tenant_bot.storage.events import EventLog
 
 router = APIRouter(prefix="/api/v1", tags=["settings"])

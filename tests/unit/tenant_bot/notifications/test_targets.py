@@ -9,8 +9,13 @@ from pydantic import SecretStr
 
 from shared.retry import RetryPolicy
 from tenant_bot.notifications.delivery import DeliveryFailed, WebhookSender
-from tenant_bot.notifications.targets import UnsafeTarget, check_target, vetted_addresses
-from tenant_bot.preferences import SettingsError, check_webhook_target
+from tenant_bot.notifications.targets import (
+    UnsafeTarget,
+    check_target,
+    check_webhook_target,
+    vetted_addresses,
+)
+from tenant_bot.preferences import SettingsError
 
 PUBLIC = "93.184.216.34"
 
