@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.session import open_database
@@ -101,8 +101,13 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
 
     _install_auth_and_proxy(app, settings, service, closers)
     from orchestrator.portal import install_portal
+    from orchestrator.withdrawals import install_withdrawals
 
     install_portal(app)  # the page at `/` and its API; after the auth routes it depends on
+    install_withdrawals(app)  # the user's withdrawal addresses, the only ones the broker sends to
+    from orchestrator.request_origin import install_request_origin
+
+    install_request_origin(app, settings)  # trusted proxies, the Host allow-list, HSTS
     return app
 
 
@@ -127,7 +132,9 @@ def _install_auth_and_proxy(
     users = Users(app.state.db, service, privy)
     app.state.auth_sessions = sessions
     app.state.users = users
-    app.include_router(make_auth_router(privy, sessions, users))
+    # Secure cookies always when users come over https only; else whenever the request did.
+    secure = True if settings.cookies_always_secure() else None
+    app.include_router(make_auth_router(privy, sessions, users, cookie_secure=secure))
     # The signing broker (bots of signed-in users sign through it with their tenant token), on the
     # internal listener only.
     from orchestrator.broker import SigningBroker
@@ -161,6 +168,13 @@ def _install_auth_and_proxy(
         max_streams_per_user=settings.max_streams_per_user,
     )
     app.mount(BOT_PREFIX, proxy)
+
+    @app.get(BOT_PREFIX, include_in_schema=False)
+    async def bot_root(request: Request) -> RedirectResponse:
+        # A relative redirect, never one built from the request's Host.
+        query = request.url.query
+        return RedirectResponse(BOT_PREFIX + "/" + (f"?{query}" if query else ""), status_code=307)
+
     closers.extend([proxy.aclose, privy.aclose, users.aclose])
 
     _answer_value_errors(app)

@@ -6,7 +6,7 @@ its tenant token (the one the proxy sends it) and asks here for each signature:
     POST /internal/sign
     Authorization: Bearer <the tenant's token (BASIS_API_TOKEN)>
     X-Basis-Tenant: <tenant id>
-    {"kind": "solana_message" | "typed_data" | "evm_transaction",
+    {"kind": "solana_message" | "typed_data" | "evm_transaction" | "hyperliquid_l1",
      "address": "<the wallet's address; optional, checked when given>",
      "payload": ...}
 
@@ -14,17 +14,27 @@ Payloads, as the bot's `Signer` interface takes them:
 - `solana_message`: the serialized transaction message (legacy, or v0 with its 0x80 prefix), base64
   (standard alphabet, padded). Answer `{"signature": "<64 bytes, base64>"}`.
 - `typed_data`: EIP-712 typed data as eth_signTypedData_v4 takes it (`domain`, `types`,
-  `primaryType`, `message`; bytes as 0x-hex). Answer `{"r": "0x…", "s": "0x…", "v": 27|28}`.
+  `primaryType`, `message`; bytes as 0x-hex): Hyperliquid's user-signed actions. Answer
+  `{"r": "0x…", "s": "0x…", "v": 27|28}`. Hyperliquid's phantom `Agent` is refused here.
+- `hyperliquid_l1`: a Hyperliquid L1 action to sign, `{"action": {...}, "nonce": int,
+  "vaultAddress": null, "expiresAfter": int | null}`. The broker checks the action, hashes it itself
+  (`shared.hyperliquid_l1`, the official SDK's functions) with the source of its own network
+  setting ("a" on mainnet, "b" otherwise; never the bot's word), and signs that phantom agent.
+  Answer as `typed_data`.
 - `evm_transaction`: an EVM transaction as eth_account takes it (`chainId`, `nonce`, `to`, `value`,
   `data` as 0x-hex, `gas`, `maxFeePerGas` / `maxPriorityFeePerGas` or `gasPrice`, `type`).
   Answer `{"raw_transaction": "0x…"}`.
 
-Checks, in order: the token is the tenant's (401), the tenant's user has Privy wallets and the named
-wallet is theirs (403), the tenant is within its signing rate (429), the payload passes the shared
-transaction policy (`shared.transaction_policy`, the bot's own rules: 403 with the reason; a payload
-that cannot be read is a 422). Only then is Privy asked; its answer is verified against the wallet's
-address before it is returned (a signature that does not verify, or Privy failing, is a 502). Each
-signing is logged with tenant, kind, outcome and duration; never a payload, a token or a signature.
+Checks, in order: the declared body size (413 above 64 KiB), the token is the tenant's (401); then
+at most 64 KiB of body is read, chunked or not, before anything is parsed (413); the tenant's user
+has Privy wallets and the named wallet is theirs (403), the tenant is within its signing rate (429),
+the payload passes the shared transaction policy (`shared.transaction_policy`, the bot's own rules,
+with the user's registered withdrawal addresses that are usable now: 403 with the reason; a payload
+that cannot be read is a 422), and what it lets flow out fits the tenant's outflow budget
+(orchestrator/outflow.py: 403 with the reason). Only then is Privy asked; its answer is verified
+against the wallet's address before it is returned (a signature that does not verify, or Privy
+failing, is a 502, and the outflow is refunded). Each signing is logged with tenant, kind, outcome
+and duration; never a payload, a token or a signature.
 """
 
 from __future__ import annotations
@@ -33,19 +43,30 @@ import base64
 import binascii
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal, NoReturn
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.auth.privy import PrivyClient, PrivyError
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
+from orchestrator.outflow import OutflowBudget, OverBudget
 from orchestrator.tenants import TENANT_ID, bot_token
+from orchestrator.withdrawals import WithdrawalBook
 from shared.logging import get_logger
-from shared.transaction_policy import TransactionPolicy, TransactionRejected, TransactionValidator
+from shared.transaction_policy import (
+    Outflow,
+    TransactionPolicy,
+    TransactionRejected,
+    TransactionValidator,
+    WithdrawalAddresses,
+)
 
 log = get_logger("orchestrator.broker")
 
@@ -53,7 +74,7 @@ SIGN_PATH = "/internal/sign"
 TENANT_HEADER = "X-Basis-Tenant"
 # A Solana transaction is at most 1232 bytes; typed data and EVM transactions are far smaller.
 MAX_BODY_BYTES = 64 * 1024
-Kind = Literal["solana_message", "typed_data", "evm_transaction"]
+Kind = Literal["solana_message", "typed_data", "evm_transaction", "hyperliquid_l1"]
 
 # eth_account's transaction fields → Privy's snake-case ones (eth_signTransaction).
 _EVM_QUANTITIES = {
@@ -73,8 +94,19 @@ class SignRequest(BaseModel):
 
     kind: Kind
     address: str | None = Field(default=None, min_length=1, max_length=64)
-    # Base64 message for `solana_message`; a JSON object for the two others.
+    # Base64 message for `solana_message`; a JSON object for the others.
     payload: str | dict[str, Any]
+
+
+class HyperliquidL1(BaseModel):
+    """The `hyperliquid_l1` payload: what the venue's envelope carries besides the signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: dict[str, Any]
+    nonce: StrictInt = Field(ge=0, lt=2**64)
+    vaultAddress: str | None = Field(default=None, max_length=64)  # the venue's field names
+    expiresAfter: StrictInt | None = Field(default=None, ge=0, lt=2**64)
 
 
 def load_policy(settings: ControlPlaneSettings) -> TransactionPolicy:
@@ -83,7 +115,9 @@ def load_policy(settings: ControlPlaneSettings) -> TransactionPolicy:
     # The one place the control plane reads the bot package: the defaults are data, written once.
     from tenant_bot.risk.config import load_risk_config
 
-    return TransactionPolicy.from_config(load_risk_config(settings.broker_policy_file))
+    return TransactionPolicy.from_config(
+        load_risk_config(settings.broker_policy_file), network=settings.network
+    )
 
 
 @dataclass
@@ -144,8 +178,13 @@ class SigningBroker:
         self.settings = settings
         self.sessions = sessions
         self.privy = privy
-        self.validator = TransactionValidator(policy or load_policy(settings))
+        policy = policy or load_policy(settings)
+        self.validator = TransactionValidator(policy)
         self.limiter = _RateLimiter(settings.broker_rate_per_second, settings.broker_burst)
+        self.budget = OutflowBudget(sessions, policy.outflow_budget, policy.outflow_budget_window)
+        self.withdrawals = WithdrawalBook(sessions, timedelta(seconds=settings.withdrawal_delay_seconds))
+        # Hyperliquid's L1 source: the control plane's network decides, never the bot.
+        self.hyperliquid_mainnet = settings.network == "mainnet"
 
     # ------------------------------------------------------------------ who asks
     def authenticate(self, authorization: str, tenant_id: str) -> Tenant:
@@ -203,15 +242,36 @@ class SigningBroker:
                 "rate_limited",
                 {"Retry-After": str(max(1, round(wait)))},
             )
+        withdrawal = await run_in_threadpool(self.withdrawals.usable, tenant.user_id)
         if body.kind == "solana_message":
-            return await self._solana(wallet, body.payload)
-        if body.kind == "typed_data":
-            return await self._typed_data(wallet, body.payload)
-        return await self._evm_transaction(wallet, body.payload)
+            outflow, make = self._solana(wallet, body.payload, withdrawal)
+        elif body.kind == "typed_data":
+            outflow, make = self._typed_data(wallet, body.payload, withdrawal)
+        elif body.kind == "hyperliquid_l1":
+            outflow, make = self._hyperliquid_l1(wallet, body.payload)
+        else:
+            outflow, make = self._evm_transaction(wallet, body.payload, withdrawal)
+        return await self._within_budget(tenant.id, outflow, make)
 
-    def _check(self, check: Any, what: str) -> None:
+    async def _within_budget(
+        self, tenant_id: str, outflow: Outflow, make: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """Count the outflow against the tenant's budget, then sign; refunded if no signature came."""
         try:
-            check()
+            # In a worker thread: it may wait for another request's lock on the tenant's budget.
+            spent = await run_in_threadpool(self.budget.spend, tenant_id, outflow)
+        except OverBudget as exc:
+            retry = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+            _refuse(403, f"Refused: {exc.reason}.", "over_budget", retry)
+        try:
+            return await make()
+        except BaseException:
+            self.budget.refund(spent)  # here, not awaited: it must run even when the request is cancelled
+            raise
+
+    def _check(self, check: Callable[[], Outflow], what: str) -> Outflow:
+        try:
+            return check()
         except TransactionRejected as exc:
             _refuse(403, exc.reason, "refused")
         except Exception as exc:  # the validator read a payload that is not what it claims to be
@@ -226,21 +286,27 @@ class SigningBroker:
             _refuse(502, "The tenant's Privy wallet id is not valid.", "privy_error")
 
     # ------------------------------------------------------------------ Solana
-    async def _solana(self, wallet: _Wallet, payload: str | dict[str, Any]) -> dict[str, Any]:
-        from solders.message import from_bytes_versioned, to_bytes_versioned
-        from solders.pubkey import Pubkey
-        from solders.signature import Signature
-        from solders.transaction import VersionedTransaction
-
+    def _solana(
+        self, wallet: _Wallet, payload: str | dict[str, Any], withdrawal: WithdrawalAddresses
+    ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
         if not isinstance(payload, str):
             _refuse(422, "A solana_message payload is the serialized message, base64.", "malformed")
         try:
             message = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             _refuse(422, "The solana_message payload is not valid base64.", "malformed")
-        self._check(
-            lambda: self.validator.check_solana_message(message, owner=wallet.address), "a Solana message"
+        outflow = self._check(
+            lambda: self.validator.check_solana_message(message, owner=wallet.address, withdrawal=withdrawal),
+            "a Solana message",
         )
+        return outflow, lambda: self._sign_solana(wallet, message)
+
+    async def _sign_solana(self, wallet: _Wallet, message: bytes) -> dict[str, Any]:
+        from solders.message import from_bytes_versioned, to_bytes_versioned
+        from solders.pubkey import Pubkey
+        from solders.signature import Signature
+        from solders.transaction import VersionedTransaction
+
         try:
             parsed = from_bytes_versioned(message)
             signers = [str(k) for k in parsed.account_keys[: parsed.header.num_required_signatures]]
@@ -265,20 +331,61 @@ class SigningBroker:
         return {"signature": base64.b64encode(bytes(signature)).decode()}
 
     # ------------------------------------------------------------------ EIP-712
-    async def _typed_data(self, wallet: _Wallet, payload: str | dict[str, Any]) -> dict[str, Any]:
-        from eth_account import Account
-        from eth_account.messages import encode_typed_data
-        from eth_utils import to_hex
-
+    def _typed_data(
+        self, wallet: _Wallet, payload: str | dict[str, Any], withdrawal: WithdrawalAddresses
+    ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
         if not isinstance(payload, dict):
             _refuse(
                 422,
                 "A typed_data payload is an object with domain, types, primaryType and message.",
                 "malformed",
             )
-        self._check(
-            lambda: self.validator.check_typed_data(payload, owner_evm=wallet.address), "EIP-712 typed data"
+        outflow = self._check(
+            lambda: self.validator.check_typed_data(payload, owner_evm=wallet.address, withdrawal=withdrawal),
+            "EIP-712 typed data",
         )
+        return outflow, lambda: self._sign_typed(wallet, payload)
+
+    def _hyperliquid_l1(
+        self, wallet: _Wallet, payload: str | dict[str, Any]
+    ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
+        from shared.hyperliquid_l1 import l1_typed_data
+
+        try:
+            request = HyperliquidL1.model_validate(payload)
+        except ValidationError:
+            _refuse(
+                422,
+                "A hyperliquid_l1 payload is {action: object, nonce: integer, vaultAddress: null, "
+                "expiresAfter: integer or null}.",
+                "malformed",
+            )
+        outflow = self._check(
+            lambda: self.validator.check_hyperliquid_l1(
+                request.action,
+                nonce=request.nonce,
+                vault_address=request.vaultAddress,
+                expires_after=request.expiresAfter,
+            ),
+            "a Hyperliquid action",
+        )
+        try:
+            # The connectionId is computed here, from the action just checked: nothing else is signed.
+            typed = l1_typed_data(
+                request.action,
+                request.nonce,
+                mainnet=self.hyperliquid_mainnet,
+                expires_after=request.expiresAfter,
+            )
+        except Exception as exc:  # msgpack cannot encode it (a number out of range, ...)
+            _refuse(422, f"The Hyperliquid action cannot be hashed ({type(exc).__name__}).", "malformed")
+        return outflow, lambda: self._sign_typed(wallet, typed)
+
+    async def _sign_typed(self, wallet: _Wallet, payload: dict[str, Any]) -> dict[str, Any]:
+        from eth_account import Account
+        from eth_account.messages import encode_typed_data
+        from eth_utils import to_hex
+
         try:
             signable = encode_typed_data(full_message=payload)
         except Exception as exc:  # eth_account raises many types for bad typed data
@@ -302,10 +409,14 @@ class SigningBroker:
         return {"r": to_hex(r), "s": to_hex(s), "v": v}
 
     # ------------------------------------------------------------------ EVM transactions
-    async def _evm_transaction(self, wallet: _Wallet, payload: str | dict[str, Any]) -> dict[str, Any]:
+    def _evm_transaction(
+        self, wallet: _Wallet, payload: str | dict[str, Any], withdrawal: WithdrawalAddresses
+    ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
         if not isinstance(payload, dict):
             _refuse(422, "An evm_transaction payload is a transaction object.", "malformed")
-        self._check(lambda: self.validator.check_evm_transaction(payload), "an EVM transaction")
+        outflow = self._check(
+            lambda: self.validator.check_evm_transaction(payload, withdrawal=withdrawal), "an EVM transaction"
+        )
         sender = payload.get("from")
         if sender is not None and not _same_evm(str(sender), wallet.address):
             _refuse(403, f"The transaction's sender {sender} is not this tenant's wallet.", "foreign_wallet")
@@ -321,6 +432,16 @@ class SigningBroker:
         if not isinstance(data, str) or not _is_hex(data):
             _refuse(422, "The transaction's data is not 0x-hex.", "malformed")
         privy_tx["data"] = data
+        return outflow, lambda: self._sign_evm(wallet, payload, privy_tx, wanted, data)
+
+    async def _sign_evm(
+        self,
+        wallet: _Wallet,
+        payload: dict[str, Any],
+        privy_tx: dict[str, Any],
+        wanted: dict[str, Any],
+        data: str,
+    ) -> dict[str, Any]:
         raw_hex = await self._privy(self.privy.sign_evm_transaction(wallet.wallet_id, privy_tx))
         problem = _signed_evm_mismatch(raw_hex, wallet.address, payload, wanted, data)
         if problem:
@@ -400,6 +521,22 @@ def _chain(kind: Kind) -> str:
     return "Solana" if kind == "solana_message" else "EVM"
 
 
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body, read chunk by chunk (chunked transfer encoding included) and refused with
+    a 413 as soon as it passes `limit` bytes: nothing larger is ever held, nothing is parsed first."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            _refuse(
+                413,
+                f"The signing request is larger than {limit // 1024} KiB; a signing request is far smaller.",
+                "too_large",
+                {"Connection": "close"},
+            )
+    return bytes(body)
+
+
 def make_broker_router(broker: SigningBroker) -> APIRouter:
     router = APIRouter(tags=["internal"])
 
@@ -414,11 +551,17 @@ def make_broker_router(broker: SigningBroker) -> APIRouter:
         authorization: str = Header(default=""),
         x_basis_tenant: str = Header(default=""),
     ) -> Tenant:
-        """Runs before the body is validated: a caller without the token learns nothing about it."""
+        """Runs before the body is read: a caller without the token learns nothing about it."""
         request.state.broker_started = time.perf_counter()
         try:
             if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-                _refuse(413, "The signing request is too large.", "too_large")
+                _refuse(
+                    413,
+                    f"The signing request is larger than {MAX_BODY_BYTES // 1024} KiB; a signing request "
+                    "is far smaller.",
+                    "too_large",
+                    {"Connection": "close"},
+                )
             return broker.authenticate(authorization, x_basis_tenant)
         except _Refused as exc:
             shown = x_basis_tenant if TENANT_ID.match(x_basis_tenant) else "?"
@@ -432,23 +575,37 @@ def make_broker_router(broker: SigningBroker) -> APIRouter:
         summary="Sign for a bot with its user's Privy wallet, after checking ownership and policy",
         responses={
             401: {"description": "missing or wrong tenant token"},
-            403: {"description": "not the tenant's wallet, or the payload is outside policy"},
-            413: {"description": "the request is too large"},
+            403: {"description": "not the tenant's wallet, outside policy, or over the outflow budget"},
+            413: {"description": "the request is larger than 64 KiB"},
             422: {"description": "the payload cannot be read"},
             429: {"description": "too many signing requests from this tenant"},
             502: {"description": "Privy failed, or its signature did not verify"},
         },
+        # The body is read by hand (at most 64 KiB, then parsed): described here for the schema.
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SignRequest.model_json_schema()}},
+            }
+        },
     )
-    async def sign(
-        request: Request, body: SignRequest, tenant: Tenant = Depends(tenant_of)
-    ) -> dict[str, Any]:
+    async def sign(request: Request, tenant: Tenant = Depends(tenant_of)) -> dict[str, Any]:
         started = request.state.broker_started
+        kind = "?"
         try:
+            raw = await read_body(request)
+            try:
+                body = SignRequest.model_validate_json(raw)
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_context=False, include_input=False)
+                _log(tenant.id, kind, "malformed", 422, started)
+                raise HTTPException(422, errors) from None
+            kind = body.kind
             answer = await broker.sign(tenant, body)
         except _Refused as exc:
-            _log(tenant.id, body.kind, exc.outcome, exc.status, started, exc.detail)
+            _log(tenant.id, kind, exc.outcome, exc.status, started, exc.detail)
             raise HTTPException(exc.status, exc.detail, headers=exc.headers) from None
-        _log(tenant.id, body.kind, "signed", 200, started)
+        _log(tenant.id, kind, "signed", 200, started)
         return answer
 
     return router

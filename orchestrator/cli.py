@@ -46,14 +46,17 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings() -> Any:
+def _settings(**overrides: Any) -> Any:
     from orchestrator.config import ControlPlaneSettings
 
     try:
-        return ControlPlaneSettings()
+        return ControlPlaneSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise _fail(f"invalid settings: {fields}", 2) from None
+        raise _fail(f"invalid settings: {_settings_errors(exc)}", 2) from None
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
 
 
 def _service() -> Any:
@@ -162,15 +165,9 @@ def serve(
     from orchestrator.listeners import ControlPlaneServer, bind, listener_limits, raise_descriptor_limit
     from shared.logging import configure_logging, get_logger
 
-    settings = _settings()
-    settings = settings.model_copy(
-        update={
-            "host": host or settings.host,
-            "port": settings.port if port is None else port,
-            "broker_host": broker_host or settings.broker_host,
-            "broker_port": settings.broker_port if broker_port is None else broker_port,
-        }
-    )
+    # The addresses given here are validated with the rest (a public default secret is refused on a
+    # public address); the internal one is where bots reach the signing broker (broker_url's default).
+    settings = _settings(host=host, port=port, broker_host=broker_host, broker_port=broker_port)
     configure_logging(settings.log_level, json=settings.log_json)
     descriptors = raise_descriptor_limit()
     # Both sockets are bound now (port 0 included), so the bots are told the broker's real address.
@@ -361,7 +358,7 @@ def _checks() -> list[dict[str, Any]]:
     try:
         settings = ControlPlaneSettings()
     except ValidationError as exc:
-        return [{"name": "configuration", "ok": False, "detail": f"{exc.error_count()} invalid setting(s)"}]
+        return [{"name": "configuration", "ok": False, "detail": _settings_errors(exc)}]
     checks = [_check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}")]
 
     def database() -> str:
@@ -428,7 +425,8 @@ def _checks() -> list[dict[str, Any]]:
 
 @app.command()
 def doctor(as_json: AsJson = False) -> None:
-    """Check the configuration, the database, the runtime and that every venue answers."""
+    """Check the configuration, the database, the runtime and that every venue answers. Exits 2 when
+    the settings cannot be used, 1 when another check fails."""
     checks = _checks()
     ok = all(c["ok"] for c in checks)
     table = Table("check", "ok", "detail")
@@ -436,7 +434,8 @@ def doctor(as_json: AsJson = False) -> None:
         table.add_row(c["name"], "[green]yes[/]" if c["ok"] else "[red]no[/]", c["detail"])
     _emit({"ok": ok, "checks": checks}, as_json, table)
     if not ok:
-        raise typer.Exit(1)
+        # Settings that cannot be used are bad input (2), like for every other command.
+        raise typer.Exit(2 if checks[0]["name"] == "configuration" and not checks[0]["ok"] else 1)
 
 
 def main() -> None:

@@ -6,13 +6,15 @@ under `var/control/`, bots under `var/tenants/`, Privy and the venues on loopbac
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import BasisSettings
+from shared.network_addresses import is_loopback_host, is_loopback_url, url_host
+from shared.settings import BasisSettings, own_secret
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
 DEVNET_SERVER_SECRET = "basis-devnet-control-plane-secret"
@@ -58,7 +60,9 @@ class ControlPlaneSettings(BasisSettings):
     # Swarm runtime: keep each bot on the node where it first ran, where its local data volume lives.
     # Turn off only with a volume that every node shares.
     swarm_pin_to_node: bool = True
-    # Secret from which each bot's API token (and its key-encryption key) derive. Required outside the devnet.
+    # Secret from which each bot's API token (and its key-encryption key) derive: a long random value.
+    # Required unless on the devnet with every upstream and the listening address on loopback
+    # (see `_no_public_secret`): the built-in devnet secret is public.
     server_secret: SecretStr | None = None
 
     # Privy: app credentials and its two hosts (the devnet serves both on one port).
@@ -105,6 +109,25 @@ class ControlPlaneSettings(BasisSettings):
     # most `broker_burst`. An open needs a handful; this only stops a runaway bot hammering Privy.
     broker_rate_per_second: float = Field(default=20.0, gt=0)
     broker_burst: int = Field(default=60, ge=1)
+    # Seconds before a withdrawal address a user registers (`/api/v1/withdrawals`) becomes one the
+    # broker signs transfers to: someone who stole a session cannot redirect funds at once, and the
+    # user sees the pending address meanwhile. 0 = at once. (Amounts: the policy's outflow budget.)
+    withdrawal_delay_seconds: float = Field(default=86400.0, ge=0)
+
+    # ---- Deployment behind a reverse proxy that ends TLS (see orchestrator/request_origin.py).
+    # The address users reach this control plane at, e.g. https://basis.example.com (no path). Its
+    # host is accepted in `Host`; when it is https, the session cookies are always `Secure` and every
+    # answer over https carries HSTS. None: cookies are `Secure` when the request came over https.
+    public_url: str | None = None
+    # More names accepted in the `Host` header, as JSON (["basis.internal"]). Always accepted:
+    # loopback names and addresses, the public URL's host, the broker URL's host and the address
+    # bound to. Any other `Host` gets 400, so no answer or redirect is built from a name an attacker
+    # chose (and a DNS-rebinding page cannot talk to a control plane on loopback).
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, as JSON addresses or
+    # networks (["10.0.0.2", "10.1.0.0/16"]). Empty: the peer is the client and those headers are
+    # ignored. Behind a proxy not listed here every user shares the proxy's sign-in limits.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     # -- Listeners (orchestrator/listeners.py): two, in one process and one event loop, and the limits
     # that keep both answering while a visitor floods them.
@@ -144,15 +167,100 @@ class ControlPlaneSettings(BasisSettings):
     # the proxy at once, a dashboard tab holding one; the next is answered 429 until one ends.
     max_streams_per_user: int = Field(default=8, ge=1)
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or not url_host(value):
+            raise ValueError("must be an http:// or https:// URL such as https://basis.example.com")
+        if "/" in value.split("://", 1)[1]:
+            raise ValueError("must not have a path: the control plane is served at the root")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network such as 10.0.0.0/8") from None
+        return [entry.strip() for entry in value]
+
+    def not_on_loopback(self) -> list[str]:
+        """The settings naming a place off this machine: an upstream this control plane talks to or
+        hands to bots, the address it listens on, or a name or proxy it is reached through."""
+        urls = {
+            "BASIS_CP_PRIVY_AUTH_URL": self.privy_auth_url,
+            "BASIS_CP_PRIVY_API_URL": self.privy_api_url,
+            "BASIS_CP_HYPERLIQUID_URL": self.hyperliquid_url,
+            "BASIS_CP_ASGARD_URL": self.asgard_url,
+            "BASIS_CP_SOLANA_RPC_URL": self.solana_rpc_url,
+            "BASIS_CP_ARBITRUM_RPC_URL": self.arbitrum_rpc_url,
+            "BASIS_CP_BROKER_URL": self.broker_url,
+            "BASIS_CP_PUBLIC_URL": self.public_url,
+        }
+        # A URL handed to bots through bot_env is an upstream too.
+        urls.update({f"BASIS_CP_BOT_ENV ({k})": v for k, v in self.bot_env.items() if "://" in v})
+        out = [name for name, url in urls.items() if url is not None and not is_loopback_url(url)]
+        # A database URL without a host (SQLite, a PostgreSQL Unix socket) stays on this machine.
+        if url_host(self.database_url) is not None and not is_loopback_url(self.database_url):
+            out.append("BASIS_CP_DATABASE_URL")
+        if not is_loopback_host(self.host):
+            out.append("BASIS_CP_HOST")
+        if not is_loopback_host(self.broker_host):
+            out.append("BASIS_CP_BROKER_HOST")
+        if not all(is_loopback_host(host) for host in self.allowed_hosts):
+            out.append("BASIS_CP_ALLOWED_HOSTS")
+        if not all(_loopback_network(net) for net in self.trusted_proxies):
+            out.append("BASIS_CP_TRUSTED_PROXIES")
+        return out
+
+    @model_validator(mode="after")
+    def _no_public_secret(self) -> ControlPlaneSettings:
+        """The built-in secret is public: anyone could compute every bot's token from it. It is allowed
+        only on the devnet with everything on loopback, where there is nothing to steal."""
+        if own_secret(self.server_secret, DEVNET_SERVER_SECRET):
+            return self
+        if self.network != "devnet":
+            raise ValueError(
+                f"BASIS_CP_SERVER_SECRET is required outside the devnet (network {self.network}): set it "
+                "to a long random value"
+            )
+        exposed = self.not_on_loopback()
+        if exposed:
+            raise ValueError(
+                "BASIS_CP_SERVER_SECRET must be set to a long random value: the built-in devnet secret is "
+                "public and every bot's token can be computed from it, so it is accepted only when every "
+                f"upstream and the listening address are on loopback, and {', '.join(exposed)} "
+                f"{'is' if len(exposed) == 1 else 'are'} not"
+            )
+        return self
+
     @model_validator(mode="after")
     def _check(self) -> ControlPlaneSettings:
-        if self.network != "devnet" and self.server_secret is None:
-            raise ValueError("BASIS_CP_SERVER_SECRET is required outside the devnet")
         if self.network != "devnet" and self.privy_app_secret is None:
             raise ValueError("BASIS_CP_PRIVY_APP_SECRET is required outside the devnet")
         if self.bot_port_min > self.bot_port_max:
             raise ValueError("bot_port_min must not exceed bot_port_max")
         return self
+
+    def cookies_always_secure(self) -> bool:
+        """True when users reach this control plane over https only (its public URL says so)."""
+        return self.public_url is not None and self.public_url.startswith("https://")
+
+    def accepted_hosts(self) -> frozenset[str]:
+        """The names and addresses accepted in the `Host` header besides loopback ones (lower case,
+        without a port): `allowed_hosts`, the public URL's and broker URL's hosts, the bound address."""
+        hosts = {h.strip().lower().rstrip(".") for h in self.allowed_hosts}
+        for url in (self.public_url, self.broker_url):
+            if url is not None and (host := url_host(url)) is not None:
+                hosts.add(host)
+        if self.host not in ("", "0.0.0.0", "::"):  # bound to one address: reached by it
+            hosts.add(self.host.lower())
+        return frozenset(hosts)
 
     def server_secret_value(self) -> SecretStr:
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
@@ -167,3 +275,8 @@ class ControlPlaneSettings(BasisSettings):
         elif ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.broker_port}"
+
+
+def _loopback_network(entry: str) -> bool:
+    net = ip_network(entry, strict=False)
+    return net.subnet_of(ip_network("127.0.0.0/8")) if net.version == 4 else net == ip_network("::1/128")

@@ -43,6 +43,18 @@ class Asset(StrEnum):
         known = ", ".join(a.value for a in cls)
         raise ValueError(f"unknown asset {text!r}; known assets: {known}")
 
+    @classmethod
+    def parse_collateral(cls, text: str) -> Asset:
+        """An asset the long leg can hold (SOL or an LST), case-insensitive, with a clear error."""
+        try:
+            asset = cls.parse(text)
+        except ValueError:
+            asset = None
+        if asset is None or not asset.is_sol_like:
+            known = ", ".join(a.value for a in cls if a.is_sol_like)
+            raise ValueError(f"unknown collateral {text!r}; use {known}")
+        return asset
+
 
 LSTS: frozenset[Asset] = frozenset({Asset.JITOSOL, Asset.MSOL, Asset.JUPSOL, Asset.INF})
 

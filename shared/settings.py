@@ -39,3 +39,10 @@ class BasisSettings(BaseSettings):
             value = getattr(self, name, None)
             if isinstance(value, SecretStr):
                 register_secret(value.get_secret_value())
+
+
+def own_secret(value: SecretStr | None, builtin: str) -> bool:
+    """True for a secret of one's own: set, not blank, and not the built-in devnet one (which is in
+    the source, so public)."""
+    given = value.get_secret_value().strip() if value is not None else ""
+    return bool(given) and given != builtin

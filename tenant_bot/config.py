@@ -17,7 +17,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from shared.logging import register_secret
-from shared.settings import BasisSettings
+from shared.network_addresses import is_loopback_host, is_loopback_url
+from shared.settings import BasisSettings, own_secret
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
 DEVNET_SERVER_SECRET = "basis-devnet-server-secret"
@@ -32,8 +33,9 @@ class BotSettings(BasisSettings):
     tenant_id: str = "local"
     # The bot's own folder: SQLite database, encrypted keystore, kill-switch file.
     data_dir: Path = Path("var/bot")
-    # Server secret from which the key-encryption key is derived (HMAC(tenant id, secret)).
-    # Required outside the devnet.
+    # Server secret from which the key-encryption key (HMAC(tenant id, secret)) and, on the devnet,
+    # the API token derive. Required unless on the devnet with every venue, the broker and the API's
+    # address on loopback (`_no_public_secret`): the built-in devnet secret is public.
     server_secret: SecretStr | None = None
 
     # Who signs. "local": keys held by this bot, sealed in its keystore (self-custody; `basis-bot
@@ -111,10 +113,36 @@ class BotSettings(BasisSettings):
                     raise ValueError(f"BASIS_{name.upper()}_FILE names a file that cannot be read") from None
         return data
 
+    def not_on_loopback(self) -> list[str]:
+        """The settings naming a place off this machine: an upstream or the API's listening address."""
+        urls = {
+            "BASIS_HYPERLIQUID_URL": self.hyperliquid_url,
+            "BASIS_ASGARD_URL": self.asgard_url,
+            "BASIS_SOLANA_RPC_URL": self.solana_rpc_url,
+            "BASIS_ARBITRUM_RPC_URL": self.arbitrum_rpc_url,
+            "BASIS_BROKER_URL": self.broker_url,
+        }
+        out = [name for name, url in urls.items() if url is not None and not is_loopback_url(url)]
+        if not is_loopback_host(self.api_host):
+            out.append("BASIS_API_HOST")
+        return out
+
     @model_validator(mode="after")
-    def _secrets_outside_devnet(self) -> BotSettings:
-        if self.network != "devnet" and self.server_secret is None:
-            raise ValueError("BASIS_SERVER_SECRET is required outside the devnet")
+    def _no_public_secret(self) -> BotSettings:
+        """The built-in secret is public: the keystore's key and the devnet API token derive from it.
+        It is accepted only on the devnet with everything on loopback."""
+        if own_secret(self.server_secret, DEVNET_SERVER_SECRET):
+            return self
+        if self.network != "devnet":
+            raise ValueError(f"BASIS_SERVER_SECRET is required outside the devnet (network {self.network})")
+        exposed = self.not_on_loopback()
+        if exposed:
+            raise ValueError(
+                "BASIS_SERVER_SECRET must be set to a long random value: the built-in devnet secret is "
+                "public (the keystore's key and the API token derive from it), so it is accepted only "
+                f"when every upstream and the API's address are on loopback, and {', '.join(exposed)} "
+                f"{'is' if len(exposed) == 1 else 'are'} not"
+            )
         return self
 
     @model_validator(mode="after")

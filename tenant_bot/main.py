@@ -22,21 +22,20 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-import httpx
 import typer
 from pydantic import ValidationError
 
 from shared.logging import configure_logging
-from shared.retry import RetriesExhausted
+from tenant_bot.venues.outages import UNREACHABLE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run one Basis bot.")
 
 
-def _settings() -> Any:
+def _settings(**overrides: Any) -> Any:
     from tenant_bot.config import BotSettings
 
     try:
-        return BotSettings()
+        return BotSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: invalid settings: {fields}", err=True)
@@ -47,8 +46,20 @@ def _print(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+def _exit_code(exc: Exception) -> int:
+    """The exit code of one of the bot's errors (see `tenant_bot/errors.py`)."""
+    from tenant_bot.errors import InvalidRequest, Misconfigured, NotFound, Unavailable
+
+    if isinstance(exc, Unavailable):
+        return 3
+    if isinstance(exc, InvalidRequest | NotFound | Misconfigured):
+        return 2
+    return 1
+
+
 async def _with_bot(settings: Any, body: Any) -> int:
-    from tenant_bot.bot import Bot, BotError
+    from tenant_bot.bot import Bot
+    from tenant_bot.errors import BotError
 
     bot = Bot(settings)
     try:
@@ -56,8 +67,8 @@ async def _with_bot(settings: Any, body: Any) -> int:
         return int(await body(bot) or 0)
     except BotError as exc:
         typer.echo(f"error: {exc}", err=True)
-        return exc.exit_code
-    except (httpx.HTTPError, RetriesExhausted, OSError) as exc:
+        return _exit_code(exc)
+    except UNREACHABLE as exc:
         typer.echo(
             f"error: a venue or the database could not be reached ({type(exc).__name__}: {exc})", err=True
         )
@@ -128,7 +139,7 @@ def open_position(
     lev = _decimal(leverage, "--leverage") if leverage is not None else None
 
     async def body(bot: Any) -> int:
-        ex = await bot.open_position(cap, asset=asset, protocol=protocol, leverage=lev)
+        ex = await bot.trader.open_position(cap, asset=asset, protocol=protocol, leverage=lev)
         _print({"execution": ex.id, "position": ex.position_id, "state": ex.state, "outcome": ex.outcome})
         return 0 if ex.outcome == "completed" else 1
 
@@ -142,7 +153,7 @@ def close(position_id: str) -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
     async def body(bot: Any) -> int:
-        ex = await bot.close_position(position_id)
+        ex = await bot.trader.close_position(position_id)
         _print({"execution": ex.id, "position": ex.position_id, "state": ex.state, "outcome": ex.outcome})
         return 0 if ex.outcome == "completed" else 1
 
@@ -154,9 +165,9 @@ def status() -> None:
     """Positions, executions, trading state and the latest events, as JSON (reads the database only)."""
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    from tenant_bot.bot import read_status
+    from tenant_bot.status import read_report
 
-    _print(read_status(settings))
+    _print(read_report(settings))
 
 
 @app.command()
@@ -165,7 +176,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default BASIS_API_PORT; 0 = any free).")] = None,
 ) -> None:
     """Run the bot loop and its dashboard API in one event loop until SIGTERM or SIGINT."""
-    settings = _settings()
+    settings = _settings(api_host=host)  # validated with the address it will listen on
     configure_logging(settings.log_level, json=settings.log_json)
     token = settings.api_token_value()
     if token is None:
@@ -180,7 +191,8 @@ async def _serve(settings: Any, token: str, host: str, port: int) -> int:
     import uvicorn
 
     from tenant_bot.api import ApiContext, create_app
-    from tenant_bot.bot import Bot, BotError
+    from tenant_bot.bot import Bot
+    from tenant_bot.errors import BotError
 
     class Server(uvicorn.Server):
         # The process handles SIGTERM/SIGINT itself: stop the bot loop first, then the server.
@@ -215,8 +227,8 @@ async def _serve(settings: Any, token: str, host: str, port: int) -> int:
     except BotError as exc:
         typer.echo(f"error: {exc}", err=True)
         await bot.aclose()
-        return exc.exit_code
-    except (httpx.HTTPError, RetriesExhausted, OSError) as exc:
+        return _exit_code(exc)
+    except UNREACHABLE as exc:
         typer.echo(f"error: a venue or the database could not be reached ({type(exc).__name__})", err=True)
         await bot.aclose()
         return 3

@@ -4,7 +4,9 @@
 is stored in the bot's SQLite (KV table `state`, key `settings`; presets under `presets`) and
 applied to the running bot at once (risk thresholds through `RiskConfig.with_overrides`).
 A change is all or nothing: every field is validated, including the orderings the risk engine
-requires (alert before reduce before close), before anything is stored.
+requires (alert before reduce before close), before anything is stored. Outside the devnet a new
+webhook URL must also reach only public addresses (`notifications.targets.check_webhook_target`,
+awaited by the settings API before it stores a change, since it resolves the URL's host name).
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
-from sqlalchemy.orm import Session, sessionmaker
 
-from tenant_bot.risk.config import RiskConfig, RiskConfigError
-from tenant_bot.storage.models import KeyValue
+from tenant_bot.risk.config import RiskConfig, RiskConfigError, merge
+from tenant_bot.storage.state import KeyValueStore
 
 ProtocolName = Literal["kamino", "marginfi", "solend", "drift"]
 AssetName = Literal["SOL", "jitoSOL", "mSOL", "jupSOL", "INF"]
@@ -161,16 +162,6 @@ def risk_settings_from(config: RiskConfig) -> RiskSettings:
     return RiskSettings.model_validate(values)
 
 
-def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _field_errors(exc: ValidationError, prefix: tuple[str, ...] = ("body",)) -> list[dict[str, Any]]:
     return [
         {"loc": [*prefix, *map(str, e["loc"])], "msg": e["msg"], "type": e["type"]}
@@ -183,16 +174,16 @@ class Preferences:
 
     def __init__(
         self,
-        db: sessionmaker[Session],
+        store: KeyValueStore,
         defaults: Settings,
         base_risk: RiskConfig,
         on_change: Callable[[Settings], None] | None = None,
     ) -> None:
-        self._db = db
+        self._kv = store
         self.defaults = defaults
         self.base_risk = base_risk
         self.on_change = on_change
-        saved = self._get("settings")
+        saved = self._kv.get("settings")
         self.current = self.defaults
         if saved:
             try:
@@ -230,7 +221,7 @@ class Preferences:
             except ValidationError as exc:
                 raise SettingsError(_field_errors(exc)) from None
         patch = changes.model_dump(mode="python", exclude_unset=True)
-        merged = _merge(self.current.model_dump(mode="python"), patch)
+        merged = merge(self.current.model_dump(mode="python"), patch)
         try:
             settings = Settings.model_validate(merged)
         except ValidationError as exc:
@@ -241,7 +232,7 @@ class Preferences:
         return self._store(self.defaults)
 
     def _store(self, settings: Settings) -> Settings:
-        self._set("settings", settings.model_dump(mode="json"))
+        self._kv.set("settings", settings.model_dump(mode="json"))
         self.current = settings
         if self.on_change is not None:
             self.on_change(settings)
@@ -249,7 +240,7 @@ class Preferences:
 
     # ------------------------------------------------------------------ presets
     def presets(self) -> list[dict[str, Any]]:
-        stored = self._get("presets") or {}
+        stored = self._kv.get("presets") or {}
         out = []
         for slot in SLOTS:
             entry = stored.get(str(slot)) or self._builtin(slot)
@@ -299,21 +290,6 @@ class Preferences:
             raise PresetError(f"there is no preset {slot}; the slots are 1, 2 and 3")
 
     def _put_preset(self, slot: int, entry: dict[str, Any]) -> None:
-        stored = dict(self._get("presets") or {})
+        stored = dict(self._kv.get("presets") or {})
         stored[str(slot)] = entry
-        self._set("presets", stored)
-
-    # ------------------------------------------------------------------ storage
-    def _get(self, key: str) -> Any:
-        with self._db() as s:
-            row = s.get(KeyValue, key)
-            return None if row is None else row.value
-
-    def _set(self, key: str, value: Any) -> None:
-        with self._db() as s:
-            row = s.get(KeyValue, key)
-            if row is None:
-                s.add(KeyValue(key=key, value=value))
-            else:
-                row.value = value
-            s.commit()
+        self._kv.set("presets", stored)

@@ -12,10 +12,10 @@ every account it names has signed, and logs its UTF-8 data, a readable account o
 (`asgard:open-position ...`). The borrowing and swapping it stands for happen in the emulator's
 books, not on chain; the tokens a user sees move for real.
 
-Custody: the user's collateral goes to an Asgard custody wallet (a devnet keypair derived from the
-seed), and proceeds come back from it. A close or partial close therefore needs two signatures:
-the custody key signs first, in the emulator, and the client fills only its own slot (see
-`devnet.asgard` for the client recipe).
+Custody: the user's collateral goes to an Asgard custody wallet (a devnet keypair derived from a
+fixed string, `custody_keypair`), and proceeds come back from it. A close or partial close
+therefore needs two signatures: the custody key signs first, in the emulator, and the client fills
+only its own slot (see `devnet.asgard` for the client recipe).
 """
 
 from __future__ import annotations
@@ -66,6 +66,12 @@ CREATE_IDEMPOTENT = 1  # Associated Token Account instruction index
 def derived_keypair(seed: int, purpose: str) -> Keypair:
     """A devnet key that is the same for every run with the same seed."""
     return Keypair.from_seed(hashlib.sha256(f"basis-devnet:{seed}:asgard:{purpose}".encode()).digest())
+
+
+def custody_keypair() -> Keypair:
+    """Asgard's custody key: the same for every seed, so a devnet's policy can name it as a venue
+    (`shared.transaction_policy.DEVNET_ASGARD_CUSTODY`, trusted only on the devnet network)."""
+    return Keypair.from_seed(hashlib.sha256(b"basis-devnet:asgard:custody").digest())
 
 
 def install_program_stand_ins(chain: SolanaChain, program_ids: list[Pubkey]) -> None:

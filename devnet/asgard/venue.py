@@ -184,7 +184,7 @@ class AsgardVenue:
         self._next_id = 1
         self._next_update_id = 1
         self._nonce = 0
-        self.custody = txs.derived_keypair(config.seed, "custody")
+        self.custody = txs.custody_keypair()
         self.foreign_program = txs.derived_keypair(config.seed, "foreign-program").pubkey()
         self._prepare_chain()
         market.on_step(self._on_step)

@@ -6,6 +6,9 @@
     POST /api/v1/auth/logout                                       → 204, cookies cleared
     GET  /api/v1/auth/me                                           → {user_id, expires_at} | 401
 
+The code request opens a sign-in flow bound to this browser (cookie `basis_signin`); the limits on
+wrong codes and on code requests, and why the owner's right code passes them, are in rate_limit.py.
+
 CSRF: every state-changing request carries `X-CSRF-Token` equal to the `basis_csrf` cookie
 (double submit, constant-time compare); with a session, it must also equal that session's own
 token, so a cookie planted from a sibling domain does not pass. Missing or wrong → 403.
@@ -26,14 +29,13 @@ from pydantic import BaseModel, Field
 from orchestrator.auth.emails import InvalidInput, normalise_code, normalise_email
 from orchestrator.auth.privy import InvalidCode, PrivyClient, PrivyError, PrivyUser, RateLimited
 from orchestrator.auth.rate_limit import (
-    INITIATE_PER_CLIENT,
-    INITIATE_PER_EMAIL,
-    WRONG_CODE_PER_CLIENT,
-    WRONG_CODE_PER_EMAIL,
+    FLOW_TTL,
     Attempt,
     Limit,
     Limited,
     RateLimiter,
+    initiate_checks,
+    verify_checks,
 )
 from orchestrator.auth.sessions import ActiveSession, SessionStore
 from shared.logging import get_logger
@@ -42,6 +44,8 @@ log = get_logger("orchestrator.auth")
 
 SESSION_COOKIE = "basis_session"
 CSRF_COOKIE = "basis_csrf"
+FLOW_COOKIE = "basis_signin"
+FLOW_COOKIE_PATH = "/api/v1/auth/privy"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -86,8 +90,8 @@ def _fail(status: int, message: str, headers: dict[str, str] | None = None) -> H
 
 
 def _client(request: Request) -> str:
-    # The peer address: the control plane is the edge. Behind a proxy this must become the
-    # address that proxy reports, or all clients share one limit.
+    # The peer, or behind a trusted reverse proxy the client it reports (request_origin.py
+    # rewrites the scope); limits count its network.
     return request.client.host if request.client else "unknown"
 
 
@@ -157,6 +161,27 @@ def make_auth_router(
             secure=_secure(request, cookie_secure),
         )
 
+    def set_flow_cookie(request: Request, response: Response, token: str) -> None:
+        # Sent only to the sign-in routes, never to a bot (path) nor with another site's request.
+        response.set_cookie(
+            FLOW_COOKIE,
+            token,
+            max_age=int(FLOW_TTL.total_seconds()),
+            path=FLOW_COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=_secure(request, cookie_secure),
+        )
+
+    def clear_flow_cookie(request: Request, response: Response) -> None:
+        response.delete_cookie(
+            FLOW_COOKIE,
+            path=FLOW_COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=_secure(request, cookie_secure),
+        )
+
     def clear_cookies(request: Request, response: Response) -> None:
         for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
             response.delete_cookie(
@@ -169,9 +194,8 @@ def make_auth_router(
             return await run_in_threadpool(limits.acquire, checks)
         except Limited as exc:
             wait = exc.retry_after_s
-            raise _fail(
-                429, f"Too many attempts; try again in {_minutes(wait)}.", {"Retry-After": str(wait)}
-            ) from None
+            advice = exc.limit.advice if exc.limit is not None else "Too many attempts; try again in {wait}."
+            raise _fail(429, advice.format(wait=_minutes(wait)), {"Retry-After": str(wait)}) from None
 
     async def anonymous_csrf(request: Request) -> ActiveSession | None:
         session = await run_in_threadpool(session_of, sessions, request)
@@ -188,17 +212,18 @@ def make_auth_router(
     @router.post(
         "/privy/initiate", status_code=202, dependencies=[Depends(anonymous_csrf)], responses=INVALID_INPUT
     )
-    async def initiate(body: InitiateBody, request: Request) -> dict[str, str]:
+    async def initiate(body: InitiateBody, request: Request, response: Response) -> dict[str, str]:
         email = _email(body.email)
         client = _client(request)
-        checks = [(INITIATE_PER_EMAIL, email), (INITIATE_PER_CLIENT, client)]
-        await limited(checks)
+        await limited(initiate_checks(email, client))
         try:
             await privy.initiate(email)
         except RateLimited as exc:
             raise _too_many(exc) from None
         except PrivyError as exc:
             raise _upstream(exc) from None
+        # This browser asked for the newest code: its flow is the email's current one.
+        set_flow_cookie(request, response, await run_in_threadpool(limits.open_flow, email))
         log.info("sign-in code sent", client=client)
         return {"status": "sent", "email": email}
 
@@ -215,9 +240,11 @@ def make_auth_router(
         except InvalidInput as exc:
             raise _fail(422, str(exc)) from None
         client = _client(request)
+        flow_token = request.cookies.get(FLOW_COOKIE)
+        flow = await run_in_threadpool(limits.current_flow, email, flow_token)
         # Counted before Privy is asked, so parallel guesses cannot all get through; only a wrong
         # code keeps counting.
-        attempt = await limited([(WRONG_CODE_PER_EMAIL, email), (WRONG_CODE_PER_CLIENT, client)])
+        attempt = await limited(verify_checks(email, client, flow))
         try:
             privy_user = await privy.verify(email, code)
         except InvalidCode:
@@ -232,6 +259,8 @@ def make_auth_router(
             await run_in_threadpool(limits.refund, attempt)
             raise _upstream(exc) from None
         await run_in_threadpool(limits.refund, attempt)
+        await run_in_threadpool(limits.close_flow, email, flow_token)
+        clear_flow_cookie(request, response)
         try:
             signed_in = await users.sign_in(privy_user)
         except HTTPException:  # the directory's own answer (e.g. 503 while a bot starts) stands

@@ -1,11 +1,12 @@
-"""The control plane's own tables: users and their tenants (one bot each)."""
+"""The control plane's own tables: users and their tenants (one bot each), the addresses users
+registered for withdrawals, and what the signing broker let flow out."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from orchestrator.database.base import Base
@@ -77,3 +78,37 @@ class RetainedData(Base):
     user_id: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[str] = mapped_column(String(64))
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WithdrawalAddress(Base):
+    """An address a user registered for withdrawals, one per chain ("solana": a wallet, whose
+    associated token accounts receive tokens; "evm": an address on Arbitrum and Hyperliquid).
+
+    The signing broker signs transfers to it (within the per-transaction caps and the outflow
+    budget) once `usable_at` has passed: a registration waits `withdrawal_delay_seconds`, so a stolen
+    session cannot redirect funds at once. Only the signed-in user sets it (orchestrator/withdrawals.py).
+    """
+
+    __tablename__ = "withdrawal_addresses"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    chain: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    usable_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BrokerOutflow(Base):
+    """One asset's outflow from one signature the broker made (`shared.transaction_policy.Outflow`);
+    the rows inside the budget window are summed per tenant and asset (orchestrator/outflow.py)."""
+
+    __tablename__ = "broker_outflows"
+    __table_args__ = (Index("ix_broker_outflows_tenant_asset_at", "tenant_id", "asset", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: the record outlives a deleted tenant until the window passes.
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    asset: Mapped[str] = mapped_column(String(16))
+    # A Decimal in whole units, as text: exact on SQLite and PostgreSQL alike.
+    amount: Mapped[str] = mapped_column(String(48))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

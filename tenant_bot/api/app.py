@@ -1,15 +1,14 @@
-"""The app factory: routes, the token, error handling and request metrics around one running `Bot`.
+"""The app factory: routes, the token, error handling and request metrics around one running bot.
 
-Errors are sentences: a refusal is 409, a missing thing 404, bad input 422 (FastAPI's own shape,
-one entry per field), a venue that cannot be reached 503. The page (`tenant_bot/web/`) and its
-assets are served under the same prefix as the API, behind the same token.
+Errors are sentences, mapped by type: the bot's refusal is 409, a missing thing 404, a bad request
+400 (FastAPI's own 422 for a body or query that does not validate, one entry per field), a venue,
+chain or database that cannot be reached 503. The page (`tenant_bot/web/`) and its assets are
+served under the same prefix as the API, behind the same token.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -19,62 +18,25 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenant_bot.api.auth import require_token
-from tenant_bot.api.jobs import JobManager
-from tenant_bot.api.live import LiveFeed
-from tenant_bot.api.metrics import Metrics
-from tenant_bot.api.sse import EventHub
-from tenant_bot.api.valuation import Valuer
-from tenant_bot.bot import VENUE_ERRORS, Bot, BotError
+from tenant_bot.api.context import ApiContext
+from tenant_bot.api.routes import balances, control, events, health, pages, positions, rates, settings
+from tenant_bot.errors import BotError, InvalidRequest, NotFound, Refused, Unavailable
+from tenant_bot.venues.outages import UNREACHABLE
 
 log = structlog.get_logger("basis.api")
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+# The status of each of the bot's errors; the most specific class that matches wins.
+STATUS_OF: dict[type[BotError], int] = {
+    Refused: 409,
+    InvalidRequest: 400,
+    NotFound: 404,
+    Unavailable: 503,
+    BotError: 409,
+}
 
 
-@dataclass
-class ApiContext:
-    bot: Bot
-    token: bytes
-    heartbeat_seconds: float
-    web_dir: Path = WEB_DIR
-    jobs: JobManager = field(init=False)
-    valuer: Valuer = field(init=False)
-    live: LiveFeed = field(init=False)
-    metrics: Metrics = field(init=False)
-    hub: EventHub = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.jobs = JobManager(self.bot)
-        self.valuer = Valuer(self.bot)
-        self.live = LiveFeed(self.bot, self.valuer)
-        self.metrics = Metrics(self.bot)
-        self.hub = EventHub(
-            self.bot.events,
-            self.heartbeat_seconds,
-            on_join=self._viewer_joined,
-            on_leave=self.bot.viewer_left,
-        )
-
-    def _viewer_joined(self) -> None:
-        # The viewer's page may hold rates from a minute ago (idle cadence): tick now and tell it.
-        self.live.refresh()
-        self.bot.viewer_joined()
-
-    def start(self) -> None:
-        """Hook into the running bot: events counted, the live feed after each tick, jobs followed."""
-        self.metrics.attach()
-        self.live.attach()
-        self.jobs.resume()
-
-    async def aclose(self) -> None:
-        self.hub.close()
-        await self.live.aclose()
-        await self.jobs.aclose()
-        self.metrics.detach()
-
-
-async def ctx(request: Request) -> ApiContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+def status_of(exc: BotError) -> int:
+    return next(STATUS_OF[cls] for cls in type(exc).__mro__ if cls in STATUS_OF)
 
 
 class RequestMetrics:
@@ -109,9 +71,25 @@ class RequestMetrics:
             )
 
 
-def create_app(context: ApiContext) -> FastAPI:
-    from tenant_bot.api.routes import balances, control, events, health, pages, positions, rates, settings
+async def _bot_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BotError)
+    return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
+
+async def _invalid(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # FastAPI's shape, without echoing the input (it may hold a webhook token).
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _venue_down(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"a venue could not be reached ({type(exc).__name__}); try again shortly"}, status_code=503
+    )
+
+
+def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(
         title="Basis bot",
         version="1",
@@ -132,25 +110,9 @@ def create_app(context: ApiContext) -> FastAPI:
     async def openapi() -> dict[str, Any]:
         return app.openapi()
 
-    @app.exception_handler(BotError)
-    async def bot_error(_request: Request, exc: BotError) -> JSONResponse:
-        status = 503 if exc.exit_code == 3 else 409
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's shape, without echoing the input (it may hold a webhook token).
-        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse({"detail": detail}, status_code=422)
-
-    for error in VENUE_ERRORS:
-
-        @app.exception_handler(error)
-        async def venue_down(_request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse(
-                {"detail": f"a venue could not be reached ({type(exc).__name__}); try again shortly"},
-                status_code=503,
-            )
-
+    app.add_exception_handler(BotError, _bot_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    for error in UNREACHABLE:
+        app.add_exception_handler(error, _venue_down)
     app.add_middleware(RequestMetrics)
     return app

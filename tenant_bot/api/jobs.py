@@ -16,10 +16,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from tenant_bot.bot import Bot, BotError, PreparedOpen
-from tenant_bot.execution.journal import TERMINAL
+from tenant_bot.errors import BotError
+from tenant_bot.execution.journal import Journal
+from tenant_bot.execution.states import Outcome, State
+from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Job
+from tenant_bot.trader import PreparedOpen, Trader
 
 log = structlog.get_logger("basis.api.jobs")
 
@@ -43,18 +47,21 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 class JobManager:
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+    def __init__(self, trader: Trader, journal: Journal, events: EventLog) -> None:
+        self.trader = trader
+        self.journal = journal
+        self.events = events
+        self._db: sessionmaker[Session] = journal.db
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ reads
     def get(self, job_id: str) -> dict[str, Any] | None:
-        with self.bot.db() as s:
+        with self._db() as s:
             job = s.get(Job, job_id)
             return None if job is None else job_json(job)
 
     def unfinished(self) -> list[dict[str, Any]]:
-        with self.bot.db() as s:
+        with self._db() as s:
             q = select(Job).where(Job.state.in_(("queued", "running"))).order_by(Job.created_at)
             return [job_json(j) for j in s.scalars(q)]
 
@@ -93,21 +100,21 @@ class JobManager:
     async def _open(self, job_id: str, prepared: PreparedOpen, requested_by: str) -> None:
         self._update(job_id, state="running", step=("preflight", "running"))
         try:
-            ex_id = await self.bot.start_open(prepared, requested_by=requested_by)
+            ex_id = await self.trader.start_open(prepared, requested_by=requested_by)
         except BotError as exc:
             self._finish(job_id, "failed", None, str(exc))
             return
         except Exception as exc:  # a venue error before anything was sent
             self._finish(job_id, "failed", None, f"the open could not start: {type(exc).__name__}: {exc}")
             return
-        ex = self.bot.journal.execution(ex_id)
+        ex = self.journal.execution(ex_id)
         self._update(job_id, execution_id=ex_id, position_id=ex.position_id, step=("preflight", "done"))
         await self._follow(job_id, ex_id)
 
     async def _close(self, job_id: str, position_id: str, requested_by: str, reason: str) -> None:
         self._update(job_id, state="running")
         try:
-            ex_id = await self.bot.start_close(position_id, requested_by=requested_by, reason=reason)
+            ex_id = await self.trader.start_close(position_id, requested_by=requested_by, reason=reason)
         except BotError as exc:
             self._finish(job_id, "failed", None, str(exc))
             return
@@ -117,16 +124,15 @@ class JobManager:
     async def _follow(self, job_id: str, ex_id: str) -> None:
         seen: str | None = None
         while True:
-            ex = self.bot.journal.execution(ex_id)
+            ex = self.journal.execution(ex_id)
             if ex.state != seen:
                 seen = ex.state
-                terminal = ex.state in TERMINAL
-                status = "done" if terminal and ex.outcome == "completed" else "running"
-                if terminal and ex.outcome != "completed":
-                    status = "failed"
+                status = "running"
+                if State(ex.state).terminal:
+                    status = "done" if ex.outcome == Outcome.COMPLETED else "failed"
                 self._update(job_id, step=(ex.state, status))
             if ex.outcome is not None:
-                state = "done" if ex.outcome == "completed" else "failed"
+                state = "done" if ex.outcome == Outcome.COMPLETED else "failed"
                 self._finish(job_id, state, ex.outcome, ex.error)
                 return
             # A parked execution is driven again by the bot's next tick; keep following.
@@ -134,7 +140,7 @@ class JobManager:
 
     def _create(self, kind: str, *, position_id: str | None = None) -> dict[str, Any]:
         job = Job(id=str(uuid.uuid4()), kind=kind, state="queued", position_id=position_id, steps=[])
-        with self.bot.db() as s:
+        with self._db() as s:
             s.add(job)
             s.commit()
             return job_json(job)
@@ -148,7 +154,7 @@ class JobManager:
         **fields: Any,
     ) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat()
-        with self.bot.db() as s:
+        with self._db() as s:
             job = s.get(Job, job_id)
             assert job is not None
             if state is not None:
@@ -173,7 +179,7 @@ class JobManager:
         return view
 
     def _finish(self, job_id: str, state: str, outcome: str | None, error: str | None) -> None:
-        with self.bot.db() as s:
+        with self._db() as s:
             job = s.get(Job, job_id)
             assert job is not None
             job.state, job.outcome, job.error, job.finished_at = state, outcome, error, datetime.now(UTC)
@@ -188,7 +194,7 @@ class JobManager:
 
     def _emit(self, view: dict[str, Any]) -> None:
         last = view["steps"][-1]["name"] if view["steps"] else view["state"]
-        self.bot.events.emit(
+        self.events.emit(
             "job.progress",
             f"{view['kind'].title()} job {view['id'][:8]}: {view['state']} ({last})"
             + (f": {view['error']}" if view["error"] and view["state"] == "failed" else ""),

@@ -15,9 +15,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tenant_bot.api.valuation import Valuer
-from tenant_bot.bot import Bot, Observation, TickReport
+from tenant_bot.bot import TickHook, TickReport
+from tenant_bot.execution.states import PositionStatus
+from tenant_bot.observer import Observation
+from tenant_bot.preferences import Preferences
+from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Sample
 
 log = structlog.get_logger("basis.api.live")
@@ -30,9 +35,19 @@ KEEP = timedelta(hours=720)
 
 
 class LiveFeed:
-    def __init__(self, bot: Bot, valuer: Valuer) -> None:
-        self.bot = bot
+    def __init__(
+        self,
+        hooks: list[TickHook],
+        valuer: Valuer,
+        events: EventLog,
+        preferences: Preferences,
+        db: sessionmaker[Session],
+    ) -> None:
+        self.hooks = hooks
         self.valuer = valuer
+        self.events = events
+        self.preferences = preferences
+        self.db = db
         self._task: asyncio.Task[None] | None = None
         self._last_rates: tuple[Any, ...] | None = None
         self._last_rates_at = 0.0
@@ -41,11 +56,11 @@ class LiveFeed:
         self._last_sample: dict[str, float] = {}
 
     def attach(self) -> None:
-        self.bot.tick_hooks.append(self.on_tick)
+        self.hooks.append(self.on_tick)
 
     def detach(self) -> None:
-        if self.on_tick in self.bot.tick_hooks:
-            self.bot.tick_hooks.remove(self.on_tick)
+        if self.on_tick in self.hooks:
+            self.hooks.remove(self.on_tick)
 
     def refresh(self) -> None:
         """Send `rates.tick` after the next tick even if unchanged (still at most every EVENT_SECONDS)."""
@@ -73,12 +88,12 @@ class LiveFeed:
             return
         funding_apr = snap.funding.apr
         best = report.best.net_apy if report.best is not None else None
-        leverage = self.bot.settings.leverage
+        leverage = self.preferences.current.leverage
         now = time.monotonic()
         key = (best, funding_apr, leverage)
         if key != self._last_rates and now - self._last_rates_at >= EVENT_SECONDS:
             self._last_rates, self._last_rates_at = key, now
-            self.bot.events.emit(
+            self.events.emit(
                 "rates.tick",
                 f"Best net APY {best:.2%} at {leverage}x" if best is not None else "No usable market",
                 best_net_apy=best,
@@ -90,7 +105,7 @@ class LiveFeed:
             self._sample("apy", best)
 
     async def _pnl(self, obs: Observation) -> None:
-        open_positions = self.bot.journal.positions("open")
+        open_positions = self.valuer.journal.positions(PositionStatus.OPEN)
         if open_positions:
             await self.valuer.refresh()
         open_total = self.valuer.open_total() if open_positions else Decimal(0)
@@ -98,7 +113,7 @@ class LiveFeed:
         now = time.monotonic()
         if open_positions and str(open_total) != self._last_pnl and now - self._last_pnl_at >= EVENT_SECONDS:
             self._last_pnl, self._last_pnl_at = str(open_total), now
-            self.bot.events.emit(
+            self.events.emit(
                 "pnl.tick",
                 f"Open positions PnL {open_total:.2f} USDC",
                 total=open_total,
@@ -112,15 +127,15 @@ class LiveFeed:
             return
         self._last_sample[series] = now
         at = datetime.now(UTC)
-        with self.bot.db() as s:
+        with self.db() as s:
             s.add(Sample(series=series, at=at, value=value))
             if series == "funding":  # trim now and then: one delete per minute is nothing
                 s.execute(delete(Sample).where(Sample.at < at - KEEP))
             s.commit()
 
 
-def history(bot: Bot, series: str, hours: int) -> list[dict[str, str]]:
+def history(db: sessionmaker[Session], series: str, hours: int) -> list[dict[str, str]]:
     since = datetime.now(UTC) - timedelta(hours=hours)
-    with bot.db() as s:
+    with db() as s:
         q = select(Sample).where(Sample.series == series, Sample.at >= since).order_by(Sample.at)
         return [{"at": p.at.isoformat(), "value": str(p.value)} for p in s.scalars(q)]

@@ -6,8 +6,10 @@ import time
 from collections import Counter
 from typing import Any
 
-from tenant_bot.bot import Bot
+from tenant_bot.execution.states import PositionStatus
 from tenant_bot.risk.states import TradingState
+from tenant_bot.status import StatusView
+from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Event
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -18,15 +20,16 @@ def _label(value: str) -> str:
 
 
 class Metrics:
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+    def __init__(self, status: StatusView, events: EventLog) -> None:
+        self.status = status
+        self.log = events
         self.http: Counter[tuple[str, int]] = Counter()
         self.events: Counter[str] = Counter()
         self.started = time.time()
         self._detach: Any = None
 
     def attach(self) -> None:
-        self._detach = self.bot.events.subscribe(self._on_event)
+        self._detach = self.log.subscribe(self._on_event)
 
     def detach(self) -> None:
         if self._detach is not None:
@@ -40,27 +43,31 @@ class Metrics:
         self.http[(route, status)] += 1
 
     def render(self) -> str:
-        bot = self.bot
+        view = self.status
+        trading = view.trading()
+        ticks, seconds = view.stats.ticks, view.stats.seconds
         lines = [
             "# HELP basis_ticks_total Bot loop ticks since the process started.",
             "# TYPE basis_ticks_total counter",
-            f"basis_ticks_total {bot.ticks_total}",
+            f"basis_ticks_total {ticks}",
             "# HELP basis_tick_seconds Duration of a bot tick (observe, decide, act).",
             "# TYPE basis_tick_seconds summary",
-            f"basis_tick_seconds_count {bot.ticks_total}",
-            f"basis_tick_seconds_sum {bot.tick_seconds_total:.6f}",
+            f"basis_tick_seconds_count {ticks}",
+            f"basis_tick_seconds_sum {seconds:.6f}",
             "# HELP basis_trading_state 1 for the bot's current trading state.",
             "# TYPE basis_trading_state gauge",
         ]
         for state in TradingState:
-            lines.append(f'basis_trading_state{{state="{state.value}"}} {int(bot.state == state)}')
+            lines.append(
+                f'basis_trading_state{{state="{state.value}"}} {int(trading["trading_state"] == state)}'
+            )
         lines += [
             "# HELP basis_paused 1 while new entries are paused.",
             "# TYPE basis_paused gauge",
-            f"basis_paused {int(bot.pause.paused)}",
+            f"basis_paused {int(trading['paused'])}",
             "# HELP basis_open_positions Positions open now.",
             "# TYPE basis_open_positions gauge",
-            f"basis_open_positions {len(bot.journal.positions('open'))}",
+            f"basis_open_positions {len(view.positions(PositionStatus.OPEN))}",
             "# HELP basis_events_total Events written to the event log since the process started.",
             "# TYPE basis_events_total counter",
         ]

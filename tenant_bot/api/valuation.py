@@ -14,14 +14,23 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tenant_bot.bot import Bot, Observation
-from tenant_bot.execution.pnl import position_cloids
-from tenant_bot.storage.models import Execution, Position
+from tenant_bot.execution.pnl import (
+    PNL_PARTS,
+    PnlSplit,
+    attributed_funding,
+    fees_of,
+    opened_ms,
+    position_cloids,
+)
+from tenant_bot.execution.states import LIVE_POSITIONS, SETTLED_POSITIONS, Flow, PositionStatus
+from tenant_bot.observer import Observation, Observer
+from tenant_bot.services import Services
+from tenant_bot.storage.models import Position
+from tenant_bot.strategy.exposure import drift, liquidation_distance
 from tenant_bot.strategy.opportunity import NetApy
 from tenant_bot.venues.hyperliquid_models import Fill, FundingPayment
 
 ZERO = Decimal(0)
-PNL_PARTS = ("funding", "interest", "staking", "fees", "price", "total")
 # Hyperliquid fills and funding are re-read at most this often (seconds).
 VENUE_CACHE_SECONDS = 5.0
 
@@ -60,47 +69,50 @@ class VenueCache:
 
 
 class Valuer:
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+    def __init__(self, services: Services, observer: Observer) -> None:
+        self._s = services
+        self._observer = observer
+        self.journal = services.journal
         self.cache = VenueCache()
 
     async def refresh(self, *, force: bool = False) -> None:
         """Re-read Hyperliquid fills and funding when the cache is stale (errors keep the old one)."""
         if not force and not self.cache.stale:
             return
-        opened = [p.opened_at for p in self.bot.journal.positions("open", "closing") if p.opened_at]
+        live = self.journal.positions(PositionStatus.OPEN, PositionStatus.CLOSING)
+        opened = [p.opened_at for p in live if p.opened_at]
         since_ms = int(min(opened).timestamp() * 1000) if opened else 0
         try:
-            fills = await self.bot.hl.user_fills()
-            funding = await self.bot.hl.user_funding(since_ms) if opened else []
+            fills = await self._s.hl.user_fills()
+            funding = await self._s.hl.user_funding(since_ms) if opened else []
         except Exception:  # a venue hiccup: show the previous figures
             return
         self.cache = VenueCache(fills, funding, time.monotonic())
 
     # ------------------------------------------------------------------ positions
     def positions(self, *, closed_limit: int = 50) -> list[dict[str, Any]]:
-        journal = self.bot.journal
-        live = [p for p in journal.positions("opening", "open", "closing")]
-        done = [p for p in journal.positions("closed", "unwound", "failed")]
+        journal = self.journal
+        live = journal.positions(*LIVE_POSITIONS)
+        done = journal.positions(*SETTLED_POSITIONS)
         done.sort(key=lambda p: p.closed_at or p.created_at, reverse=True)
         views = [self.view(p) for p in live]
         return views + [self.view(p) for p in done[:closed_limit]]
 
     def open_total(self) -> Decimal:
         return sum(
-            (Decimal(v["pnl"]["total"]) for v in map(self.view, self.bot.journal.positions("open"))),
+            (Decimal(v["pnl"]["total"]) for v in map(self.view, self.journal.positions(PositionStatus.OPEN))),
             ZERO,
         )
 
     def realised_total(self) -> Decimal:
         total = ZERO
-        for p in self.bot.journal.positions("closed", "unwound"):
+        for p in self.journal.positions(PositionStatus.CLOSED, PositionStatus.UNWOUND):
             if p.ledger.get("total") is not None:
                 total += Decimal(str(p.ledger["total"]))
         return total
 
     def view(self, p: Position) -> dict[str, Any]:
-        obs = self.bot.last_observation
+        obs = self._observer.latest
         snap = obs.snapshot if obs else None
         mark = snap.prices.get("hyperliquid_mark") if snap else None
         sol_px = (snap.prices.get("asgard") or mark) if snap else None
@@ -116,20 +128,12 @@ class Valuer:
         short = p.short_size or ZERO
         share = min(Decimal(1), short / abs(perp.size)) if perp is not None and perp.size else ZERO
         liq_px = perp.liquidation_px if perp is not None else None
-        liq_distance = (liq_px - mark) / mark if liq_px is not None and mark else None
+        liq_distance = liquidation_distance(liq_px, mark)
         long_sol = (token_size or ZERO) * lst_rate
-        bigger = max(long_sol, short)
-        drift = abs(long_sol - short) / bigger if bigger > 0 else ZERO
-        is_open = p.status == "open"
+        gap = abs(drift(long_sol, short))
+        is_open = p.status == PositionStatus.OPEN
         view: dict[str, Any] = {
-            "id": p.id,
-            "status": p.status,
-            "asset": p.asset,
-            "protocol": p.protocol,
-            "leverage": str(p.leverage),
-            "shadow": p.shadow,
-            "opened_at": p.opened_at.isoformat() if p.opened_at else None,
-            "closed_at": p.closed_at.isoformat() if p.closed_at else None,
+            **p.header(),
             "long": {
                 "token_size": s(token_size),
                 "entry_price": s(p.long_entry_price),
@@ -147,8 +151,8 @@ class Valuer:
                 "liquidation_distance": s(liq_distance) if is_open else None,
                 "margin_used": s(perp.margin_used * share) if is_open and perp is not None else None,
             },
-            "delta": {"long_sol": str(long_sol), "short_sol": str(short), "drift": str(drift)},
-            "health": self._health(health_factor, liq_distance, drift) if is_open else "ok",
+            "delta": {"long_sol": str(long_sol), "short_sol": str(short), "drift": str(gap)},
+            "health": self._health(health_factor, liq_distance, gap) if is_open else "ok",
         }
         if is_open and not p.shadow:
             view["pnl"] = self._estimate(p, token_size, debt, asset_px, mark, sol_px, lst_rate, venue_long)
@@ -163,7 +167,7 @@ class Valuer:
         return obs.asgard_positions.get(p.asgard_position_id)
 
     def _health(self, hf: Decimal | None, distance: Decimal | None, drift: Decimal) -> str:
-        cfg = self.bot.risk_config
+        cfg = self._s.risk.config
         if (hf is not None and hf < cfg.asgard_health.reduce_below) or (
             distance is not None and distance < cfg.hyperliquid_margin.liquidation_distance_reduce_below
         ):
@@ -188,35 +192,26 @@ class Valuer:
         venue_long: Any,
     ) -> dict[str, str]:
         short = p.short_size or ZERO
-        cloids = position_cloids(self.bot.journal, p.id)
-        hl_fees = sum((f.fee for f in self.cache.fills if f.cloid in cloids), ZERO)
-        opened_ms = int(p.opened_at.timestamp() * 1000) if p.opened_at else 0
-        funding = ZERO
-        for pay in self.cache.funding:
-            if pay.coin == "SOL" and pay.size != 0 and pay.time_ms >= opened_ms:
-                funding += pay.usdc * min(Decimal(1), short / abs(pay.size))
+        hl_fees = fees_of(self.cache.fills, position_cloids(self.journal, p.id))
+        funding = attributed_funding(self.cache.funding, short, opened_ms(p))
         record = venue_long.raw.get("record", {}) if venue_long is not None else {}
         asgard_fee = Decimal(str((record.get("openFeesMetadata") or {}).get("asgardFeeUsd") or 0))
         long_equity = ZERO
         if token_size is not None and asset_px is not None:
             long_equity = token_size * asset_px - (debt or ZERO) - (p.collateral_usdc or ZERO)
         short_pnl = (p.short_entry_px - mark) * short if p.short_entry_px is not None and mark else ZERO
-        interest = -((debt or ZERO) - (p.debt_usdc or ZERO))
         staking = ZERO
         if p.asset != "SOL" and token_size and sol_px:
-            rate_open = self._open_lst_rate(p)
-            staking = token_size * sol_px * (lst_rate - rate_open)
-        fees = -(hl_fees + asgard_fee)
-        total = long_equity + short_pnl + funding - hl_fees
-        price = total - funding - interest - staking - fees
-        parts = {"funding": funding, "interest": interest, "staking": staking, "fees": fees, "price": price}
-        return {**{k: str(v) for k, v in parts.items()}, "total": str(total)}
+            staking = token_size * sol_px * (lst_rate - self._open_lst_rate(p))
+        split = PnlSplit(
+            funding=funding,
+            interest=-((debt or ZERO) - (p.debt_usdc or ZERO)),
+            staking=staking,
+            fees=-(hl_fees + asgard_fee),
+            total=long_equity + short_pnl + funding - hl_fees,
+        )
+        return {k: str(v) for k, v in split.parts().items()}
 
     def _open_lst_rate(self, p: Position) -> Decimal:
-        from sqlalchemy import select
-
-        with self.bot.db() as session:
-            ex = session.scalars(
-                select(Execution).where(Execution.position_id == p.id, Execution.kind == "open")
-            ).first()
-        return Decimal(str(ex.plan.get("lst_sol_rate", "1"))) if ex is not None else Decimal(1)
+        opens = self.journal.executions_of(p.id, Flow.OPEN)
+        return Decimal(str(opens[0].plan.get("lst_sol_rate", "1"))) if opens else Decimal(1)

@@ -1,8 +1,11 @@
 """Crash points: named moments of the state machine where a test can kill the bot with SIGKILL.
 
 `BASIS_CRASH_AT=open.long.intent` makes the process kill itself the first time it reaches that
-point, after everything before it is committed and before anything after it happens. The crash
-tests walk every point in `POINTS` and check that a restart ends hedged or cleanly unwound.
+point, after everything before it is committed and before anything after it happens. The points
+are derived from the state machine (`states.py`): `open.planned`, then for every step its
+intent, sent and confirmed (a Solana transaction) or filled (a Hyperliquid order) moments, named
+`<step's crash prefix>.<moment>`. The crash tests walk every point in `POINTS` and check that a
+restart ends hedged, closed, reduced or cleanly unwound.
 """
 
 from __future__ import annotations
@@ -12,22 +15,23 @@ import signal
 
 import structlog
 
+from tenant_bot.execution.states import Flow, Moment, State, StepName, moments
+
 log = structlog.get_logger("basis.bot.crash")
 
-POINTS: tuple[str, ...] = (
-    "open.planned",  # execution and position rows written, nothing sent
-    "open.long.intent",  # signed long transaction journaled, not submitted
-    "open.long.sent",  # long submitted, confirmation not yet seen
-    "open.long.confirmed",  # long confirmed and recorded, hedge not started
-    "open.hedge.intent",  # hedge order journaled (cloid + signed body), not sent
-    "open.hedge.sent",  # hedge order answered by the venue, answer not yet recorded
-    "open.hedge.filled",  # hedge fill recorded, position not yet marked open
-    "close.short.intent",
-    "close.short.sent",
-    "close.long.intent",
-    "close.long.sent",
-    "close.long.confirmed",
-)
+
+def step_point(step: StepName, moment: Moment) -> str:
+    return f"{step.crash_prefix}.{moment.value}"
+
+
+def _points() -> tuple[str, ...]:
+    points = [f"{Flow.OPEN.value}.{State.PLANNED.value}"]  # execution and position rows written
+    for step in StepName:
+        points.extend(step_point(step, moment) for moment in moments(step.leg))
+    return tuple(points)
+
+
+POINTS: tuple[str, ...] = _points()
 
 
 class CrashPoints:
@@ -37,6 +41,11 @@ class CrashPoints:
         self._at = crash_at
 
     def reached(self, point: str) -> None:
+        if point not in POINTS:  # a typo in the engine would make a crash test pass vacuously
+            raise ValueError(f"unknown crash point {point!r}")
         if point == self._at:
             log.warning("crash point reached: killing the process", point=point)
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def step(self, step: StepName, moment: Moment) -> None:
+        self.reached(step_point(step, moment))

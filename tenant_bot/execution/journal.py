@@ -6,16 +6,19 @@ happened survives a crash at any instant. Re-entering a step finds its row and r
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenant_bot.execution.states import SETTLED_POSITIONS, Flow, Outcome, State, StepStatus
 from tenant_bot.storage.events import plain
 from tenant_bot.storage.models import Execution, Position, Step
 
-TERMINAL = frozenset({"done", "unwound", "failed"})
+# How far back `consecutive_failures` looks: more failures than this in a row read as this many.
+FAILURE_WINDOW = 20
 
 
 class Journal:
@@ -35,6 +38,35 @@ class Journal:
             s.add(execution)
             s.commit()
 
+    def begin(
+        self,
+        position: Position,
+        flow: Flow,
+        state: State,
+        plan: dict[str, Any],
+        *,
+        requested_by: str,
+        outcome: Outcome | None = None,
+    ) -> str:
+        """Write a new execution of `flow` (and `position`, if new); returns its id.
+
+        With an `outcome` the execution is written finished (the shadow executor's hypothetical ones).
+        """
+        execution_id = str(uuid.uuid4())
+        finished = datetime.now(UTC) if outcome is not None else None
+        execution = Execution(
+            id=execution_id,
+            kind=flow,
+            state=state,
+            position_id=position.id,
+            plan=plan,
+            requested_by=requested_by,
+            outcome=outcome,
+            finished_at=finished,
+        )
+        self.create(position, execution)
+        return execution_id
+
     def execution(self, execution_id: str) -> Execution:
         with self.db() as s:
             ex = s.get(Execution, execution_id)
@@ -42,10 +74,42 @@ class Journal:
                 raise KeyError(execution_id)
             return ex
 
+    def executions(self) -> list[Execution]:
+        """Every execution, oldest first."""
+        with self.db() as s:
+            return list(s.scalars(select(Execution).order_by(Execution.created_at)))
+
     def unfinished(self) -> list[Execution]:
         with self.db() as s:
             q = select(Execution).where(Execution.outcome.is_(None)).order_by(Execution.created_at)
             return list(s.scalars(q))
+
+    def unfinished_for(self, position_id: str) -> Execution | None:
+        """The execution still running on `position_id`, if any (at most one runs per position)."""
+        return next((ex for ex in self.unfinished() if ex.position_id == position_id), None)
+
+    def executions_of(self, position_id: str, flow: Flow | None = None) -> list[Execution]:
+        with self.db() as s:
+            q = select(Execution).where(Execution.position_id == position_id)
+            if flow is not None:
+                q = q.where(Execution.kind == flow)
+            return list(s.scalars(q.order_by(Execution.created_at)))
+
+    def consecutive_failures(self, flow: Flow = Flow.OPEN) -> int:
+        """How many of the latest finished `flow` executions in a row did not complete."""
+        with self.db() as s:
+            rows = s.scalars(
+                select(Execution.outcome)
+                .where(Execution.outcome.is_not(None), Execution.kind == flow)
+                .order_by(Execution.finished_at.desc())
+                .limit(FAILURE_WINDOW)
+            )
+            count = 0
+            for outcome in rows:
+                if outcome == Outcome.COMPLETED:
+                    break
+                count += 1
+            return count
 
     def set_state(
         self,
@@ -98,6 +162,12 @@ class Journal:
                 q = q.where(Position.status.in_(statuses))
             return list(s.scalars(q))
 
+    def holds_anything(self) -> bool:
+        """Whether any position may still hold something on the venues (any status but settled)."""
+        with self.db() as s:
+            q = select(Position.id).where(Position.status.not_in(SETTLED_POSITIONS)).limit(1)
+            return s.scalar(q) is not None
+
     # -- steps
     def steps(self, execution_id: str, name: str | None = None) -> list[Step]:
         with self.db() as s:
@@ -105,6 +175,11 @@ class Journal:
             if name is not None:
                 q = q.where(Step.name == name)
             return list(s.scalars(q.order_by(Step.name, Step.attempt)))
+
+    def latest_step(self, execution_id: str, name: str) -> Step | None:
+        """The newest attempt of step `name`, or None before its first."""
+        steps = self.steps(execution_id, name)
+        return steps[-1] if steps else None
 
     def step(self, execution_id: str, name: str, attempt: int) -> Step | None:
         with self.db() as s:
@@ -122,7 +197,7 @@ class Journal:
                 execution_id=execution_id,
                 name=name,
                 attempt=attempt,
-                status="intent",
+                status=StepStatus.INTENT,
                 key=key,
                 request=plain(request),
             )

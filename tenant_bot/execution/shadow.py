@@ -9,20 +9,19 @@ written to the same tables, marked `shadow`, so the dashboard shows them the sam
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from shared.assets import Asset, Protocol
+from tenant_bot.execution.config import ExecutionConfig
 from tenant_bot.execution.journal import Journal
+from tenant_bot.execution.pnl import ZERO, PnlSplit
+from tenant_bot.execution.requests import OpenRequest
+from tenant_bot.execution.states import Flow, Outcome, PositionStatus, State
+from tenant_bot.execution.venues import HEDGE_COIN, Venues
 from tenant_bot.storage.events import EventLog
-from tenant_bot.storage.models import Execution, Position
 from tenant_bot.strategy.rates import RatesSnapshot
-from tenant_bot.strategy.sizing import book_fill, hedge_size_for
-
-if TYPE_CHECKING:
-    from tenant_bot.execution.engine import ExecutionConfig, OpenRequest, Venues
+from tenant_bot.strategy.sizing import book_fill, hedge_size_for, price_levels
 
 # Hyperliquid's base taker fee, charged on the hypothetical short's notional.
 TAKER_FEE = Decimal("0.00045")
@@ -42,24 +41,18 @@ class ShadowExecutor:
         quote = await self.asgard.simulate_open(
             self.owner, request.asset, request.protocol, request.collateral_usdc, request.leverage
         )
-        sz_decimals = (await self.hl.markets())["SOL"].sz_decimals
+        sz_decimals = (await self.hl.markets())[HEDGE_COIN].sz_decimals
         short = hedge_size_for(quote.token_size, request.asset, request.lst_sol_rate, sz_decimals)
-        book = await self.hl.book("SOL")
-        fill = book_fill(((lv.px, lv.sz) for lv in book.bids), short)
+        book = await self.hl.book(HEDGE_COIN)
+        fill = book_fill(price_levels(book.bids), short)
         avg_px = fill.avg_px
         hl_fee = fill.filled * avg_px * TAKER_FEE
         now = datetime.now(UTC)
-        position_id, execution_id = str(uuid.uuid4()), str(uuid.uuid4())
-        position = Position(
-            id=position_id,
-            status="open",
-            asset=request.asset.value,
-            protocol=request.protocol.name.lower(),
-            leverage=request.leverage,
+        position = request.new_position(
+            PositionStatus.OPEN,
             shadow=True,
             long_token_size=quote.token_size,
             long_entry_price=quote.price_usd,
-            collateral_usdc=request.collateral_usdc,
             debt_usdc=quote.debt_usdc,
             short_size=fill.filled,
             short_entry_px=avg_px,
@@ -70,22 +63,15 @@ class ShadowExecutor:
                 "accrued_at": now.isoformat(),
             },
         )
-        execution = Execution(
-            id=execution_id,
-            kind="open",
-            state="done",
-            outcome="completed",
-            position_id=position_id,
-            plan={"shadow": True, "asset": request.asset.value, "protocol": request.protocol.name},
-            requested_by=requested_by,
-            finished_at=now,
+        plan = {"shadow": True, "asset": request.asset.value, "protocol": request.protocol.name}
+        execution_id = self.journal.begin(
+            position, Flow.OPEN, State.DONE, plan, requested_by=requested_by, outcome=Outcome.COMPLETED
         )
-        self.journal.create(position, execution)
         self.events.emit(
             "position.opened",
             f"Shadow position: long {quote.token_size} {request.asset.value} at {quote.price_usd}, "
             f"short {fill.filled} SOL at {avg_px} (hypothetical; nothing was sent)",
-            position_id=position_id,
+            position_id=position.id,
             execution_id=execution_id,
             shadow=True,
         )
@@ -96,7 +82,7 @@ class ShadowExecutor:
         price = snapshot.prices.get("hyperliquid_oracle") or snapshot.prices.get("hyperliquid_mark")
         if price is None:
             return
-        for p in self.journal.positions("open"):
+        for p in self.journal.positions(PositionStatus.OPEN):
             if not p.shadow or not p.short_size:
                 continue
             last = datetime.fromisoformat(p.ledger.get("accrued_at", snapshot.at.isoformat()))
@@ -112,43 +98,33 @@ class ShadowExecutor:
 
     async def close(self, position_id: str) -> str:
         p = self.journal.position(position_id)
-        book = await self.hl.book("SOL")
-        buy = book_fill(((lv.px, lv.sz) for lv in book.asks), p.short_size or Decimal(0))
+        book = await self.hl.book(HEDGE_COIN)
+        buy = book_fill(price_levels(book.asks), p.short_size or ZERO)
         quote = await self.asgard.simulate_open(
             self.owner, Asset(p.asset), Protocol[p.protocol.upper()], Decimal(10), Decimal(2)
         )
         long_px = quote.price_usd
-        long_pnl = (p.long_token_size or Decimal(0)) * (long_px - (p.long_entry_price or long_px))
-        short_pnl = (p.short_size or Decimal(0)) * ((p.short_entry_px or buy.avg_px) - buy.avg_px)
+        long_pnl = (p.long_token_size or ZERO) * (long_px - (p.long_entry_price or long_px))
+        short_pnl = (p.short_size or ZERO) * ((p.short_entry_px or buy.avg_px) - buy.avg_px)
         fee = buy.filled * buy.avg_px * TAKER_FEE
         funding = Decimal(p.ledger.get("funding", "0"))
         fees = Decimal(p.ledger.get("fees", "0")) - fee
-        price = long_pnl + short_pnl
-        total = price + funding + fees
-        now = datetime.now(UTC)
-        execution_id = str(uuid.uuid4())
-        self.journal.create(
+        # Hypothetical: no debt grew and no LST was held long enough to say; price is both legs' PnL.
+        split = PnlSplit(funding, ZERO, ZERO, fees, total=long_pnl + short_pnl + funding + fees)
+        execution_id = self.journal.begin(
             p,
-            Execution(
-                id=execution_id,
-                kind="close",
-                state="done",
-                outcome="completed",
-                position_id=position_id,
-                plan={"shadow": True, "closed_at": time.time()},
-                requested_by="manual",
-                finished_at=now,
-            ),
+            Flow.CLOSE,
+            State.DONE,
+            {"shadow": True, "closed_at": time.time()},
+            requested_by="manual",
+            outcome=Outcome.COMPLETED,
         )
         self.journal.update_position(
-            position_id,
-            status="closed",
-            closed_at=now,
-            ledger={"fees": str(fees), "price": str(price), "total": str(total), "funding": str(funding)},
+            position_id, status=PositionStatus.CLOSED, closed_at=datetime.now(UTC), ledger=split.as_ledger()
         )
         self.events.emit(
             "position.closed",
-            f"Shadow position closed; hypothetical PnL {total:.2f} USDC",
+            f"Shadow position closed; hypothetical PnL {split.total:.2f} USDC",
             position_id=position_id,
             shadow=True,
         )

@@ -2,8 +2,8 @@
 
 Wiring, in the bot process, once the bot has started:
 
-    notifier = Notifier.for_bot(bot, lambda: NotificationConfig.from_settings(current_settings()))
-    notifier.attach(bot.events)
+    notifier = Notifier.for_bot(status_view, lambda: NotificationConfig.from_settings(current_settings()))
+    notifier.attach(events)
     ...
     await notifier.aclose()
 """

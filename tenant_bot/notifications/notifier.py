@@ -36,8 +36,8 @@ from tenant_bot.notifications.summary import SummarySource, bot_summary, summary
 from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Event
 
-if TYPE_CHECKING:
-    from tenant_bot.bot import Bot
+if TYPE_CHECKING:  # the running bot's view; importing it here would load the whole bot
+    from tenant_bot.status import StatusView
 
 log = structlog.get_logger("basis.bot.notifications")
 
@@ -66,13 +66,17 @@ class Notifier:
         daily_poll_seconds: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        public_only: bool = True,
     ) -> None:
         self._config = config_provider
         self.tenant_id = tenant_id
         self._summary = summary
         self._clock = clock
         self._daily_poll = daily_poll_seconds
-        self._sender = WebhookSender(timeout=timeout, retry=retry, transport=transport, sleep=sleep)
+        # Outside the devnet only public addresses are reached (notifications/targets.py).
+        self._sender = WebhookSender(
+            public_only=public_only, timeout=timeout, retry=retry, transport=transport, sleep=sleep
+        )
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=queue_size)
         self._events: EventLog | None = None
         self._unsubscribe: Callable[[], None] | None = None
@@ -85,12 +89,15 @@ class Notifier:
         self.dropped = 0
 
     @classmethod
-    def for_bot(cls, bot: Bot, config_provider: ConfigProvider, **options: Any) -> Notifier:
-        """A notifier for a started bot, its daily summary read from the bot; call `attach(bot.events)`."""
+    def for_bot(cls, view: StatusView, config_provider: ConfigProvider, **options: Any) -> Notifier:
+        """A notifier for a started bot, its daily summary read from the bot's status view; call
+        `attach(events)` with the bot's event log. Webhooks may reach private and loopback addresses
+        only on the devnet."""
+        options.setdefault("public_only", view.network != "devnet")
         return cls(
             config_provider,
-            tenant_id=bot.settings.tenant_id,
-            summary=lambda: bot_summary(bot),
+            tenant_id=view.tenant_id,
+            summary=lambda: bot_summary(view),
             **options,
         )
 

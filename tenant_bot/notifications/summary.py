@@ -9,7 +9,6 @@ out ("not available") rather than delaying or failing the summary.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,16 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from tenant_bot.execution.pnl import PNL_PARTS as PNL_KEYS
+from tenant_bot.execution.states import LIVE_POSITIONS, PositionStatus
 from tenant_bot.notifications.messages import DAILY_KIND, Notification
 from tenant_bot.storage.models import Position
 
-if TYPE_CHECKING:
-    from tenant_bot.bot import Bot
+if TYPE_CHECKING:  # the running bot's view; importing it here would load the whole bot
+    from tenant_bot.status import StatusView
 
 log = structlog.get_logger("basis.bot.notifications")
 
 VENUE_TIMEOUT_SECONDS = 5.0
-PNL_KEYS = ("funding", "interest", "staking", "fees", "price", "total")
+# What the summary says of the trading state, as the status view names it.
+STATE_KEYS = ("trading_state", "halt_reason", "paused", "kill_switch")
 WINDOW = timedelta(hours=24)
 
 SummarySource = Callable[[], Awaitable[dict[str, Any]]]
@@ -37,17 +39,7 @@ def _pnl(ledger: dict[str, Any]) -> dict[str, str]:
 
 
 def position_summary(p: Position) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "asset": p.asset,
-        "protocol": p.protocol,
-        "leverage": str(p.leverage),
-        "status": p.status,
-        "shadow": p.shadow,
-        "opened_at": p.opened_at.isoformat() if p.opened_at else None,
-        "closed_at": p.closed_at.isoformat() if p.closed_at else None,
-        "pnl": _pnl(p.ledger or {}),
-    }
+    return {**p.header(), "pnl": _pnl(p.ledger or {})}
 
 
 def summarise_positions(positions: list[Position], now: datetime) -> dict[str, Any]:
@@ -56,48 +48,40 @@ def summarise_positions(positions: list[Position], now: datetime) -> dict[str, A
     shown = [
         p
         for p in positions
-        if p.status in ("open", "opening", "closing")
-        or (p.closed_at is not None and p.closed_at >= since and p.status == "closed")
+        if p.status in LIVE_POSITIONS
+        or (p.closed_at is not None and p.closed_at >= since and p.status == PositionStatus.CLOSED)
     ]
     realised = sum(
         (
             Decimal(str(p.ledger["total"]))
             for p in shown
-            if p.status == "closed" and (p.ledger or {}).get("total") is not None
+            if p.status == PositionStatus.CLOSED and (p.ledger or {}).get("total") is not None
         ),
         Decimal(0),
     )
     return {
-        "open_positions": sum(1 for p in shown if p.status == "open"),
+        "open_positions": sum(1 for p in shown if p.status == PositionStatus.OPEN),
         "realised_pnl_24h": str(realised),
         "positions": [position_summary(p) for p in shown],
     }
 
 
-async def _funding_24h(bot: Bot, now: datetime) -> Decimal | None:
-    if bot.shadow is not None:
-        # Shadow positions accrue hypothetical funding in their ledger; no venue record exists.
-        return None
+async def _funding_24h(view: StatusView, now: datetime) -> Decimal | None:
     start_ms = int((now - WINDOW).timestamp() * 1000)
     try:
-        payments = await asyncio.wait_for(bot.hl.user_funding(start_ms), VENUE_TIMEOUT_SECONDS)
+        return await view.funding_paid(start_ms, VENUE_TIMEOUT_SECONDS)
     except Exception as exc:  # the summary goes out without this figure
         log.warning("daily summary: funding history unavailable", error=type(exc).__name__)
         return None
-    return sum((p.usdc for p in payments if p.coin == "SOL"), Decimal(0))
 
 
-async def bot_summary(bot: Bot, now: datetime | None = None) -> dict[str, Any]:
+async def bot_summary(view: StatusView, now: datetime | None = None) -> dict[str, Any]:
     """The daily summary's data for a running bot."""
     now = now or datetime.now(UTC)
-    data: dict[str, Any] = {
-        "trading_state": bot.state.value,
-        "halt_reason": bot.risk.halt_reason,
-        "paused": bot.pause.paused,
-        "kill_switch": bot.kill_switch.engaged,
-    }
-    data.update(summarise_positions(bot.journal.positions(), now))
-    funding = await _funding_24h(bot, now)
+    trading = view.trading()
+    data: dict[str, Any] = {key: trading[key] for key in STATE_KEYS}
+    data.update(summarise_positions(view.positions(), now))
+    funding = await _funding_24h(view, now)
     data["funding_24h"] = str(funding) if funding is not None else None
     return data
 

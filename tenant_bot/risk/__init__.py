@@ -3,7 +3,9 @@ and the transaction validator every signature passes through.
 
 Nothing here sends anything: the engine says what should happen (close, reduce, rebalance, stop
 entries) and execution does it. Inputs are small dataclasses (`PositionRisk`, `MarketRisk`) that the
-caller fills from venue data, so this package depends on `shared` and the `Signer` interface only.
+observer fills from venue data, so this package depends on `shared`, the `Signer` interface and
+strategy's pure measures (`strategy.exposure`) only. The engine owns the trading state (halt,
+pauses, thresholds) and keeps it through a key-value store it is given.
 """
 
 from tenant_bot.risk.circuit_breakers import MarketRisk, PositionRisk, Trip

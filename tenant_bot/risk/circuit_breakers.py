@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from shared.assets import Asset
 from shared.rates import HOUR, FundingRate
 from tenant_bot.risk.config import (
     AsgardHealthConfig,
     DeltaDriftConfig,
-    ExecutionConfig,
+    ExecutionFailureConfig,
     FundingConfig,
     HyperliquidMarginConfig,
     LstDepegConfig,
@@ -31,6 +31,7 @@ from tenant_bot.risk.config import (
     RiskConfig,
 )
 from tenant_bot.risk.states import Action
+from tenant_bot.strategy import exposure
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,22 @@ def pct(value: Decimal, places: int = 2) -> str:
     return f"{fmt(value * 100, places)}%"
 
 
+class Tier(NamedTuple):
+    """One level of a tiered breaker: crossing `threshold` asks for `action` (`word` in sentences)."""
+
+    threshold: Decimal
+    action: Action
+    word: str
+
+
+def crossed(value: Decimal, tiers: Sequence[Tier], *, below: bool) -> Tier | None:
+    """The first of `tiers` (worst first) that `value` crosses, strictly below or above; or None."""
+    for tier in tiers:
+        if (value < tier.threshold) if below else (value > tier.threshold):
+            return tier
+    return None
+
+
 class AsgardHealthBreaker:
     """The long leg's distance to liquidation on the lending protocol."""
 
@@ -117,29 +134,23 @@ class AsgardHealthBreaker:
 
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> list[Trip]:
         c = self.config
+        tiers = (
+            Tier(c.close_below, Action.CLOSE, "close"),
+            Tier(c.reduce_below, Action.REDUCE, "reduce"),
+            Tier(c.alert_below, Action.ALERT, "alert"),
+        )
         trips = []
         for p in positions:
             hf = p.asgard_health_factor
-            if hf is None:
+            tier = crossed(hf, tiers, below=True) if hf is not None else None
+            if tier is None:
                 continue
-            for threshold, action, word in (
-                (c.close_below, Action.CLOSE, "close"),
-                (c.reduce_below, Action.REDUCE, "reduce"),
-                (c.alert_below, Action.ALERT, "alert"),
-            ):
-                if hf < threshold:
-                    trips.append(
-                        Trip(
-                            self.name,
-                            f"Asgard health factor {fmt(hf)} is below the {word} threshold {fmt(threshold)}: "
-                            f"{p.asset.value} can fall only {pct(hf)} before the lending protocol liquidates "
-                            f"position {p.position_id}",
-                            action,
-                            p.position_id,
-                            now,
-                        )
-                    )
-                    break
+            reason = (
+                f"Asgard health factor {fmt(hf)} is below the {tier.word} threshold {fmt(tier.threshold)}: "
+                f"{p.asset.value} can fall only {pct(hf)} before the lending protocol liquidates "
+                f"position {p.position_id}"
+            )
+            trips.append(Trip(self.name, reason, tier.action, p.position_id, now))
         return trips
 
 
@@ -155,47 +166,35 @@ class HyperliquidMarginBreaker:
 
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> list[Trip]:
         c = self.config
+        distance_tiers = (
+            Tier(c.liquidation_distance_close_below, Action.CLOSE, "close"),
+            Tier(c.liquidation_distance_reduce_below, Action.REDUCE, "reduce"),
+            Tier(c.liquidation_distance_alert_below, Action.ALERT, "alert"),
+        )
+        ratio_tiers = (
+            Tier(c.margin_ratio_close_above, Action.CLOSE, "close"),
+            Tier(c.margin_ratio_reduce_above, Action.REDUCE, "reduce"),
+            Tier(c.margin_ratio_alert_above, Action.ALERT, "alert"),
+        )
         trips = []
         for p in positions:
             d = p.hl_liquidation_distance
-            if d is not None:
-                for threshold, action, word in (
-                    (c.liquidation_distance_close_below, Action.CLOSE, "close"),
-                    (c.liquidation_distance_reduce_below, Action.REDUCE, "reduce"),
-                    (c.liquidation_distance_alert_below, Action.ALERT, "alert"),
-                ):
-                    if d < threshold:
-                        trips.append(
-                            Trip(
-                                self.distance_name,
-                                f"Hyperliquid short of position {p.position_id} is {pct(d)} from "
-                                f"liquidation, below the {word} threshold {pct(threshold)}",
-                                action,
-                                p.position_id,
-                                now,
-                            )
-                        )
-                        break
+            tier = crossed(d, distance_tiers, below=True) if d is not None else None
+            if tier is not None:
+                reason = (
+                    f"Hyperliquid short of position {p.position_id} is {pct(d)} from "
+                    f"liquidation, below the {tier.word} threshold {pct(tier.threshold)}"
+                )
+                trips.append(Trip(self.distance_name, reason, tier.action, p.position_id, now))
             r = p.hl_margin_ratio
-            if r is not None:
-                for threshold, action, word in (
-                    (c.margin_ratio_close_above, Action.CLOSE, "close"),
-                    (c.margin_ratio_reduce_above, Action.REDUCE, "reduce"),
-                    (c.margin_ratio_alert_above, Action.ALERT, "alert"),
-                ):
-                    if r > threshold:
-                        trips.append(
-                            Trip(
-                                self.ratio_name,
-                                f"Hyperliquid margin ratio {fmt(r)} (maintenance / account value; "
-                                f"liquidation at 1) is above the {word} threshold {fmt(threshold)} for "
-                                f"position {p.position_id}",
-                                action,
-                                p.position_id,
-                                now,
-                            )
-                        )
-                        break
+            tier = crossed(r, ratio_tiers, below=False) if r is not None else None
+            if tier is not None:
+                reason = (
+                    f"Hyperliquid margin ratio {fmt(r)} (maintenance / account value; "
+                    f"liquidation at 1) is above the {tier.word} threshold {fmt(tier.threshold)} for "
+                    f"position {p.position_id}"
+                )
+                trips.append(Trip(self.ratio_name, reason, tier.action, p.position_id, now))
         return trips
 
 
@@ -209,34 +208,32 @@ class DeltaDriftBreaker:
 
     @staticmethod
     def drift(p: PositionRisk) -> Decimal:
-        larger = max(p.long_sol_equivalent, p.short_sol)
-        if larger == 0:
-            return Decimal(0)
-        return abs(p.long_sol_equivalent - p.short_sol) / larger
+        """How far apart the legs are, as a fraction of the larger (either way)."""
+        return abs(exposure.drift(p.long_sol_equivalent, p.short_sol))
 
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> list[Trip]:
         c = self.config
         trips = []
         for p in positions:
-            drift = self.drift(p)
+            apart = self.drift(p)
             gap = abs(p.long_sol_equivalent - p.short_sol)
             legs = f"long {fmt(p.long_sol_equivalent)} SOL-equivalent vs short {fmt(p.short_sol)} SOL"
-            if drift > c.close_above:
+            if apart > c.close_above:
                 trips.append(
                     Trip(
                         self.name,
-                        f"position {p.position_id} is {pct(drift)} unhedged ({legs}), above the close "
+                        f"position {p.position_id} is {pct(apart)} unhedged ({legs}), above the close "
                         f"threshold {pct(c.close_above)}: the hedge is broken",
                         Action.CLOSE,
                         p.position_id,
                         now,
                     )
                 )
-            elif drift > c.rebalance_above and gap >= c.min_rebalance_sol:
+            elif apart > c.rebalance_above and gap >= c.min_rebalance_sol:
                 trips.append(
                     Trip(
                         self.name,
-                        f"position {p.position_id} has drifted {pct(drift)} ({legs}; gap {fmt(gap)} SOL), "
+                        f"position {p.position_id} has drifted {pct(apart)} ({legs}; gap {fmt(gap)} SOL), "
                         f"above the rebalance threshold {pct(c.rebalance_above)}",
                         Action.REBALANCE,
                         p.position_id,
@@ -314,27 +311,20 @@ class LstDepegBreaker:
 
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> list[Trip]:
         c = self.config
+        tiers = (Tier(c.close_above, Action.CLOSE, "close"), Tier(c.alert_above, Action.ALERT, "alert"))
         trips = []
         for p in positions:
             discount = p.lst_discount
             if discount is None or not p.asset.is_lst:
                 continue
-            for threshold, action, word in (
-                (c.close_above, Action.CLOSE, "close"),
-                (c.alert_above, Action.ALERT, "alert"),
-            ):
-                if discount > threshold:
-                    trips.append(
-                        Trip(
-                            self.name,
-                            f"{p.asset.value} trades {pct(discount)} below its fair value in SOL, above the "
-                            f"{word} threshold {pct(threshold)} (position {p.position_id})",
-                            action,
-                            p.position_id,
-                            now,
-                        )
-                    )
-                    break
+            tier = crossed(discount, tiers, below=False)
+            if tier is None:
+                continue
+            reason = (
+                f"{p.asset.value} trades {pct(discount)} below its fair value in SOL, above the "
+                f"{tier.word} threshold {pct(tier.threshold)} (position {p.position_id})"
+            )
+            trips.append(Trip(self.name, reason, tier.action, p.position_id, now))
         return trips
 
 
@@ -412,7 +402,7 @@ class ExecutionFailureBreaker:
 
     name = "execution_failures"
 
-    def __init__(self, config: ExecutionConfig) -> None:
+    def __init__(self, config: ExecutionFailureConfig) -> None:
         self.config = config
 
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> list[Trip]:

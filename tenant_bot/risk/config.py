@@ -127,7 +127,9 @@ class OutageConfig(_Section):
         return self
 
 
-class ExecutionConfig(_Section):
+class ExecutionFailureConfig(_Section):
+    """The `execution` section: how many failed executions in a row halt the bot."""
+
     halt_after_consecutive_failures: int = Field(ge=1)
 
 
@@ -142,6 +144,30 @@ class TransactionsConfig(_Section):
     erc20_destinations: tuple[str, ...]
     hyperliquid_destinations: tuple[str, ...] = ()
     hyperliquid_signature_chain_ids: tuple[int, ...]
+    max_token_out_per_transaction: dict[str, Decimal]
+    outflow_budget: dict[str, Decimal]
+    outflow_budget_window_hours: Decimal = Field(gt=0)
+    max_evm_gas: int = Field(gt=0)
+    max_evm_fee_per_gas_wei: int = Field(ge=0)
+    max_evm_priority_fee_per_gas_wei: int = Field(ge=0)
+    max_evm_fee_wei: int = Field(ge=0)
+    hyperliquid_assets: tuple[int, ...]
+    hyperliquid_max_leverage: int = Field(ge=1)
+
+    @field_validator("max_token_out_per_transaction")
+    @classmethod
+    def _solana_tokens(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        # USDC's cap is max_usdc_per_transfer (every chain); these are the other Solana tokens.
+        from shared.assets import LSTS, Asset
+
+        return _asset_amounts(value, {Asset.SOL, *LSTS})
+
+    @field_validator("outflow_budget")
+    @classmethod
+    def _outflow_assets(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        from shared.transaction_policy import OUTFLOW_ASSETS
+
+        return _asset_amounts(value, set(OUTFLOW_ASSETS))
 
     @field_validator("solana_programs", "solana_trusted_destinations")
     @classmethod
@@ -167,6 +193,23 @@ class TransactionsConfig(_Section):
         return tuple(out)
 
 
+def _asset_amounts(value: dict[str, Decimal], allowed: set[Any]) -> dict[str, Decimal]:
+    """`value` keyed by canonical asset names (`jitosol` → `jitoSOL`), each a known, allowed asset
+    with an amount of at least zero."""
+    from shared.assets import Asset
+
+    out: dict[str, Decimal] = {}
+    for name, amount in value.items():
+        asset = Asset.parse(name)
+        if asset not in allowed:
+            names = ", ".join(sorted(a.value for a in allowed))
+            raise ValueError(f"{asset.value} cannot be listed here (only {names})")
+        if amount < 0:
+            raise ValueError(f"{asset.value}: {amount} is negative")
+        out[asset.value] = amount
+    return out
+
+
 class RiskConfig(_Section):
     asgard_health: AsgardHealthConfig
     hyperliquid_margin: HyperliquidMarginConfig
@@ -175,7 +218,7 @@ class RiskConfig(_Section):
     lst_depeg: LstDepegConfig
     price_divergence: PriceDivergenceConfig
     outage: OutageConfig
-    execution: ExecutionConfig
+    execution: ExecutionFailureConfig
     reduce_cooldown_seconds: Decimal = Field(ge=0)
     transactions: TransactionsConfig
 
@@ -185,7 +228,7 @@ class RiskConfig(_Section):
 
     def with_overrides(self, overrides: dict[str, Any]) -> RiskConfig:
         """A copy with some keys changed (nested dicts merge), validated like a file."""
-        return _validate(_merge(self.model_dump(mode="python"), overrides), "overrides")
+        return _validate(merge(self.model_dump(mode="python"), overrides), "overrides")
 
 
 class _DecimalLoader(yaml.SafeLoader):
@@ -213,11 +256,12 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override`'s keys changed; nested mappings merge key by key."""
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -242,9 +286,9 @@ def load_risk_config(path: str | Path | None = None, overrides: dict[str, Any] |
     data = _read(DEFAULTS_PATH)
     sources = ["defaults"]
     if path is not None:
-        data = _merge(data, _read(Path(path)))
+        data = merge(data, _read(Path(path)))
         sources.append(str(path))
     if overrides:
-        data = _merge(data, overrides)
+        data = merge(data, overrides)
         sources.append("overrides")
     return _validate(data, " + ".join(sources))

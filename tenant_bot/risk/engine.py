@@ -20,16 +20,26 @@ also returned in `RiskDecision.events` (those since the previous `evaluate`); us
 After a resume the execution-failure count at that moment is acknowledged: the bot halts again only
 after `halt_after_consecutive_failures` more failures (or when the caller's count restarts from zero
 and reaches it again).
+
+The engine owns the trading state: the halt, the pauses (its `PauseController`) and the config its
+breakers use. With a `store` it persists the halt (key `halted`) and the pauses (key `pause`) as
+they change and restores both when built, quietly (their events were written when they happened),
+so a restart keeps them. `reconfigure` swaps the thresholds; nobody assigns them from outside.
+
+"Why can't a position be opened now?" is answered here and nowhere else: `entry_blockers()` (every
+reason, for an automatic entry and the dashboard) and `manual_refusal()` (the operator's own
+blockers, for an open asked for by hand, which may proceed while breakers only reduce risk).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, Protocol
 
 from shared.logging import get_logger
 from tenant_bot.risk.circuit_breakers import (
@@ -42,7 +52,7 @@ from tenant_bot.risk.circuit_breakers import (
 )
 from tenant_bot.risk.config import RiskConfig
 from tenant_bot.risk.kill_switch import KillSwitch
-from tenant_bot.risk.pause import PauseController
+from tenant_bot.risk.pause import PauseController, PauseReason
 from tenant_bot.risk.states import Action, TradingState
 
 log = get_logger(__name__)
@@ -81,34 +91,106 @@ class RiskDecision:
     halt_reason: str | None = None
 
 
-@dataclass
-class _Halt:
+class StateStore(Protocol):
+    """Where the engine keeps its trading state across restarts (`storage.state.KeyValueStore`)."""
+
+    def get(self, key: str) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+HALT_KEY = "halted"
+PAUSE_KEY = "pause"
+
+
+@dataclass(frozen=True)
+class Halt:
     reason: str
     by: str
     at: datetime
 
+    def to_json(self) -> dict[str, str]:
+        return {"reason": self.reason, "by": self.by, "at": self.at.isoformat()}
 
-@dataclass
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Halt:
+        at = data.get("at")
+        return cls(str(data["reason"]), str(data.get("by", "execution")), _when(at))
+
+
+def _when(text: Any) -> datetime:
+    return datetime.fromisoformat(text) if isinstance(text, str) else datetime.now(UTC)
+
+
+class Cause(StrEnum):
+    """Why entries are blocked; the operator's own causes (not REDUCING) also stop a manual open."""
+
+    HALTED = "halted"
+    REDUCING = "reducing"
+    PAUSED = "paused"
+    KILL_SWITCH = "kill_switch"
+
+
+@dataclass(frozen=True)
+class EntryBlocker:
+    cause: Cause
+    reason: str  # one sentence, as the dashboard shows it
+
+    def refusal(self, kill_switch: KillSwitch | None) -> str:
+        """The sentence that refuses a manual open."""
+        if self.cause is Cause.HALTED:
+            return "trading is halted; resume it before opening"
+        if self.cause is Cause.PAUSED:
+            return "the bot is paused; resume it before opening"
+        path = kill_switch.path if kill_switch is not None else "the kill switch file"
+        return f"the kill switch is engaged ({path} exists)"
+
+
 class RiskEngine:
-    config: RiskConfig
-    pause: PauseController | None = None
-    kill_switch: KillSwitch | None = None
-    on_event: Callable[[RiskEvent], None] | None = None
-    breakers: list[CircuitBreaker] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.breakers:
-            self.breakers = default_breakers(self.config)
+    def __init__(
+        self,
+        config: RiskConfig,
+        *,
+        pause: PauseController | None = None,
+        kill_switch: KillSwitch | None = None,
+        on_event: Callable[[RiskEvent], None] | None = None,
+        breakers: list[CircuitBreaker] | None = None,
+        store: StateStore | None = None,
+    ) -> None:
+        self._config = config
+        self.breakers = breakers or default_breakers(config)
+        self.kill_switch = kill_switch
+        self.on_event = on_event
+        self._store = store
+        saved_pause = store.get(PAUSE_KEY) if store is not None else None
+        if pause is None:
+            pause = PauseController.from_json(saved_pause) if saved_pause else PauseController()
+        self.pause = pause
+        self._halt: Halt | None = self.saved_halt(store) if store is not None else None
+        self._state = TradingState.HALTED if self._halt else TradingState.ACTIVE
         self._active: dict[tuple[str, str | None], Trip] = {}
-        self._state = TradingState.ACTIVE
-        self._halt: _Halt | None = None
         self._acknowledged_failures = 0
         self._last_failures = 0
         self._last_reduction: dict[str, datetime] = {}
         self._kill_engaged = False
         self._pending: list[RiskEvent] = []
 
-    # ------------------------------------------------------------------ operator / execution
+    @staticmethod
+    def saved_halt(store: StateStore) -> Halt | None:
+        """The halt a store keeps, read without building an engine (the CLI's report)."""
+        saved = store.get(HALT_KEY)
+        return Halt.from_json(saved) if saved else None
+
+    # ------------------------------------------------------------------ the trading state
+    @property
+    def config(self) -> RiskConfig:
+        return self._config
+
+    def reconfigure(self, config: RiskConfig) -> None:
+        """Use `config`'s thresholds from the next `evaluate` on (the breakers are rebuilt)."""
+        self._config = config
+        self.breakers = default_breakers(config)
+
     @property
     def state(self) -> TradingState:
         return self._state
@@ -117,12 +199,22 @@ class RiskEngine:
     def halt_reason(self) -> str | None:
         return self._halt.reason if self._halt else None
 
+    @property
+    def halted(self) -> Halt | None:
+        return self._halt
+
+    @property
+    def trips(self) -> tuple[Trip, ...]:
+        """The trips of the last `evaluate`."""
+        return tuple(self._active.values())
+
     def halt(self, reason: str, *, by: str = "execution", now: datetime | None = None) -> None:
         """Stop everything automatic until an operator resumes (e.g. a position mismatch nobody explains)."""
         now = now or datetime.now(UTC)
         if self._halt is not None:
             return
-        self._halt = _Halt(reason, by, now)
+        self._halt = Halt(reason, by, now)
+        self._save(HALT_KEY, self._halt.to_json())
         self._state = TradingState.HALTED
         self._emit(
             RiskEvent(EventKind.HALTED, f"trading halted by {by}: {reason}", now, state=TradingState.HALTED)
@@ -135,6 +227,7 @@ class RiskEngine:
             return
         was = self._halt
         self._halt = None
+        self._save(HALT_KEY, None)
         self._acknowledged_failures = self._last_failures
         self._state = self._implied(self._active.values())
         self._emit(
@@ -145,6 +238,44 @@ class RiskEngine:
                 state=self._state,
             )
         )
+
+    def pause_entries(self, reason: str, by: str, *, key: str | None = None) -> None:
+        """Stop new entries (see `PauseController.pause`), kept across restarts."""
+        self.pause.pause(reason, by, key=key)
+        self._save(PAUSE_KEY, self.pause.to_json())
+
+    def resume_entries(self, key: str, by: str) -> list[PauseReason]:
+        """Lift one pause, or every pause with `"all"`; returns what was lifted."""
+        lifted = self.pause.resume(key, by)
+        self._save(PAUSE_KEY, self.pause.to_json())
+        return lifted
+
+    def entry_blockers(self) -> tuple[EntryBlocker, ...]:
+        """Every reason a new position may not be opened now: the halt, the trips of the last
+        `evaluate` that mean REDUCING, each pause, and the kill switch."""
+        blockers: list[EntryBlocker] = []
+        if self._halt is not None:
+            blockers.append(EntryBlocker(Cause.HALTED, f"trading is halted: {self._halt.reason}"))
+        else:
+            blockers.extend(
+                EntryBlocker(Cause.REDUCING, f"{t.action.value}: {t.reason}")
+                for t in self._active.values()
+                if t.action.implied_state is TradingState.REDUCING
+            )
+        blockers.extend(
+            EntryBlocker(Cause.PAUSED, f"paused by {r.by}: {r.reason}") for r in self.pause.reasons
+        )
+        if self.kill_switch is not None and self.kill_switch.engaged:
+            text = f"the kill switch file {self.kill_switch.path} is present"
+            blockers.append(EntryBlocker(Cause.KILL_SWITCH, text))
+        return tuple(blockers)
+
+    def manual_refusal(self) -> str | None:
+        """Why an open asked for by hand is refused now (halt, pause, kill switch), or None."""
+        for blocker in self.entry_blockers():
+            if blocker.cause is not Cause.REDUCING:
+                return blocker.refusal(self.kill_switch)
+        return None
 
     # ------------------------------------------------------------------ the tick
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> RiskDecision:
@@ -201,7 +332,8 @@ class RiskEngine:
             if pid not in ids:
                 del self._last_reduction[pid]
 
-        blockers = self._entry_blockers(state, trips, now)
+        self._watch_kill_switch(state, now)
+        blockers = [b.reason for b in self.entry_blockers()]
         events, self._pending = tuple(self._pending), []
         return RiskDecision(
             state=state,
@@ -263,31 +395,19 @@ class RiskEngine:
                     )
                 )
 
-    def _entry_blockers(self, state: TradingState, trips: Sequence[Trip], now: datetime) -> list[str]:
-        blockers: list[str] = []
-        if state is TradingState.HALTED:
-            blockers.append(f"trading is halted: {self.halt_reason}")
-        elif state is TradingState.REDUCING:
-            blockers.extend(
-                f"{t.action.value}: {t.reason}"
-                for t in trips
-                if t.action.implied_state is TradingState.REDUCING
-            )
-        if self.pause is not None and self.pause.paused:
-            blockers.extend(f"paused by {r.by}: {r.reason}" for r in self.pause.reasons)
-        if self.kill_switch is not None:
-            engaged = self.kill_switch.engaged
-            if engaged != self._kill_engaged:
-                self._kill_engaged = engaged
-                text = (
-                    f"kill switch engaged ({self.kill_switch.path})"
-                    if engaged
-                    else f"kill switch released ({self.kill_switch.path})"
-                )
-                self._emit(RiskEvent(EventKind.KILL_SWITCH, text, now, state=state))
-            if engaged:
-                blockers.append(f"the kill switch file {self.kill_switch.path} is present")
-        return blockers
+    def _watch_kill_switch(self, state: TradingState, now: datetime) -> None:
+        if self.kill_switch is None:
+            return
+        engaged = self.kill_switch.engaged
+        if engaged != self._kill_engaged:
+            self._kill_engaged = engaged
+            word = "engaged" if engaged else "released"
+            text = f"kill switch {word} ({self.kill_switch.path})"
+            self._emit(RiskEvent(EventKind.KILL_SWITCH, text, now, state=state))
+
+    def _save(self, key: str, value: Any) -> None:
+        if self._store is not None:
+            self._store.set(key, value)
 
     def _emit(self, event: RiskEvent) -> None:
         log.info("risk_event", kind=event.kind.value, message=event.message)

@@ -51,8 +51,10 @@ class TransactionPolicy(_SharedPolicy):
     """The shared policy, built from the bot's risk config (the packaged defaults when none is given)."""
 
     @classmethod
-    def from_config(cls, config: RiskConfig | TransactionsConfig | None = None) -> TransactionPolicy:
-        return super().from_config(config if config is not None else load_risk_config())
+    def from_config(
+        cls, config: RiskConfig | TransactionsConfig | None = None, *, network: str | None = None
+    ) -> TransactionPolicy:
+        return super().from_config(config if config is not None else load_risk_config(), network=network)
 
 
 class TransactionValidator(_SharedValidator):
@@ -93,12 +95,23 @@ class ValidatingSigner:
         )
         return await self.inner.sign_typed_data(typed_data)
 
+    async def sign_hyperliquid_l1(
+        self, action: dict[str, Any], nonce: int, *, mainnet: bool, expires_after: int | None = None
+    ) -> dict[str, Any]:
+        self._guard(
+            lambda: self.validator.check_hyperliquid_l1(action, nonce=nonce, expires_after=expires_after),
+            "hyperliquid_l1",
+        )
+        return await self.inner.sign_hyperliquid_l1(
+            action, nonce, mainnet=mainnet, expires_after=expires_after
+        )
+
     async def sign_evm_transaction(self, tx: dict[str, Any]) -> bytes:
         self._guard(lambda: self.validator.check_evm_transaction(tx), "evm")
         return await self.inner.sign_evm_transaction(tx)
 
     @staticmethod
-    def _guard(check: Callable[[], None], kind: str) -> None:
+    def _guard(check: Callable[[], object], kind: str) -> None:
         try:
             check()
         except TransactionRejected as exc:

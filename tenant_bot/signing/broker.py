@@ -106,7 +106,17 @@ class BrokerSigner:
         return signature
 
     async def sign_typed_data(self, typed_data: dict[str, Any]) -> dict[str, Any]:
-        answer = await self._sign("typed_data", typed_data, self._evm)
+        return self._rsv(await self._sign("typed_data", typed_data, self._evm))
+
+    async def sign_hyperliquid_l1(
+        self, action: dict[str, Any], nonce: int, *, mainnet: bool, expires_after: int | None = None
+    ) -> dict[str, Any]:
+        # `mainnet` is not sent: the broker signs for its own network, whatever a bot claims.
+        payload = {"action": action, "nonce": nonce, "vaultAddress": None, "expiresAfter": expires_after}
+        return self._rsv(await self._sign("hyperliquid_l1", payload, self._evm))
+
+    @staticmethod
+    def _rsv(answer: dict[str, Any]) -> dict[str, Any]:
         if not {"r", "s", "v"} <= answer.keys():
             raise BrokerError("the signing broker's answer has no r, s and v")
         return {"r": answer["r"], "s": answer["s"], "v": answer["v"]}

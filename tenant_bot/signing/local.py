@@ -185,6 +185,15 @@ class LocalSigner:
         # The same shape as the Hyperliquid SDK's sign_inner: to_hex of the ints (no zero padding).
         return {"r": to_hex(signed.r), "s": to_hex(signed.s), "v": signed.v}
 
+    async def sign_hyperliquid_l1(
+        self, action: dict[str, Any], nonce: int, *, mainnet: bool, expires_after: int | None = None
+    ) -> dict[str, Any]:
+        from shared.hyperliquid_l1 import l1_typed_data
+
+        return await self.sign_typed_data(
+            l1_typed_data(action, nonce, mainnet=mainnet, expires_after=expires_after)
+        )
+
     async def sign_evm_transaction(self, tx: dict[str, Any]) -> bytes:
         return bytes(Account.sign_transaction(tx, self._evm.key).raw_transaction)
 

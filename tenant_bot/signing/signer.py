@@ -32,7 +32,17 @@ class Signer(Protocol):
 
     async def sign_typed_data(self, typed_data: dict[str, Any]) -> dict[str, Any]:
         """An EIP-712 signature of `typed_data` (eth_signTypedData_v4 shape: types, primaryType,
-        domain, message) as `{"r": "0x…", "s": "0x…", "v": 27|28}`."""
+        domain, message) as `{"r": "0x…", "s": "0x…", "v": 27|28}`. Not for Hyperliquid L1 actions:
+        their phantom agent is refused here (see `sign_hyperliquid_l1`)."""
+        ...
+
+    async def sign_hyperliquid_l1(
+        self, action: dict[str, Any], nonce: int, *, mainnet: bool, expires_after: int | None = None
+    ) -> dict[str, Any]:
+        """The signature of a Hyperliquid L1 action (order, cancel, leverage) under `nonce`, for no
+        vault, as `sign_typed_data` answers. The signer computes what it signs from the action
+        (`shared.hyperliquid_l1.l1_typed_data`): `mainnet` picks source "a" over "b" for a local key;
+        the control plane's broker takes it from its own network setting instead."""
         ...
 
     async def sign_evm_transaction(self, tx: dict[str, Any]) -> bytes:

@@ -54,12 +54,13 @@ class Base(DeclarativeBase):
 
 
 class Execution(Base):
-    """One open or close of a two-leg position, driven step by step by the execution engine."""
+    """One open, close, reduction or rebalance of a two-leg position, driven step by step by the
+    execution engine (its flows, states and outcomes are `tenant_bot/execution/states.py`)."""
 
     __tablename__ = "executions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # open | close
+    kind: Mapped[str] = mapped_column(String(16))  # a Flow: open | close | reduce | rebalance
     # The state machine's current state (see tenant_bot/execution/states.py).
     state: Mapped[str] = mapped_column(String(32), index=True)
     position_id: Mapped[str] = mapped_column(ForeignKey("positions.id"), index=True)
@@ -124,6 +125,20 @@ class Position(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
+    def header(self) -> dict[str, Any]:
+        """What every view of a position starts with (the dashboard, the daily summary, the CLI's
+        report): which one, what it holds, when it opened and closed."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "asset": self.asset,
+            "protocol": self.protocol,
+            "leverage": str(self.leverage),
+            "shadow": self.shadow,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+        }
+
 
 class Event(Base):
     """Everything a user should be able to see afterwards, in order; the event stream replays it."""
@@ -166,7 +181,7 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # open | close
+    kind: Mapped[str] = mapped_column(String(16))  # a Flow: open | close | reduce | rebalance
     state: Mapped[str] = mapped_column(String(16), index=True)  # queued | running | done | failed
     position_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     execution_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -10,6 +10,7 @@ bot shows or trades on can be tested by hand.
 - `prices`: median consensus across price sources with a divergence check; SOL equivalents of LSTs.
 - `sizing`: Hyperliquid tick and lot rounding (the one place it is done), marketable limits, book
   walks, `PositionSizer` and `hedge_size_for`.
-- `fills`: fill validation and the delta check between the two legs.
+- `fills`: the delta check between the two legs once the hedge has filled.
+- `exposure`: drift between the legs and the short's distance to liquidation (one place for both).
 - `lst`: `LstMonitor`, the discount of an LST against its fair (staking-accrued) SOL rate.
 """

@@ -1,7 +1,7 @@
-"""Did an order fill as intended, and are the two legs still hedged?
+"""Are the two legs still hedged once the hedge has filled?
 
-The execution engine checks every fill before moving on: a partial long is hedged to what filled
-(`sizing.hedge_size_for`), and a hedge whose SOL exposure does not match the long is corrected.
+A partial long is hedged to what filled (`sizing.hedge_size_for`); after the hedge, the engine
+compares both legs here and warns when they differ (the risk engine's drift breaker rebalances).
 """
 
 from __future__ import annotations
@@ -11,46 +11,11 @@ from decimal import Decimal
 
 from shared.assets import Asset
 from shared.money import Number, to_decimal
+from tenant_bot.strategy.exposure import drift
 from tenant_bot.strategy.prices import sol_equivalent
 from tenant_bot.strategy.sizing import lot_size
 
-DEFAULT_MIN_FILL_RATIO = Decimal("0.95")
-# Asgard reports the tokens it bought, which can exceed the quote a little (positive slippage).
-DEFAULT_MAX_FILL_RATIO = Decimal("1.01")
 DEFAULT_DELTA_TOLERANCE = Decimal("0.01")
-
-
-@dataclass(frozen=True, slots=True)
-class FillCheck:
-    intended: Decimal
-    filled: Decimal
-    ratio: Decimal  # filled / intended
-    ok: bool
-    reason: str | None = None
-
-
-def validate_fill(
-    intended: Number,
-    filled: Number,
-    *,
-    min_fill_ratio: Decimal = DEFAULT_MIN_FILL_RATIO,
-    max_fill_ratio: Decimal = DEFAULT_MAX_FILL_RATIO,
-) -> FillCheck:
-    """ok when `min_fill_ratio ≤ filled / intended ≤ max_fill_ratio`."""
-    want = to_decimal(intended)
-    got = to_decimal(filled)
-    if want <= 0:
-        raise ValueError(f"the intended size must be positive, got {want}")
-    if got < 0:
-        raise ValueError(f"a filled size cannot be negative, got {got}")
-    ratio = got / want
-    if got == 0:
-        return FillCheck(want, got, ratio, False, "nothing filled")
-    if ratio < min_fill_ratio:
-        return FillCheck(want, got, ratio, False, f"filled {ratio:.2%} of {want}, below {min_fill_ratio:.2%}")
-    if ratio > max_fill_ratio:
-        return FillCheck(want, got, ratio, False, f"filled {ratio:.2%} of {want}, above {max_fill_ratio:.2%}")
-    return FillCheck(want, got, ratio, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +49,8 @@ def hedge_delta(
     short = to_decimal(short_size)
     if long_sol < 0 or short < 0:
         raise ValueError("sizes are magnitudes and must not be negative")
-    larger = max(long_sol, short)
-    drift = (long_sol - short) / larger if larger > 0 else Decimal(0)
-    ok = abs(drift) <= tolerance
+    fraction = drift(long_sol, short)
+    ok = abs(fraction) <= tolerance
     if not ok and sz_decimals is not None:
         ok = abs(long_sol - short) <= lot_size(sz_decimals) / 2
-    return DeltaCheck(long_sol, short, drift, ok)
+    return DeltaCheck(long_sol, short, fraction, ok)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from shared.assets import Asset
 from shared.money import Number, to_decimal
@@ -106,9 +106,23 @@ def marketable_limit(mid: Number, is_buy: bool, slippage_bps: Number, sz_decimal
     return limit
 
 
-class BookLevel(NamedTuple):
+class PriceLevel(NamedTuple):
+    """A price and the size available at it: one level of a book side, as sizing reads it."""
+
     px: Decimal
     sz: Decimal
+
+
+class _Level(Protocol):
+    @property
+    def px(self) -> Decimal: ...
+    @property
+    def sz(self) -> Decimal: ...
+
+
+def price_levels(levels: Iterable[_Level]) -> tuple[PriceLevel, ...]:
+    """A venue's book side (anything with `px` and `sz`, best first) as price levels."""
+    return tuple(PriceLevel(level.px, level.sz) for level in levels)
 
 
 class BookFill(NamedTuple):
@@ -198,7 +212,7 @@ class SizingInputs:
     asset: Asset  # the long collateral
     lst_sol_rate: Decimal | None  # SOL per token; None for SOL
     capacity_usd: Decimal | None  # the Asgard market's room, USD notional; None = not reported
-    bids: tuple[BookLevel, ...]  # SOL-PERP bids, best first: what the short sells into
+    bids: tuple[PriceLevel, ...]  # SOL-PERP bids, best first: what the short sells into
     sz_decimals: int = 2
 
 

@@ -247,6 +247,8 @@ class AsgardClient:
         answer = await self._call("POST", "/create-position-simulate", body)
         return parse_open_quote(answer, protocol, asset, collateral_usdc, leverage)
 
+    # The same parameters as `_trade_body` (which builds what both `simulate_open` and this send),
+    # spelled out: a caller reads the signature, not a bundle.
     async def build_open(
         self,
         owner: str,

@@ -1,8 +1,9 @@
 """Hyperliquid's REST API (`POST /info`, `POST /exchange`) for one account, async, with Decimal money.
 
-Writes are signed through a `Signer`: the EIP-712 payload is built with the official SDK's own
-functions (`action_hash` → `construct_phantom_agent` → `l1_payload` for L1 actions,
-`user_signed_payload` for user-signed ones), so the bytes signed are the bytes the venue checks.
+Writes are signed through a `Signer`: L1 actions are handed to `Signer.sign_hyperliquid_l1`, which
+builds the phantom agent from the action with the official SDK's functions
+(`shared.hyperliquid_l1`); user-signed ones are built here with `user_signed_payload`. Either way the
+bytes signed are the bytes the venue checks.
 
 Every write is signed once, with a nonce only this client uses (milliseconds, strictly
 increasing); a lost answer is resolved by asking the venue, never guessed
@@ -453,16 +454,11 @@ class HyperliquidClient:
         return self._last_nonce
 
     async def _sign_l1(self, action: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """A fresh nonce and the signer's signature of the action under it (the SDK's L1 scheme)."""
-        # Imported here: a read-only client (dashboards, rates) never loads the signing stack.
-        from hyperliquid.utils.signing import action_hash, construct_phantom_agent, l1_payload
-
+        """A fresh nonce and the signer's signature of the action under it (the SDK's L1 scheme):
+        the signer is shown the action itself and computes the hash it signs."""
         signer = self._require_signer()
         nonce = self._next_nonce()
-        digest = action_hash(action, None, nonce, None)
-        # Hex rather than bytes, so the payload is JSON (a remote signer receives it as such).
-        payload = l1_payload(construct_phantom_agent("0x" + digest.hex(), self._mainnet))
-        return nonce, await signer.sign_typed_data(payload)
+        return nonce, await signer.sign_hyperliquid_l1(action, nonce, mainnet=self._mainnet)
 
     async def _write_l1(
         self,

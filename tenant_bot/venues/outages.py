@@ -8,20 +8,25 @@ no clock. A source is out when either
   but is stuck, or a halted chain), `since` = the last time it was seen advancing.
 A success ends a failure run; a slot that moves again ends staleness. Recovery clears the outage.
 
-`probe` and the `probe_*` helpers call a client and feed the detector with what happened.
+`OutageDetector.probe` awaits a client call and feeds the detector with what happened: every venue
+and chain read of a tick goes through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from tenant_bot.chain.arbitrum import ArbitrumClient
-    from tenant_bot.chain.solana import SolanaClient
-    from tenant_bot.venues.asgard import AsgardClient
+import httpx
+
+from shared.retry import RetriesExhausted
+
+T = TypeVar("T")
+# What a venue or chain that cannot answer raises (HTTP failures, retries exhausted, a refused or
+# reset connection): an outage to count, never a reason to stop a tick.
+UNREACHABLE = (httpx.HTTPError, RetriesExhausted, OSError)
 
 SOURCES = ("hyperliquid", "asgard", "solana", "arbitrum")
 # Three failures in a row: with a 10 s client timeout and a probe every few seconds, an outage is
@@ -123,48 +128,22 @@ class OutageDetector:
     def is_down(self, source: str, now: datetime) -> bool:
         return source in self.outages(now)
 
+    async def probe(
+        self, source: str, call: Awaitable[T], at: datetime, *, height: bool = False
+    ) -> tuple[T | None, str | None]:
+        """Await `call` and record what happened: (its answer, None), or (None, why) when the
+        source could not answer (`UNREACHABLE`; anything else is a bug and is raised).
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def probe(
-    detector: OutageDetector,
-    source: str,
-    call: Callable[[], Awaitable[object]],
-    *,
-    clock: Callable[[], datetime] = _now,
-) -> bool:
-    """Run `call` and record its outcome; an `int` result is taken as the source's slot / block number.
-
-    Returns whether the call succeeded. Any exception counts as a failure (and is not raised): a probe
-    is a health check, and whatever broke is the news.
-    """
-    try:
-        result = await call()
-    except Exception as exc:
-        detector.record_failure(source, clock(), f"{type(exc).__name__}: {exc}"[:300])
-        return False
-    if isinstance(result, int) and not isinstance(result, bool):
-        detector.record_slot(source, result, clock())
-    else:
-        detector.record_success(source, clock())
-    return True
-
-
-async def probe_solana(
-    detector: OutageDetector, client: SolanaClient, *, clock: Callable[[], datetime] = _now
-) -> bool:
-    return await probe(detector, "solana", client.slot, clock=clock)
-
-
-async def probe_arbitrum(
-    detector: OutageDetector, client: ArbitrumClient, *, clock: Callable[[], datetime] = _now
-) -> bool:
-    return await probe(detector, "arbitrum", client.block_number, clock=clock)
-
-
-async def probe_asgard(
-    detector: OutageDetector, client: AsgardClient, *, clock: Callable[[], datetime] = _now
-) -> bool:
-    return await probe(detector, "asgard", client.markets, clock=clock)
+        `height`: the answer is the source's slot or block number, which must keep advancing.
+        """
+        try:
+            result = await call
+        except UNREACHABLE as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+            self.record_failure(source, at, reason)
+            return None, reason
+        if height and isinstance(result, int):
+            self.record_slot(source, result, at)
+        else:
+            self.record_success(source, at)
+        return result, None

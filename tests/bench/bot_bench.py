@@ -36,13 +36,13 @@ async def _measure(dn: DevnetProcess, data_dir: Path) -> tuple[list[float], list
     bot = Bot(_settings(dn, data_dir))
     await bot.start()
     try:
-        signer = bot.local_signer
+        signer = bot.services.wallet_signer
         dn.faucet("solana", "SOL", signer.solana_address, "5")
         dn.faucet("solana", "USDC", signer.solana_address, str(1000 * OPENS + 1000))
         dn.faucet("hyperliquid", "USDC", signer.evm_address, str(1000 * OPENS + 1000))
         gaps = []
         for _ in range(OPENS):
-            ex = await bot.open_position(Decimal(1000))
+            ex = await bot.trader.open_position(Decimal(1000))
             if ex.outcome != "completed":
                 raise RuntimeError(f"open ended {ex.outcome}: {ex.error}")
             gaps.append((float(ex.plan["hedged_at"]) - float(ex.plan["long_confirmed_at"])) * 1000)

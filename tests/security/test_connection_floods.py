@@ -39,7 +39,7 @@ FLOOD = 20_000  # the figure of the attack
 # default reserve (2,048) and broker connections (1,024) its public cap is (6,144 - 3,072) / 2.
 CP_OPEN_FILES = 6_144
 CP_CAP = (CP_OPEN_FILES - 2_048 - 1_024) // 2
-HEALTH = b"GET /health HTTP/1.1\r\nHost: attack\r\n\r\n"
+HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 StartPlane = Callable[..., ControlPlane]
 
@@ -135,7 +135,7 @@ def test_half_sent_heads_are_answered_408_and_closed(start_plane: StartPlane) ->
         with Watch(port, plane.pid) as watch:
             started = time.monotonic()
             for sock in socks:
-                sock.sendall(b"GET /health HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
             while time.monotonic() - started < timeout + 3 and not all(closed_by_peer(s) for s in socks):
                 for sock in socks:
                     with contextlib.suppress(OSError):  # one more byte each half second: never a whole head
@@ -159,7 +159,7 @@ def test_trickled_bodies_are_answered_408_and_closed(start_plane: StartPlane, fr
     port = plane.settings.port
     length = b"Content-Length: 1000" if framing == "content-length" else b"Transfer-Encoding: chunked"
     head = (
-        b"POST /api/v1/auth/privy/initiate HTTP/1.1\r\nHost: slow\r\nContent-Type: application/json\r\n"
+        b"POST /api/v1/auth/privy/initiate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         + length
         + b"\r\n\r\n"
     )

@@ -108,7 +108,7 @@ def test_a_300_mib_body_is_refused_before_it_is_read(
         port, path, limit = plane.settings.port, b"/api/v1/auth/privy/initiate", plane.settings.max_body_bytes
         extra = b""
     framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % BODY
-    head = b"POST %b HTTP/1.1\r\nHost: attack\r\nContent-Type: application/json\r\n%b%b\r\n\r\n" % (
+    head = b"POST %b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n%b%b\r\n\r\n" % (
         path,
         extra,
         framing,
@@ -137,13 +137,13 @@ def test_a_300_mib_body_is_refused_before_it_is_read(
 
 def head_pieces(kind: str) -> Iterator[bytes]:
     if kind == "one huge header":
-        yield b"GET /health HTTP/1.1\r\nHost: attack\r\nX-Big: "
+        yield b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
         for _ in range(HEADERS // MIB):
             yield PIECE
     elif kind == "many headers":
         line = b"X-Many: " + b"y" * 50 + b"\r\n"
         batch = line * (MIB // len(line))
-        yield b"GET /health HTTP/1.1\r\nHost: attack\r\n"
+        yield b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         for _ in range(HEADERS // len(batch)):
             yield batch
     else:  # a huge request line
@@ -186,11 +186,11 @@ def test_requests_within_the_limits_still_pass(plane: ControlPlane, user: Signed
 def test_the_refusal_does_not_leave_the_connection_half_read(plane: ControlPlane) -> None:
     """After a 431 the connection is closed: whatever followed cannot be read as a second request."""
     with connect(plane.settings.port) as sock:
-        sock.sendall(b"GET /health HTTP/1.1\r\nHost: a\r\nX-Big: " + b"z" * (64 * 1024))
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"z" * (64 * 1024))
         answer = read_answer(sock)
         assert answer.status == 431 and answer.headers.get("connection") == "close"
         try:
-            sock.sendall(b"\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n")
+            sock.sendall(b"\r\n\r\nGET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         except OSError:
             return
         sock.settimeout(3)

@@ -80,8 +80,8 @@ def test_a_body_is_never_read_as_a_second_request(
     cookie = "; ".join(f"{k}={v}" for k, v in alice.client.cookies.items()).encode()
     with connect(plane.settings.port) as sock:
         sock.sendall(
-            b"POST /app/api/v1/positions/preview HTTP/1.1\r\nHost: cp\r\nCookie: %b\r\nX-CSRF-Token: %b\r\n"
-            b"Content-Type: application/json\r\nConnection: %b\r\n%b\r\n\r\n%b"
+            b"POST /app/api/v1/positions/preview HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: %b\r\n"
+            b"X-CSRF-Token: %b\r\nContent-Type: application/json\r\nConnection: %b\r\n%b\r\n\r\n%b"
             % (cookie, alice.csrf.encode(), connection, framing, body)
         )
         answer = read_answer(sock)

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.devnet
 STREAMS_PER_USER = 3
 CONNECTIONS = 6
 PER_NETWORK = 4
-HEALTH = b"GET /health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n"
+HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ class Streams:
         cookie = "; ".join(f"{k}={v}" for k, v in user.client.cookies.items())
         sock = connect(self.plane.settings.port, source)
         sock.sendall(
-            b"GET /app/api/v1/events/stream HTTP/1.1\r\nHost: streams\r\nAccept: text/event-stream\r\n"
+            b"GET /app/api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
             b"Cookie: %b\r\n\r\n" % cookie.encode()
         )
         data = b""

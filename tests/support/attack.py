@@ -203,7 +203,7 @@ class Watch:
         started = time.perf_counter()
         try:
             with connect(self.port, timeout=10) as sock:
-                sock.sendall(b"GET /health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 answer = read_answer(sock)
         except OSError as exc:
             self.failures.append(f"{type(exc).__name__}: {exc}")

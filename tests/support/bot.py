@@ -56,8 +56,17 @@ class BotProcess:
         }
 
     def cmd(self, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+        return self._run("tenant_bot.main", args, timeout, env)
+
+    def steps(self, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
+        """`tests/support/bot_steps.py` with this bot's environment: drive one execution."""
+        return self._run("tests.support.bot_steps", args, timeout, env)
+
+    def _run(
+        self, module: str, args: tuple[str, ...], timeout: float, env: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "tenant_bot.main", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=self.env(**env),
             capture_output=True,
@@ -65,7 +74,8 @@ class BotProcess:
             timeout=timeout,
         )
         with self.log_path.open("a") as f:
-            f.write(f"\n### basis-bot {' '.join(args)} -> {proc.returncode}\n{proc.stderr}\n")
+            name = "basis-bot" if module == "tenant_bot.main" else module
+            f.write(f"\n### {name} {' '.join(args)} -> {proc.returncode}\n{proc.stderr}\n")
         return proc
 
     def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
-from tenant_bot.api.app import ApiContext, ctx
+from tenant_bot.api.context import Context, EventsDep
 from tenant_bot.api.live import history
 from tenant_bot.api.sse import HEADERS, event_json
 
@@ -23,9 +23,9 @@ MAX_ID = 2**62
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream(
+    c: Context,
     after: int | None = Query(default=None, ge=0, le=MAX_ID),
     last_event_id: str | None = Header(default=None, alias="Last-Event-ID", max_length=30),
-    c: ApiContext = Depends(ctx),
 ) -> StreamingResponse:
     resume = after
     if last_event_id is not None and last_event_id.strip():
@@ -38,18 +38,18 @@ async def stream(
 
 @router.get("/events", summary="Past events after an id, oldest first")
 async def events(
+    log: EventsDep,
     after: int = Query(default=0, ge=0, le=MAX_ID),
     limit: int = Query(default=100, ge=1, le=500),
     kind: str | None = Query(default=None, max_length=48),
-    c: ApiContext = Depends(ctx),
 ) -> dict[str, Any]:
-    return {"events": [event_json(e) for e in c.bot.events.since(after, limit=limit, kind=kind)]}
+    return {"events": [event_json(e) for e in log.since(after, limit=limit, kind=kind)]}
 
 
 @router.get("/history", summary="Chart points: funding APR, best net APY or total PnL over time")
 async def get_history(
+    c: Context,
     series: Literal["funding", "apy", "pnl"] = Query(),
     hours: int = Query(default=24, ge=1, le=720),
-    c: ApiContext = Depends(ctx),
 ) -> dict[str, Any]:
-    return {"series": series, "hours": hours, "points": history(c.bot, series, hours)}
+    return {"series": series, "hours": hours, "points": history(c.services.db, series, hours)}

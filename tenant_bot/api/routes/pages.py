@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from tenant_bot.api.app import ApiContext, ctx
+from tenant_bot.api.context import Context
 
 router = APIRouter(tags=["page"])
 
 
 @router.get("/", summary="The dashboard page", response_class=FileResponse)
-async def index(c: ApiContext = Depends(ctx)) -> FileResponse:
+async def index(c: Context) -> FileResponse:
     page = c.web_dir / "index.html"
     if not page.is_file():
         raise HTTPException(
@@ -21,7 +21,7 @@ async def index(c: ApiContext = Depends(ctx)) -> FileResponse:
 
 
 @router.get("/static/{path:path}", summary="An asset of the page", response_class=FileResponse)
-async def static(path: str, c: ApiContext = Depends(ctx)) -> FileResponse:
+async def static(path: str, c: Context) -> FileResponse:
     root = (c.web_dir / "static").resolve()
     try:
         target = (root / path).resolve()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenant_bot.api.app import ApiContext, ctx
-from tenant_bot.bot import BotError
+from tenant_bot.api.context import JobsDep, StatusDep, TraderDep, ValuerDep
+from tenant_bot.errors import BotError, Unavailable
+from tenant_bot.execution.states import PositionStatus
 from tenant_bot.preferences import AssetName, ProtocolName
 
 router = APIRouter(prefix="/api/v1", tags=["positions"])
@@ -26,26 +27,25 @@ class OpenBody(BaseModel):
 
 
 @router.get("/positions", summary="Open positions first, then the 50 latest closed")
-async def positions(c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    if c.bot.journal.positions("open") and c.valuer.cache.fetched_at == 0:
-        await c.valuer.refresh()
-    return {"positions": c.valuer.positions()}
+async def positions(status: StatusDep, valuer: ValuerDep) -> dict[str, Any]:
+    if status.positions(PositionStatus.OPEN) and valuer.cache.fetched_at == 0:
+        await valuer.refresh()
+    return {"positions": valuer.positions()}
 
 
 @router.post("/positions/preview", summary="Both legs of an open, and whether it is blocked; no side effect")
-async def preview(body: OpenBody, c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    bot = c.bot
+async def preview(body: OpenBody, trader: TraderDep) -> dict[str, Any]:
     try:
-        prepared = await bot.prepare_open(
+        prepared = await trader.prepare_open(
             body.capital_usd,
             asset=body.asset,
             protocol=body.protocol,
             leverage=body.leverage,
             check_state=False,
         )
+    except Unavailable:
+        raise
     except BotError as exc:
-        if exc.exit_code == 3:
-            raise
         return {"long": None, "short": None, "net_apy": None, "limited_by": None, "blocked": str(exc)}
     plan, request = prepared.plan, prepared.request
     return {
@@ -64,36 +64,29 @@ async def preview(body: OpenBody, c: ApiContext = Depends(ctx)) -> dict[str, Any
         "leverage": str(plan.leverage),
         "net_apy": str(prepared.best.net_apy),
         "limited_by": plan.limited_by,
-        "blocked": bot.entry_refusal(),
+        "blocked": trader.manual_refusal(),
     }
 
 
 @router.post("/positions/open", status_code=202, summary="Open a position (a job)")
-async def open_position(body: OpenBody, c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    bot = c.bot
-    why = bot.entry_refusal()
-    if why:
-        raise HTTPException(409, why)
-    prepared = await bot.prepare_open(
+async def open_position(body: OpenBody, trader: TraderDep, jobs: JobsDep) -> dict[str, Any]:
+    prepared = await trader.prepare_open(
         body.capital_usd, asset=body.asset, protocol=body.protocol, leverage=body.leverage
     )
-    return c.jobs.open(prepared)
+    return jobs.open(prepared)
 
 
 @router.post("/positions/{position_id}/close", status_code=202, summary="Close a position (a job)")
-async def close_position(position_id: Id, c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    try:
-        position = c.bot.journal.position(position_id)
-    except KeyError:
-        raise HTTPException(404, f"no position {position_id}") from None
-    if position.status != "open":
+async def close_position(position_id: Id, status: StatusDep, jobs: JobsDep) -> dict[str, Any]:
+    position = status.position(position_id)
+    if position.status != PositionStatus.OPEN:
         raise HTTPException(409, f"position {position_id} is {position.status}, not open")
-    return c.jobs.close(position_id)
+    return jobs.close(position_id)
 
 
 @router.get("/jobs/{job_id}", summary="One job")
-async def job(job_id: Id, c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    found = c.jobs.get(job_id)
+async def job(job_id: Id, jobs: JobsDep) -> dict[str, Any]:
+    found = jobs.get(job_id)
     if found is None:
         raise HTTPException(404, f"no job {job_id}")
     return found

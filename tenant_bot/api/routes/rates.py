@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 
-from tenant_bot.api.app import ApiContext, ctx
+from tenant_bot.api.context import Context
 from tenant_bot.api.valuation import rate_row
 from tenant_bot.strategy.opportunity import table
 
@@ -16,18 +16,15 @@ router = APIRouter(prefix="/api/v1", tags=["rates"])
 
 @router.get("/rates", summary="Net APY per protocol and collateral, best first")
 async def rates(
+    c: Context,
     leverage: Decimal | None = Query(default=None, ge=2, le=4, allow_inf_nan=False, max_digits=20),
-    c: ApiContext = Depends(ctx),
 ) -> dict[str, Any]:
-    bot = c.bot
-    obs = bot.last_observation
-    if obs is None or obs.snapshot is None:
-        obs = await bot.observe()
+    obs = await c.observer.latest_or_observe()
     snap = obs.snapshot
     if snap is None:
         raise HTTPException(503, f"rates cannot be read now: {', '.join(sorted(obs.errors)) or 'no data'}")
-    lev = leverage if leverage is not None else bot.settings.leverage
-    rows = table(snap, lev, bot.fees)
+    lev = leverage if leverage is not None else c.services.preferences.current.leverage
+    rows = table(snap, lev, c.services.fees)
     predicted = snap.predicted_funding
     return {
         "at": snap.at.isoformat(),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path
+from fastapi import APIRouter, Body, HTTPException, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from tenant_bot.api.app import ApiContext, ctx
+from tenant_bot.api.context import EventsDep, PreferencesDep, PublicWebhooksDep
+from tenant_bot.notifications.targets import check_webhook_target
 from tenant_bot.preferences import PresetError, PresetName, Settings, SettingsError, SettingsUpdate
+from tenant_bot.storage.events import EventLog
 
 router = APIRouter(prefix="/api/v1", tags=["settings"])
 
@@ -26,9 +28,9 @@ class PresetRename(BaseModel):
     name: PresetName
 
 
-def _changed(c: ApiContext, settings: Settings, what: str) -> dict[str, Any]:
+def _changed(events: EventLog, settings: Settings, what: str) -> dict[str, Any]:
     # Field names only: a webhook URL may hold a token and events are logged.
-    c.bot.events.emit("settings.changed", f"Settings {what}", what=what)
+    events.emit("settings.changed", f"Settings {what}", what=what)
     return settings.model_dump(mode="json")
 
 
@@ -41,38 +43,44 @@ def _preset_error(exc: PresetError) -> HTTPException:
 
 
 @router.get("/settings", summary="The settings in force")
-async def get_settings(c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    return c.bot.preferences.current.model_dump(mode="json")
+async def get_settings(prefs: PreferencesDep) -> dict[str, Any]:
+    return prefs.current.model_dump(mode="json")
 
 
 @router.post("/settings", summary="Change any subset of the settings", response_model=None)
 async def post_settings(
-    changes: SettingsUpdate = Body(default_factory=SettingsUpdate), c: ApiContext = Depends(ctx)
+    prefs: PreferencesDep,
+    events: EventsDep,
+    public_only: PublicWebhooksDep,
+    changes: SettingsUpdate = Body(default_factory=SettingsUpdate),
 ) -> dict[str, Any] | JSONResponse:
+    notifications = changes.notifications
     try:
-        settings = c.bot.preferences.update(changes)
+        if notifications is not None and "webhook_url" in notifications.model_fields_set:
+            await check_webhook_target(notifications.webhook_url, public_only=public_only)
+        settings = prefs.update(changes)
     except SettingsError as exc:
         return _invalid(exc)
     fields = sorted(changes.model_dump(exclude_unset=True))
-    return _changed(c, settings, "changed: " + (", ".join(fields) or "nothing"))
+    return _changed(events, settings, "changed: " + (", ".join(fields) or "nothing"))
 
 
 @router.post("/settings/reset", summary="Back to the defaults")
-async def reset_settings(c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    return _changed(c, c.bot.preferences.reset(), "reset to the defaults")
+async def reset_settings(prefs: PreferencesDep, events: EventsDep) -> dict[str, Any]:
+    return _changed(events, prefs.reset(), "reset to the defaults")
 
 
 @router.get("/settings/presets", summary="The three preset slots")
-async def presets(c: ApiContext = Depends(ctx)) -> dict[str, Any]:
-    return {"presets": c.bot.preferences.presets()}
+async def presets(prefs: PreferencesDep) -> dict[str, Any]:
+    return {"presets": prefs.presets()}
 
 
 @router.post("/settings/presets/{slot}/save", summary="Save the current settings into a slot")
 async def save_preset(
-    slot: int = Slot, body: PresetSave | None = Body(default=None), c: ApiContext = Depends(ctx)
+    prefs: PreferencesDep, slot: int = Slot, body: PresetSave | None = Body(default=None)
 ) -> dict[str, Any]:
     try:
-        return c.bot.preferences.save_preset(slot, body.name if body else None)
+        return prefs.save_preset(slot, body.name if body else None)
     except PresetError as exc:
         raise _preset_error(exc) from None
 
@@ -80,21 +88,26 @@ async def save_preset(
 @router.post(
     "/settings/presets/{slot}/load", summary="Make a preset the settings in force", response_model=None
 )
-async def load_preset(slot: int = Slot, c: ApiContext = Depends(ctx)) -> dict[str, Any] | JSONResponse:
+async def load_preset(
+    prefs: PreferencesDep, events: EventsDep, public_only: PublicWebhooksDep, slot: int = Slot
+) -> dict[str, Any] | JSONResponse:
     try:
-        settings = c.bot.preferences.load_preset(slot)
+        stored = prefs.preset(slot)["settings"] or {}
+        url = (stored.get("notifications") or {}).get("webhook_url")
+        await check_webhook_target(url, public_only=public_only, loc=("preset", str(slot), "webhook_url"))
+        settings = prefs.load_preset(slot)
     except PresetError as exc:
         raise _preset_error(exc) from None
     except SettingsError as exc:
         return _invalid(exc)
-    return _changed(c, settings, f"loaded from preset {slot}")
+    return _changed(events, settings, f"loaded from preset {slot}")
 
 
 @router.post("/settings/presets/{slot}/rename", summary="Rename a preset")
 async def rename_preset(
-    slot: int = Slot, body: PresetRename = Body(), c: ApiContext = Depends(ctx)
+    prefs: PreferencesDep, slot: int = Slot, body: PresetRename = Body()
 ) -> dict[str, Any]:
     try:
-        return c.bot.preferences.rename_preset(slot, body.name)
+        return prefs.rename_preset(slot, body.name)
     except PresetError as exc:
         raise _preset_error(exc) from None

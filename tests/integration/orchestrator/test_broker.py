@@ -26,6 +26,7 @@ from hyperliquid.utils.signing import (
     WITHDRAW_SIGN_TYPES,
     construct_phantom_agent,
     l1_payload,
+    recover_agent_or_user_from_l1_action,
     user_signed_payload,
 )
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
@@ -92,8 +93,17 @@ def solana_body(message: bytes, address: str | None = None) -> dict[str, Any]:
 
 
 def agent_typed_data() -> dict[str, Any]:
-    """What the bot's Hyperliquid client asks to sign for an order (a phantom agent, hex fields)."""
+    """A bare phantom agent (hex fields): what the bot's client once had signed as typed data."""
     return l1_payload(construct_phantom_agent("0x" + "11" * 32, False))
+
+
+LEVERAGE = {"type": "updateLeverage", "asset": 5, "isCross": True, "leverage": 3}
+
+
+def l1_body(action: dict[str, Any] = LEVERAGE, nonce: int = 1_700_000_000_000) -> dict[str, Any]:
+    """What the bot's Hyperliquid client sends now: the action, for the broker to hash and sign."""
+    payload = {"action": action, "nonce": nonce, "vaultAddress": None, "expiresAfter": None}
+    return {"kind": "hyperliquid_l1", "payload": payload}
 
 
 def withdraw_typed_data(destination: str, amount: str = "10") -> dict[str, Any]:
@@ -139,13 +149,18 @@ def test_a_tenant_token_signs_for_its_own_wallets(plane: ControlPlane, alice: Si
         signature = Signature.from_bytes(base64.b64decode(r.json()["signature"]))
         assert signature.verify(Pubkey.from_string(owner), message)
 
-    for typed in (agent_typed_data(), withdraw_typed_data(alice.evm_address)):
-        r = plane.sign_as(alice, {"kind": "typed_data", "payload": typed})
-        assert r.status_code == 200, r.text
-        rsv = r.json()
-        assert set(rsv) == {"r", "s", "v"} and rsv["v"] in (27, 28)
-        vrs = (rsv["v"], int(rsv["r"], 16), int(rsv["s"], 16))
-        assert Account.recover_message(encode_typed_data(full_message=typed), vrs=vrs) == alice.evm_address
+    typed = withdraw_typed_data(alice.evm_address)
+    r = plane.sign_as(alice, {"kind": "typed_data", "payload": typed})
+    assert r.status_code == 200, r.text
+    rsv = r.json()
+    assert set(rsv) == {"r", "s", "v"} and rsv["v"] in (27, 28)
+    vrs = (rsv["v"], int(rsv["r"], 16), int(rsv["s"], 16))
+    assert Account.recover_message(encode_typed_data(full_message=typed), vrs=vrs) == alice.evm_address
+    # An L1 action: signed over the broker's own hash of it, for the devnet (testnet's source).
+    r = plane.sign_as(alice, l1_body())
+    assert r.status_code == 200, r.text
+    signer = recover_agent_or_user_from_l1_action(LEVERAGE, r.json(), None, 1_700_000_000_000, None, False)
+    assert signer == alice.evm_address
 
     tx = usdc_transfer(HYPERLIQUID_BRIDGE, 25 * 10**6)
     r = plane.sign_as(alice, {"kind": "evm_transaction", "address": alice.evm_address.lower(), "payload": tx})
@@ -156,7 +171,7 @@ def test_a_tenant_token_signs_for_its_own_wallets(plane: ControlPlane, alice: Si
     # Each signing is logged with tenant, kind and outcome; never the payload or the token.
     lines = [json.loads(line) for line in plane.logs().splitlines() if '"signing"' in line]
     mine = [e for e in lines if e.get("tenant") == alice.tenant_id and e.get("outcome") == "signed"]
-    assert {e["kind"] for e in mine} >= {"solana_message", "typed_data", "evm_transaction"}
+    assert {e["kind"] for e in mine} >= {"solana_message", "typed_data", "evm_transaction", "hyperliquid_l1"}
     assert alice.token not in plane.logs()
     assert base64.b64encode(message).decode() not in plane.logs()
 
@@ -286,12 +301,12 @@ def test_privy_down_is_a_502_with_a_sentence(plane: ControlPlane, alice: SignedI
     assert secret is not None
     plane.dn.faults("privy", error_rate=1.0)
     try:
-        r = plane.sign_as(alice, {"kind": "typed_data", "payload": agent_typed_data()})
+        r = plane.sign_as(alice, l1_body())
     finally:
         plane.dn.faults("privy", error_rate=0.0)
     assert r.status_code == 502, r.text
     assert "Privy" in r.json()["detail"] and secret.get_secret_value() not in r.text
-    assert plane.sign_as(alice, {"kind": "typed_data", "payload": agent_typed_data()}).status_code == 200
+    assert plane.sign_as(alice, l1_body()).status_code == 200
 
 
 # ---------------------------------------------------------------------- the bot
@@ -360,7 +375,7 @@ def test_a_bot_opens_a_position_through_the_broker(plane: ControlPlane, alice: S
     # And the broker signed them: at least the Asgard transaction and the Hyperliquid order.
     signed = _signed(plane, alice.tenant_id)
     new = signed[len(signed_before) :]
-    assert {"solana_message", "typed_data"} <= {e["kind"] for e in new}, new
+    assert {"solana_message", "hyperliquid_l1"} <= {e["kind"] for e in new}, new
 
 
 def _signed(plane: ControlPlane, tenant_id: str) -> list[dict[str, Any]]:

@@ -13,7 +13,15 @@ import orchestrator.database.models  # noqa: F401  (registers every table on Bas
 from orchestrator.database.base import Base
 from orchestrator.database.session import MIGRATIONS, open_database, open_engine
 
-TABLES = {"users", "tenants", "web_sessions", "auth_attempts", "retained_data"}
+TABLES = {
+    "users",
+    "tenants",
+    "web_sessions",
+    "auth_attempts",
+    "retained_data",
+    "withdrawal_addresses",
+    "broker_outflows",
+}
 
 
 def _alembic(engine: Engine, verb: str, revision: str) -> None:

@@ -292,7 +292,8 @@ def test_a_wrong_code_is_shown_inline_and_an_empty_account_gets_the_deposit_dial
     page.locator("#code-boxes .digit[data-i='0']").focus()
     page.keyboard.type(wrong, delay=20)  # typed one digit at a time; the sixth submits
     error = page.locator("#code-error")
-    page.wait_for_function("document.querySelector('#code-error').textContent.trim() !== ''")
+    # A function predicate: the portal's CSP refuses `eval`, which a string expression needs.
+    page.wait_for_function("() => document.querySelector('#code-error').textContent.trim() !== ''")
     assert "wrong or has expired" in error.inner_text()
     assert page.locator("#dlg-code").is_visible()
     assert page.locator("#code-boxes .digit[data-i='0']").input_value() == ""

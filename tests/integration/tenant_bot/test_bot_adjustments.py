@@ -50,34 +50,43 @@ async def test_reduce_then_rebalance_move_both_venues(
     bot = Bot(_settings(dn, tmp_path / "bot"))
     await bot.start()
     try:
-        me = bot.local_signer
+        me = bot.services.wallet_signer
         dn.faucet("solana", "SOL", me.solana_address, "1")
         dn.faucet("solana", "USDC", me.solana_address, "1000")
         dn.faucet("hyperliquid", "USDC", me.evm_address, "1000")
-        opened = await bot.open_position(Decimal(1000), asset="SOL", protocol="kamino")
+        opened = await bot.trader.open_position(Decimal(1000), asset="SOL", protocol="kamino")
         assert opened.outcome == "completed"
-        before = bot.journal.position(opened.position_id)
+        before = bot.services.journal.position(opened.position_id)
         assert before.short_size and before.long_token_size
 
-        ex_id = bot.engine.begin_adjust(opened.position_id, "reduce", fraction=Decimal("0.25"), reason="test")
-        reduced = await bot.engine.run(ex_id)
+        ex_id = bot.services.engine.begin_reduce(opened.position_id, Decimal("0.25"), reason="test")
+        reduced = await bot.services.engine.run(ex_id)
         assert reduced.outcome == "completed"
-        after = bot.journal.position(opened.position_id)
+        after = bot.services.journal.position(opened.position_id)
         assert after.short_size is not None and after.long_token_size is not None
         assert abs(after.short_size - before.short_size * Decimal("0.75")) <= Decimal("0.01")
         assert abs(after.long_token_size / before.long_token_size - Decimal("0.75")) < Decimal("0.01")
         assert _hl_short(dn, me.evm_address) == after.short_size
 
-        ex_id = bot.engine.begin_adjust(opened.position_id, "rebalance", short_change=Decimal("0.1"))
-        rebalanced = await bot.engine.run(ex_id)
+        ex_id = bot.services.engine.begin_rebalance(opened.position_id, Decimal("0.1"))
+        rebalanced = await bot.services.engine.run(ex_id)
         assert rebalanced.outcome == "completed"
-        final = bot.journal.position(opened.position_id)
+        final = bot.services.journal.position(opened.position_id)
         assert final.short_size == after.short_size + Decimal("0.1")
         assert _hl_short(dn, me.evm_address) == final.short_size
 
         # The journal and the venues still agree: a tick finds no mismatch and does not halt.
         await bot.tick()
-        assert bot.state.value != "halted"
+        assert bot.services.risk.state.value != "halted"
+
+        # The close settles the PnL from the venues' records: the fees of every order of the
+        # position count, the reduction's and the rebalance's too (they once went uncounted).
+        closed = await bot.trader.close_position(opened.position_id)
+        assert closed.outcome == "completed"
+        ledger = bot.services.journal.position(opened.position_id).ledger
+        fills = _hl(dn, {"type": "userFills", "user": me.evm_address})
+        assert isinstance(fills, list) and len(fills) >= 4  # hedge, reduce, rebalance, close
+        assert Decimal(ledger["hl_fees"]) == -sum(Decimal(f["fee"]) for f in fills)
     finally:
         await bot.aclose()
 
@@ -98,20 +107,20 @@ async def test_shadow_mode_decides_and_accrues_but_sends_nothing(
     )
     await bot.start()
     try:
-        me = bot.local_signer
+        me = bot.services.wallet_signer
         dn.faucet("solana", "SOL", me.solana_address, "1")
         dn.faucet("solana", "USDC", me.solana_address, "1000")
         dn.faucet("hyperliquid", "USDC", me.evm_address, "1000")
         report = await bot.tick()
         assert any(a.startswith("open") for a in report.actions), report.actions
-        [position] = bot.journal.positions("open")
+        [position] = bot.services.journal.positions("open")
         assert position.shadow and position.short_size and position.long_token_size
 
         dn.advance(hours=2)
         await bot.tick()
-        ledger = bot.journal.position(position.id).ledger
+        ledger = bot.services.journal.position(position.id).ledger
         funding = Decimal(ledger["funding"])
-        rate = bot.last_observation.snapshot.funding.per_hour  # type: ignore[union-attr]
+        rate = bot.observer.latest.snapshot.funding.per_hour  # type: ignore[union-attr]
         assert funding != 0 and (funding > 0) == (rate > 0)
 
         # Nothing was signed or sent: no fills, no perp position, no Asgard position, wallet untouched.
@@ -124,11 +133,11 @@ async def test_shadow_mode_decides_and_accrues_but_sends_nothing(
             timeout=10,
         )
         assert r.json() == []
-        balances = await bot.solana.balances(me.solana_address)
+        balances = await bot.services.solana.balances(me.solana_address)
         assert balances.tokens[next(a for a in balances.tokens if a.value == "USDC")] == Decimal(1000)
 
-        closed = await bot.close_position(position.id)
+        closed = await bot.trader.close_position(position.id)
         assert closed.outcome == "completed"
-        assert bot.journal.position(position.id).status == "closed"
+        assert bot.services.journal.position(position.id).status == "closed"
     finally:
         await bot.aclose()

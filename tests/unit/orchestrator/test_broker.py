@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from eth_abi import encode
 from eth_account import Account
-from hyperliquid.utils.signing import construct_phantom_agent, l1_payload
+from fastapi import Request
+from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action
 from pydantic import SecretStr
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -21,12 +22,14 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from orchestrator.broker import (
+    MAX_BODY_BYTES,
     SigningBroker,
     SignRequest,
     _RateLimiter,
     _Refused,
     _signed_evm_mismatch,
     load_policy,
+    read_body,
 )
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
@@ -190,6 +193,18 @@ def _usdc_to_bridge() -> dict[str, Any]:
     }
 
 
+ORDER = {
+    "type": "order",
+    "orders": [{"a": 5, "b": False, "p": "150", "s": "1", "r": False, "t": {"limit": {"tif": "Ioc"}}}],
+    "grouping": "na",
+}
+
+
+def _l1(action: dict[str, Any] = ORDER, nonce: int = 1_700_000_000_000) -> SignRequest:
+    payload = {"action": action, "nonce": nonce, "vaultAddress": None, "expiresAfter": None}
+    return SignRequest(kind="hyperliquid_l1", payload=payload)
+
+
 async def test_answers_from_the_right_keys_are_returned(tmp_path: Path) -> None:
     broker, tenant = _broker(tmp_path, FakePrivy(SOLANA, EVM))
     message = _message(SOLANA)
@@ -197,10 +212,15 @@ async def test_answers_from_the_right_keys_are_returned(tmp_path: Path) -> None:
         tenant, SignRequest(kind="solana_message", payload=base64.b64encode(message).decode())
     )
     assert len(base64.b64decode(answer["signature"])) == 64
-    typed = l1_payload(construct_phantom_agent("0x" + "22" * 32, False))
-    rsv = await broker.sign(tenant, SignRequest(kind="typed_data", payload=typed))
-    local = Account.sign_typed_data(EVM.key, full_message=typed)
-    assert (int(rsv["r"], 16), int(rsv["s"], 16), rsv["v"]) == (local.r, local.s, local.v)
+    # An L1 action: the broker hashed it itself, for its own network (devnet: testnet's source "b").
+    rsv = await broker.sign(tenant, _l1())
+    signature = {"r": rsv["r"], "s": rsv["s"], "v": rsv["v"]}
+    assert recover_agent_or_user_from_l1_action(ORDER, signature, None, 1_700_000_000_000, None, False) == (
+        EVM.address
+    )
+    assert recover_agent_or_user_from_l1_action(ORDER, signature, None, 1_700_000_000_000, None, True) != (
+        EVM.address
+    )
     raw = await broker.sign(tenant, SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
     assert Account.recover_transaction(raw["raw_transaction"]) == EVM.address
 
@@ -209,7 +229,7 @@ async def test_a_signature_from_another_key_is_never_returned(tmp_path: Path) ->
     broker, tenant = _broker(tmp_path, FakePrivy(Keypair(), Account.create()))
     requests = [
         SignRequest(kind="solana_message", payload=base64.b64encode(_message(SOLANA)).decode()),
-        SignRequest(kind="typed_data", payload=l1_payload(construct_phantom_agent("0x" + "22" * 32, False))),
+        _l1(),
         SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()),
     ]
     for request in requests:
@@ -289,3 +309,65 @@ async def test_the_operator_can_narrow_the_brokers_policy(tmp_path: Path) -> Non
         await broker.sign(_user(svc), SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
     assert err.value.status == 403 and "5 USDC allowed" in err.value.detail
     assert privy.calls == []
+
+
+# ---------------------------------------------------------------------- the body
+def _streamed(chunks: int, size: int = 16 * 1024) -> tuple[Request, list[int]]:
+    """A request whose body arrives in `chunks` pieces (as a chunked upload does), counting each pull."""
+    pulled: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        pulled.append(size)
+        return {"type": "http.request", "body": b"x" * size, "more_body": len(pulled) < chunks}
+
+    return Request(
+        {"type": "http", "method": "POST", "path": "/internal/sign", "headers": []}, receive
+    ), pulled
+
+
+async def test_the_body_is_read_up_to_64_kib_and_no_further() -> None:
+    request, pulled = _streamed(chunks=64)  # a megabyte, if it were all read
+    with pytest.raises(_Refused) as err:
+        await read_body(request)
+    assert err.value.status == 413 and "64 KiB" in err.value.detail
+    assert sum(pulled) == MAX_BODY_BYTES + 16 * 1024  # the chunk that passed the limit, then nothing
+    request, pulled = _streamed(chunks=4)
+    assert len(await read_body(request)) == sum(pulled) == 64 * 1024  # exactly the limit is fine
+
+
+async def test_an_l1_action_outside_policy_or_unreadable_never_reaches_privy(tmp_path: Path) -> None:
+    privy = FakePrivy(SOLANA, EVM)
+    broker, tenant = _broker(tmp_path, privy)
+    for request, status in [
+        (_l1({"type": "withdraw3", "destination": "0x" + "12" * 20, "amount": "1"}), 403),
+        (_l1({**ORDER, "orders": [{**ORDER["orders"][0], "a": 0}]}), 403),  # type: ignore[dict-item]
+        (SignRequest(kind="hyperliquid_l1", payload={"action": ORDER, "nonce": "1"}), 422),
+        (SignRequest(kind="hyperliquid_l1", payload={"action": ORDER, "nonce": 1, "extra": 1}), 422),
+        (SignRequest(kind="hyperliquid_l1", payload="text"), 422),
+        (_l1(nonce=2**64), 422),
+    ]:
+        with pytest.raises(_Refused) as err:
+            await broker.sign(tenant, request)
+        assert err.value.status == status, (request, err.value.detail)
+    vault = {"action": ORDER, "nonce": 1, "vaultAddress": "0x" + "12" * 20}
+    with pytest.raises(_Refused) as err:
+        await broker.sign(tenant, SignRequest(kind="hyperliquid_l1", payload=vault))
+    assert err.value.status == 403 and "vault" in err.value.detail
+    assert privy.calls == []
+
+
+async def test_a_failed_privy_call_gives_the_outflow_back(tmp_path: Path) -> None:
+    class DownPrivy(FakePrivy):
+        async def sign_evm_transaction(self, wallet_id: str, tx: dict[str, Any]) -> str:
+            from orchestrator.auth.privy import PrivyError
+
+            raise PrivyError(503, "privy is down")
+
+    broker, tenant = _broker(tmp_path, DownPrivy(SOLANA, EVM))
+    with pytest.raises(_Refused) as err:
+        await broker.sign(tenant, SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
+    assert err.value.status == 502
+    assert broker.budget.used(tenant.id) == {}
+    broker.privy = FakePrivy(SOLANA, EVM)  # type: ignore[assignment]
+    await broker.sign(tenant, SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
+    assert broker.budget.used(tenant.id)  # the gas it may pay counts once it is signed

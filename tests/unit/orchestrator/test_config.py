@@ -1,4 +1,4 @@
-"""Control-plane settings: devnet defaults, secrets required elsewhere, never shown."""
+"""Control-plane settings: devnet defaults, secrets required elsewhere (or off loopback), never shown."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from orchestrator.config import ControlPlaneSettings
+from orchestrator.config import DEVNET_SERVER_SECRET, ControlPlaneSettings
 
 
 def test_devnet_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,3 +41,73 @@ def test_secrets_required_outside_the_devnet() -> None:
 def test_port_range_must_be_ordered() -> None:
     with pytest.raises(ValidationError):
         ControlPlaneSettings(_env_file=None, bot_port_min=19000, bot_port_max=18000)  # type: ignore[call-arg]
+
+
+def _cp(**values: object) -> ControlPlaneSettings:
+    return ControlPlaneSettings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"hyperliquid_url": "https://api.hyperliquid.xyz"}, "BASIS_CP_HYPERLIQUID_URL"),
+        ({"privy_auth_url": "https://auth.privy.io"}, "BASIS_CP_PRIVY_AUTH_URL"),
+        ({"privy_api_url": "https://api.privy.io"}, "BASIS_CP_PRIVY_API_URL"),
+        ({"asgard_url": "http://10.0.0.7/margin-trading"}, "BASIS_CP_ASGARD_URL"),
+        ({"solana_rpc_url": "http://192.168.1.9:8899"}, "BASIS_CP_SOLANA_RPC_URL"),
+        ({"arbitrum_rpc_url": "https://arb1.example.com"}, "BASIS_CP_ARBITRUM_RPC_URL"),
+        ({"broker_url": "http://172.17.0.1:8000"}, "BASIS_CP_BROKER_URL"),
+        ({"database_url": "postgresql+psycopg://b:b@db.internal/basis"}, "BASIS_CP_DATABASE_URL"),
+        ({"host": "0.0.0.0"}, "BASIS_CP_HOST"),
+        ({"host": "::"}, "BASIS_CP_HOST"),
+        ({"host": "10.0.0.5"}, "BASIS_CP_HOST"),
+        ({"public_url": "https://basis.example.com"}, "BASIS_CP_PUBLIC_URL"),
+        ({"trusted_proxies": ["10.0.0.2"]}, "BASIS_CP_TRUSTED_PROXIES"),
+        ({"allowed_hosts": ["basis.internal"]}, "BASIS_CP_ALLOWED_HOSTS"),
+        ({"bot_env": {"BASIS_HYPERLIQUID_URL": "https://api.hyperliquid.xyz"}}, "BASIS_HYPERLIQUID_URL"),
+    ],
+)
+def test_the_public_default_secret_is_refused_off_loopback(values: dict[str, object], named: str) -> None:
+    with pytest.raises(ValidationError, match="BASIS_CP_SERVER_SECRET must be set") as info:
+        _cp(network="devnet", **values)
+    assert named in str(info.value)
+    # The same with the devnet secret written out: it is just as public.
+    with pytest.raises(ValidationError, match="built-in devnet secret is public"):
+        _cp(network="devnet", server_secret=SecretStr(DEVNET_SERVER_SECRET), **values)
+    # A secret of one's own is what it takes.
+    assert _cp(network="devnet", server_secret=SecretStr("x" * 40), **values).network == "devnet"
+
+
+def test_the_default_secret_is_fine_with_everything_on_loopback() -> None:
+    s = _cp(
+        host="localhost",
+        hyperliquid_url="http://127.0.0.1:3001",
+        privy_auth_url="http://[::1]:3003",
+        database_url="postgresql+psycopg://basis:basis@127.0.0.1:5432/postgres",
+        trusted_proxies=["127.0.0.1"],
+        allowed_hosts=["localhost"],
+    )
+    assert s.not_on_loopback() == [] and s.server_secret_value().get_secret_value() == DEVNET_SERVER_SECRET
+    assert _cp(database_url="postgresql+psycopg:///basis?host=/run/postgresql").not_on_loopback() == []
+
+
+def test_deployment_settings_are_checked() -> None:
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        _cp(trusted_proxies=["proxy.internal"])
+    with pytest.raises(ValidationError, match="must not have a path"):
+        _cp(public_url="https://basis.example.com/app")
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        _cp(public_url="basis.example.com")
+    s = _cp(
+        server_secret=SecretStr("x" * 40),
+        public_url="https://Basis.Example.com/",
+        broker_url="http://172.17.0.1:8000",
+        allowed_hosts=["Basis.Internal."],
+        host="10.0.0.5",
+    )
+    assert s.public_url == "https://Basis.Example.com" and s.cookies_always_secure()
+    assert s.accepted_hosts() == {"basis.example.com", "172.17.0.1", "basis.internal", "10.0.0.5"}
+    assert (
+        not _cp().cookies_always_secure()
+        and _cp(host="0.0.0.0", server_secret=SecretStr("x" * 40)).accepted_hosts() == set()
+    )

@@ -15,6 +15,13 @@ def test_parse_is_case_insensitive_with_a_clear_error() -> None:
         Asset.parse("DOGE")
 
 
+def test_collateral_is_sol_or_an_lst() -> None:
+    assert Asset.parse_collateral("JITOSOL") is Asset.JITOSOL
+    for text in ("USDC", "ETH", "DOGE"):
+        with pytest.raises(ValueError, match=f"unknown collateral '{text}'; use SOL, jitoSOL"):
+            Asset.parse_collateral(text)
+
+
 def test_protocol_ids_are_asgards() -> None:
     assert [p.value for p in (Protocol.MARGINFI, Protocol.KAMINO, Protocol.SOLEND, Protocol.DRIFT)] == [
         0,

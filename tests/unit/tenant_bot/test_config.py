@@ -1,4 +1,4 @@
-"""Bot settings: devnet defaults need nothing; anything else needs a server secret."""
+"""Bot settings: devnet defaults on loopback need nothing; anything else needs a server secret."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from tenant_bot.config import BotSettings
+from tenant_bot.config import DEVNET_SERVER_SECRET, BotSettings
 
 
 def test_devnet_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,3 +32,28 @@ def test_leverage_outside_2_to_4_is_refused(leverage: str) -> None:
 def test_secrets_do_not_print() -> None:
     s = BotSettings(server_secret="very-secret-value", _env_file=None)  # type: ignore[arg-type,call-arg]
     assert "very-secret-value" not in repr(s) and "very-secret-value" not in str(s.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"hyperliquid_url": "https://api.hyperliquid.xyz"}, "BASIS_HYPERLIQUID_URL"),
+        ({"asgard_url": "http://10.0.0.7/margin-trading"}, "BASIS_ASGARD_URL"),
+        ({"solana_rpc_url": "http://192.168.1.9:8899"}, "BASIS_SOLANA_RPC_URL"),
+        ({"arbitrum_rpc_url": "https://arb1.example.com"}, "BASIS_ARBITRUM_RPC_URL"),
+        ({"api_host": "0.0.0.0"}, "BASIS_API_HOST"),
+    ],
+)
+def test_the_public_default_secret_is_refused_off_loopback(values: dict[str, object], named: str) -> None:
+    with pytest.raises(ValidationError, match="BASIS_SERVER_SECRET must be set") as info:
+        BotSettings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+    assert named in str(info.value)
+    with pytest.raises(ValidationError, match="built-in devnet secret is public"):
+        BotSettings(_env_file=None, server_secret=DEVNET_SERVER_SECRET, **values)  # type: ignore[arg-type, call-arg]
+    own = BotSettings(_env_file=None, server_secret="x" * 40, **values)  # type: ignore[arg-type, call-arg]
+    assert own.api_token_value() is not None  # derived from a secret nobody else knows
+
+
+def test_the_default_secret_and_its_token_are_fine_on_loopback() -> None:
+    s = BotSettings(_env_file=None, api_host="::1", hyperliquid_url="http://localhost:3001")  # type: ignore[call-arg]
+    assert s.not_on_loopback() == [] and s.api_token_value() is not None

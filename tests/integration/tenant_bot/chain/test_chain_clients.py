@@ -16,7 +16,7 @@ from shared.assets import LSTS, Asset
 from tenant_bot.chain.arbitrum import ArbitrumClient
 from tenant_bot.chain.solana import SignatureState, SolanaClient
 from tenant_bot.signing.local import LocalSigner
-from tenant_bot.venues.outages import OutageDetector, probe_arbitrum, probe_solana
+from tenant_bot.venues.outages import OutageDetector
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet
@@ -86,9 +86,13 @@ async def test_arbitrum_balances_and_a_bridge_deposit_credited_on_hyperliquid(de
 async def test_probes_feed_the_outage_detector_from_live_clients(devnet: DevnetProcess) -> None:
     detector = OutageDetector(failures_to_trip=1)
     async with SolanaClient(devnet.url("solana")) as solana, ArbitrumClient(devnet.url("arbitrum")) as arb:
-        assert await probe_solana(detector, solana)
-        assert await probe_arbitrum(detector, arb)
+        now = datetime.now(UTC)
+        slot, why = await detector.probe("solana", solana.slot(), now, height=True)
+        assert slot and why is None
+        block, why = await detector.probe("arbitrum", arb.block_number(), now, height=True)
+        assert block and why is None
     # A node nobody listens on: one failure trips it with failures_to_trip=1.
     async with ArbitrumClient("http://127.0.0.1:9", timeout=0.5) as dead:
-        assert not await probe_arbitrum(detector, dead)
+        block, why = await detector.probe("arbitrum", dead.block_number(), datetime.now(UTC), height=True)
+        assert block is None and why
     assert set(detector.outages(datetime.now(UTC))) == {"arbitrum"}

@@ -47,7 +47,7 @@ def _settings(dn: DevnetProcess, data_dir: Path) -> BotSettings:
 async def _funded_bot(dn: DevnetProcess, data_dir: Path) -> Bot:
     bot = Bot(_settings(dn, data_dir))
     await bot.start()
-    me = bot.local_signer
+    me = bot.services.wallet_signer
     dn.faucet("solana", "SOL", me.solana_address, "1")
     dn.faucet("solana", "USDC", me.solana_address, "1000")
     dn.faucet("hyperliquid", "USDC", me.evm_address, "1000")
@@ -70,10 +70,10 @@ async def test_a_breaker_trip_reaches_the_receiver(
     with WebhookReceiver() as receiver:
         bot = await _funded_bot(dn, tmp_path / "bot")
         configs: Configs = {"now": _config(receiver.url(), format="json", events=["risk"])}
-        notifier = Notifier.for_bot(bot, lambda: configs["now"])
-        notifier.attach(bot.events)
+        notifier = Notifier.for_bot(bot.status, lambda: configs["now"])
+        notifier.attach(bot.services.events)
         try:
-            opened = await bot.open_position(Decimal(1000), asset="jitoSOL")
+            opened = await bot.trader.open_position(Decimal(1000), asset="jitoSOL")
             assert opened.outcome == "completed"
             await bot.tick()  # records the LST's reference rate
             dn.scenario("lst_depeg", asset="jitoSOL", discount=0.08)
@@ -91,8 +91,8 @@ async def test_a_breaker_trip_reaches_the_receiver(
             assert tripped.headers["Content-Type"].startswith("application/json")
             # Only the chosen category: the fill (position.opened) was not sent.
             assert not [r for r in receiver.accepted() if r.body["kind"].startswith("position.")]
-            await bot.aclose_tasks()
-            assert bot.journal.position(opened.position_id).status == "closed"
+            await bot.trader.tasks.settle()
+            assert bot.services.journal.position(opened.position_id).status == "closed"
         finally:
             await notifier.aclose()
             await bot.aclose()
@@ -105,25 +105,25 @@ async def test_with_the_receiver_down_trading_goes_on(devnet: DevnetProcess, tmp
     url = f"http://127.0.0.1:{port}/hook"
     configs: Configs = {"now": _config(url, format="discord")}
     # Default retries (4 attempts, 0.5 s back-off doubling): each message takes seconds to give up.
-    notifier = Notifier.for_bot(bot, lambda: configs["now"])
-    notifier.attach(bot.events)
+    notifier = Notifier.for_bot(bot.status, lambda: configs["now"])
+    notifier.attach(bot.services.events)
     try:
         baseline = [(await bot.tick()).total_ms for _ in range(3)]
         t0 = time.perf_counter()
-        opened = await bot.open_position(Decimal(1000), asset="SOL", protocol="kamino")
+        opened = await bot.trader.open_position(Decimal(1000), asset="SOL", protocol="kamino")
         open_seconds = time.perf_counter() - t0
         assert opened.outcome == "completed"
         # Ticks while deliveries retry in the background are as fast as before.
         during = [(await bot.tick()).total_ms for _ in range(3)]
         assert notifier.failed == 0, "no delivery has given up yet: these ticks overlapped the retries"
         assert max(during) < max(max(baseline) * 3, 250), (baseline, during)
-        closed = await bot.close_position(opened.position_id)
+        closed = await bot.trader.close_position(opened.position_id)
         assert closed.outcome == "completed"
-        assert bot.journal.position(opened.position_id).status == "closed"
+        assert bot.services.journal.position(opened.position_id).status == "closed"
         assert open_seconds < 30
         await notifier.flush(timeout=60)
         assert notifier.failed >= 2 and notifier.delivered == 0
-        failed = bot.events.since(0, kind="notify.failed")
+        failed = bot.services.events.since(0, kind="notify.failed")
         assert len(failed) == 1, "one notify.failed per failure streak"
         assert failed[0].data["attempts"] == 4 and failed[0].severity == "warning"
         assert str(port) not in failed[0].message and "127.0.0.1" not in failed[0].message
@@ -142,13 +142,13 @@ async def test_a_hanging_receiver_does_not_slow_a_tick(devnet: DevnetProcess, tm
     bot = await _funded_bot(devnet, tmp_path / "bot")
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
     notifier = Notifier.for_bot(
-        bot, lambda: _config(url), timeout=1.0, retry=RetryPolicy(attempts=2, base_delay=0.1)
+        bot.status, lambda: _config(url), timeout=1.0, retry=RetryPolicy(attempts=2, base_delay=0.1)
     )
-    notifier.attach(bot.events)
+    notifier.attach(bot.services.events)
     try:
         baseline = [(await bot.tick()).total_ms for _ in range(2)]
         for i in range(5):
-            bot.events.emit("risk.tripped", f"synthetic trip {i}", severity="warning")
+            bot.services.events.emit("risk.tripped", f"synthetic trip {i}", severity="warning")
         during = [(await bot.tick()).total_ms for _ in range(3)]
         assert max(during) < max(max(baseline) * 3, 250), (baseline, during)
         assert notifier.delivered == 0
@@ -164,11 +164,11 @@ async def test_500_then_200_is_delivered_once(devnet: DevnetProcess, tmp_path: P
         bot = await _funded_bot(devnet, tmp_path / "bot")
         configs: Configs = {"now": _config(receiver.url(), events=["fills"])}
         notifier = Notifier.for_bot(
-            bot, lambda: configs["now"], retry=RetryPolicy(attempts=4, base_delay=0.2)
+            bot.status, lambda: configs["now"], retry=RetryPolicy(attempts=4, base_delay=0.2)
         )
-        notifier.attach(bot.events)
+        notifier.attach(bot.services.events)
         try:
-            opened = await bot.open_position(Decimal(1000), asset="SOL", protocol="kamino")
+            opened = await bot.trader.open_position(Decimal(1000), asset="SOL", protocol="kamino")
             assert opened.outcome == "completed"
             await notifier.flush()
             assert [r.status for r in receiver.requests] == [500, 500, 200]
@@ -176,8 +176,8 @@ async def test_500_then_200_is_delivered_once(devnet: DevnetProcess, tmp_path: P
             assert delivered.body["kind"] == "position.opened"
             assert delivered.body["data"]["position_id"] == opened.position_id
             assert all(r.body == delivered.body for r in receiver.requests), "the same body each attempt"
-            assert notifier.delivered == 1 and bot.events.since(0, kind="notify.failed") == []
-            await bot.close_position(opened.position_id)
+            assert notifier.delivered == 1 and bot.services.events.since(0, kind="notify.failed") == []
+            await bot.trader.close_position(opened.position_id)
         finally:
             await notifier.aclose()
             await bot.aclose()
@@ -261,10 +261,10 @@ async def test_discord_and_telegram_bodies_match_their_apis(devnet: DevnetProces
     with WebhookReceiver(style="discord") as discord, WebhookReceiver(style="telegram") as telegram:
         bot = await _funded_bot(devnet, tmp_path / "bot")
         configs: Configs = {"now": _config(discord.url("/api/webhooks/123/tok-en"), format="discord")}
-        notifier = Notifier.for_bot(bot, lambda: configs["now"])
-        notifier.attach(bot.events)
+        notifier = Notifier.for_bot(bot.status, lambda: configs["now"])
+        notifier.attach(bot.services.events)
         try:
-            opened = await bot.open_position(Decimal(1000), asset="SOL", protocol="kamino")
+            opened = await bot.trader.open_position(Decimal(1000), asset="SOL", protocol="kamino")
             await notifier.flush()
             [discord_open] = await discord.wait_for(lambda r: "opened" in r.body["embeds"][0]["title"])
             assert_discord_webhook_body(discord_open.body)
@@ -281,7 +281,7 @@ async def test_discord_and_telegram_bodies_match_their_apis(devnet: DevnetProces
                 format="telegram",
                 telegram_chat_id="-1001234567890",
             )
-            bot.halt("Hyperliquid holds a SOL short of 0.5 [x] (closed_by_hand?) #1 > -2!")
+            bot.trader.halt("Hyperliquid holds a SOL short of 0.5 [x] (closed_by_hand?) #1 > -2!")
             await notifier.flush()
             [halted] = await telegram.wait_for(lambda r: "halted" in r.body["text"])
             assert_telegram_send_message(halted, -1001234567890)
@@ -290,8 +290,8 @@ async def test_discord_and_telegram_bodies_match_their_apis(devnet: DevnetProces
             assert await notifier.send_daily_summary()
             [daily_tg] = await telegram.wait_for(lambda r: "Daily summary" in r.body["text"])
             assert_telegram_send_message(daily_tg, -1001234567890)
-            bot.resume_from_halt("test")
-            await bot.close_position(opened.position_id)
+            bot.trader.resume_from_halt("test")
+            await bot.trader.close_position(opened.position_id)
             await notifier.flush()
             closed = await telegram.wait_for(lambda r: "Position closed" in r.body["text"])
             assert_telegram_send_message(closed[0], -1001234567890)

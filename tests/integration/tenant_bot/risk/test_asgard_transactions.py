@@ -91,7 +91,8 @@ async def test_rogue_program_refused_then_clean_open_signed_and_landed(dn: Devne
     owner = str(kp.pubkey())
     dn.faucet("solana", "SOL", owner, "1")
     dn.faucet("solana", "USDC", owner, "2000")
-    validator = TransactionValidator(TransactionPolicy.from_config())
+    # The bot's policy on the devnet: the devnet's Asgard custody is a venue (its deposit account).
+    validator = TransactionValidator(TransactionPolicy.from_config(network="devnet"))
     inner = KeypairSigner(kp)
     signer = ValidatingSigner(inner, validator)
     http = httpx.Client(base_url=dn.url("asgard"), headers=KEY, timeout=30)
@@ -112,6 +113,11 @@ async def test_rogue_program_refused_then_clean_open_signed_and_landed(dn: Devne
     built, tx = build(http, body)
     message = to_bytes_versioned(tx.message)
     validator.check_solana_message(message, owner=owner)
+    # Anywhere but the devnet, that custody is nobody's venue: its deposit is a transfer outside.
+    with pytest.raises(TransactionRejected, match="500 USDC to"):
+        TransactionValidator(TransactionPolicy.from_config(network="mainnet")).check_solana_message(
+            message, owner=owner
+        )
     # Sign through the validating signer, fill our slot, submit: the transaction lands.
     sigs = list(tx.signatures)
     sigs[list(tx.message.account_keys).index(kp.pubkey())] = type(sigs[0]).from_bytes(

@@ -18,6 +18,7 @@ from tenant_bot.preferences import (
 )
 from tenant_bot.risk.config import RiskConfig
 from tenant_bot.storage.database import open_database
+from tenant_bot.storage.state import KeyValueStore
 
 
 def _prefs(tmp_path: Path, applied: list[Settings] | None = None) -> Preferences:
@@ -32,7 +33,9 @@ def _prefs(tmp_path: Path, applied: list[Settings] | None = None) -> Preferences
         risk=risk_settings_from(base),
     )
     sink = applied if applied is not None else []
-    return Preferences(open_database(tmp_path / "bot.sqlite3"), defaults, base, on_change=sink.append)
+    return Preferences(
+        KeyValueStore(open_database(tmp_path / "bot.sqlite3")), defaults, base, on_change=sink.append
+    )
 
 
 def test_defaults_mirror_the_risk_file(tmp_path: Path) -> None:

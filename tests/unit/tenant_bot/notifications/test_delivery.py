@@ -21,8 +21,12 @@ class Sleeps:
 
 
 def _sender(handler: httpx.MockTransport, sleeps: Sleeps, attempts: int = 4) -> WebhookSender:
+    # public_only=False: as on the devnet (the address checks have tests of their own, test_targets.py).
     return WebhookSender(
-        retry=RetryPolicy(attempts=attempts, base_delay=0.5), transport=handler, sleep=sleeps
+        public_only=False,
+        retry=RetryPolicy(attempts=attempts, base_delay=0.5),
+        transport=handler,
+        sleep=sleeps,
     )
 
 

@@ -50,6 +50,8 @@ def _config(**extra: Any) -> NotificationConfig:
 
 
 def _notifier(receiver: Receiver, config: dict[str, NotificationConfig | None], **kw: Any) -> Notifier:
+    # public_only=False: as on the devnet (the address checks have tests of their own, test_targets.py).
+    kw.setdefault("public_only", False)
     return Notifier(
         lambda: config["now"], tenant_id="t1", retry=FAST, transport=httpx.MockTransport(receiver), **kw
     )
@@ -123,7 +125,7 @@ async def test_the_listener_never_waits_for_the_webhook(events: EventLog) -> Non
             await release.wait()
             return httpx.Response(200)
 
-    notifier = Notifier(lambda: _config(), retry=FAST, transport=Slow(), queue_size=5)
+    notifier = Notifier(lambda: _config(), retry=FAST, transport=Slow(), queue_size=5, public_only=False)
     notifier.attach(events)
     try:
         loop = asyncio.get_running_loop()

@@ -30,6 +30,7 @@ from tenant_bot.risk.transaction_validator import (
     TOKEN_PROGRAM,
     USDC_ARBITRUM,
     USDC_MINT,
+    TransactionPolicy,
     TransactionRejected,
     TransactionValidator,
     ValidatingSigner,
@@ -43,7 +44,9 @@ JITO_TIP = Pubkey.from_string("96gYZGLnJYVFmbjzopPSU6QiEV5fGqZNyN9nmNhvrZU5")
 OWNER = Keypair()
 ME = OWNER.pubkey()
 STRANGER = Keypair().pubkey()
-VALIDATOR = TransactionValidator()
+# A venue's custody wallet (as Asgard's on the devnet): deposits to its token accounts are allowed.
+VENUE = Keypair().pubkey()
+VALIDATOR = TransactionValidator(TransactionPolicy.from_config().trusting(str(VENUE)))
 
 
 def v0(*ixs: Instruction, payer: Pubkey = ME, tables: list[AddressLookupTableAccount] | None = None) -> bytes:
@@ -59,7 +62,7 @@ def sol(to: Pubkey, lamports: int, source: Pubkey = ME) -> Instruction:
 
 
 def transfer_checked(
-    amount: int, mint: Pubkey = USDC, authority: Pubkey = ME, decimals: int = 6
+    amount: int, mint: Pubkey = USDC, authority: Pubkey = ME, decimals: int = 6, to: Pubkey = VENUE
 ) -> Instruction:
     return Instruction(
         TOKEN,
@@ -67,7 +70,7 @@ def transfer_checked(
         [
             AccountMeta(get_associated_token_address(authority, mint), False, True),
             AccountMeta(mint, False, False),
-            AccountMeta(get_associated_token_address(STRANGER, mint), False, True),
+            AccountMeta(get_associated_token_address(to, mint), False, True),
             AccountMeta(authority, True, False),
         ],
     )
@@ -124,7 +127,7 @@ def test_a_big_sol_transfer_to_a_stranger_is_refused() -> None:
     assert "5 SOL" in reason
 
 
-def test_sol_to_ourselves_to_trusted_accounts_or_from_others_is_not_capped() -> None:
+def test_sol_to_ourselves_to_trusted_accounts_or_from_others_is_not_capped_as_a_tip() -> None:
     wsol = get_associated_token_address(ME, Pubkey.from_string(SOLANA_NATIVE_MINT))
     custody = Keypair().pubkey()
     trusting = TransactionValidator(VALIDATOR.policy.trusting(str(custody)))
@@ -203,7 +206,15 @@ BRIDGE = HYPERLIQUID_BRIDGE
 
 def usdc_call(selector: str, *args: Any, types: tuple[str, ...] = ("address", "uint256")) -> dict[str, Any]:
     data = "0x" + selector + encode(list(types), list(args)).hex()
-    return {"chainId": 42161, "nonce": 0, "to": USDC_ARBITRUM, "value": 0, "data": data, "gas": 90_000}
+    return {
+        "chainId": 42161,
+        "nonce": 0,
+        "to": USDC_ARBITRUM,
+        "value": 0,
+        "data": data,
+        "gas": 90_000,
+        "maxFeePerGas": 20_000_000,
+    }
 
 
 def evm_rejected(tx: dict[str, Any]) -> str:
@@ -259,8 +270,9 @@ def withdraw(destination: str, amount: str = "100") -> dict[str, Any]:
     return user_signed_payload("HyperliquidTransaction:Withdraw", WITHDRAW_SIGN_TYPES, action)
 
 
-def test_hyperliquid_l1_and_class_transfer_pass() -> None:
-    VALIDATOR.check_typed_data(l1_payload({"source": "a", "connectionId": b"\x00" * 32}))
+def test_a_bare_phantom_agent_is_refused_and_class_transfer_passes() -> None:
+    # A connectionId alone could be the hash of any action: L1 actions are signed from the action.
+    assert "phantom Agent" in typed_rejected(l1_payload({"source": "a", "connectionId": b"\x00" * 32}))
     action = {
         "hyperliquidChain": "Mainnet",
         "signatureChainId": "0x66eee",
@@ -323,6 +335,12 @@ class RecordingSigner:
         self.signed.append("typed")
         return {"r": "0x1", "s": "0x2", "v": 27}
 
+    async def sign_hyperliquid_l1(
+        self, action: dict[str, Any], nonce: int, *, mainnet: bool, expires_after: int | None = None
+    ) -> dict[str, Any]:
+        self.signed.append("l1")
+        return {"r": "0x1", "s": "0x2", "v": 27}
+
     async def sign_evm_transaction(self, tx: dict[str, Any]) -> bytes:
         self.signed.append("evm")
         return b"\x02"
@@ -342,4 +360,15 @@ async def test_validating_signer_refuses_before_the_key_signs() -> None:
     await signer.sign_evm_transaction(usdc_call("a9059cbb", BRIDGE, 10**7))
     with pytest.raises(TransactionRejected):
         await signer.sign_evm_transaction(usdc_call("a9059cbb", "0x" + "12" * 20, 10**7))
-    assert inner.signed == ["solana", "typed", "evm"]
+    order = {
+        "type": "order",
+        "orders": [{"a": 5, "b": True, "p": "1", "s": "1", "r": False}],
+        "grouping": "na",
+    }
+    order["orders"][0]["t"] = {"limit": {"tif": "Ioc"}}
+    await signer.sign_hyperliquid_l1(order, 1, mainnet=False)
+    with pytest.raises(TransactionRejected):
+        await signer.sign_hyperliquid_l1({"type": "withdraw3", "amount": "1"}, 2, mainnet=False)
+    with pytest.raises(TransactionRejected):  # the phantom agent itself never reaches the key
+        await signer.sign_typed_data(l1_payload({"source": "a", "connectionId": b"\x00" * 32}))
+    assert inner.signed == ["solana", "typed", "evm", "l1"]

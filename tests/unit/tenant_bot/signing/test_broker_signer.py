@@ -68,6 +68,27 @@ async def test_it_sends_the_payload_with_the_tenant_token() -> None:
     assert TOKEN not in repr(signer)
 
 
+async def test_an_l1_action_is_sent_as_the_action_for_the_broker_to_hash() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json={"r": "0x1", "s": "0x2", "v": 28})
+
+    signer = _signer(handler)
+    action = {"type": "updateLeverage", "asset": 5, "isCross": True, "leverage": 3}
+    assert await signer.sign_hyperliquid_l1(action, 7, mainnet=True) == {"r": "0x1", "s": "0x2", "v": 28}
+    await signer.aclose()
+    # No phantom agent, no network: the broker computes both from its own view.
+    assert seen == [
+        {
+            "kind": "hyperliquid_l1",
+            "address": EVM,
+            "payload": {"action": action, "nonce": 7, "vaultAddress": None, "expiresAfter": None},
+        }
+    ]
+
+
 @pytest.mark.parametrize("status", [403, 413, 422])
 async def test_a_refusal_is_a_transaction_rejection(status: int) -> None:
     signer = _signer(lambda _r: httpx.Response(status, json={"detail": "instruction 0 calls program X"}))

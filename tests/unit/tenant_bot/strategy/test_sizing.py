@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from devnet.hyperliquid.rules import is_valid_price as venue_is_valid_price
 from shared.assets import Asset
 from tenant_bot.strategy.sizing import (
-    BookLevel,
     PositionPlan,
     PositionSizer,
+    PriceLevel,
     SizingConfig,
     SizingInputs,
     SizingRejected,
@@ -116,7 +116,7 @@ def test_marketable_limit_examples() -> None:
 
 # --- book walk ----------------------------------------------------------------------------------
 
-ASKS = [BookLevel(D("150.00"), D(2)), BookLevel(D("150.10"), D(3)), BookLevel(D("150.50"), D(5))]
+ASKS = [PriceLevel(D("150.00"), D(2)), PriceLevel(D("150.10"), D(3)), PriceLevel(D("150.50"), D(5))]
 
 
 def test_book_walk() -> None:
@@ -146,7 +146,7 @@ def test_book_walk_properties(sizes: list[D], want: D) -> None:
 
 # --- position sizing ----------------------------------------------------------------------------
 
-DEEP = (BookLevel(D("99.99"), D(10_000)),)
+DEEP = (PriceLevel(D("99.99"), D(10_000)),)
 
 
 def _inputs(**overrides: object) -> SizingInputs:
@@ -206,7 +206,7 @@ def test_limited_by_the_venue_capacity() -> None:
 
 
 def test_limited_by_book_depth_within_the_band() -> None:
-    bids = (BookLevel(D("99.9"), D(2)), BookLevel(D("99.8"), D(3)), BookLevel(D("99.0"), D(1000)))
+    bids = (PriceLevel(D("99.9"), D(2)), PriceLevel(D("99.8"), D(3)), PriceLevel(D("99.0"), D(1000)))
     plan = _plan(bids=bids)
     # only 5 SOL bid at or above the 99.7 limit; half of it: 2.5 × 99.7 = 249.25 notional → 2.49 SOL
     assert plan.limited_by == "book_depth"
@@ -233,7 +233,7 @@ def test_lst_long_holds_fewer_tokens_for_the_same_sol_exposure() -> None:
 
 
 def test_off_grid_price_rounds_the_size_down_and_keeps_legs_equal() -> None:
-    bids = (BookLevel(D("137.3"), D(10_000)),)
+    bids = (PriceLevel(D("137.3"), D(10_000)),)
     plan = _plan(sol_price=D("137.37"), solana_usdc=D(1000), hyperliquid_usdc=D(5000), bids=bids)
     # 3 × 1000 / 1.05 = 2857.14… notional → 20.798… SOL → 20.79
     assert plan.short_size == D("20.79")

@@ -1,4 +1,4 @@
-"""OutageDetector with explicit times: failure runs, stale slots, recovery, and the probe helper."""
+"""OutageDetector with explicit times: failure runs, stale slots, recovery, and its probe."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tenant_bot.venues.outages import DEFAULT_FAILURES_TO_TRIP, Outage, OutageDetector, probe
+from tenant_bot.venues.outages import DEFAULT_FAILURES_TO_TRIP, Outage, OutageDetector
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,9 +83,9 @@ async def test_probe_records_slots_successes_and_failures() -> None:
     async def markets() -> list[str]:
         return ["ok"]
 
-    assert await probe(d, "solana", slot, clock=lambda: now[0])
-    assert not await probe(d, "asgard", broken, clock=lambda: now[0])
+    assert await d.probe("solana", slot(), now[0], height=True) == (42, None)
+    assert await d.probe("asgard", broken(), now[0]) == (None, "ConnectionError: refused")
     assert d.outages(at(1))["asgard"].reason.endswith("ConnectionError: refused")
-    assert await probe(d, "asgard", markets, clock=lambda: now[0])
+    assert await d.probe("asgard", markets(), now[0]) == (["ok"], None)
     assert "asgard" not in d.outages(at(1))
     assert d.outages(at(6))["solana"].since == at(0)  # 42 never advanced

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tenant_bot.bot import Bot, idle_blocker
+from tenant_bot.cadence import TickLoop, Wakeup, idle_blocker
 from tenant_bot.config import BotSettings
 from tenant_bot.risk.states import TradingState
 
@@ -55,58 +55,62 @@ def test_idle_tick_seconds_defaults_to_a_minute_and_reads_the_environment(
         BotSettings()
 
 
-class _LoopBot(Bot):
-    """A Bot whose tick and idle check are stubs: only the loop's waiting is under test."""
+class _Loop:
+    """A tick loop whose tick and idle check are stubs: only the loop's waiting is under test."""
 
     def __init__(self, idle: bool) -> None:
-        super().__init__(BotSettings(tick_seconds=0.01, idle_tick_seconds=30))
         self.idle = idle
         self.ticked = asyncio.Event()
+        self.loop = TickLoop(
+            self.tick,
+            lambda: None if self.idle else "busy",
+            tick_seconds=0.01,
+            idle_tick_seconds=30,
+            wakeup=Wakeup(),
+            events=_Events(),
+        )
 
-    async def tick(self) -> Any:
-        self.ticks_total += 1
+    async def tick(self) -> None:
+        self.loop.stats.ticks += 1
         self.ticked.set()
 
-    def idle_reason(self) -> str | None:
-        return None if self.idle else "busy"
+    @property
+    def ticks_total(self) -> int:
+        return self.loop.stats.ticks
 
-    async def aclose_tasks(self) -> None:
+    @property
+    def viewers(self) -> int:
+        return self.loop.stats.viewers
+
+
+class _Events:
+    def emit(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 
-def _stub_events(bot: Bot) -> None:
-    class Events:
-        def emit(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    bot.events = Events()  # type: ignore[assignment]
-
-
 async def test_an_idle_loop_waits_until_woken_then_ticks_at_once() -> None:
-    bot = _LoopBot(idle=True)
-    _stub_events(bot)
+    bot = _Loop(idle=True)
     stop = asyncio.Event()
-    loop = asyncio.create_task(bot.run(stop))
+    loop = asyncio.create_task(bot.loop.run(stop))
     await asyncio.sleep(0.2)
     assert bot.ticks_total == 1  # the first tick, then the 30-s idle wait
     bot.ticked.clear()
-    bot.viewer_joined()
+    bot.loop.viewer_joined()
     await asyncio.wait_for(bot.ticked.wait(), 1)
     assert bot.ticks_total == 2 and bot.viewers == 1
     # Still idle by the stub: back to the long wait, no tick storm.
     await asyncio.sleep(0.2)
     assert bot.ticks_total == 2
-    bot.viewer_left()
+    bot.loop.viewer_left()
     assert bot.viewers == 0
     stop.set()
     await asyncio.wait_for(loop, 1)
 
 
 async def test_a_busy_loop_ticks_at_tick_seconds_whatever_the_wake_ups() -> None:
-    bot = _LoopBot(idle=False)
-    _stub_events(bot)
+    bot = _Loop(idle=False)
     stop = asyncio.Event()
-    loop = asyncio.create_task(bot.run(stop))
+    loop = asyncio.create_task(bot.loop.run(stop))
     await asyncio.sleep(0.3)
     stop.set()
     await asyncio.wait_for(loop, 1)
@@ -114,7 +118,6 @@ async def test_a_busy_loop_ticks_at_tick_seconds_whatever_the_wake_ups() -> None
 
 
 async def test_a_bounded_run_never_waits_for_the_idle_cadence() -> None:
-    bot = _LoopBot(idle=True)
-    _stub_events(bot)
-    await asyncio.wait_for(bot.run(asyncio.Event(), max_ticks=3), 1)
+    bot = _Loop(idle=True)
+    await asyncio.wait_for(bot.loop.run(asyncio.Event(), max_ticks=3), 1)
     assert bot.ticks_total == 3

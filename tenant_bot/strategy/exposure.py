@@ -1,0 +1,22 @@
+"""How exposed a two-leg position is: the gap between its legs, and the short's room to liquidation.
+
+The one place these are computed: the risk inputs, the hedge check after a fill and the dashboard
+all read them from here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+
+def drift(long_sol: Decimal, short_sol: Decimal) -> Decimal:
+    """(long − short) / the larger leg, both in SOL: > 0 net long, < 0 net short, 0 when both are 0."""
+    larger = max(long_sol, short_sol)
+    return (long_sol - short_sol) / larger if larger > 0 else Decimal(0)
+
+
+def liquidation_distance(liquidation_px: Decimal | None, mark: Decimal | None) -> Decimal | None:
+    """Fraction of the mark price the short's liquidation price lies above it; None when unknown."""
+    if liquidation_px is None or not mark:
+        return None
+    return (liquidation_px - mark) / mark
