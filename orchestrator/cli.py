@@ -161,7 +161,6 @@ def serve(
     each user's bot) and the internal one (the signing broker, for bots only). The bots keep running
     after it stops."""
     from orchestrator.app import create_app
-    from orchestrator.broker import MAX_BODY_BYTES
     from orchestrator.listeners import ControlPlaneServer, bind, listener_limits, raise_descriptor_limit
     from shared.logging import configure_logging, get_logger
 
@@ -188,7 +187,7 @@ def serve(
         application = create_app(settings)
     except (SQLAlchemyError, OSError) as exc:
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
-    public_limits, internal_limits = listener_limits(settings, descriptors, MAX_BODY_BYTES)
+    public_limits, internal_limits = listener_limits(settings, descriptors)
     get_logger(__name__).info(
         "listening",
         public=_url(settings.host, settings.port),

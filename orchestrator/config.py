@@ -145,7 +145,7 @@ class ControlPlaneSettings(BasisSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0)
     # The largest request head (431 past it) and body (413 past it), refused while the bytes arrive:
     # nothing past them is kept. Far above what the portal, sign-in and a bot's API take. The proxy
-    # refuses larger bodies to a bot too; the internal listener takes the broker's own body limit.
+    # refuses larger bodies to a bot too; the signing broker refuses more than its own 64 KiB itself.
     max_header_bytes: int = Field(default=32 * 1024, ge=1024)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Open connections the public listener keeps at most (less if the open-files limit is lower: see

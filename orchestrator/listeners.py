@@ -520,7 +520,7 @@ def raise_descriptor_limit() -> int:
 
 
 def listener_limits(
-    settings: ControlPlaneSettings, descriptors: int, internal_max_body: int
+    settings: ControlPlaneSettings, descriptors: int
 ) -> tuple[ListenerLimits, ListenerLimits]:
     """The public and internal listeners' limits, with connection caps that fit in `descriptors`."""
     internal_cap = settings.broker_max_connections
@@ -538,18 +538,19 @@ def listener_limits(
         "header_timeout": settings.header_timeout_seconds,
         "body_timeout": settings.body_timeout_seconds,
         "max_head_bytes": settings.max_header_bytes,
+        "max_body_bytes": settings.max_body_bytes,
     }
     public = ListenerLimits(
         name="public",
-        max_body_bytes=settings.max_body_bytes,
         max_connections=public_cap,
         max_connections_per_network=settings.max_connections_per_network,
         **shared,  # type: ignore[arg-type]
     )
-    # Bots reach the internal listener from loopback or one bridge network: no per-network cap.
+    # Bots reach the internal listener from loopback or one bridge network: no per-network cap. The
+    # broker refuses a signing request above its own 64 KiB itself, with its own sentence; the
+    # listener's body limit is the backstop past that.
     internal = ListenerLimits(
         name="internal",
-        max_body_bytes=internal_max_body,
         max_connections=internal_cap,
         max_connections_per_network=0,
         **shared,  # type: ignore[arg-type]

@@ -26,7 +26,6 @@ import httpx
 from pydantic import SecretStr
 from starlette.requests import Request
 
-from orchestrator.broker import MAX_BODY_BYTES
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.listeners import Listener, ListenerConfig, bind, listener_limits, raise_descriptor_limit
 from orchestrator.proxy import BotProxy, Upstream
@@ -58,7 +57,7 @@ def serve_proxy(port: int) -> None:
     """`proxy_app` on the public listener as `basis serve` runs it (its default limits; all the
     bench's clients come from 127.0.0.1, standing in for many networks: no per-network cap)."""
     settings = ControlPlaneSettings(_env_file=None, max_connections_per_network=0)  # type: ignore[call-arg]
-    public, _ = listener_limits(settings, raise_descriptor_limit(), MAX_BODY_BYTES)
+    public, _ = listener_limits(settings, raise_descriptor_limit())
     server = Listener(ListenerConfig(proxy_app(), public, lifespan="on"))
     with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
         runner.run(server.serve([bind("127.0.0.1", port)]))

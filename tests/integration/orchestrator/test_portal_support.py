@@ -14,7 +14,6 @@ import httpx
 from fastapi import FastAPI
 
 from orchestrator.app import create_app
-from orchestrator.broker import MAX_BODY_BYTES
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.listeners import ControlPlaneServer, bind, listener_limits
 from orchestrator.runtimes.process import ProcessRuntime
@@ -36,7 +35,7 @@ class Listeners:
         self, app: FastAPI, settings: ControlPlaneSettings, sockets: tuple[socket.socket, socket.socket]
     ) -> None:
         descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        public, internal = listener_limits(settings, descriptors, MAX_BODY_BYTES)
+        public, internal = listener_limits(settings, descriptors)
         self.server = ControlPlaneServer(
             (app, public, sockets[0]), (app.state.internal_app, internal, sockets[1])
         )

@@ -44,16 +44,16 @@ def _settings(tmp_path: Path, **extra: Any) -> ControlPlaneSettings:
 
 def test_the_caps_fit_in_the_open_files_limit(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    public, internal = listener_limits(settings, 20_000, 64 * 1024)
+    public, internal = listener_limits(settings, 20_000)
     # (20,000 - 2,048 reserved - 1,024 for the broker) / 2: each public connection may hold a bot's too.
     assert (public.max_connections, internal.max_connections) == (8_464, 1_024)
     assert 2 * public.max_connections + internal.max_connections + settings.reserved_descriptors <= 20_000
-    assert (public.max_body_bytes, internal.max_body_bytes) == (1024 * 1024, 64 * 1024)
+    assert public.max_body_bytes == internal.max_body_bytes == 1024 * 1024
     assert (public.max_connections_per_network, internal.max_connections_per_network) == (256, 0)
     # A generous limit leaves the configured cap; a tiny one still serves, with a warning.
-    assert listener_limits(settings, 1_048_576, 64 * 1024)[0].max_connections == 10_000
-    assert listener_limits(_settings(tmp_path, max_connections=6), 1_048_576, 1)[0].max_connections == 6
-    assert listener_limits(settings, 1_024, 64 * 1024)[0].max_connections == 16
+    assert listener_limits(settings, 1_048_576)[0].max_connections == 10_000
+    assert listener_limits(_settings(tmp_path, max_connections=6), 1_048_576)[0].max_connections == 6
+    assert listener_limits(settings, 1_024)[0].max_connections == 16
 
 
 class _Conn:
