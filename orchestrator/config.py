@@ -153,7 +153,8 @@ class ControlPlaneSettings(BasisSettings):
     # progress (idle, or still sending); only when all are busy is the new one answered 503.
     max_connections: int = Field(default=10_000, ge=1)
     # The same, per client network (an IPv4 /24, an IPv6 /64), so one network cannot take them all.
-    # 0 turns it off: do so behind a reverse proxy, where every connection comes from the proxy.
+    # Connections from a trusted proxy (trusted_proxies), through which every user comes, are not
+    # capped per network; 0 turns the cap off for everyone.
     max_connections_per_network: int = Field(default=256, ge=0)
     # Open connections the internal listener (bots calling the broker) keeps at most.
     broker_max_connections: int = Field(default=1024, ge=1)

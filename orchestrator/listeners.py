@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import resource
 import signal
@@ -50,6 +49,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any, cast
 
 import uvicorn
@@ -84,7 +84,9 @@ class ListenerLimits:
     max_head_bytes: int  # request line and headers; 431 past it
     max_body_bytes: int  # 413 past it
     max_connections: int
-    max_connections_per_network: int  # 0: no per-network cap (e.g. behind a reverse proxy)
+    max_connections_per_network: int  # 0: no per-network cap
+    # Peers not capped per network: the trusted reverse proxies, through which every user comes.
+    uncapped_networks: tuple[str, ...] = ()
 
 
 def network_of(host: str) -> str:
@@ -93,12 +95,12 @@ def network_of(host: str) -> str:
     if ":" not in host:
         return host.rpartition(".")[0]
     try:
-        address = ipaddress.IPv6Address(host.partition("%")[0])
+        address = IPv6Address(host.partition("%")[0])
     except ValueError:
         return host
     if address.ipv4_mapped is not None:
         return str(address.ipv4_mapped).rpartition(".")[0]
-    return str(ipaddress.IPv6Network((address, 64), strict=False).network_address)
+    return str(IPv6Network((address, 64), strict=False).network_address)
 
 
 def _answer(status: int, reason: str, detail: str, *extra: bytes) -> bytes:
@@ -177,6 +179,7 @@ class Connections:
         self.answers = _Answers(limits)
         self.all = _Network("")
         self.networks: dict[str, _Network] = {}
+        self._uncapped = tuple(ip_network(n, strict=False) for n in limits.uncapped_networks)
         self.shed = 0  # connections closed to make room, since the start
         self.refused = 0  # connections answered 503 at once, since the start
         self.lingering_refusals = 0
@@ -185,7 +188,7 @@ class Connections:
         """Count a new connection in, shedding a waiting one if a cap is reached; or the 503 to answer."""
         per_network = self.limits.max_connections_per_network
         network: _Network | None = None
-        if per_network:
+        if per_network and not (self._uncapped and self._is_uncapped(host)):
             key = network_of(host)
             network = self.networks.get(key)
             if network is None:
@@ -202,6 +205,13 @@ class Connections:
             network.count += 1
         self.waiting(conn)
         return None
+
+    def _is_uncapped(self, host: str) -> bool:
+        try:
+            address = ip_address(host.partition("%")[0])
+        except ValueError:
+            return False
+        return any(address.version == net.version and address in net for net in self._uncapped)
 
     def _refused(self, network: _Network | None) -> None:
         self.refused += 1
@@ -544,6 +554,7 @@ def listener_limits(
         name="public",
         max_connections=public_cap,
         max_connections_per_network=settings.max_connections_per_network,
+        uncapped_networks=tuple(settings.trusted_proxies),
         **shared,  # type: ignore[arg-type]
     )
     # Bots reach the internal listener from loopback or one bridge network: no per-network cap. The

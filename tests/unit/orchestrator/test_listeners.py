@@ -119,3 +119,21 @@ def test_one_network_past_its_cap_sheds_its_own_and_leaves_the_others() -> None:
     assert refusal is not None and b"Too many connections from your network" in refusal
     assert pool.admit(_Conn(pool), "10.0.1.1") is None  # type: ignore[arg-type]
     assert set(pool.networks) == {"10.9.9", "10.0.0", "10.0.1"}
+
+
+def test_a_trusted_proxy_is_not_capped_per_network(tmp_path: Path) -> None:
+    """Behind a reverse proxy every user comes from its address: only the global cap applies to it."""
+    public, _ = listener_limits(_settings(tmp_path, trusted_proxies=["10.0.0.2", "fd00::/64"]), 20_000)
+    assert public.uncapped_networks == ("10.0.0.2", "fd00::/64")
+    pool = Connections(
+        _limits(max_connections=5, max_connections_per_network=2, uncapped_networks=public.uncapped_networks)
+    )
+    through_proxy = [_Conn(pool) for _ in range(4)]
+    for conn in through_proxy:
+        assert pool.admit(conn, "10.0.0.2") is None  # type: ignore[arg-type]
+    assert not any(c.was_shed for c in through_proxy) and pool.all.count == 4
+    neighbours = [_Conn(pool) for _ in range(3)]
+    for conn in neighbours:  # the proxy's own /24 neighbours are capped as before
+        assert pool.admit(conn, "10.0.0.3") is None  # type: ignore[arg-type]
+    assert neighbours[0].was_shed
+    assert pool.admit(_Conn(pool), "fd00::1") is None  # type: ignore[arg-type]
