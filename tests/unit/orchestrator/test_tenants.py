@@ -1,4 +1,4 @@
-"""Pure parts of the tenant service: bot tokens, back-off, ids, port allocation, the schema."""
+"""Pure parts of the tenant service: bot tokens, back-off, ids, port and Unix user allocation, the schema."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.session import open_database
-from orchestrator.runtimes.process import ProcessRuntime, marker_for
+from orchestrator.runtimes.process import ProcessRuntime, passed_environment
 from orchestrator.tenants import TENANT_ID, TenantService, backoff_seconds, bot_token
 from tenant_bot.config import BotSettings
 
@@ -42,18 +42,40 @@ def test_tenant_ids_refused(bad: str) -> None:
     assert not TENANT_ID.match(bad)
 
 
-def test_markers_differ_per_data_root(tmp_path: Path) -> None:
-    assert marker_for(tmp_path / "a") != marker_for(tmp_path / "b")
-    assert marker_for(tmp_path / "a") == marker_for(tmp_path / "a")
+def test_a_bot_gets_an_allow_list_of_the_control_planes_environment() -> None:
+    environ = {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+        "HOME": "/root",
+        "BASIS_CP_PRIVY_APP_SECRET": "s3cret-s3cret",
+        "BASIS_TICK_SECONDS": "1",
+        "AWS_SECRET_ACCESS_KEY": "operator-exported",
+        "PYTHONPATH": "/opt/extra::relative/dir",
+        "PYTHONSTARTUP": "/tmp/x.py",
+    }
+    assert passed_environment(environ) == {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+        "PYTHONPATH": "/opt/extra",  # an empty or relative entry would be the bot's own folder
+    }
+    assert "PYTHONPATH" not in passed_environment({"PYTHONPATH": ":."})
 
 
-def _service(tmp_path: Path, busy: set[int], database_url: str) -> TenantService:
+def _service(
+    tmp_path: Path, busy: set[int], database_url: str, uids: tuple[int, int] = (1_900_000_000, 1_999_999_999)
+) -> TenantService:
     settings = ControlPlaneSettings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
         data_root=tmp_path / "tenants",
         bot_port_min=30000,
         bot_port_max=30003,
+        bot_uid_min=uids[0],
+        bot_uid_max=uids[1],
     )
     runtime = ProcessRuntime(settings.data_root)
     return TenantService(
@@ -103,6 +125,71 @@ async def test_racing_port_allocations_get_different_ports(tmp_path: Path, contr
         two = pool.submit(allocate, "two", 0)
         ports = {one.result(timeout=30), two.result(timeout=30)}
     assert ports == {30000, 30001}
+
+
+async def test_uids_are_distinct_kept_and_follow_retained_data(
+    tmp_path: Path, control_plane_db_url: str
+) -> None:
+    from orchestrator.database.models import Tenant
+
+    # 0 is root's, and on every host a group or user of a low number exists: both are skipped.
+    svc = _service(tmp_path, busy=set(), database_url=control_plane_db_url, uids=(1000, 1000 + 60000))
+    for tid in ("one", "two", "three"):
+        await svc.provision(tid, start=False)
+    with svc.sessions.begin() as s:
+        for tid in ("one", "two"):
+            tenant = s.get(Tenant, tid)
+            assert tenant is not None
+            tenant.uid = svc._allocate_uid(s, tenant)
+    one, two = svc.get("one").uid, svc.get("two").uid
+    assert one is not None and two is not None and one != two
+    import grp
+    import pwd
+
+    for uid in (one, two):
+        with pytest.raises(KeyError):
+            pwd.getpwuid(uid)  # never a real account's id
+        with pytest.raises(KeyError):
+            grp.getgrgid(uid)
+    with svc.sessions.begin() as s:
+        tenant = s.get(Tenant, "one")
+        assert tenant is not None and svc._allocate_uid(s, tenant) == one  # kept
+
+    # Deleted with its data kept: the id stays reserved for the data and comes back with the tenant.
+    await svc.delete("one")
+    assert svc.retained()[0].uid == one
+    with svc.sessions.begin() as s:
+        three = s.get(Tenant, "three")
+        assert three is not None
+        three.uid = svc._allocate_uid(s, three)
+    assert svc.get("three").uid not in (one, two)
+    again = await svc.provision("one", start=False)
+    assert again.uid == one and svc.retained() == []
+    # Purged: the data is gone, and so is its claim on the id.
+    await svc.delete("one", purge=True)
+    four = await svc.provision("four", start=False)
+    with svc.sessions.begin() as s:
+        row = s.get(Tenant, four.id)
+        assert row is not None and svc._allocate_uid(s, row) == one
+
+
+async def test_the_uid_range_can_run_out(tmp_path: Path, control_plane_db_url: str) -> None:
+    from orchestrator.database.models import Tenant
+    from orchestrator.tenants import TenantError
+
+    svc = _service(
+        tmp_path, busy=set(), database_url=control_plane_db_url, uids=(1_950_000_000, 1_950_000_000)
+    )
+    await svc.provision("one", start=False)
+    await svc.provision("two", start=False)
+    with svc.sessions.begin() as s:
+        one = s.get(Tenant, "one")
+        assert one is not None
+        one.uid = svc._allocate_uid(s, one)
+    with svc.sessions.begin() as s, pytest.raises(TenantError, match="no free Unix user id"):
+        two = s.get(Tenant, "two")
+        assert two is not None
+        svc._allocate_uid(s, two)
 
 
 async def test_status_of_an_unknown_tenant_is_stopped(tmp_path: Path) -> None:
