@@ -1,4 +1,4 @@
-"""The `process` runtime: each bot is a `basis-bot serve` process on a loopback port, as a Unix user of its own.
+"""The `process` runtime: each bot is a `basis-bot serve` process on a loopback port, as a user of its own.
 
 Layout under `data_root` (0711: a bot may cross it to its own folder, nobody may list it):
 
@@ -357,12 +357,10 @@ class ProcessRuntime:
             return
         stat = _stat(old.pid)
         with contextlib.suppress(OSError):
-            if _alive(stat) and stat is not None and stat[1] == old.start_time:
-                if os.readlink(PROC / str(old.pid) / "cwd") == str(folder):
-                    log.warning(
-                        "stopping a bot started by an older version", tenant_id=tenant_id, pid=old.pid
-                    )
-                    await self._terminate(old)
+            ours = _alive(stat) and stat is not None and stat[1] == old.start_time
+            if ours and os.readlink(PROC / str(old.pid) / "cwd") == str(folder):
+                log.warning("stopping a bot started by an older version", tenant_id=tenant_id, pid=old.pid)
+                await self._terminate(old)
         for name in ("bot.pid", "bot.port", ".lock"):
             with contextlib.suppress(OSError):
                 (folder / name).unlink()

@@ -60,9 +60,8 @@ def environ(pid: int) -> dict[str, str]:
 
 def ids(pid: int) -> tuple[int, int, str]:
     """(real uid, real gid, supplementary groups) of a live process."""
-    status = dict(
-        line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines() if ":" in line
-    )
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    status = dict(line.split(":", 1) for line in lines if ":" in line)
     return int(status["Uid"].split()[0]), int(status["Gid"].split()[0]), status["Groups"].strip()
 
 

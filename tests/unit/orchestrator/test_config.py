@@ -50,7 +50,7 @@ def test_bots_never_share_a_user_or_the_hosts_network_outside_the_devnet(
     secrets = {"server_secret": SecretStr("s" * 32), "privy_app_secret": SecretStr("p" * 32)}
     monkeypatch.setattr("orchestrator.config.can_switch_users", lambda: False)  # not root
     with pytest.raises(
-        ValidationError, match="Unix user of its own .* needs root: run the control plane as root"
+        ValidationError, match=r"Unix user of its own .* needs root: run the control plane as root"
     ):
         ControlPlaneSettings(_env_file=None, network="mainnet", **secrets)  # type: ignore[call-arg]
     # The docker runtime gives each bot its UID through the engine: no root needed here.
