@@ -235,6 +235,11 @@ class TenantService:
             return tenant.uid
         # Held to the end of the caller's transaction, which records the id (as for ports).
         serialize(s, "basis:tenant-uids")
+        # Read again under the lock: another process (the CLI, an API worker) may have given this tenant
+        # its id since the caller loaded the row, and a tenant's id never changes.
+        given = s.scalar(select(Tenant.uid).where(Tenant.id == tenant.id))
+        if given is not None:
+            return int(given)
         taken = set(s.scalars(select(Tenant.uid).where(Tenant.uid.is_not(None))))
         taken |= set(s.scalars(select(RetainedData.uid).where(RetainedData.uid.is_not(None))))
         for uid in range(self.settings.bot_uid_min, self.settings.bot_uid_max + 1):

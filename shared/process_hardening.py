@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import stat
 from pathlib import Path
 
@@ -45,8 +46,6 @@ def harden_process() -> None:
     """umask 077, not dumpable, no core files. Idempotent; call it before anything else runs."""
     os.umask(0o077)
     set_not_dumpable()
-    import resource
-
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 

@@ -26,6 +26,7 @@ import importlib
 import json
 import os
 import signal
+import stat
 import sys
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -66,6 +67,8 @@ SERVE_IMPORTS = (
     "uvicorn.loops.auto",
     "uvicorn.protocols.http.auto",
     "uvicorn.lifespan.off",
+    # Loaded on first use by the standard library (a host name handed to getaddrinfo).
+    "encodings.idna",
 )
 # A local signer's libraries stay out of SERVE_IMPORTS (only operator-made tenants use them, and they
 # cost memory in every bot): imported for the bots whose settings ask for that signer.
@@ -108,8 +111,12 @@ def _settings() -> Any:
         typer.echo(f"error: invalid settings: {fields}", err=True)
         raise typer.Exit(2) from None
     if settings.data_dir.is_dir():
-        # An older version left its files 0644: nobody but the bot's user may read any of them.
+        # An older version left its files 0644: nobody but the bot's user may read any of them, and
+        # the keystore, a secret replaced whole and never written in place, is read-only (0400).
         private_tree(settings.data_dir)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(settings.keystore_path.lstat().st_mode) != 0o400:
+                settings.keystore_path.chmod(0o400)
     return settings
 
 

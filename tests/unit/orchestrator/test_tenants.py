@@ -173,6 +173,27 @@ async def test_uids_are_distinct_kept_and_follow_retained_data(
         assert row is not None and svc._allocate_uid(s, row) == one
 
 
+async def test_a_uid_given_meanwhile_by_another_process_is_kept(
+    tmp_path: Path, control_plane_db_url: str
+) -> None:
+    """The reconciler and the CLI start one tenant at once: the one that loaded the row before the other
+    gave it its id must not give it a second one (the bot runs as the first)."""
+    from orchestrator.database.models import Tenant
+
+    svc = _service(tmp_path, busy=set(), database_url=control_plane_db_url)
+    await svc.provision("one", start=False)
+    with svc.sessions.begin() as late:
+        stale = late.get(Tenant, "one")
+        assert stale is not None and stale.uid is None
+        with svc.sessions.begin() as first:
+            row = first.get(Tenant, "one")
+            assert row is not None
+            row.uid = svc._allocate_uid(first, row)
+            given = row.uid
+        assert stale.uid is None  # loaded before: stale
+        assert svc._allocate_uid(late, stale) == given
+
+
 async def test_the_uid_range_can_run_out(tmp_path: Path, control_plane_db_url: str) -> None:
     from orchestrator.database.models import Tenant
     from orchestrator.tenants import TenantError
