@@ -123,7 +123,7 @@ def probe(container: Any, host: str, port: int, http: bool = False) -> str:
         connect += " && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && read -r line <&3 && echo \"$line\""
     else:
         connect += " && echo open"
-    code, out = container.exec_run(
+    _code, out = container.exec_run(
         ["bash", "-c", f"timeout 3 bash -c '{connect}' 2>/dev/null || echo closed"]
     )
     return str(out.decode().strip())
