@@ -118,15 +118,13 @@ def plane(
 
 def probe(container: Any, host: str, port: int, http: bool = False) -> str:
     """From inside the container: "open" (or the HTTP status line of GET /health) or "closed"."""
-    connect = f"exec 3<>/dev/tcp/{host}/{port}"
+    script = f"exec 3<>/dev/tcp/{host}/{port} || exit 1; "
     if http:
-        connect += " && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && read -r line <&3 && echo \"$line\""
+        script += "printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3; read -r line <&3; echo \"$line\""
     else:
-        connect += " && echo open"
-    _code, out = container.exec_run(
-        ["bash", "-c", f"timeout 3 bash -c '{connect}' 2>/dev/null || echo closed"]
-    )
-    return str(out.decode().strip())
+        script += "echo open"
+    code, out = container.exec_run(["timeout", "3", "bash", "-c", script])
+    return str(out.decode().strip()) if code == 0 else "closed"
 
 
 def test_bridged_bots_run_as_users_of_their_own_and_reach_the_broker_and_venues_but_not_each_other(
