@@ -213,6 +213,35 @@ async def test_the_uid_range_can_run_out(tmp_path: Path, control_plane_db_url: s
         svc._allocate_uid(s, two)
 
 
+def test_who_a_bot_runs_as(tmp_path: Path) -> None:
+    """With root, its tenant's user (a spec without one is refused, never run as root); without root
+    (the devnet on a laptop), the control plane's own user, said once in the log."""
+    from orchestrator.runtimes.base import BotSpec
+    from orchestrator.runtimes.process import BotIsolationError
+
+    from tests.support.privileges import bot_data_root
+
+    spec = BotSpec("t-1", "0.1.0", 30000, tmp_path / "t-1", env={}, uid=1_900_000_001)
+    users = ProcessRuntime(bot_data_root(), bot_users=True)  # below folders others can cross
+    shared = ProcessRuntime(tmp_path / "b", bot_users=False)
+    assert users._user(spec) == 1_900_000_001
+    with pytest.raises(BotIsolationError, match="no Unix user of its own"):
+        users._user(BotSpec("t-2", "0.1.0", 30001, tmp_path / "t-2", env={}))
+    assert shared._user(spec) is None and shared._user(BotSpec("t-2", "0.1.0", 1, tmp_path, env={})) is None
+
+
+def test_a_data_root_the_bots_cannot_reach_is_refused_with_the_folder_to_fix(tmp_path: Path) -> None:
+    from orchestrator.runtimes.base import BotSpec
+    from orchestrator.runtimes.process import BotIsolationError
+
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    runtime = ProcessRuntime(closed / "tenants", bot_users=True)
+    spec = BotSpec("t-1", "0.1.0", 30000, closed / "tenants" / "t-1", env={}, uid=1_900_000_001)
+    with pytest.raises(BotIsolationError, match=f"but {closed} cannot be crossed by other users: chmod o"):
+        runtime._user(spec)
+
+
 async def test_status_of_an_unknown_tenant_is_stopped(tmp_path: Path) -> None:
     runtime = ProcessRuntime(tmp_path)
     status = await runtime.status("nobody")
