@@ -218,7 +218,6 @@ def test_who_a_bot_runs_as(tmp_path: Path) -> None:
     (the devnet on a laptop), the control plane's own user, said once in the log."""
     from orchestrator.runtimes.base import BotSpec
     from orchestrator.runtimes.process import BotIsolationError
-
     from tests.support.privileges import bot_data_root
 
     spec = BotSpec("t-1", "0.1.0", 30000, tmp_path / "t-1", env={}, uid=1_900_000_001)
