@@ -51,6 +51,7 @@ from orchestrator.runtimes.container import (
     MANAGED_BY,
     MANAGED_BY_VALUE,
     OWNER_CAPS,
+    OWNER_LABEL,
     PORT_LABEL,
     SECRET_ENV,
     SECRETS_DIR,
@@ -89,8 +90,6 @@ __all__ = [
 _secret_tar = secret_tar
 # The bridge option that keeps containers on one network from reaching each other.
 ICC_OPTION = "com.docker.network.bridge.enable_icc"
-# On the throwaway container that gives a tenant's volume to its user (no tenant label: no runtime lists it).
-OWNER_LABEL = "basis.volume-owner"
 
 
 class DockerRuntime(EngineRuntime):

@@ -76,6 +76,7 @@ from orchestrator.runtimes.container import (
     HEALTHCHECK_TIMING,
     INSTANCE_LABEL,
     OWNER_CAPS,
+    OWNER_LABEL,
     TENANT_LABEL,
     TMP_SIZE,
     DockerRuntimeError,
@@ -93,8 +94,6 @@ SECRET_FILE_LABEL = "basis.secret"
 NODE_LABEL = "basis.node"
 # On the node config: the user id the tenant's volume on that node was given to.
 UID_LABEL = "basis.uid"
-# On the one-replica job that gives a tenant's volume to its user (no tenant label: no runtime lists it).
-OWNER_LABEL = "basis.volume-owner"
 # Final states of a job's task that are not a success.
 FAILED_STATES = frozenset({"failed", "rejected", "orphaned", "shutdown", "remove"})
 SERVICE_LABEL = "com.docker.swarm.service.id"  # the engine's label on every task container
@@ -166,7 +165,7 @@ class SwarmRuntime(EngineRuntime):
         """Give the tenant's volume to its user with a one-replica job on `node` (or wherever the
         constraints place it); the id of the node it ran on, whose volume it was."""
         from docker.errors import APIError
-        from docker.types import Mount, RestartPolicy, ServiceMode
+        from docker.types import RestartPolicy, ServiceMode
 
         labels = {INSTANCE_LABEL: self.instance, OWNER_LABEL: spec.tenant_id}
         job = self.client.services.create(
@@ -181,14 +180,7 @@ class SwarmRuntime(EngineRuntime):
             cap_drop=["ALL"],
             cap_add=OWNER_CAPS,
             privileges={"NoNewPrivileges": True},
-            mounts=[
-                Mount(
-                    DATA_DIR,
-                    self.volume_name(spec.tenant_id),
-                    type="volume",
-                    labels=self._labels(spec.tenant_id),
-                )
-            ],
+            mounts=[self._data_mount(spec.tenant_id)],
             restart_policy=RestartPolicy(condition="none"),
             constraints=[*self.constraints, *([f"node.id=={node}"] if node else [])],
         )
@@ -211,6 +203,34 @@ class SwarmRuntime(EngineRuntime):
         finally:
             with contextlib.suppress(APIError):
                 job.remove()
+            # Its finished container on this node would hold the volume until the agent removes it.
+            finished = self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={job.id}"})
+            for container in finished:
+                with contextlib.suppress(APIError):
+                    container.remove(force=True)
+
+    def _data_mount(self, tenant_id: str) -> Any:
+        """The tenant's volume at /data. Never filled from the image (`no_copy`): Docker fills a volume
+        that is still empty from the image's /data, owner included (UID 1000), at every mount, which would
+        undo the job's handing it over before the bot wrote anything."""
+        from docker.types import Mount
+
+        return Mount(
+            DATA_DIR,
+            self.volume_name(tenant_id),
+            type="volume",
+            no_copy=True,
+            labels=self._labels(tenant_id),  # given to the volume when the node creates it
+        )
+
+    def _remove_owner_leftovers(self, tenant_id: str) -> None:
+        from docker.errors import APIError
+
+        selector = [f"{OWNER_LABEL}={tenant_id}", f"{INSTANCE_LABEL}={self.instance}"]
+        for job in self.client.services.list(filters={"label": selector}):
+            with contextlib.suppress(APIError):
+                job.remove()
+        super()._remove_owner_leftovers(tenant_id)
 
     def _pin(self, tenant_id: str, node_id: str, uid: int | None = None) -> None:
         """Remember the node the bot ran on (its volume is there), unless already remembered; with
@@ -287,12 +307,7 @@ class SwarmRuntime(EngineRuntime):
             "privileges": {"NoNewPrivileges": True},
             "init": True,
             "mounts": [
-                Mount(
-                    DATA_DIR,
-                    self.volume_name(spec.tenant_id),
-                    type="volume",
-                    labels=self._labels(spec.tenant_id),  # given to the volume when the node creates it
-                ),
+                self._data_mount(spec.tenant_id),
                 Mount("/tmp", None, type="tmpfs", tmpfs_size=TMP_SIZE),
             ],
             "secrets": secrets,
