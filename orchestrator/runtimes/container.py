@@ -36,8 +36,9 @@ CONTAINER_PORT = 8080
 BOT_UID = 1000
 # What a throwaway container that hands a tenant's volume to its user may do, and nothing more.
 OWNER_CAPS = ["CHOWN", "FOWNER", "DAC_READ_SEARCH"]
-# On that container (or swarm job): whose volume it hands over. It carries no tenant label, so no
-# runtime lists it as a bot; one a killed control plane left is removed with the volume.
+# On that container (or swarm job): "<instance>:<tenant>", whose volume it hands over. It carries no
+# tenant or instance label, so nothing takes it for a bot; one a killed control plane left is removed
+# with the volume.
 OWNER_LABEL = "basis.volume-owner"
 # Settings that are secrets: delivered as files, never as environment variables.
 SECRET_ENV = ("BASIS_SERVER_SECRET", "BASIS_API_TOKEN", "BASIS_ASGARD_API_KEY")
@@ -247,10 +248,13 @@ class EngineRuntime:
         except NotFound:
             return None
 
+    def _owner_labels(self, tenant_id: str) -> dict[str, str]:
+        return {OWNER_LABEL: f"{self.instance}:{tenant_id}"}
+
     def _remove_owner_leftovers(self, tenant_id: str) -> None:
         """Containers that handed the tenant's volume over and were left behind (their control plane was
         killed meanwhile): they hold the volume."""
-        selector = [f"{OWNER_LABEL}={tenant_id}", f"{INSTANCE_LABEL}={self.instance}"]
+        selector = f"{OWNER_LABEL}={self.instance}:{tenant_id}"
         for container in self.client.containers.list(all=True, filters={"label": selector}):
             with contextlib.suppress(Exception):  # gone meanwhile
                 container.remove(force=True)

@@ -51,7 +51,6 @@ from orchestrator.runtimes.container import (
     MANAGED_BY,
     MANAGED_BY_VALUE,
     OWNER_CAPS,
-    OWNER_LABEL,
     PORT_LABEL,
     SECRET_ENV,
     SECRETS_DIR,
@@ -167,8 +166,8 @@ class DockerRuntime(EngineRuntime):
                 network_mode="none",
                 read_only=True,
                 volumes={self.volume_name(spec.tenant_id): {"bind": DATA_DIR, "mode": "rw"}},
-                labels={INSTANCE_LABEL: self.instance, OWNER_LABEL: spec.tenant_id},
-                remove=True,
+                labels=self._owner_labels(spec.tenant_id),
+                remove=True,  # one left by a killed control plane goes with the volume
             )
         except ContainerError as exc:
             raise DockerRuntimeError(

@@ -74,7 +74,6 @@ from orchestrator.runtimes.container import (
     DATA_DIR,
     HEALTHCHECK_TEST,
     HEALTHCHECK_TIMING,
-    INSTANCE_LABEL,
     OWNER_CAPS,
     OWNER_LABEL,
     TENANT_LABEL,
@@ -167,7 +166,7 @@ class SwarmRuntime(EngineRuntime):
         from docker.errors import APIError
         from docker.types import RestartPolicy, ServiceMode
 
-        labels = {INSTANCE_LABEL: self.instance, OWNER_LABEL: spec.tenant_id}
+        labels = self._owner_labels(spec.tenant_id)
         job = self.client.services.create(
             image,
             command=owner_command(uid),
@@ -226,7 +225,7 @@ class SwarmRuntime(EngineRuntime):
     def _remove_owner_leftovers(self, tenant_id: str) -> None:
         from docker.errors import APIError
 
-        selector = [f"{OWNER_LABEL}={tenant_id}", f"{INSTANCE_LABEL}={self.instance}"]
+        selector = f"{OWNER_LABEL}={self.instance}:{tenant_id}"
         for job in self.client.services.list(filters={"label": selector}):
             with contextlib.suppress(APIError):
                 job.remove()
