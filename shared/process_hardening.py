@@ -82,7 +82,10 @@ def private_tree(folder: Path | int, *, owner: int | None = None) -> None:
     """Strip group and other bits from `folder` (a path, or an open descriptor of it) and everything
     below it; with `owner`, also give each entry to that user and group (its id), symbolic links
     themselves included. Links are never followed and folders are walked by descriptor (`os.fwalk`),
-    so a link or a folder swapped in meanwhile cannot turn this into a change elsewhere."""
+    so a link or a folder swapped in meanwhile cannot turn this into a change elsewhere.
+
+    A file that needs its mode changed is opened for the change: call this before the process opens
+    any database in the folder (closing a descriptor drops the process's POSIX locks on that file)."""
     if isinstance(folder, int):
         top = os.dup(folder)
     else:

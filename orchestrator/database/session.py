@@ -54,9 +54,12 @@ def private_sqlite(path: Path) -> None:
     """The database file exists and it, its WAL and its shared-memory file are this user's only (0600).
 
     A new file is created 0600 before SQLite opens it: SQLite gives the WAL and shared-memory files the
-    database's own mode, whatever the umask. Files an older version left 0644 are tightened."""
+    database's own mode, whatever the umask. Files an older version left 0644 are tightened (chmod:
+    an existing file is never opened here, since closing any descriptor of it would drop the POSIX
+    locks this process's SQLite connections hold on it)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
     for suffix in ("", "-wal", "-shm", "-journal"):
         with contextlib.suppress(FileNotFoundError):
             mode = os.stat(f"{path}{suffix}").st_mode
