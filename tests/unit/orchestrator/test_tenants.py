@@ -241,6 +241,43 @@ def test_a_data_root_the_bots_cannot_reach_is_refused_with_the_folder_to_fix(tmp
         runtime._user(spec)
 
 
+async def test_a_bot_an_older_version_started_is_stopped_before_a_new_one_starts(tmp_path: Path) -> None:
+    """An older version kept its pid file in the bot's folder and held no lock: its bot is recognised by
+    that file's start time and its working directory, and stopped, so two bots never run for a tenant."""
+    import json
+    import subprocess
+    import sys
+
+    from orchestrator.runtimes.process import _stat
+
+    runtime = ProcessRuntime(tmp_path / "tenants", stop_timeout=5, bot_users=False)
+    folder = runtime.tenant_dir("old")
+    folder.mkdir()
+    old = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], cwd=folder, start_new_session=True
+    )
+    stat = _stat(old.pid)
+    assert stat is not None
+    (folder / "bot.pid").write_text(json.dumps({"pid": old.pid, "start_time": stat[1]}))
+    # Another process of the same start time but elsewhere is not taken for it.
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], cwd=tmp_path, start_new_session=True
+    )
+    try:
+        assert (await runtime.status("old")).state == "stopped"  # not a bot of this runtime
+        await runtime._stop_legacy("old")
+        assert old.wait(timeout=10) != 0 and not (folder / "bot.pid").exists()
+        other_stat = _stat(other.pid)
+        assert other_stat is not None
+        (folder / "bot.pid").write_text(json.dumps({"pid": other.pid, "start_time": other_stat[1]}))
+        await runtime._stop_legacy("old")
+        assert other.poll() is None  # its working directory is not the tenant's folder: left alone
+    finally:
+        for process in (old, other):
+            process.kill()
+            process.wait(timeout=10)
+
+
 async def test_status_of_an_unknown_tenant_is_stopped(tmp_path: Path) -> None:
     runtime = ProcessRuntime(tmp_path)
     status = await runtime.status("nobody")
