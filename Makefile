@@ -10,8 +10,9 @@ PYTEST_ARGS ?=
 
 ## make run: start the devnet (venues, chains and Privy on loopback), then the control plane
 ## (process runtime, SQLite) at http://127.0.0.1:8000; Ctrl-C stops both (the bots keep running).
+## Everything under var/ is this user's only (umask 077: the devnet log holds sign-in codes).
 run: $(STAMP)
-	@set -e; mkdir -p var; \
+	@set -e; umask 077; mkdir -p var; chmod go-rwx var; touch var/devnet.log; chmod go-rwx var/devnet.log; \
 	$(BIN)/basis devnet up > var/devnet.log 2>&1 & devnet=$$!; \
 	trap 'kill $$devnet 2>/dev/null; wait $$devnet 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq 1 300); do \

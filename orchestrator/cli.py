@@ -438,6 +438,9 @@ def doctor(as_json: AsJson = False) -> None:
 
 
 def main() -> None:
+    from shared.process_hardening import harden_process
+
+    harden_process()  # umask 077, not dumpable, no core files: before any command reads a secret
     app()
 
 

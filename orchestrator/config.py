@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.network_addresses import is_loopback_host, is_loopback_url, url_host
+from shared.process_hardening import can_switch_users
 from shared.settings import BasisSettings, own_secret
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
@@ -237,6 +238,39 @@ class ControlPlaneSettings(BasisSettings):
                 "public and every bot's token can be computed from it, so it is accepted only when every "
                 f"upstream and the listening address are on loopback, and {', '.join(exposed)} "
                 f"{'is' if len(exposed) == 1 else 'are'} not"
+            )
+        return self
+
+    # ------------------------------------------------------------------ bot isolation
+    # Unix user ids the bots run as, one per tenant (inclusive range). A tenant is given one when its bot
+    # first starts; it is recorded (`tenants.uid`), kept across restarts and upgrades and while the data
+    # of a deleted tenant is kept, and never given to two tenants. The group id is the same number and
+    # a bot has no supplementary group. The ids need no /etc/passwd entry (numeric, like systemd's
+    # DynamicUser); one that has an entry, or a group of that number, is skipped. The default range lies
+    # in 1879048192-2147352575, which systemd's UIDS-GIDS.md leaves to nobody (distributions, systemd,
+    # container and subordinate-id ranges all sit elsewhere). The docker and swarm runtimes always run
+    # each bot's container as its id; the process runtime does when the control plane runs as root.
+    # With Docker's userns-remap, choose a range inside the remapped one.
+    bot_uid_min: int = Field(default=1_900_000_000, ge=1000, le=2_147_483_647)
+    bot_uid_max: int = Field(default=1_999_999_999, ge=1000, le=2_147_483_647)
+
+    @model_validator(mode="after")
+    def _check_isolation(self) -> ControlPlaneSettings:
+        # Outside the devnet, real users' bots never share a Unix user or the host's network: refused
+        # here rather than found out later.
+        if self.bot_uid_min > self.bot_uid_max:
+            raise ValueError("bot_uid_min must not exceed bot_uid_max")
+        if self.network != "devnet" and self.runtime == "process" and not can_switch_users():
+            raise ValueError(
+                "the process runtime runs each bot as a Unix user of its own so that no bot can read "
+                "another's files or memory, and that needs root: run the control plane as root, or use "
+                "the docker runtime (BASIS_CP_RUNTIME=docker)"
+            )
+        if self.network != "devnet" and self.docker_host_network:
+            raise ValueError(
+                "BASIS_CP_DOCKER_HOST_NETWORK puts every bot on the host's network, where it reaches the "
+                "other bots and whatever listens on loopback: it is for the loopback devnet only; "
+                "outside it bots run on their own bridge network (leave it false)"
             )
         return self
 

@@ -8,8 +8,10 @@ the server secret and the tenant id whenever it is needed, and stored nowhere.
 from __future__ import annotations
 
 import asyncio
+import grp
 import hashlib
 import hmac
+import pwd
 import re
 import secrets
 import socket
@@ -106,6 +108,7 @@ def tenant_view(t: Tenant) -> dict[str, Any]:
         "version": t.version,
         "port": t.port,
         "pid": t.pid,
+        "uid": t.uid,
         "restarts": t.restarts,
         "failures": t.failures,
         "last_error": t.last_error,
@@ -191,6 +194,7 @@ class TenantService:
             data_dir=st.data_root / tenant.id,
             env=env,
             limits=dict(tenant.limits or {}),
+            uid=tenant.uid,
         )
 
     def _privy_wallets(self, tenant: Tenant) -> tuple[str, str] | None:
@@ -223,6 +227,26 @@ class TenantService:
                 return port
         raise TenantError("no free port left in the bot port range", code=1)
 
+    # ------------------------------------------------------------------ Unix users
+    def _allocate_uid(self, s: Session, tenant: Tenant) -> int:
+        """The tenant's own Unix user id: the one it has, else the lowest id of the range that no
+        tenant and no kept data holds and that the host's user and group databases do not name."""
+        if tenant.uid is not None:
+            return tenant.uid
+        # Held to the end of the caller's transaction, which records the id (as for ports).
+        serialize(s, "basis:tenant-uids")
+        # Read again under the lock: another process (the CLI, an API worker) may have given this tenant
+        # its id since the caller loaded the row, and a tenant's id never changes.
+        given = s.scalar(select(Tenant.uid).where(Tenant.id == tenant.id))
+        if given is not None:
+            return int(given)
+        taken = set(s.scalars(select(Tenant.uid).where(Tenant.uid.is_not(None))))
+        taken |= set(s.scalars(select(RetainedData.uid).where(RetainedData.uid.is_not(None))))
+        for uid in range(self.settings.bot_uid_min, self.settings.bot_uid_max + 1):
+            if uid not in taken and not _named_on_host(uid):
+                return uid
+        raise TenantError("no free Unix user id left in the bot user id range (bot_uid_min..max)", code=1)
+
     # ------------------------------------------------------------------ operations
     async def provision(
         self,
@@ -244,10 +268,14 @@ class TenantService:
             if s.get(Tenant, tenant_id) is not None:
                 raise TenantError(f"tenant {tenant_id!r} already exists")
             retained = s.get(RetainedData, tenant_id)
+            uid = None
             if retained is not None:
                 # The id of a tenant deleted without purge: the new one takes its data back (same
-                # keystore, same database). Swapped in one transaction, so the data always has an owner.
+                # keystore, same database, same Unix user). Swapped in one transaction, so the data
+                # always has an owner.
+                uid = retained.uid
                 s.delete(retained)
+                s.flush()  # the kept uid is free for the new row before it is inserted
             s.add(
                 Tenant(
                     id=tenant_id,
@@ -258,6 +286,7 @@ class TenantService:
                     limits=limits or {},
                     failures=0,
                     restarts=0,
+                    uid=uid,
                 )
             )
         (self.settings.data_root / tenant_id).mkdir(parents=True, exist_ok=True)
@@ -289,6 +318,7 @@ class TenantService:
                 tenant.port = observed.port  # already running (adopted): keep where it listens
             else:
                 tenant.port = self._allocate_port(s, tenant)
+            tenant.uid = self._allocate_uid(s, tenant)
             spec = self.spec(tenant)
         status = await self.runtime.start(spec)
         with self.sessions.begin() as s:
@@ -420,9 +450,15 @@ class TenantService:
                 if retained is not None:
                     s.delete(retained)
             elif tenant is not None:
+                uid, tenant.uid = tenant.uid, None
+                s.flush()  # the uid moves from the tenant's row to the retained one
                 s.merge(
                     RetainedData(
-                        tenant_id=tenant_id, user_id=tenant.user_id, version=tenant.version, deleted_at=now()
+                        tenant_id=tenant_id,
+                        user_id=tenant.user_id,
+                        version=tenant.version,
+                        deleted_at=now(),
+                        uid=uid,
                     )
                 )
             if tenant is not None:
@@ -445,6 +481,17 @@ class TenantService:
             return tenants | set(s.scalars(select(RetainedData.tenant_id)))
 
 
+def _named_on_host(uid: int) -> bool:
+    """True when the host's user or group database has an entry with this number (a real account)."""
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+        except (KeyError, OverflowError):
+            continue
+        return True
+    return False
+
+
 def retained_view(r: RetainedData) -> dict[str, Any]:
     """A retained record in the shape of `tenant_view`, for `basis tenants list`."""
     return {
@@ -455,6 +502,7 @@ def retained_view(r: RetainedData) -> dict[str, Any]:
         "version": r.version,
         "port": None,
         "pid": None,
+        "uid": r.uid,
         "restarts": 0,
         "failures": 0,
         "last_error": None,

@@ -10,15 +10,25 @@
 
 Exit codes: 0 done, 1 the bot refused or the execution did not complete, 2 bad input,
 3 a venue or the database could not be reached.
+
+Every command starts hardened (`shared/process_hardening.py`: umask 077, not dumpable, no core
+files) and tightens the bot's folder (no group or other access to anything in it). Started by the
+process runtime, `serve` first takes the bot's identity lock (`shared/runtime_lock.py`) and, when the
+runtime names a user (`BASIS_RUN_AS_UID`), does its imports and becomes that user before it reads
+its settings or touches its folder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
+import os
 import signal
+import stat
 import sys
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -26,20 +36,87 @@ import typer
 from pydantic import ValidationError
 
 from shared.logging import configure_logging
+from shared.process_hardening import RUN_AS_ENV, drop_privileges, harden_process, private_tree
+from shared.runtime_lock import LockHeld, hold_inherited
 from tenant_bot.venues.outages import UNREACHABLE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run one Basis bot.")
+
+# What `serve` imports on its way to answering /health with the broker signer. The spare imports them
+# before it knows its tenant, and a bot that drops to its own user imports them while still root: an
+# interpreter installed where only root may read (pyenv under a 0700 /root) then still works.
+SERVE_IMPORTS = (
+    "tenant_bot.config",
+    "tenant_bot.bot",
+    "tenant_bot.api",
+    "tenant_bot.api.routes.balances",
+    "tenant_bot.api.routes.control",
+    "tenant_bot.api.routes.events",
+    "tenant_bot.api.routes.health",
+    "tenant_bot.api.routes.pages",
+    "tenant_bot.api.routes.positions",
+    "tenant_bot.api.routes.rates",
+    "tenant_bot.api.routes.settings",
+    "tenant_bot.signing.broker",
+    "tenant_bot.notifications",
+    "tenant_bot.storage.models",
+    "sqlalchemy.dialects.sqlite",
+    "sqlalchemy.schema",
+    "uvicorn",
+    "uvicorn.loops.auto",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.lifespan.off",
+    # Loaded on first use by the standard library (a host name handed to getaddrinfo).
+    "encodings.idna",
+)
+# A local signer's libraries stay out of SERVE_IMPORTS (only operator-made tenants use them, and they
+# cost memory in every bot): imported for the bots whose settings ask for that signer.
+LOCAL_SIGNER_IMPORTS = ("tenant_bot.signing.local",)
+
+
+def preload(env: Mapping[str, str] | None) -> None:
+    """Import what `serve` will need: SERVE_IMPORTS (env None), or what a bot with these settings
+    needs beyond them."""
+    if env is None:
+        names: tuple[str, ...] = SERVE_IMPORTS
+    else:
+        names = LOCAL_SIGNER_IMPORTS if env.get("BASIS_SIGNER", "local") != "broker" else ()
+    for name in names:
+        importlib.import_module(name)
+
+
+def _take_identity() -> None:
+    """What the process runtime asks of a bot it starts cold: hold the tenant's lock (exit 1 when
+    another bot of the tenant holds it), then, when it names a user, become that user."""
+    try:
+        hold_inherited()
+    except LockHeld:
+        typer.echo("error: another bot of this tenant runs (it holds the tenant's lock)", err=True)
+        raise typer.Exit(1) from None
+    uid = os.environ.pop(RUN_AS_ENV, None)
+    if uid is not None:
+        preload(None)
+        preload(os.environ)
+        drop_privileges(int(uid))
 
 
 def _settings(**overrides: Any) -> Any:
     from tenant_bot.config import BotSettings
 
     try:
-        return BotSettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = BotSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: invalid settings: {fields}", err=True)
         raise typer.Exit(2) from None
+    if settings.data_dir.is_dir():
+        # An older version left its files 0644: nobody but the bot's user may read any of them, and
+        # the keystore, a secret replaced whole and never written in place, is read-only (0400).
+        private_tree(settings.data_dir)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(settings.keystore_path.lstat().st_mode) != 0o400:
+                settings.keystore_path.chmod(0o400)
+    return settings
 
 
 def _print(data: Any) -> None:
@@ -176,6 +253,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default BASIS_API_PORT; 0 = any free).")] = None,
 ) -> None:
     """Run the bot loop and its dashboard API in one event loop until SIGTERM or SIGINT."""
+    _take_identity()
     settings = _settings(api_host=host)  # validated with the address it will listen on
     configure_logging(settings.log_level, json=settings.log_json)
     token = settings.api_token_value()
@@ -273,6 +351,7 @@ async def _serve(settings: Any, token: str, host: str, port: int) -> int:
 
 
 def main() -> None:
+    harden_process()
     app()
 
 

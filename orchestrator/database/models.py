@@ -53,6 +53,9 @@ class Tenant(Base):
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     port: Mapped[int | None] = mapped_column(Integer)
     pid: Mapped[int | None] = mapped_column(Integer)
+    # The Unix user (and group) id its bot runs as, its own (see `bot_uid_min` in the settings);
+    # given at its bot's first start, kept for the tenant's life.
+    uid: Mapped[int | None] = mapped_column(Integer, unique=True)
     last_error: Mapped[str | None] = mapped_column(Text)
     # Consecutive failed starts; drives the back-off, reset once the bot is healthy.
     failures: Mapped[int] = mapped_column(Integer, default=0)
@@ -78,6 +81,9 @@ class RetainedData(Base):
     user_id: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[str] = mapped_column(String(64))
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The Unix user id that owns the data: no other tenant is given it while the data is kept, and a
+    # tenant created again with this id takes it back.
+    uid: Mapped[int | None] = mapped_column(Integer, unique=True)
 
 
 class WithdrawalAddress(Base):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import stat
 import zlib
 from pathlib import Path
 from typing import Any
@@ -47,11 +50,28 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
+def private_sqlite(path: Path) -> None:
+    """The database file exists and it, its WAL and its shared-memory file are this user's only (0600).
+
+    A new file is created 0600 before SQLite opens it: SQLite gives the WAL and shared-memory files the
+    database's own mode, whatever the umask. Files an older version left 0644 are tightened (chmod:
+    an existing file is never opened here, since closing any descriptor of it would drop the POSIX
+    locks this process's SQLite connections hold on it)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.stat(f"{path}{suffix}").st_mode
+            if mode & 0o077:
+                os.chmod(f"{path}{suffix}", stat.S_IMODE(mode) & ~0o077)
+
+
 def open_engine(url: str) -> Engine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(Path(parsed.database))
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -1,4 +1,4 @@
-"""The interface every runtime implements (process today; Docker and Swarm next). Every call is idempotent."""
+"""The interface every runtime implements (process, docker, swarm). Every call is idempotent."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ class BotSpec:
     # The bot's whole configuration, as `BASIS_*` environment variables (secrets included).
     env: dict[str, str] = field(repr=False)
     limits: dict[str, int | float] = field(default_factory=dict)
+    # The Unix user (and group) id the bot runs as: its tenant's own (`TenantService` allocates it
+    # from `bot_uid_min`..`bot_uid_max`). Required by the container runtimes, and by the process
+    # runtime when the control plane is root; without root the process runtime ignores it.
+    uid: int | None = None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,15 @@ PORT_LABEL = "basis.port"
 DATA_DIR = "/data"
 SECRETS_DIR = ".secrets"
 CONTAINER_PORT = 8080
+# The image's own user (deploy/bot.Dockerfile). No bot runs as it: each runs as its tenant's user id
+# (`BotSpec.uid`); throwaway probes of the image do.
 BOT_UID = 1000
+# What a throwaway container that hands a tenant's volume to its user may do, and nothing more.
+OWNER_CAPS = ["CHOWN", "FOWNER", "DAC_READ_SEARCH"]
+# On that container (or swarm job): "<instance>:<tenant>", whose volume it hands over. It carries no
+# tenant or instance label, so nothing takes it for a bot; one a killed control plane left is removed
+# with the volume.
+OWNER_LABEL = "basis.volume-owner"
 # Settings that are secrets: delivered as files, never as environment variables.
 SECRET_ENV = ("BASIS_SERVER_SECRET", "BASIS_API_TOKEN", "BASIS_ASGARD_API_KEY")
 # Limits when the tenant's own do not say: `memory_mb`, `cpus`, `pids`.
@@ -64,15 +72,16 @@ class DockerRuntimeError(RuntimeError):
     """The engine refused or could not be reached; the message names the tenant, never a secret."""
 
 
-def secret_tar(secrets: dict[str, str]) -> bytes:
-    """A tar of `.secrets/<name>` files, 0400 and owned by the bot's UID, for `put_archive` into /data."""
+def secret_tar(secrets: dict[str, str], uid: int) -> bytes:
+    """A tar of `.secrets/<name>` files, 0400 and owned by the bot's user, for `put_archive` into /data.
+    (PAX format: a user id above 2097151 does not fit the older tar headers.)"""
     buf = io.BytesIO()
     stamp = time.time()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         folder = tarfile.TarInfo(SECRETS_DIR)
         folder.type = tarfile.DIRTYPE
         folder.mode = 0o500
-        folder.uid = folder.gid = BOT_UID
+        folder.uid = folder.gid = uid
         folder.mtime = stamp
         tar.addfile(folder)
         for name, value in secrets.items():
@@ -80,10 +89,23 @@ def secret_tar(secrets: dict[str, str]) -> bytes:
             info = tarfile.TarInfo(f"{SECRETS_DIR}/{name}")
             info.size = len(data)
             info.mode = 0o400
-            info.uid = info.gid = BOT_UID
+            info.uid = info.gid = uid
             info.mtime = stamp
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def bot_uid(spec: BotSpec) -> int:
+    """The user id the tenant's container runs as: its own, never the image's shared one, never root."""
+    if spec.uid is None or spec.uid <= 0 or spec.uid == BOT_UID:
+        raise DockerRuntimeError(f"the bot of {spec.tenant_id} has no user id of its own to run as")
+    return spec.uid
+
+
+def owner_command(uid: int) -> list[str]:
+    """What a throwaway root container runs to give a data volume (mounted at /data) to `uid`: every
+    entry, links themselves rather than what they point at (-h; -R follows none), the folder 0700."""
+    return ["sh", "-c", f"chown -R -h {uid}:{uid} {DATA_DIR} && chmod 0700 {DATA_DIR}"]
 
 
 def effective_limits(spec: BotSpec) -> tuple[int, int, int]:
@@ -226,12 +248,24 @@ class EngineRuntime:
         except NotFound:
             return None
 
+    def _owner_labels(self, tenant_id: str) -> dict[str, str]:
+        return {OWNER_LABEL: f"{self.instance}:{tenant_id}"}
+
+    def _remove_owner_leftovers(self, tenant_id: str) -> None:
+        """Containers that handed the tenant's volume over and were left behind (their control plane was
+        killed meanwhile): they hold the volume."""
+        selector = f"{OWNER_LABEL}={self.instance}:{tenant_id}"
+        for container in self.client.containers.list(all=True, filters={"label": selector}):
+            with contextlib.suppress(Exception):  # gone meanwhile
+                container.remove(force=True)
+
     def _remove_volume(self, tenant_id: str) -> None:
         from docker.errors import NotFound
 
         volume = self._get_volume(tenant_id)
         if volume is None:
             return
+        self._remove_owner_leftovers(tenant_id)
         if not self._owned(volume.attrs.get("Labels")):
             raise DockerRuntimeError(f"volume {volume.name} is not this control plane's: left in place")
         with contextlib.suppress(NotFound):

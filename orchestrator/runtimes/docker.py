@@ -7,15 +7,24 @@ the named volume `basis-data-<tenant>`, mounted at /data; the container itself i
 removes it, start creates a new one (on the image of the tenant's current version), and the bot
 recovers its state from the volume.
 
-Hardening: UID 1000, read-only root, /tmp on tmpfs, every capability dropped, no-new-privileges,
-memory / CPU / pids limits, an init process, no Docker socket. Secrets (the API token, the server
-secret, the Asgard key) are never in the container's environment, where `docker inspect` shows them:
-they are written as 0400 files owned by UID 1000 into the volume before the container starts, and
-the bot reads `BASIS_<NAME>_FILE`.
+Hardening: the tenant's own user id (`BotSpec.uid`, the same allocation as the process runtime's;
+group the same, no other group), read-only root, /tmp on tmpfs, every capability dropped,
+no-new-privileges, memory / CPU / pids limits, an init process, no Docker socket. The data volume is
+the tenant's user's: a new volume (which starts as a copy of the image's /data, UID 1000's) or one an
+older version left (UID 1000's) is handed over by a throwaway container of the same image that may
+only change owners (`chown -R -h`, no network, capabilities CHOWN, FOWNER and DAC_READ_SEARCH only),
+before the bot starts. Secrets (the API token, the server secret, the Asgard key) are never in the
+container's environment, where `docker inspect` shows them: they are written as 0400 files owned by
+the tenant's user into the volume before the container starts, and the bot reads `BASIS_<NAME>_FILE`.
 
-The bot is published on 127.0.0.1:<port> (bridge networking, optionally a private network), or,
-with `host_network=True`, listens on 127.0.0.1:<port> in the host's network namespace (tests and the
-loopback devnet, whose services a bridged container cannot reach).
+Networking. By default each bot is on the runtime's own bridge network `basis-bots-<instance>`, created
+with inter-container communication disabled: a bot reaches the outside (the venues) and its host (the
+signing broker, at the bridge's gateway address: `gateway()`; `BASIS_CP_BROKER_URL` names it), but not
+another bot's container; its port is published on the host's 127.0.0.1 only, which no container
+reaches. `network` names another bridge to use instead, which must disable inter-container traffic
+too. `host_network=True` runs the bot in the host's network namespace on 127.0.0.1:<port>, where it
+reaches everything on loopback, other bots included: for the loopback devnet only (tests, compose on
+the devnet); the control plane's settings refuse it outside the devnet.
 
 The SDK blocks: every engine call runs in a worker thread. What this runtime shares with the `swarm`
 runtime (engine plumbing, labels, environment, limits, health check) lives in `container.py`.
@@ -24,7 +33,9 @@ runtime (engine plumbing, labels, environment, limits, health check) lives in `c
 from __future__ import annotations
 
 import contextlib
+import tarfile
 import time
+from collections.abc import Generator
 from typing import Any
 
 from orchestrator.runtimes.base import BotSpec, BotStatus, RuntimeState
@@ -39,6 +50,7 @@ from orchestrator.runtimes.container import (
     INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_VALUE,
+    OWNER_CAPS,
     PORT_LABEL,
     SECRET_ENV,
     SECRETS_DIR,
@@ -48,7 +60,9 @@ from orchestrator.runtimes.container import (
     DockerRuntimeError,
     EngineRuntime,
     bot_environment,
+    bot_uid,
     effective_limits,
+    owner_command,
     port_of,
     secret_tar,
 )
@@ -73,16 +87,92 @@ __all__ = [
 ]
 
 _secret_tar = secret_tar
+# The bridge option that keeps containers on one network from reaching each other.
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
 
 
 class DockerRuntime(EngineRuntime):
     name = "docker"
 
     def __init__(self, *, network: str | None = None, **engine: Any) -> None:
-        """`engine`: the knobs every engine runtime has (`EngineRuntime`); `network`: a private
-        network to attach bots to instead of publishing their ports."""
+        """`engine`: the knobs every engine runtime has (`EngineRuntime`); `network`: a bridge network
+        of the operator's to put bots on (it must disable inter-container traffic) instead of the
+        runtime's own `basis-bots-<instance>`."""
         super().__init__(**engine)
-        self.network = network
+        self.network = network or f"basis-bots-{self.instance}"
+        self._own_network = network is None
+
+    # ------------------------------------------------------------------ the bots' network
+    def _ensure_network(self) -> Any:
+        """The bridge the bots are on, created (inter-container traffic off) when it is the runtime's own."""
+        from docker.errors import APIError, NotFound
+
+        try:
+            network = self.client.networks.get(self.network)
+        except NotFound:
+            if not self._own_network:
+                raise DockerRuntimeError(f"network {self.network} does not exist") from None
+            try:
+                network = self.client.networks.create(
+                    self.network,
+                    driver="bridge",
+                    options={ICC_OPTION: "false"},
+                    labels={MANAGED_BY: MANAGED_BY_VALUE, INSTANCE_LABEL: self.instance},
+                )
+            except APIError as exc:
+                if exc.status_code != 409:  # created by another control plane process meanwhile
+                    raise
+                network = self.client.networks.get(self.network)
+        options = network.attrs.get("Options") or {}
+        if network.attrs.get("Driver") == "bridge" and options.get(ICC_OPTION) != "false":
+            raise DockerRuntimeError(
+                f"network {self.network} lets containers reach each other: bots would reach each other's "
+                f"APIs; create it with -o {ICC_OPTION}=false"
+            )
+        return network
+
+    async def gateway(self) -> str:
+        """The host's address on the bots' bridge: where bridged bots reach the host (the signing broker)."""
+        network = await self._call(self._ensure_network)
+        return str(network.attrs["IPAM"]["Config"][0]["Gateway"])
+
+    # ------------------------------------------------------------------ the data volume's owner
+    def _volume_owner(self, container: Any) -> int | None:
+        """The user id owning /data in the (created) container's volume: the first entry of its archive."""
+        stream, _stat = container.get_archive(DATA_DIR)
+        reader = _ChunkReader(stream)
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                first = tar.next()
+                return None if first is None else int(first.uid)
+        finally:
+            reader.close()
+
+    def _own_volume(self, container: Any, spec: BotSpec, uid: int) -> None:
+        """Give the tenant's volume to its user when it is not theirs yet (new, or an older version's)."""
+        from docker.errors import ContainerError
+
+        if self._volume_owner(container) == uid:
+            return
+        try:
+            self.client.containers.run(
+                self.image(spec.version),
+                owner_command(uid),
+                entrypoint=[],
+                user="0:0",
+                cap_drop=["ALL"],
+                cap_add=OWNER_CAPS,
+                security_opt=["no-new-privileges:true"],
+                network_mode="none",
+                read_only=True,
+                volumes={self.volume_name(spec.tenant_id): {"bind": DATA_DIR, "mode": "rw"}},
+                labels=self._owner_labels(spec.tenant_id),
+                remove=True,  # one left by a killed control plane goes with the volume
+            )
+        except ContainerError as exc:
+            raise DockerRuntimeError(
+                f"the data volume of {spec.tenant_id} could not be given to its user (exit {exc.exit_status})"
+            ) from None
 
     def _get_container(self, tenant_id: str) -> Any | None:
         from docker.errors import NotFound
@@ -114,13 +204,14 @@ class DockerRuntime(EngineRuntime):
         return bot_environment(spec, host_network=self.host_network, secret_dir=f"{DATA_DIR}/{SECRETS_DIR}")
 
     def _create_kwargs(self, spec: BotSpec, env: dict[str, str]) -> dict[str, Any]:
+        uid = bot_uid(spec)
         kwargs: dict[str, Any] = {
             "image": self.image(spec.version),
             "command": ["serve"],
             "name": self.container_name(spec.tenant_id),
             "labels": self._labels(spec.tenant_id, spec.version, spec.port),
             "environment": env,
-            "user": f"{BOT_UID}:{BOT_UID}",
+            "user": f"{uid}:{uid}",
             "working_dir": DATA_DIR,
             "read_only": True,
             "tmpfs": {"/tmp": f"rw,noexec,nosuid,nodev,size={TMP_SIZE // (1024 * 1024)}m"},
@@ -138,14 +229,17 @@ class DockerRuntime(EngineRuntime):
         if self.host_network:
             kwargs["network_mode"] = "host"
         else:
+            # The host's loopback only: no other container, and nothing beyond this host, reaches it.
             kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": ("127.0.0.1", spec.port)}
-            if self.network is not None:
-                kwargs["network"] = self.network
+            kwargs["network"] = self.network
         return kwargs
 
     def _create_and_start(self, spec: BotSpec) -> Any:
         from docker.errors import APIError, ImageNotFound
 
+        uid = bot_uid(spec)
+        if not self.host_network:
+            self._ensure_network()
         if self._get_volume(spec.tenant_id) is None:
             self.client.volumes.create(
                 name=self.volume_name(spec.tenant_id), labels=self._labels(spec.tenant_id)
@@ -171,10 +265,12 @@ class DockerRuntime(EngineRuntime):
                     return existing
                 self._remove(existing)
         try:
-            # The volume is mounted (and filled from the image) once the container exists; the
-            # secrets go in before the bot starts, written fresh every time (a rotated token applies).
+            # The volume is mounted (and filled from the image) once the container exists: it is made
+            # the tenant's user's, then the secrets go in before the bot starts, written fresh every
+            # time (a rotated token applies).
+            self._own_volume(container, spec, uid)
             if secrets:
-                container.put_archive(DATA_DIR, secret_tar(secrets))
+                container.put_archive(DATA_DIR, secret_tar(secrets, uid))
             container.start()
             container.reload()
         except APIError as exc:  # NotFound too: removed meanwhile by a concurrent stop
@@ -182,6 +278,9 @@ class DockerRuntime(EngineRuntime):
             raise DockerRuntimeError(
                 f"the engine could not start the bot of {spec.tenant_id}: {exc.explanation}"
             ) from None
+        except DockerRuntimeError:
+            self._remove(container)
+            raise
         return container
 
     def _remove(self, container: Any, wait: float = 30.0) -> None:
@@ -313,3 +412,25 @@ class DockerRuntime(EngineRuntime):
                 await self._call(self._remove_volume, tenant_id)
                 reaped.add(tenant_id)
         return sorted(reaped)
+
+
+class _ChunkReader:
+    """A readable file over an iterator of byte chunks (the engine's archive stream), for `tarfile`."""
+
+    def __init__(self, chunks: Generator[bytes, None, None]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def close(self) -> None:
+        self._chunks.close()

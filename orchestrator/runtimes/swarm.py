@@ -21,7 +21,7 @@ Choices, and why:
   that build. Without it locally, the tag is handed on and the nodes pull it from their registry.
   On several nodes without a registry, load the image on each (`docker save | docker load`).
 - **Secrets are Docker secrets**, created per start (`basis-<tenant>-<random>`, labelled with the
-  tenant and the file name), mounted 0400 for UID 1000 under /run/secrets (tmpfs, never on disk on
+  tenant and the file name), mounted 0400 for the tenant's user under /run/secrets (tmpfs, never on disk on
   the node, encrypted in the swarm's Raft log), and removed when the bot stops. The bot reads
   `BASIS_<NAME>_FILE`; nothing secret is in the service's spec or the container's environment.
 - **Data volume**: the named local volume `basis-data-<tenant>` at /data, created by the node on first
@@ -30,19 +30,31 @@ Choices, and why:
   `node.id==<it>`: the bot never comes up empty on another node. Moving a tenant is an operator's job
   (move the volume, delete that config). `volumes()`, `reap()` and the purge see this engine's volumes
   only: on a multi-node swarm, volumes on other nodes must be removed there.
+- **The volume is the tenant's user's.** A new volume starts as a copy of the image's /data (UID
+  1000's), and an older version's belongs to UID 1000: before the bot's service is created, a
+  one-replica job of the same image (`basis-owner-<tenant>-…`: root with CHOWN, FOWNER and
+  DAC_READ_SEARCH only, read-only root) runs `chown -R -h` on the node the bot will run on. The node
+  config then also records the user id (`basis.uid`), so later starts skip the job; without
+  `pin_to_node` (a volume every node shares) the job runs at every start.
 - **Networking.** With `host_network=True` the service joins the `host` network and the bot listens
   on 127.0.0.1:<port> of its node: the control plane reaches it when both are on one node (tests, the
-  loopback devnet). Otherwise the port is published through the ingress routing mesh, so
-  127.0.0.1:<port> on every node reaches it. Swarm cannot publish on loopback only: published ports
-  bind every interface of every node, so the bot port range must be firewalled from outside (the bot
-  API also requires its tenant token).
+  loopback devnet); the control plane's settings refuse it outside the devnet. Otherwise the port is
+  published through the ingress routing mesh, so 127.0.0.1:<port> on every node reaches it. What holds
+  there, and what does not: Swarm cannot publish on loopback only (published ports bind every
+  interface of every node, so the bot port range must be firewalled from outside), and the routing
+  mesh forwards any task's connection to a published port, so one bot *can* reach another's API
+  (node address:<its port>); what stops it is the API's token, which is per tenant and which no bot
+  can derive (each gets its own secret, never the control plane's). Containers on the ingress network
+  are not otherwise isolated from each other. For bots that cannot reach each other at all, use the
+  docker runtime (a bridge without inter-container traffic).
 
-Hardening, as the docker runtime: UID 1000, read-only root, /tmp on tmpfs (the engine mounts it
-noexec,nosuid,nodev), every capability dropped (API >= 1.41), an init process, memory / CPU / pids
-limits (pids: API >= 1.41), no Docker socket. `no-new-privileges` goes in `Privileges.NoNewPrivileges`,
-which only engines of API 1.46 (Docker 27) and later understand; older ones ignore the field, so there
-start dockerd with `--no-new-privileges` (or `"no-new-privileges": true` in daemon.json) on every node;
-`basis doctor` checks it. Swarm has no swap limit field on such engines either.
+Hardening, as the docker runtime: the tenant's own user id (group the same, no other group),
+read-only root, /tmp on tmpfs (the engine mounts it noexec,nosuid,nodev), every capability dropped
+(API >= 1.41), an init process, memory / CPU / pids limits (pids: API >= 1.41), no Docker socket.
+`no-new-privileges` goes in `Privileges.NoNewPrivileges`, which only engines of API 1.46 (Docker 27)
+and later understand; older ones ignore the field, so there start dockerd with `--no-new-privileges`
+(or `"no-new-privileges": true` in daemon.json) on every node; `basis doctor` checks it. Swarm has no
+swap limit field on such engines either.
 
 The SDK blocks: every engine call runs in a worker thread.
 """
@@ -62,12 +74,16 @@ from orchestrator.runtimes.container import (
     DATA_DIR,
     HEALTHCHECK_TEST,
     HEALTHCHECK_TIMING,
+    OWNER_CAPS,
+    OWNER_LABEL,
     TENANT_LABEL,
     TMP_SIZE,
     DockerRuntimeError,
     EngineRuntime,
     bot_environment,
+    bot_uid,
     effective_limits,
+    owner_command,
     port_of,
 )
 
@@ -75,6 +91,10 @@ SECRET_DIR = "/run/secrets"
 # On a secret: which file of the bot it is. On the node config and the service: the node it is pinned to.
 SECRET_FILE_LABEL = "basis.secret"
 NODE_LABEL = "basis.node"
+# On the node config: the user id the tenant's volume on that node was given to.
+UID_LABEL = "basis.uid"
+# Final states of a job's task that are not a success.
+FAILED_STATES = frozenset({"failed", "rejected", "orphaned", "shutdown", "remove"})
 SERVICE_LABEL = "com.docker.swarm.service.id"  # the engine's label on every task container
 # Task states before "running" (the scheduler and the node still work on it); later ones are final.
 PENDING_STATES = frozenset({"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready"})
@@ -129,23 +149,102 @@ class SwarmRuntime(EngineRuntime):
         except ImageNotFound:
             return tag
 
-    def _pinned_node(self, tenant_id: str) -> str | None:
+    def _node_labels(self, tenant_id: str) -> dict[str, str]:
+        """The labels of the tenant's node config (its node, and its volume's user id), if it has one."""
         for config in self.client.configs.list(filters={"label": self._tenant_selector(tenant_id)}):
-            node = (config.attrs.get("Spec", {}).get("Labels") or {}).get(NODE_LABEL)
-            if node:
-                return str(node)
-        return None
+            labels = config.attrs.get("Spec", {}).get("Labels") or {}
+            if labels.get(NODE_LABEL):
+                return dict(labels)
+        return {}
 
-    def _pin(self, tenant_id: str, node_id: str) -> None:
-        """Remember the node the bot ran on (its volume is there), unless already remembered."""
-        if self._pinned_node(tenant_id) is None:
-            self.client.configs.create(
-                name=f"basis-node-{tenant_id}-{uuid.uuid4().hex[:8]}",
-                data=node_id.encode(),
-                labels={**self._labels(tenant_id), NODE_LABEL: node_id},
+    def _pinned_node(self, tenant_id: str) -> str | None:
+        return self._node_labels(tenant_id).get(NODE_LABEL)
+
+    def _own_volume(self, spec: BotSpec, uid: int, image: str, node: str | None) -> str:
+        """Give the tenant's volume to its user with a one-replica job on `node` (or wherever the
+        constraints place it); the id of the node it ran on, whose volume it was."""
+        from docker.errors import APIError
+        from docker.types import RestartPolicy, ServiceMode
+
+        labels = self._owner_labels(spec.tenant_id)
+        job = self.client.services.create(
+            image,
+            command=owner_command(uid),
+            name=f"basis-owner-{spec.tenant_id}-{uuid.uuid4().hex[:8]}",
+            mode=ServiceMode("replicated-job", concurrency=1, replicas=1),
+            labels=labels,
+            container_labels=labels,
+            user="0:0",
+            read_only=True,
+            cap_drop=["ALL"],
+            cap_add=OWNER_CAPS,
+            privileges={"NoNewPrivileges": True},
+            mounts=[self._data_mount(spec.tenant_id)],
+            restart_policy=RestartPolicy(condition="none"),
+            constraints=[*self.constraints, *([f"node.id=={node}"] if node else [])],
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                for task in self._tasks(job):
+                    state = (task.get("Status") or {}).get("State", "")
+                    if state == "complete":
+                        return str(task["NodeID"])
+                    if state in FAILED_STATES:
+                        error = (task.get("Status") or {}).get("Err") or state
+                        raise DockerRuntimeError(
+                            f"the data volume of {spec.tenant_id} could not be given to its user: {error}"
+                        )
+                time.sleep(0.2)
+            raise DockerRuntimeError(
+                f"the data volume of {spec.tenant_id} was not given to its user in 120 s"
             )
+        finally:
+            with contextlib.suppress(APIError):
+                job.remove()
+            # Its finished container on this node would hold the volume until the agent removes it.
+            finished = self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={job.id}"})
+            for container in finished:
+                with contextlib.suppress(APIError):
+                    container.remove(force=True)
 
-    def _create_secrets(self, tenant_id: str, secrets: dict[str, str]) -> list[Any]:
+    def _data_mount(self, tenant_id: str) -> Any:
+        """The tenant's volume at /data. Never filled from the image (`no_copy`): Docker fills a volume
+        that is still empty from the image's /data, owner included (UID 1000), at every mount, which would
+        undo the job's handing it over before the bot wrote anything."""
+        from docker.types import Mount
+
+        return Mount(
+            DATA_DIR,
+            self.volume_name(tenant_id),
+            type="volume",
+            no_copy=True,
+            labels=self._labels(tenant_id),  # given to the volume when the node creates it
+        )
+
+    def _remove_owner_leftovers(self, tenant_id: str) -> None:
+        from docker.errors import APIError
+
+        selector = f"{OWNER_LABEL}={self.instance}:{tenant_id}"
+        for job in self.client.services.list(filters={"label": selector}):
+            with contextlib.suppress(APIError):
+                job.remove()
+        super()._remove_owner_leftovers(tenant_id)
+
+    def _pin(self, tenant_id: str, node_id: str, uid: int | None = None) -> None:
+        """Remember the node the bot ran on (its volume is there), unless already remembered; with
+        `uid`, (re)record it with the user its volume there was given to."""
+        if uid is None and self._pinned_node(tenant_id) is not None:
+            return
+        labels = {**self._labels(tenant_id), NODE_LABEL: node_id}
+        if uid is not None:
+            self._remove_configs(tenant_id)  # configs cannot change: the old record goes
+            labels[UID_LABEL] = str(uid)
+        self.client.configs.create(
+            name=f"basis-node-{tenant_id}-{uuid.uuid4().hex[:8]}", data=node_id.encode(), labels=labels
+        )
+
+    def _create_secrets(self, tenant_id: str, secrets: dict[str, str], uid: int) -> list[Any]:
         from docker.types import SecretReference
 
         refs = []
@@ -157,9 +256,7 @@ class SwarmRuntime(EngineRuntime):
                 labels={**self._labels(tenant_id), SECRET_FILE_LABEL: filename},
             )
             refs.append(
-                SecretReference(
-                    secret.id, name, filename=filename, uid=str(BOT_UID), gid=str(BOT_UID), mode=0o400
-                )
+                SecretReference(secret.id, name, filename=filename, uid=str(uid), gid=str(uid), mode=0o400)
             )
         return refs
 
@@ -185,6 +282,7 @@ class SwarmRuntime(EngineRuntime):
     ) -> dict[str, Any]:
         from docker.types import EndpointSpec, Healthcheck, Mount, Resources, RestartPolicy, ServiceMode
 
+        uid = bot_uid(spec)
         memory, nano_cpus, pids = effective_limits(spec)
         resources = Resources(cpu_limit=nano_cpus, mem_limit=memory)
         resources["Limits"]["Pids"] = pids  # API 1.41; the SDK has no argument for it
@@ -201,19 +299,14 @@ class SwarmRuntime(EngineRuntime):
             "labels": labels,
             "container_labels": labels,
             "env": env,
-            "user": f"{BOT_UID}:{BOT_UID}",
+            "user": f"{uid}:{uid}",
             "workdir": DATA_DIR,
             "read_only": True,
             "cap_drop": ["ALL"],
             "privileges": {"NoNewPrivileges": True},
             "init": True,
             "mounts": [
-                Mount(
-                    DATA_DIR,
-                    self.volume_name(spec.tenant_id),
-                    type="volume",
-                    labels=self._labels(spec.tenant_id),  # given to the volume when the node creates it
-                ),
+                self._data_mount(spec.tenant_id),
                 Mount("/tmp", None, type="tmpfs", tmpfs_size=TMP_SIZE),
             ],
             "secrets": secrets,
@@ -238,11 +331,19 @@ class SwarmRuntime(EngineRuntime):
         """The new service, or None when the name is taken (another control plane process was first)."""
         from docker.errors import APIError
 
+        uid = bot_uid(spec)
         env, secrets = bot_environment(spec, host_network=self.host_network, secret_dir=SECRET_DIR)
         image = self._resolve_image(spec.version)
-        node = self._pinned_node(spec.tenant_id) if self.pin_to_node else None
+        pinned = self._node_labels(spec.tenant_id) if self.pin_to_node else {}
+        node = pinned.get(NODE_LABEL)
+        if pinned.get(UID_LABEL) != str(uid):
+            node = self._own_volume(spec, uid, image, node)
+            if self.pin_to_node:
+                self._pin(spec.tenant_id, node, uid)
+            else:
+                node = None  # a volume every node shares: the bot may run anywhere
         self._remove_secrets(spec.tenant_id)  # left by a start whose service is gone
-        refs = self._create_secrets(spec.tenant_id, secrets)
+        refs = self._create_secrets(spec.tenant_id, secrets, uid)
         try:
             return self.client.services.create(**self._service_kwargs(spec, env, image, refs, node))
         except APIError as exc:

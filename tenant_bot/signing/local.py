@@ -46,7 +46,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, 0o400)  # a secret file: replaced whole, never written in place
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -99,8 +99,8 @@ class LocalSigner:
         try:
             if keystore_path.stat().st_mode & 0o077:
                 # Sealed, so not a leak by itself, but nobody else should be able to copy it.
-                log.warning("keystore is readable by others; tightening to 0600", path=str(keystore_path))
-                keystore_path.chmod(0o600)
+                log.warning("keystore is readable by others; tightening to 0400", path=str(keystore_path))
+                keystore_path.chmod(0o400)
             document = json.loads(keystore_path.read_bytes())
         except FileNotFoundError:
             raise KeystoreError(f"no keystore at {keystore_path}") from None

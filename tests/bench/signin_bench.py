@@ -121,7 +121,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _bot_pid(data_root: Path, tenant_id: str) -> int:
-    return int(json.loads((data_root / tenant_id / "bot.pid").read_text())["pid"])
+    return int(json.loads((data_root / ".runtime" / tenant_id / "bot.pid").read_text())["pid"])
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -133,7 +133,7 @@ def _cpu_seconds(pid: int) -> float:
 def _stop_bots(data_root: Path) -> None:
     """The bots outlive the control plane by design: stop each one (its own process group)."""
     pids = []
-    for pid_file in data_root.glob("*/bot.pid"):
+    for pid_file in data_root.glob(".runtime/*/bot.pid"):
         with contextlib.suppress(OSError, ValueError, KeyError):
             pids.append(int(json.loads(pid_file.read_text())["pid"]))
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -173,6 +173,7 @@ def signin_figures() -> list[Figure]:
 def _run(dn: DevnetProcess, *, spare: bool) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="basis-bench-signin-") as tmp:
         root = Path(tmp)
+        root.chmod(0o711)  # run as root, each bot is a user of its own that must cross it to its folder
         port = _free_port()
         env = _env(dn, root, port)
         env["BASIS_CP_BOT_SPARE"] = "true" if spare else "false"

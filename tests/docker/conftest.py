@@ -105,6 +105,8 @@ def instance(docker_client: Any) -> Iterator[str]:
         container.remove(force=True)
     for volume in docker_client.volumes.list(filters=selector):
         volume.remove(force=True)
+    for network in docker_client.networks.list(filters=selector):  # the bots' own bridge
+        network.remove()
 
 
 @pytest.fixture(scope="session")

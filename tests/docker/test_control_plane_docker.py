@@ -94,7 +94,8 @@ def test_a_user_bot_in_a_hardened_container_trades_through_the_proxy_and_survive
     plane.wait_running(user)
     c = bot_container(docker_client, plane, user.tenant_id)
     host, config = c.attrs["HostConfig"], c.attrs["Config"]
-    assert config["User"] == "1000:1000" and host["ReadonlyRootfs"] is True
+    uid = plane.tenant(user.tenant_id).uid
+    assert uid is not None and config["User"] == f"{uid}:{uid}" and host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd") and host["Privileged"] is False
     # What the kernel says of the bot's process, whatever the engine was asked.
     code, out = c.exec_run(["grep", "NoNewPrivs", "/proc/1/status"])

@@ -101,7 +101,8 @@ async def owned_and_stray(
     await service.provision(owned)
     spec = service.spec(service.get(owned))
     env = {**spec.env, "BASIS_TENANT_ID": stray}
-    await service.runtime.start(BotSpec(stray, spec.version, spec.port + 1, tmp_path / stray, env))
+    uid = service.settings.bot_uid_max  # a user id of its own, which no tenant holds
+    await service.runtime.start(BotSpec(stray, spec.version, spec.port + 1, tmp_path / stray, env, uid=uid))
     return owned, stray
 
 
@@ -128,7 +129,9 @@ async def test_a_provisioned_bot_runs_hardened_and_answers(
 
     c = container_of(docker_client, tid)
     host, config = c.attrs["HostConfig"], c.attrs["Config"]
-    assert config["User"] == "1000:1000"
+    uid = tenant.uid
+    assert uid is not None and uid != 1000  # the tenant's own user, not the image's shared one
+    assert config["User"] == f"{uid}:{uid}"
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
     assert any(opt.startswith("no-new-privileges") for opt in host["SecurityOpt"])
@@ -157,12 +160,14 @@ async def test_a_provisioned_bot_runs_hardened_and_answers(
     assert not any(secret in value for secret in secrets for value in env.values())
     assert "BASIS_API_TOKEN" not in env and env["BASIS_API_TOKEN_FILE"] == "/data/.secrets/api_token"
     assert "BASIS_SERVER_SECRET" not in env
-    code, out = c.exec_run(["stat", "-c", "%u %a", "/data/.secrets/api_token"])
-    assert (code, out.decode().strip()) == (0, "1000 400")
-    # The root really is read-only and the bot really is UID 1000 inside.
-    code, out = c.exec_run(["sh", "-c", "id -u; touch /opt/x 2>&1 || true; touch /tmp/x && echo tmp-ok"])
+    code, out = c.exec_run(["stat", "-c", "%u %a", "/data/.secrets/api_token", "/data", "/data/bot.sqlite3"])
+    assert (code, out.decode().split("\n")[:3]) == (0, [f"{uid} 400", f"{uid} 700", f"{uid} 600"])
+    # The root really is read-only and the bot really is its tenant's user inside, with no other group.
+    code, out = c.exec_run(
+        ["sh", "-c", "id -u; id -G; touch /opt/x 2>&1 || true; touch /tmp/x && echo tmp-ok"]
+    )
     lines = out.decode().split("\n")
-    assert lines[0] == "1000" and "Read-only file system" in out.decode() and "tmp-ok" in lines
+    assert lines[:2] == [str(uid), str(uid)] and "Read-only file system" in out.decode() and "tmp-ok" in lines
 
     # The token read from the file is the one the control plane holds (the API answers it).
     sol, evm = addresses(service, tid)
@@ -276,16 +281,21 @@ async def test_containers_and_volumes_of_no_tenant_are_reaped(
 async def test_bridge_networking_publishes_on_loopback_only(
     service: TenantService, docker_client: Any, instance: str, tmp_path: Path
 ) -> None:
-    """Outside the tests the bot is bridged and published on 127.0.0.1 (checked on the created container)."""
+    """Outside the tests the bot is on the runtime's own bridge (no traffic between its containers) and
+    published on 127.0.0.1 (checked on the created container; tests/security/test_bot_network.py runs it)."""
     runtime = DockerRuntime(instance=instance)
     tid = tenant_id()
-    spec = BotSpec(tid, service.settings.bot_version, 18555, tmp_path, {"BASIS_API_TOKEN": "x" * 32})
+    spec = BotSpec(
+        tid, service.settings.bot_version, 18555, tmp_path, {"BASIS_API_TOKEN": "x" * 32}, uid=1_900_000_555
+    )
     env, secrets = runtime._environment(spec)
+    network = runtime._ensure_network()
+    assert network.attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"
     container = docker_client.containers.create(**runtime._create_kwargs(spec, env))
     try:
         bindings = container.attrs["HostConfig"]["PortBindings"]
         assert bindings == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18555"}]}
-        assert container.attrs["HostConfig"]["NetworkMode"] in ("default", "bridge")
+        assert container.attrs["HostConfig"]["NetworkMode"] == runtime.network == f"basis-bots-{instance}"
         assert env["BASIS_API_HOST"] == "0.0.0.0" and env["BASIS_API_PORT"] == "8080"
         assert secrets == {"api_token": "x" * 32}
     finally:

@@ -41,9 +41,10 @@ def test_a_value_set_directly_wins_and_an_unreadable_file_is_a_clear_error(
 
 
 def test_the_secret_archive_holds_0400_files_of_the_bot_user() -> None:
-    with tarfile.open(fileobj=io.BytesIO(_secret_tar({"api_token": "t0k"})), mode="r") as tar:
+    uid = 1_900_000_123  # the tenant's own user (beyond what the old tar headers hold)
+    with tarfile.open(fileobj=io.BytesIO(_secret_tar({"api_token": "t0k"}, uid)), mode="r") as tar:
         folder, token = tar.getmembers()
-        assert (folder.name, folder.isdir(), folder.mode, folder.uid) == (".secrets", True, 0o500, 1000)
-        assert (token.name, token.mode, token.uid, token.gid) == (".secrets/api_token", 0o400, 1000, 1000)
+        assert (folder.name, folder.isdir(), folder.mode, folder.uid) == (".secrets", True, 0o500, uid)
+        assert (token.name, token.mode, token.uid, token.gid) == (".secrets/api_token", 0o400, uid, uid)
         extracted = tar.extractfile(token)
         assert extracted is not None and extracted.read() == b"t0k"

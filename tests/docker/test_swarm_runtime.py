@@ -98,7 +98,9 @@ async def test_a_provisioned_bot_runs_as_a_hardened_service_with_docker_secrets(
     assert spec["Labels"]["basis.version"] == tenant.version
     assert cspec["Labels"]["basis.tenant"] == tid  # the task's container carries them too
     assert cspec["Image"] == docker_client.images.get(f"basis/bot:{tenant.version}").id  # no registry
-    assert cspec["User"] == "1000:1000" and cspec["ReadOnly"] is True and cspec["Init"] is True
+    uid = tenant.uid
+    assert uid is not None and uid != 1000  # the tenant's own user, not the image's shared one
+    assert cspec["User"] == f"{uid}:{uid}" and cspec["ReadOnly"] is True and cspec["Init"] is True
     assert cspec["CapabilityDrop"] == ["ALL"] and not cspec.get("CapabilityAdd")
     assert template["Resources"]["Limits"] == {
         "NanoCPUs": 500_000_000,
@@ -106,11 +108,11 @@ async def test_a_provisioned_bot_runs_as_a_hardened_service_with_docker_secrets(
         "Pids": 200,
     }
     files = sorted((s["File"]["Name"], s["File"]["UID"], s["File"]["Mode"]) for s in cspec["Secrets"])
-    assert files == [(n, "1000", 0o400) for n in ("api_token", "asgard_api_key", "server_secret")]
+    assert files == [(n, str(uid), 0o400) for n in ("api_token", "asgard_api_key", "server_secret")]
 
     c = container_of(docker_client, tid)
     host, config = c.attrs["HostConfig"], c.attrs["Config"]
-    assert config["User"] == "1000:1000"
+    assert config["User"] == f"{uid}:{uid}"
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd")
     assert host["Privileged"] is False
@@ -144,8 +146,8 @@ async def test_a_provisioned_bot_runs_as_a_hardened_service_with_docker_secrets(
     assert not any(secret in value for secret in secrets for value in env.values())
     assert "BASIS_API_TOKEN" not in env and env["BASIS_API_TOKEN_FILE"] == "/run/secrets/api_token"
     assert env["BASIS_SERVER_SECRET_FILE"] == "/run/secrets/server_secret"
-    code, out = c.exec_run(["stat", "-c", "%u %a", "/run/secrets/api_token"])
-    assert (code, out.decode().strip()) == (0, "1000 400")
+    code, out = c.exec_run(["stat", "-c", "%u %a", "/run/secrets/api_token", "/data", "/data/bot.sqlite3"])
+    assert (code, out.decode().split("\n")[:3]) == (0, [f"{uid} 400", f"{uid} 700", f"{uid} 600"])
     code, out = c.exec_run(
         [
             "sh",
@@ -155,7 +157,7 @@ async def test_a_provisioned_bot_runs_as_a_hardened_service_with_docker_secrets(
     )
     text = out.decode()
     lines = text.split("\n")
-    assert lines[0] == "1000" and "Read-only file system" in text and "tmp-ok" in lines
+    assert lines[0] == str(uid) and "Read-only file system" in text and "tmp-ok" in lines
     assert "noexec" in text.split(" /tmp ", 1)[1].split("\n")[0]
 
     # The token read from the secret file is the one the control plane holds (the API answers it).
@@ -165,6 +167,8 @@ async def test_a_provisioned_bot_runs_as_a_hardened_service_with_docker_secrets(
     # Once it ran, the node is remembered (its volume lives there): later starts are pinned to it.
     configs = docker_client.configs.list(filters={"label": [f"basis.tenant={tid}"]})
     assert [c.attrs["Spec"]["Labels"]["basis.node"] for c in configs] == [swarm]
+    # With the user its volume there was given to: later starts need no job to hand it over again.
+    assert [c.attrs["Spec"]["Labels"]["basis.uid"] for c in configs] == [str(uid)]
 
 
 async def test_a_control_plane_restart_adopts_the_service_and_a_crash_is_recovered_from_the_volume(
@@ -277,7 +281,9 @@ def test_the_control_plane_builds_a_swarm_runtime_from_its_settings_and_the_serv
     assert runtime.constraints == ["node.labels.basis==bots"] and runtime.pin_to_node
     assert runtime.host_network is False and runtime.image("1.2") == "example/bot:1.2"
 
-    spec = BotSpec("t-1", "1.2", 18200, Path("/unused"), {"BASIS_API_TOKEN": "s3cr3t", "BASIS_X": "1"})
+    spec = BotSpec(
+        "t-1", "1.2", 18200, Path("/unused"), {"BASIS_API_TOKEN": "s3cr3t", "BASIS_X": "1"}, uid=1_900_000_321
+    )
     env, secrets = bot_environment(spec, host_network=False, secret_dir="/run/secrets")
     kwargs = runtime._service_kwargs(spec, env, "example/bot:1.2", [], "node-a")
     assert kwargs["endpoint_spec"]["Ports"] == [
@@ -291,6 +297,7 @@ def test_the_control_plane_builds_a_swarm_runtime_from_its_settings_and_the_serv
     assert "s3cr3t" not in str(kwargs)
     assert kwargs["constraints"] == ["node.labels.basis==bots", "node.id==node-a"]
     assert kwargs["labels"]["basis.node"] == "node-a" and kwargs["args"] == ["serve"]
+    assert kwargs["user"] == "1900000321:1900000321"
 
 
 async def test_services_volumes_and_secrets_of_no_tenant_are_reaped(

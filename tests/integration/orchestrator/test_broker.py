@@ -41,7 +41,7 @@ from solders.system_program import TransferParams, transfer
 from shared.assets import HYPERLIQUID_BRIDGE
 from shared.transaction_policy import USDC_ARBITRUM
 from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
-from tests.integration.orchestrator.test_tenants_support import pid_alive
+from tests.integration.orchestrator.test_tenants_support import cold_environ, pid_alive
 from tests.support.devnet import start_devnet
 
 pytestmark = pytest.mark.devnet
@@ -317,8 +317,8 @@ def test_bots_of_signed_in_users_get_the_broker_and_never_the_privy_secret(
         plane.wait_running(user)
         tenant = plane.tenant(user.tenant_id)
         assert tenant.pid is not None and pid_alive(tenant.pid)
-        with open(f"/proc/{tenant.pid}/environ", "rb") as f:
-            env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        env = cold_environ(plane.settings, user.tenant_id)  # the spare's /proc shows not the bot's own
+        plane.wait_running(user)
         assert env[b"BASIS_SIGNER"] == b"broker"
         assert env[b"BASIS_BROKER_URL"].decode() == plane.internal_url  # the internal listener
         assert env[b"BASIS_SOLANA_ADDRESS"].decode() == user.solana_address

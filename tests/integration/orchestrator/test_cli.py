@@ -119,7 +119,9 @@ def test_doctor_reports_every_check(cli: Cli) -> None:
 def test_serve_on_port_0_tells_the_bots_the_port_it_listens_on(devnet: DevnetProcess, tmp_path: Path) -> None:
     """`basis serve --port 0 --broker-port 0` picks free ports before the bots learn the signing
     broker's address: its internal listener's, not the public one's."""
-    plane = ControlPlane(devnet, tmp_path, overrides={"port": 0, "broker_port": 0})
+    # No spare: a bot started cold shows its whole environment in /proc (one that was the spare shows the
+    # spare's, which has no settings in it).
+    plane = ControlPlane(devnet, tmp_path, overrides={"port": 0, "broker_port": 0, "bot_spare": False})
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         serve = subprocess.Popen(

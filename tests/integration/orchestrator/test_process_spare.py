@@ -1,5 +1,5 @@
-"""The process runtime's spare: a pre-imported `tenant_bot.spare` process becomes the next bot, shows that
-bot's environment in /proc like a cold-started one, is nobody's bot while it waits, and goes away
+"""The process runtime's spare: a pre-imported `tenant_bot.spare` process becomes the next bot, holds that
+bot's lock and runs as its user like a cold-started one, is nobody's bot while it waits, and goes away
 with the control plane."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.reconciler import Reconciler
-from orchestrator.runtimes.process import MARKER_ENV, SPARE_ENV, TENANT_ENV, ProcessRuntime, _environ
+from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
+from shared.runtime_lock import holder
 from tests.integration.orchestrator.test_tenants_support import (
     health,
     kill_all,
@@ -41,13 +42,27 @@ def service(devnet: DevnetProcess, tmp_path: Path) -> Iterator[TenantService]:
     spare = runtime._spare
     runtime.close()
     if spare is not None:
-        spare[0].wait(timeout=30)
+        spare.wait(timeout=30)
     kill_all(runtime)
 
 
 def spare_of(runtime: ProcessRuntime) -> subprocess.Popen[bytes]:
     assert runtime._spare is not None
-    return runtime._spare[0]
+    return runtime._spare
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The environment block a process was started with (read as root)."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        items = f.read().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in items if b"=" in item)
+
+
+def ids(pid: int) -> tuple[int, int, str]:
+    """(real uid, real gid, supplementary groups) of a live process."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    status = dict(line.split(":", 1) for line in lines if ":" in line)
+    return int(status["Uid"].split()[0]), int(status["Gid"].split()[0]), status["Groups"].strip()
 
 
 async def test_a_spare_becomes_the_next_bot_and_is_identified_like_a_cold_one(service: TenantService) -> None:
@@ -61,15 +76,19 @@ async def test_a_spare_becomes_the_next_bot_and_is_identified_like_a_cold_one(se
     assert (await Reconciler(service).reconcile_once()).reaped == []
     assert first.poll() is None
 
+    # It waits with no secret: its environment is the allow-list of the control plane's.
+    assert not [k for k in environ(first.pid) if k.startswith("BASIS_")]
+    assert holder(runtime.lock_path("spare-one")) is None
+
     tenant = await service.provision("spare-one")
     assert tenant.status == "running", tenant.last_error
     assert tenant.pid == first.pid  # the spare became the bot
     assert tenant.port is not None and health(tenant.port)
-    env = _environ(first.pid)
-    assert env[TENANT_ENV] == "spare-one" and env[MARKER_ENV] == runtime.marker
-    assert SPARE_ENV not in env and env["BASIS_API_PORT"] == str(tenant.port)
-    assert env["BASIS_DATA_DIR"] == str(runtime.tenant_dir("spare-one").resolve())
+    # Identified like a cold-started bot: it holds the tenant's lock and works in the tenant's folder.
+    assert holder(runtime.lock_path("spare-one")) == first.pid
     assert os.readlink(f"/proc/{first.pid}/cwd") == str(runtime.tenant_dir("spare-one"))
+    if os.geteuid() == 0:  # as the tenant's own user, with no other group
+        assert tenant.uid is not None and ids(first.pid) == (tenant.uid, tenant.uid, "")
     # Its output goes to the tenant's log.
     assert "started by the control plane" in await runtime.logs("spare-one", 500)
     assert "Bot started" in await runtime.logs("spare-one", 500)
@@ -109,7 +128,7 @@ async def test_a_spare_leaves_when_the_control_plane_lets_it_go_or_dies(
         "import sys, time; from pathlib import Path;"
         "from orchestrator.runtimes.process import ProcessRuntime;"
         f"r = ProcessRuntime(Path({str(tmp_path / 'other')!r}), spare=True); r.warm();"
-        "print(r._spare[0].pid, flush=True); time.sleep(600)"
+        "print(r._spare.pid, flush=True); time.sleep(600)"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
@@ -123,25 +142,30 @@ async def test_a_spare_leaves_when_the_control_plane_lets_it_go_or_dies(
     assert not pid_alive(pid), "the spare outlived its control plane"
 
 
-def test_the_spare_takes_an_environment_only_if_it_fits() -> None:
-    """`take_environment` rewrites the block /proc shows; one larger than the room is refused."""
-    script = """
-import json, os
-from tenant_bot.spare import take_environment
-take_environment({"BASIS_TENANT_ID": "t-1", "A": "b"})
-block = open(f"/proc/{os.getpid()}/environ", "rb").read().rstrip(b"\\0").split(b"\\0")
-print(json.dumps([x.decode() for x in block] + [os.environ["A"]]))
-try:
-    take_environment({"BIG": "x" * 100000})
-except ValueError as exc:
-    print("refused:", exc)
-"""
-    env = {"PATH": os.environ.get("PATH", ""), "ROOM": "x" * 4000, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    first, second = out.stdout.splitlines()
-    assert json.loads(first) == ["BASIS_TENANT_ID=t-1", "A=b", "b"]
-    assert second.startswith("refused: the environment needs")
+async def test_a_second_bot_of_a_tenant_cannot_take_its_lock(service: TenantService) -> None:
+    """However it is started (a spare handed the same tenant, a cold start), a second bot of a tenant finds
+    the tenant's lock held and exits: two bots never trade for one user."""
+    runtime = service.runtime
+    assert isinstance(runtime, ProcessRuntime)
+    tenant = await service.provision("only-one")
+    assert tenant.status == "running" and tenant.pid is not None
+    order = {
+        "env": {"PATH": os.environ.get("PATH", "")},
+        "cwd": str(runtime.tenant_dir("only-one")),
+        "log": str(runtime.log_path("only-one")),
+        "lock": str(runtime.lock_path("only-one")),
+        "uid": tenant.uid if os.geteuid() == 0 else None,
+    }
+    spare = subprocess.run(
+        [sys.executable, "-P", "-m", "tenant_bot.spare"],
+        cwd=ROOT,
+        input=json.dumps(order).encode() + b"\n",
+        capture_output=True,
+        timeout=120,
+    )
+    assert spare.returncode == 1
+    assert "another bot of this tenant runs" in await runtime.logs("only-one", 5)
+    assert holder(runtime.lock_path("only-one")) == tenant.pid and pid_alive(tenant.pid)
 
 
 def test_only_basis_serve_keeps_a_spare(devnet: DevnetProcess, tmp_path: Path) -> None:

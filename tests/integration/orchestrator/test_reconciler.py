@@ -80,14 +80,16 @@ async def test_a_start_that_never_gets_healthy_fails_and_is_retried(
         kill_all(svc.runtime)
 
 
-async def test_a_stray_bot_with_our_marker_is_reaped(service: TenantService) -> None:
+async def test_a_stray_bot_of_our_data_root_is_reaped(service: TenantService) -> None:
     runtime = service.runtime
     assert isinstance(runtime, ProcessRuntime)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # A bot no tenant owns (e.g. its tenant was deleted while the control plane was down).
-    ghost = BotSpec("ghost", "0.1.0", port, service.settings.data_root / "ghost", env={})
+    ghost = BotSpec(
+        "ghost", "0.1.0", port, service.settings.data_root / "ghost", env={}, uid=service.settings.bot_uid_max
+    )
     status = await runtime.start(ghost)
     assert status.pid is not None and pid_alive(status.pid)
     report = await Reconciler(service).reconcile_once()

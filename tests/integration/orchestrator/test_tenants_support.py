@@ -1,14 +1,17 @@
 """Helpers shared by the control-plane tenant, reconciler and CLI tests (no tests in here).
 
-Each test gets its own database and data root, so its process runtime's marker differs from every
-other test's and a reconciler never touches another test's bots.
+Each test gets its own database and data root, and a process runtime sees only the bots of its own
+data root, so a reconciler never touches another test's bots.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,14 +24,16 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
-from tests.support.devnet import DevnetProcess
+from tests.support.devnet import DevnetProcess, free_port_block
+from tests.support.privileges import bot_data_root
 
 
 def settings_for(dn: DevnetProcess, root: Path, **overrides: Any) -> ControlPlaneSettings:
     privy = dn.state()["privy"]
     values: dict[str, Any] = {
         "database_url": f"sqlite:///{root / 'control.sqlite3'}",
-        "data_root": root / "tenants",
+        # Run as root, bots are users of their own, which must reach their folders: not under pytest's.
+        "data_root": bot_data_root(),
         "server_secret": SecretStr("test-control-plane-secret"),
         "privy_app_id": privy["app_id"],
         "privy_app_secret": SecretStr(privy["app_secret"]),
@@ -40,6 +45,9 @@ def settings_for(dn: DevnetProcess, root: Path, **overrides: Any) -> ControlPlan
         "solana_rpc_url": dn.url("solana"),
         "arbitrum_rpc_url": dn.url("arbitrum"),
         "bot_env": {"BASIS_TICK_SECONDS": "0.5"},
+        # A block of ports of this test's own, never the default range `make run` and other runs use.
+        "bot_port_min": (low := free_port_block(100)),
+        "bot_port_max": low + 99,
         "bot_start_timeout_seconds": 60,
         "bot_stop_timeout_seconds": 20,
         "reconcile_interval_seconds": 0.5,
@@ -98,7 +106,29 @@ def health(port: int) -> bool:
 
 
 def kill_all(runtime: ProcessRuntime) -> None:
-    """Test clean-up: SIGKILL every bot carrying this runtime's marker."""
+    """Test clean-up: SIGKILL every bot of this runtime's data root."""
     for proc in runtime._scan():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def cold_environ(settings: ControlPlaneSettings, tenant_id: str) -> dict[bytes, bytes]:
+    """A bot's whole environment, read as root from /proc after restarting it cold.
+
+    A bot that was the pre-imported spare shows in /proc the environment the spare started with (no
+    settings in it: it got them later, on its stdin); `basis tenants restart` keeps no spare, so the
+    bot it starts shows its own. Returns the new process's environment."""
+    from tests.support.devnet import ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "tenants", "restart", tenant_id, "--json"],
+        cwd=ROOT,
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    pid = json.loads(out.stdout)["pid"]
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)

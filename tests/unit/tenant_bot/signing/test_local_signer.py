@@ -142,9 +142,9 @@ def test_keystore_holds_no_private_key_in_any_encoding(keystore: Path) -> None:
     assert signer.solana_address in text and signer.evm_address in text  # the public side is in clear
 
 
-def test_keystore_file_mode_is_0600_and_no_temp_file_is_left(keystore: Path) -> None:
+def test_keystore_file_mode_is_0400_and_no_temp_file_is_left(keystore: Path) -> None:
     LocalSigner.create(keystore, "tenant-a", SECRET)
-    assert stat.S_IMODE(os.stat(keystore).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(keystore).st_mode) == 0o400
     assert [p.name for p in keystore.parent.iterdir()] == [keystore.name]
 
 
@@ -198,7 +198,7 @@ def test_loading_tightens_a_keystore_left_readable_by_others(keystore: Path) -> 
     LocalSigner.create(keystore, "tenant-a", SECRET)
     keystore.chmod(0o644)
     LocalSigner.load(keystore, "tenant-a", SECRET)
-    assert stat.S_IMODE(os.stat(keystore).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(keystore).st_mode) == 0o400
 
 
 def test_keys_never_reach_a_log_line(keystore: Path) -> None:
