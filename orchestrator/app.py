@@ -1,5 +1,9 @@
 """`create_app(settings)`: the control plane's FastAPI app — sign-in, the proxy to each user's bot,
-tenant status for the portal — with the reconciler running on a timer for the app's lifetime."""
+tenant status for the portal — with the reconciler running on a timer for the app's lifetime.
+
+The signing broker is not part of it: it is `app.state.internal_app`, a second small app (the broker
+and a `/health`) that `basis serve` serves on an internal listener of its own
+(`orchestrator/listeners.py`), so that the public port answers 404 for `/internal/sign`."""
 
 from __future__ import annotations
 
@@ -131,11 +135,12 @@ def _install_auth_and_proxy(
     # Secure cookies always when users come over https only; else whenever the request did.
     secure = True if settings.cookies_always_secure() else None
     app.include_router(make_auth_router(privy, sessions, users, cookie_secure=secure))
-    # The signing broker (bots of signed-in users sign through it with their tenant token).
-    from orchestrator.broker import SigningBroker, make_broker_router
+    # The signing broker (bots of signed-in users sign through it with their tenant token), on the
+    # internal listener only.
+    from orchestrator.broker import SigningBroker
 
     app.state.broker = SigningBroker(settings, app.state.db, privy)
-    app.include_router(make_broker_router(app.state.broker))
+    app.state.internal_app = _internal_app(app.state.broker)
     current_user = make_current_user(sessions)
 
     @app.get("/api/v1/tenant", summary="The signed-in user's bot: desired state, status, last error")
@@ -155,9 +160,13 @@ def _install_auth_and_proxy(
             raise ProxyRefusal(exc.status_code, str(exc.detail)) from None
         tenant = service.of_user(user_id)
         found = service.upstream(tenant.id) if tenant is not None else None
-        return Upstream(found.base_url, found.token) if found is not None else None
+        return Upstream(found.base_url, found.token, user_id) if found is not None else None
 
-    proxy = BotProxy(resolve)
+    proxy = BotProxy(
+        resolve,
+        max_body_bytes=settings.max_body_bytes,
+        max_streams_per_user=settings.max_streams_per_user,
+    )
     app.mount(BOT_PREFIX, proxy)
 
     @app.get(BOT_PREFIX, include_in_schema=False)
@@ -168,6 +177,25 @@ def _install_auth_and_proxy(
 
     closers.extend([proxy.aclose, privy.aclose, users.aclose])
 
+    _answer_value_errors(app)
+
+
+def _internal_app(broker: Any) -> FastAPI:
+    """What the internal listener serves: the signing broker, and `/health`."""
+    from orchestrator.broker import make_broker_router
+
+    internal = FastAPI(title="Basis control plane: internal", version="0.1.0", docs_url=None, redoc_url=None)
+
+    @internal.get("/health", summary="The internal listener answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    internal.include_router(make_broker_router(broker))
+    _answer_value_errors(internal)
+    return internal
+
+
+def _answer_value_errors(app: FastAPI) -> None:
     @app.exception_handler(ValueError)
     async def bad_value(_request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)

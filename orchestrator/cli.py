@@ -146,44 +146,64 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port (default BASIS_CP_PORT, 8000; 0 picks a free one).")
     ] = None,
+    broker_host: Annotated[
+        str | None,
+        typer.Option(help="The signing broker's internal address (default BASIS_CP_BROKER_HOST, 127.0.0.1)."),
+    ] = None,
+    broker_port: Annotated[
+        int | None,
+        typer.Option(
+            help="The signing broker's port (default BASIS_CP_BROKER_PORT, 8001; 0 picks a free one)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the control plane until SIGTERM/SIGINT. The bots keep running after it stops."""
-    import uvicorn
-
+    """Run the control plane until SIGTERM/SIGINT: the public listener (portal, sign-in, the proxy to
+    each user's bot) and the internal one (the signing broker, for bots only). The bots keep running
+    after it stops."""
     from orchestrator.app import create_app
-    from shared.logging import configure_logging
+    from orchestrator.listeners import ControlPlaneServer, bind, listener_limits, raise_descriptor_limit
+    from shared.logging import configure_logging, get_logger
 
-    # The address given here is the one bots reach the signing broker at (broker_url's default), and
-    # is validated with the rest (a public default secret is refused on a public address).
-    settings = _settings(host=host, port=port)
-    if settings.port == 0:
-        # A free port, chosen now: the bots are told the broker's address before the server binds.
-        settings = settings.model_copy(update={"port": _free_port(settings.host)})
+    # The addresses given here are validated with the rest (a public default secret is refused on a
+    # public address); the internal one is where bots reach the signing broker (broker_url's default).
+    settings = _settings(host=host, port=port, broker_host=broker_host, broker_port=broker_port)
     configure_logging(settings.log_level, json=settings.log_json)
+    descriptors = raise_descriptor_limit()
+    # Both sockets are bound now (port 0 included), so the bots are told the broker's real address.
+    sockets = []
+    for what, address, number in (
+        ("the control plane", settings.host, settings.port),
+        ("the signing broker", settings.broker_host, settings.broker_port),
+    ):
+        try:
+            sockets.append(bind(address, number))
+        except OSError as exc:
+            raise _fail(f"{what} cannot listen on {address}:{number}: {exc.strerror or exc}", 1) from None
+    public_socket, internal_socket = sockets
+    settings = settings.model_copy(
+        update={"port": public_socket.getsockname()[1], "broker_port": internal_socket.getsockname()[1]}
+    )
     try:
         application = create_app(settings)
     except (SQLAlchemyError, OSError) as exc:
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        # Never take the client address from a client-sent X-Forwarded-For: rate limits and the
-        # proxy's own X-Forwarded-* depend on the real peer.
-        proxy_headers=False,
-        timeout_graceful_shutdown=5,
+    public_limits, internal_limits = listener_limits(settings, descriptors)
+    get_logger(__name__).info(
+        "listening",
+        public=_url(settings.host, settings.port),
+        internal=_url(settings.broker_host, settings.broker_port),
+        max_connections=public_limits.max_connections,
+        broker_max_connections=internal_limits.max_connections,
+        open_files_limit=descriptors,
     )
+    ControlPlaneServer(
+        (application, public_limits, public_socket),
+        (application.state.internal_app, internal_limits, internal_socket),
+    ).run()
 
 
-def _free_port(host: str) -> int:
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 # ---------------------------------------------------------------------- users

@@ -98,8 +98,9 @@ class ControlPlaneSettings(BasisSettings):
     restart_backoff_seconds: float = Field(default=2.0, gt=0)
     restart_backoff_max_seconds: float = Field(default=300.0, gt=0)
 
-    # Signing broker (`POST /internal/sign`): where bots of signed-in users reach it, i.e. this control
-    # plane's own address. None = http://127.0.0.1:<port> (or <host>:<port> when bound to one address).
+    # Signing broker (`POST /internal/sign`): where bots of signed-in users reach it, i.e. the internal
+    # listener's address. None = http://<broker_host>:<broker_port> (127.0.0.1 when it is bound to every
+    # address).
     broker_url: str | None = None
     # A risk config YAML whose `transactions` section bounds what the broker signs (programs,
     # contracts, destinations, amounts). None = the bot's packaged defaults (tenant_bot/risk/defaults.yaml),
@@ -128,6 +129,45 @@ class ControlPlaneSettings(BasisSettings):
     # networks (["10.0.0.2", "10.1.0.0/16"]). Empty: the peer is the client and those headers are
     # ignored. Behind a proxy not listed here every user shares the proxy's sign-in limits.
     trusted_proxies: list[str] = Field(default_factory=list)
+
+    # -- Listeners (orchestrator/listeners.py): two, in one process and one event loop, and the limits
+    # that keep both answering while a visitor floods them.
+    # The internal listener: the signing broker (`POST /internal/sign`) and a `/health`, served apart from
+    # the public listener (host/port above: portal, sign-in, proxy), which answers 404 for the broker.
+    # Bind it where bots, and only bots, reach it: loopback for the process runtime and host-network
+    # containers, a Docker bridge's gateway address for bridged ones. Port 0 picks a free port at start.
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(default=8001, ge=0, le=65535)
+    # A request's head (request line and headers) must arrive whole within this many seconds of the
+    # connection opening or answering its previous request: then 408 and the connection is closed
+    # (a connection that sent nothing is just closed). Slow-header clients cannot hold connections.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A request's body must arrive whole within this many seconds of its head, or 408 and closed.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The largest request head (431 past it) and body (413 past it), refused while the bytes arrive:
+    # nothing past them is kept. Far above what the portal, sign-in and a bot's API take. The proxy
+    # refuses larger bodies to a bot too; the signing broker refuses more than its own 64 KiB itself.
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Open connections the public listener keeps at most (less if the open-files limit is lower: see
+    # reserved_descriptors). Past it a new connection sheds the one waiting longest without a request in
+    # progress (idle, or still sending); only when all are busy is the new one answered 503.
+    max_connections: int = Field(default=10_000, ge=1)
+    # The same, per client network (an IPv4 /24, an IPv6 /64), so one network cannot take them all.
+    # Connections from a trusted proxy (trusted_proxies), through which every user comes, are not
+    # capped per network; 0 turns the cap off for everyone.
+    max_connections_per_network: int = Field(default=256, ge=0)
+    # Open connections the internal listener (bots calling the broker) keeps at most.
+    broker_max_connections: int = Field(default=1024, ge=1)
+    # File descriptors kept for everything but client connections: the database, the reconciler and
+    # runtimes, log files, the broker's connections to Privy, the proxy's idle connections to bots, and a
+    # burst of accepts. `basis serve` raises its soft open-files limit to the hard one; the public cap is
+    # then at most (limit - reserved - broker_max_connections) / 2, as each public connection may hold one
+    # connection to a bot.
+    reserved_descriptors: int = Field(default=2048, ge=0)
+    # Live event streams (the dashboard's `GET /app/api/v1/events/stream`) one user may hold open through
+    # the proxy at once, a dashboard tab holding one; the next is answered 429 until one ends.
+    max_streams_per_user: int = Field(default=8, ge=1)
 
     @field_validator("public_url")
     @classmethod
@@ -172,6 +212,8 @@ class ControlPlaneSettings(BasisSettings):
             out.append("BASIS_CP_DATABASE_URL")
         if not is_loopback_host(self.host):
             out.append("BASIS_CP_HOST")
+        if not is_loopback_host(self.broker_host):
+            out.append("BASIS_CP_BROKER_HOST")
         if not all(is_loopback_host(host) for host in self.allowed_hosts):
             out.append("BASIS_CP_ALLOWED_HOSTS")
         if not all(_loopback_network(net) for net in self.trusted_proxies):
@@ -259,15 +301,15 @@ class ControlPlaneSettings(BasisSettings):
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
 
     def broker_url_value(self) -> str:
-        """The signing broker's base URL as bots should call it."""
+        """The signing broker's base URL as bots should call it: the internal listener's."""
         if self.broker_url:
             return self.broker_url.rstrip("/")
-        host = self.host
+        host = self.broker_host
         if host in ("", "0.0.0.0", "::"):  # bound to every address: loopback reaches it
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{self.broker_port}"
 
 
 def _loopback_network(entry: str) -> bool:

@@ -9,7 +9,16 @@ buffering (server-sent events included); a client that goes away closes the upst
 the bot sees its stream end.
 
 What crosses the proxy, and what does not:
-- hop-by-hop headers (and those the `Connection` header names) are removed both ways;
+- hop-by-hop headers (and those the `Connection` header names) are removed both ways, except that a
+  `Connection` header cannot remove framing or what the proxy itself writes (`PROTECTED`);
+- the proxy frames every request body itself: the client's `Content-Length` and `Transfer-Encoding`
+  never cross; the bot gets the length the client's server checked (and exactly that many bytes),
+  or a chunked body. A body the bot cannot tell apart from the next request cannot be smuggled onto
+  a pooled connection;
+- bodies above `max_body_bytes` are refused with 413 before or while they are sent (a bot's API takes
+  small JSON);
+- each user holds at most `max_streams_per_user` live event streams (answers of type
+  `text/event-stream`) at once; past that the answer is 429, and a stream counts until it ends;
 - the browser's `Cookie`, `Authorization`, `X-Basis-Token`, `X-CSRF-Token` and every
   `X-Forwarded-*` / `Forwarded` header are dropped; we set `X-Forwarded-For/Proto/Host` ourselves
   and add the bot's own token, which only the control plane holds;
@@ -69,6 +78,21 @@ CLIENT_ONLY = frozenset(
         b"expect",  # our server answers `100-continue` itself; the bot must not send a second one
     }
 )
+# Names a `Connection` header may list without effect: the message's framing, and the headers the
+# proxy writes itself. Dropping them on a client's say-so would desynchronise a pooled connection
+# (a body sent raw, without its length, is read by the bot as the next request).
+PROTECTED = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"host",
+        b"x-basis-token",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"content-security-policy",
+    }
+)
 # `server` and `date` are written again by our own server; repeating the bot's would duplicate them.
 UPSTREAM_ONLY = frozenset({b"set-cookie", b"server", b"date"})
 # Added to every answer of a bot: only a page of the control plane's own origin (the portal) may frame
@@ -78,14 +102,21 @@ FRAMING = (b"content-security-policy", b"frame-ancestors 'self'")
 
 NOT_RUNNING = "your bot is not running"
 STARTING = "your bot is starting"
+BODY_TOO_LARGE = "the request body is too large for your bot (at most {} bytes)"
+TOO_MANY_STREAMS = (
+    "you already have {} live event streams open, the most one account may hold: "
+    "close another dashboard tab and try again"
+)
 
 
 @dataclass(frozen=True)
 class Upstream:
-    """Where one user's bot answers (`http://127.0.0.1:PORT`) and the token it requires."""
+    """Where one user's bot answers (`http://127.0.0.1:PORT`), the token it requires, and whose bot it
+    is (`owner`: the user, whose live event streams are counted together)."""
 
     base_url: str
     token: SecretStr
+    owner: str
 
 
 class ProxyRefusal(Exception):
@@ -119,36 +150,42 @@ def _origin(base_url: str) -> _Origin:
 
 
 def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    """Header names listed in `Connection`: hop-by-hop for this one message (RFC 9110 §7.6.1)."""
+    """Header names listed in `Connection`: hop-by-hop for this one message (RFC 9110 §7.6.1), less
+    the `PROTECTED` ones, which a `Connection` header never removes."""
     names: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
             names.update(t.strip().lower() for t in value.split(b",") if t.strip())
-    return frozenset(names)
+    return frozenset(names - PROTECTED)
 
 
 def request_headers(
     scope: Scope, upstream_netloc: bytes, token: bytes
-) -> tuple[list[tuple[bytes, bytes]], bool, bool]:
-    """The headers to send upstream, whether the client sent a body, and whether its length is known.
+) -> tuple[list[tuple[bytes, bytes]], int | None]:
+    """The headers to send upstream, framing included, and the body's length: 0 when there is none,
+    None for a body of unknown length (sent chunked).
 
+    The client's `Content-Length` and `Transfer-Encoding` never cross: the proxy writes its own,
+    from the length the client's server checked (it delivers exactly that many bytes), so nothing
+    the client says (a `Connection` header naming them, say) can leave a body unframed.
     ASGI servers give header names in lower case, so no case folding is needed on the hot path.
     """
     incoming: list[tuple[bytes, bytes]] = scope["headers"]
     extra = _connection_tokens(incoming) if any(n == b"connection" for n, _ in incoming) else frozenset()
     out: list[tuple[bytes, bytes]] = [(b"host", upstream_netloc)]
     client_host = b""
-    has_body = False
-    has_length = False
+    declared: int | None = None
+    chunked = False
     for name, value in incoming:
         if name == b"host":
             client_host = value
             continue
         if name == b"content-length":
-            has_body = value.strip() not in (b"", b"0")
-            has_length = True
-        elif name == b"transfer-encoding":
-            has_body = True
+            declared = int(value)  # the server refused the request if it was not a number
+            continue
+        if name == b"transfer-encoding":
+            chunked = True
+            continue
         if name in HOP_BY_HOP or name in CLIENT_ONLY or name in extra or name.startswith(b"x-forwarded-"):
             continue
         out.append((name, value))
@@ -159,7 +196,13 @@ def request_headers(
     if client_host:
         out.append((b"x-forwarded-host", client_host))
     out.append((b"x-basis-token", token))
-    return out, has_body, has_length
+    if chunked:  # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length
+        out.append((b"transfer-encoding", b"chunked"))
+        return out, None
+    if declared is not None:
+        out.append((b"content-length", b"%d" % declared))
+        return out, declared
+    return out, 0
 
 
 def response_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -241,6 +284,15 @@ class _ClientGone(Exception):
     pass
 
 
+class _BodyRefused(Exception):
+    """The client's body cannot be relayed (too large): answered with `status` before the bot's answer."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
 class _UpstreamSlow(Exception):
     pass
 
@@ -282,6 +334,7 @@ class _Head:
     length: int | None  # None: chunked, or until the connection closes
     chunked: bool
     keep_alive: bool
+    event_stream: bool  # `text/event-stream`: a live stream, counted against the user's cap
 
 
 def parse_head(raw: bytes) -> _Head:
@@ -293,6 +346,7 @@ def parse_head(raw: bytes) -> _Head:
     headers: list[tuple[bytes, bytes]] = []
     length: int | None = None
     chunked = False
+    event_stream = False
     keep_alive = version == b"HTTP/1.1"
     for line in lines[1:]:
         name, sep, value = line.partition(b":")
@@ -304,13 +358,15 @@ def parse_head(raw: bytes) -> _Head:
             length = int(value)
         elif name == b"transfer-encoding":
             chunked = value.lower().endswith(b"chunked")
+        elif name == b"content-type":
+            event_stream = value.lower().startswith(b"text/event-stream")
         elif name == b"connection":
             tokens = value.lower()
             keep_alive = b"close" not in tokens if keep_alive else b"keep-alive" in tokens
         headers.append((name, value))
     if chunked:
         length = None  # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length
-    return _Head(int(rest[:3]), headers, length, chunked, keep_alive)
+    return _Head(int(rest[:3]), headers, length, chunked, keep_alive, event_stream)
 
 
 class BotProxy:
@@ -318,13 +374,19 @@ class BotProxy:
 
     Mount it where the dashboard lives (e.g. `app.mount("/app", proxy)`); the part of the path below
     the mount point is what the bot receives. Idle connections are kept per bot origin and nothing
-    else (no cookies, no credentials) is kept between requests.
+    else (no cookies, no credentials) is kept between requests, but the count of each user's open
+    event streams.
     """
 
     def __init__(
         self,
         resolve: Resolver,
         *,
+        # A bot's API takes small JSON; a larger body is refused (413) before it reaches the bot.
+        max_body_bytes: int = 1024 * 1024,
+        # Live event streams one user may hold through the proxy at once (each holds a connection
+        # here and a subscriber in the bot); the next one is answered 429.
+        max_streams_per_user: int = 8,
         max_idle_per_bot: int = 32,
         # Below uvicorn's 5 s keep-alive timeout, so we never reuse a connection the bot is closing.
         keepalive_expiry: float = 4.0,
@@ -333,12 +395,15 @@ class BotProxy:
         response_timeout: float = 120.0,
     ) -> None:
         self.resolve = resolve
+        self.max_body_bytes = max_body_bytes
+        self.max_streams_per_user = max_streams_per_user
         self.max_idle_per_bot = max_idle_per_bot
         self.keepalive_expiry = keepalive_expiry
         self.connect_timeout = connect_timeout
         self.response_timeout = response_timeout
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._origins: dict[str, _Origin] = {}
+        self._streams: dict[str, int] = {}  # owner -> live event streams open now
 
     async def aclose(self) -> None:
         for conns in self._idle.values():
@@ -408,13 +473,12 @@ class BotProxy:
             await send({"type": "http.response.start", "status": 307, "headers": [(b"location", location)]})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers, has_body, has_length = request_headers(
+        headers, length = request_headers(
             scope, origin.netloc, upstream.token.get_secret_value().encode("latin-1")
         )
-        chunked = has_body and not has_length
-        if chunked:
-            # The client's chunked framing was hop-by-hop; frame the body again for this hop.
-            headers.append((b"transfer-encoding", b"chunked"))
+        if length is not None and length > self.max_body_bytes:
+            await send_error(scope, send, 413, BODY_TOO_LARGE.format(self.max_body_bytes))
+            return
         method: str = scope["method"]
         head = b"".join(
             [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
@@ -423,8 +487,11 @@ class BotProxy:
         )
         conn: _Connection | None = None
         try:
-            conn, response = await self._exchange(origin, head, receive if has_body else None, chunked)
+            conn, response = await self._exchange(origin, head, receive if length != 0 else None, length)
         except _ClientGone:
+            return
+        except _BodyRefused as refused:
+            await send_error(scope, send, refused.status, refused.detail)
             return
         except _UpstreamSlow:
             await send_error(scope, send, 504, "your bot did not answer in time")
@@ -436,6 +503,14 @@ class BotProxy:
             else:
                 await send_error(scope, send, 502, NOT_RUNNING)
             return
+        owner = upstream.owner
+        if response.event_stream:
+            streams = self._streams.get(owner, 0)
+            if streams >= self.max_streams_per_user:
+                conn.close()  # the bot sees this stream end at once
+                await send_error(scope, send, 429, TOO_MANY_STREAMS.format(streams))
+                return
+            self._streams[owner] = streams + 1
         reusable = False
         try:
             reusable = await self._relay(conn, response, scope, receive, send)
@@ -444,16 +519,22 @@ class BotProxy:
                 self._give_back(origin, conn)
             else:
                 conn.close()  # an unfinished answer: the bot sees its connection (and any stream) end
+            if response.event_stream:
+                left = self._streams[owner] - 1
+                if left:
+                    self._streams[owner] = left
+                else:
+                    del self._streams[owner]
 
     async def _exchange(
-        self, origin: _Origin, head: bytes, receive: Receive | None, chunked: bool
+        self, origin: _Origin, head: bytes, receive: Receive | None, length: int | None
     ) -> tuple[_Connection, _Head]:
         """Send the request on a pooled connection (or a new one) and read the response head."""
         # A body cannot be sent twice, so it never risks a pooled connection that may be closing.
         conn = self._take_idle(origin) if receive is None else None
         if conn is not None:
             try:
-                return conn, await self._round_trip(conn, head, None, chunked)
+                return conn, await self._round_trip(conn, head, None, length)
             except _UpstreamBroken as exc:
                 conn.close()
                 if exc.answered:
@@ -464,19 +545,19 @@ class BotProxy:
                 raise
         conn = await self._connect(origin)
         try:
-            return conn, await self._round_trip(conn, head, receive, chunked)
+            return conn, await self._round_trip(conn, head, receive, length)
         except BaseException:
             conn.close()
             raise
 
     async def _round_trip(
-        self, conn: _Connection, head: bytes, receive: Receive | None, chunked: bool
+        self, conn: _Connection, head: bytes, receive: Receive | None, length: int | None
     ) -> _Head:
         writer, reader = conn.writer, conn.reader
         try:
             writer.write(head)
             if receive is not None:
-                await self._send_body(writer, receive, chunked)
+                await self._send_body(writer, receive, length)
             raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.response_timeout)
             while raw[9:10] == b"1" and raw[9:12] != b"101":  # skip interim 1xx answers
                 raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.response_timeout)
@@ -493,21 +574,32 @@ class BotProxy:
         except ValueError as exc:
             raise _UpstreamBroken(str(exc), answered=True) from exc
 
-    @staticmethod
-    async def _send_body(writer: asyncio.StreamWriter, receive: Receive, chunked: bool) -> None:
-        """The client's body, chunk by chunk as it arrives, never gathered in memory."""
+    async def _send_body(self, writer: asyncio.StreamWriter, receive: Receive, length: int | None) -> None:
+        """The client's body, chunk by chunk as it arrives, never gathered in memory: exactly `length`
+        bytes, or chunked (`length` None) up to `max_body_bytes`. A body that overruns either is not
+        sent on (the connection to the bot is then closed, never reused)."""
+        chunked = length is None
+        limit = self.max_body_bytes if length is None else length
+        sent = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _ClientGone
             body = message.get("body", b"")
             if body:
+                sent += len(body)
+                if sent > limit:
+                    if chunked:
+                        raise _BodyRefused(413, BODY_TOO_LARGE.format(self.max_body_bytes))
+                    raise _BodyRefused(400, "the request body is longer than its Content-Length")
                 writer.write(b"%x\r\n%b\r\n" % (len(body), body) if chunked else body)
                 await writer.drain()
             if not message.get("more_body", False):
                 break
         if chunked:
             writer.write(b"0\r\n\r\n")
+        elif sent != length:
+            raise _BodyRefused(400, "the request body is shorter than its Content-Length")
 
     async def _relay(
         self, conn: _Connection, response: _Head, scope: Scope, receive: Receive, send: Send

@@ -2,8 +2,10 @@
 and straight to the same bot (`GET /health`, `GET /api/v1/status`), and the delay from a bot event
 to clients of event streams held open through the proxy (1 stream, then 500 at once).
 
-The proxy runs as its own uvicorn process (as the control plane does); the load comes from raw
-asyncio keep-alive connections, so the client's own cost stays small and equal on both sides.
+The proxy runs as its own process on `basis serve`'s public listener (uvicorn's httptools protocol
+with the read deadlines, size limits and connection cap of `orchestrator/listeners.py`, default
+settings); the load comes from raw asyncio keep-alive connections, so the client's own cost stays
+small and equal on both sides.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import httpx
 from pydantic import SecretStr
 from starlette.requests import Request
 
+from orchestrator.config import ControlPlaneSettings
+from orchestrator.listeners import Listener, ListenerConfig, bind, listener_limits, raise_descriptor_limit
 from orchestrator.proxy import BotProxy, Upstream
 from tests.bench.results import Figure, percentile
 from tests.support.bot import BotProcess, serve
@@ -38,14 +42,25 @@ STREAMS = 500
 
 
 def proxy_app() -> BotProxy:
-    """The proxy the bench runs (`uvicorn --factory`): one user, resolved from the session cookie."""
-    upstream = Upstream(os.environ["BENCH_UPSTREAM"], SecretStr(os.environ["BENCH_TOKEN"]))
+    """The proxy the bench runs: one user, resolved from the session cookie. Its STREAMS streams
+    stand in for as many users' (so the per-user stream cap is lifted to them)."""
+    upstream = Upstream(os.environ["BENCH_UPSTREAM"], SecretStr(os.environ["BENCH_TOKEN"]), "bench")
     users = {"bench": upstream}
 
     async def resolve(request: Request) -> Upstream | None:
         return users.get(request.cookies.get("basis_session", ""))
 
-    return BotProxy(resolve)
+    return BotProxy(resolve, max_streams_per_user=STREAMS)
+
+
+def serve_proxy(port: int) -> None:
+    """`proxy_app` on the public listener as `basis serve` runs it (its default limits; all the
+    bench's clients come from 127.0.0.1, standing in for many networks: no per-network cap)."""
+    settings = ControlPlaneSettings(_env_file=None, max_connections_per_network=0)  # type: ignore[call-arg]
+    public, _ = listener_limits(settings, raise_descriptor_limit())
+    server = Listener(ListenerConfig(proxy_app(), public, lifespan="on"))
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(server.serve([bind("127.0.0.1", port)]))
 
 
 def _free_port() -> int:
@@ -57,9 +72,7 @@ def _free_port() -> int:
 def _start_proxy(upstream: str, token: str) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     env = {**os.environ, "BENCH_UPSTREAM": upstream, "BENCH_TOKEN": token}
-    cmd = [sys.executable, "-m", "uvicorn", "tests.bench.proxy_bench:proxy_app", "--factory"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    cmd += ["--no-proxy-headers"]
+    cmd = [sys.executable, "-m", "tests.bench.proxy_bench", "serve", str(port)]
     process = subprocess.Popen(cmd, cwd=ROOT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -326,6 +339,12 @@ def proxy_figures() -> list[Figure]:
 BENCHES = [proxy_figures]
 
 if __name__ == "__main__":
-    from tests.bench.results import report
+    if sys.argv[1:2] == ["serve"]:
+        import logging
 
-    report(proxy_figures(), Path(tempfile.gettempdir()) / "proxy-bench.json")
+        logging.basicConfig(level=logging.WARNING)
+        serve_proxy(int(sys.argv[2]))
+    else:
+        from tests.bench.results import report
+
+        report(proxy_figures(), Path(tempfile.gettempdir()) / "proxy-bench.json")

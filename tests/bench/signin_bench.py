@@ -51,6 +51,7 @@ def _env(dn: DevnetProcess, root: Path, port: int) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{root / 'control.sqlite3'}",
         "DATA_ROOT": str(root / "tenants"),
         "PORT": str(port),
+        "BROKER_PORT": "0",  # the signing broker's internal listener: any free port
         "SERVER_SECRET": "bench-control-plane-secret",
         "PRIVY_APP_ID": privy["app_id"],
         "PRIVY_APP_SECRET": privy["app_secret"],

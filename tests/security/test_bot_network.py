@@ -72,7 +72,8 @@ class Relay:
 
 
 class BridgedControlPlane(ControlPlane):
-    """`basis serve` bound to the bots' bridge gateway, where the bots reach its signing broker."""
+    """`basis serve` bound to the bots' bridge gateway (both listeners), where the bots reach its
+    signing broker."""
 
     @property
     def url(self) -> str:
@@ -100,7 +101,7 @@ def plane(
         "bot_stop_timeout_seconds": 10,
         "host": gateway,
         "port": port,
-        "broker_url": f"http://{gateway}:{port}",
+        "broker_host": gateway,  # the signing broker's internal listener, where bridged bots reach it
         "hyperliquid_url": venue["hyperliquid"],
         "asgard_url": venue["asgard"] + "/margin-trading",
         "solana_rpc_url": venue["solana"],

@@ -325,7 +325,7 @@ def test_the_l1_kind_signs_an_order_the_devnet_accepts_and_refuses_actions_outsi
     async def trade() -> tuple[Any, Any, Any]:
         # The bot's own client and signer, as its process would use them (its token, no key).
         signer = BrokerSigner(
-            plane.url, alice.tenant_id, alice.token, alice.solana_address, alice.evm_address
+            plane.internal_url, alice.tenant_id, alice.token, alice.solana_address, alice.evm_address
         )
         try:
             async with HyperliquidClient(dn.url("hyperliquid"), signer) as hl:
@@ -448,7 +448,7 @@ def test_withdrawals_go_to_the_registered_address_after_its_delay_and_nowhere_el
 def _chunked_post(plane: ControlPlane, user: SignedIn, total: int) -> tuple[int, bytes, int]:
     """POST `total` bytes to the broker with chunked transfer encoding, stopping once it answers:
     (status, body, bytes sent before the answer)."""
-    port = plane.settings.port
+    port = plane.settings.broker_port  # the internal listener
     sock = socket.create_connection(("127.0.0.1", port), timeout=15)
     head = (
         f"POST /internal/sign HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
@@ -488,7 +488,7 @@ def test_a_chunked_megabyte_is_refused_with_413(plane: ControlPlane, mallory: Si
     assert httpx.get(plane.url + "/health", timeout=5).status_code == 200
     # A declared length over the limit is refused before a byte of the body is read.
     r = httpx.post(
-        plane.url + "/internal/sign",
+        plane.internal_url + "/internal/sign",
         content=b"x" * (64 * 1024 + 1),
         headers={"Authorization": f"Bearer {mallory.token}", "X-Basis-Tenant": mallory.tenant_id},
     )

@@ -199,7 +199,7 @@ def test_the_bot_receives_the_client_the_trusted_proxy_reported() -> None:
     with _ServerThread(_echo) as echo_url:
 
         async def resolve(_request: Request) -> Upstream:
-            return Upstream(echo_url, SecretStr("echo-token"))
+            return Upstream(echo_url, SecretStr("echo-token"), "user")
 
         app = FastAPI()
         app.mount("/app", BotProxy(resolve))

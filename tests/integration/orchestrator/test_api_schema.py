@@ -1,18 +1,17 @@
 """schemathesis against the running control plane's OpenAPI: generated requests, never a 5xx.
 
-The control plane (`create_app`, reconciler included) is served by uvicorn on a loopback port
-against the devnet (Privy included), on SQLite and on PostgreSQL. Requests are generated from its
-own `/openapi.json`, valid and invalid, twice: as a visitor without cookies, and as a signed-in
-user with a real session cookie and its CSRF token. Every answer must be below 500, and where
-the schema documents the status, its body and content type must match it. The proxy to the
-user's bot (`/app/...`) is a mount the schema does not describe; it has tests of its own.
+The control plane (`create_app`, reconciler included) is served on `basis serve`'s two loopback
+listeners against the devnet (Privy included), on SQLite and on PostgreSQL. Requests are generated
+from the public listener's own `/openapi.json`, valid and invalid, twice: as a visitor without
+cookies, and as a signed-in user with a real session cookie and its CSRF token; and from the
+internal listener's (the signing broker), as a caller without a tenant token. Every answer must be
+below 500, and where the schema documents the status, its body and content type must match it. The
+proxy to the user's bot (`/app/...`) is a mount the schema does not describe; it has tests of its own.
 """
 
 from __future__ import annotations
 
 import secrets
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -31,6 +29,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from orchestrator.app import BOT_PREFIX, create_app
 from orchestrator.auth.router import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from orchestrator.runtimes.process import ProcessRuntime
+from tests.integration.orchestrator.test_portal_support import Listeners, loopback_sockets
 from tests.integration.orchestrator.test_tenants_support import kill_all, settings_for
 from tests.support.devnet import DevnetProcess
 from tests.support.postgres import BACKENDS, database_url_for
@@ -47,6 +46,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 @dataclass
 class ControlPlane:
     url: str
+    internal_url: str
     dn: DevnetProcess
 
     def sign_in(self) -> tuple[dict[str, str], str]:
@@ -68,39 +68,28 @@ class ControlPlane:
             return {SESSION_COOKIE: client.cookies[SESSION_COOKIE], CSRF_COOKIE: token}, token
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def control_plane(
     request: pytest.FixtureRequest, devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:
     root = Path(tmp_path_factory.mktemp("schema"))
     with database_url_for(request.param, root / "control.sqlite3") as db_url:
-        cp_settings = settings_for(devnet, root, database_url=db_url)
+        sockets = loopback_sockets()
+        port, broker_port = (sock.getsockname()[1] for sock in sockets)
+        cp_settings = settings_for(devnet, root, database_url=db_url, port=port, broker_port=broker_port)
         app = create_app(cp_settings)
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the control plane did not start"
-            time.sleep(0.05)
+        listeners = Listeners(app, cp_settings, sockets)
+        listeners.start(timeout=30)
         try:
-            yield ControlPlane(f"http://127.0.0.1:{port}", devnet)
+            yield ControlPlane(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{broker_port}", devnet)
         finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+            listeners.stop(timeout=30)
             kill_all(ProcessRuntime(cp_settings.data_root))
             app.state.db.kw["bind"].dispose()
 
 
 def _run(
-    cp: ControlPlane,
+    base_url: str,
     raw: dict[str, Any],
     *,
     cookies: dict[str, str] | None,
@@ -132,7 +121,7 @@ def _run(
         if time.monotonic() > deadline:
             return
         case.headers = {**(case.headers or {}), **headers}
-        response = case.call(base_url=cp.url, cookies=cookies, timeout=30)
+        response = case.call(base_url=base_url, cookies=cookies, timeout=30)
         seen.add((case.operation.method.upper(), case.operation.path))
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         answered.append((case, response))
@@ -157,14 +146,17 @@ def test_no_server_error_on_generated_requests(control_plane: ControlPlane) -> N
     assert not any(path.startswith(BOT_PREFIX + "/") for path in raw["paths"]), (
         "the proxy is not in the schema"
     )
+    internal = httpx.get(cp.internal_url + "/openapi.json", timeout=10).json()
+    assert "/internal/sign" in internal["paths"] and "/internal/sign" not in raw["paths"]
     cookies, csrf = cp.sign_in()
     report: list[str] = []
     failures: list[str] = []
-    for who, run_cookies, headers, skip in (
-        ("visitor", None, {}, set()),
-        ("signed in", cookies, {CSRF_HEADER: csrf}, SIGNED_IN_SKIP),
+    for who, base_url, schema, run_cookies, headers, skip in (
+        ("visitor", cp.url, raw, None, {}, set()),
+        ("signed in", cp.url, raw, cookies, {CSRF_HEADER: csrf}, SIGNED_IN_SKIP),
+        ("bot without a token", cp.internal_url, internal, None, {}, set()),
     ):
-        found, seen, statuses, total = _run(cp, raw, cookies=run_cookies, headers=headers, skip=skip)
+        found, seen, statuses, total = _run(base_url, schema, cookies=run_cookies, headers=headers, skip=skip)
         failures += [f"[{who}] {f}" for f in found]
         report.append(
             f"{who}: {sum(statuses.values())} requests, {sorted(statuses.items())}, {len(seen)}/{total}"

@@ -215,7 +215,7 @@ def test_no_token_or_a_wrong_one_is_401(plane: ControlPlane, alice: SignedIn) ->
     assert "Bearer" in r.json()["detail"]
     # A Basic or cookie credential is not a tenant token.
     r = httpx.post(
-        plane.url + "/internal/sign",
+        plane.internal_url + "/internal/sign",
         json=body,
         headers={"Authorization": f"Basic {alice.token}", "X-Basis-Tenant": alice.tenant_id},
         cookies=dict(alice.client.cookies),
@@ -320,7 +320,7 @@ def test_bots_of_signed_in_users_get_the_broker_and_never_the_privy_secret(
         env = cold_environ(plane.settings, user.tenant_id)  # the spare's /proc shows not the bot's own
         plane.wait_running(user)
         assert env[b"BASIS_SIGNER"] == b"broker"
-        assert env[b"BASIS_BROKER_URL"].decode() == plane.url
+        assert env[b"BASIS_BROKER_URL"].decode() == plane.internal_url  # the internal listener
         assert env[b"BASIS_SOLANA_ADDRESS"].decode() == user.solana_address
         assert env[b"BASIS_EVM_ADDRESS"].decode() == user.evm_address
         environ = b"\0".join(f"{k.decode()}={v.decode()}".encode() for k, v in env.items())

@@ -1,6 +1,7 @@
-"""Helpers for the signing-broker tests (no tests in here): a real `basis serve` control plane on a
-free loopback port, in front of a devnet, and users signed in through its auth API with the codes
-the devnet's mailbox received."""
+"""Helpers for the signing-broker tests (no tests in here): a real `basis serve` control plane on
+free loopback ports (its public listener at `url`, the signing broker's internal one at
+`internal_url`), in front of a devnet, and users signed in through its auth API with the codes the
+devnet's mailbox received."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ class ControlPlane:
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.settings = settings_for(self.dn, self.root, **{"port": free_port(), **self.overrides})
+        ports = {"port": free_port(), "broker_port": free_port()}
+        self.settings = settings_for(self.dn, self.root, **{**ports, **self.overrides})
         self.log_path = self.root / "control-plane.log"
         self.db = open_database(self.settings.database_url)
 
@@ -66,7 +68,18 @@ class ControlPlane:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.port}"
 
-    def start(self, timeout: float = 60) -> None:
+    @property
+    def internal_url(self) -> str:
+        """The internal listener: the signing broker, where bots (and only bots) call."""
+        return f"http://127.0.0.1:{self.settings.broker_port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = 60, preexec_fn: Any = None) -> None:
+        """Start `basis serve`; `preexec_fn` runs in the child first (e.g. to lower its limits)."""
         env = settings_env(self.settings)
         env["BASIS_CP_LOG_JSON"] = "true"
         with self.log_path.open("ab") as log:
@@ -76,6 +89,7 @@ class ControlPlane:
                 env=env,
                 stdout=log,
                 stderr=log,
+                preexec_fn=preexec_fn,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -167,7 +181,7 @@ class ControlPlane:
             headers["Authorization"] = f"Bearer {token}"
         if tenant_id is not None:
             headers["X-Basis-Tenant"] = tenant_id
-        return httpx.post(self.url + "/internal/sign", json=body, headers=headers, timeout=30)
+        return httpx.post(self.internal_url + "/internal/sign", json=body, headers=headers, timeout=30)
 
     def sign_as(self, user: SignedIn, body: dict[str, Any]) -> httpx.Response:
         return self.sign(body, token=user.token, tenant_id=user.tenant_id)

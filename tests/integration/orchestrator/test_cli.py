@@ -21,6 +21,7 @@ from tests.integration.orchestrator.test_tenants_support import (
     pid_alive,
     settings_env,
     settings_for,
+    wait_for,
 )
 from tests.support.devnet import ROOT, DevnetProcess
 
@@ -116,36 +117,43 @@ def test_doctor_reports_every_check(cli: Cli) -> None:
 
 
 def test_serve_on_port_0_tells_the_bots_the_port_it_listens_on(devnet: DevnetProcess, tmp_path: Path) -> None:
-    """`basis serve --port 0` picks a free port before the bots learn the signing broker's address."""
+    """`basis serve --port 0 --broker-port 0` picks free ports before the bots learn the signing
+    broker's address: its internal listener's, not the public one's."""
     # No spare: a bot started cold shows its whole environment in /proc (one that was the spare shows the
     # spare's, which has no settings in it).
-    plane = ControlPlane(devnet, tmp_path, overrides={"port": 0, "bot_spare": False})
+    plane = ControlPlane(devnet, tmp_path, overrides={"port": 0, "broker_port": 0, "bot_spare": False})
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         serve = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "serve", "--port", "0"],
+            [sys.executable, "-m", "orchestrator.cli", "serve", "--port", "0", "--broker-port", "0"],
             cwd=ROOT,
             env=settings_env(plane.settings),
             stdout=out,
             stderr=out,
         )
     try:
-        deadline, port = time.monotonic() + 60, 0
-        while not port and time.monotonic() < deadline:
+        deadline, ports = time.monotonic() + 60, {}
+        while len(ports) < 2 and time.monotonic() < deadline:
             assert serve.poll() is None, log.read_text()
-            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", log.read_text())
-            port = int(found.group(1)) if found else 0
+            for listener in ("public", "internal"):
+                found = re.search(rf'"{listener}": "http://127\.0\.0\.1:(\d+)"', log.read_text())
+                if found:
+                    ports[listener] = int(found.group(1))
             time.sleep(0.1)
-        assert port > 0, log.read_text()
-        plane.settings = plane.settings.model_copy(update={"port": port})
+        assert len(ports) == 2, log.read_text()
+        port, broker_port = ports["public"], ports["internal"]
+        assert 0 not in (port, broker_port) and port != broker_port
+        plane.settings = plane.settings.model_copy(update={"port": port, "broker_port": broker_port})
+        wait_for(lambda: health(port), 30, "the public listener")
         user = plane.sign_in("port0")
         plane.wait_running(user)
         tenant = plane.tenant(user.tenant_id)
         assert tenant.pid is not None
         with open(f"/proc/{tenant.pid}/environ", "rb") as f:
             env = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
-        assert env[b"BASIS_BROKER_URL"].decode() == f"http://127.0.0.1:{port}"
+        assert env[b"BASIS_BROKER_URL"].decode() == f"http://127.0.0.1:{broker_port}"
         assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{broker_port}/health").status_code == 200
     finally:
         serve.terminate()
         serve.wait(timeout=30)

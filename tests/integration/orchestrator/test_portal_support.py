@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import resource
 import socket
 import threading
 import time
@@ -9,41 +11,67 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
+from fastapi import FastAPI
 
 from orchestrator.app import create_app
+from orchestrator.config import ControlPlaneSettings
+from orchestrator.listeners import ControlPlaneServer, bind, listener_limits
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from tests.integration.orchestrator.test_tenants_support import kill_all, settings_for
 from tests.support.devnet import DevnetProcess
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def loopback_sockets() -> tuple[socket.socket, socket.socket]:
+    """Two listening sockets on free loopback ports: the public listener's and the internal one's."""
+    return bind("127.0.0.1", 0), bind("127.0.0.1", 0)
+
+
+class Listeners:
+    """`basis serve`'s two listeners (`ControlPlaneServer`) for an app of `create_app`, in a thread of
+    this process: the public app on `sockets[0]`, the signing broker on `sockets[1]`."""
+
+    def __init__(
+        self, app: FastAPI, settings: ControlPlaneSettings, sockets: tuple[socket.socket, socket.socket]
+    ) -> None:
+        descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        public, internal = listener_limits(settings, descriptors)
+        self.server = ControlPlaneServer(
+            (app, public, sockets[0]), (app.state.internal_app, internal, sockets[1])
+        )
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+
+    def start(self, timeout: float = 20) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the control plane did not start")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 15) -> None:
+        self.server.exit()
+        self.thread.join(timeout)
 
 
 class ControlPlane:
-    """`create_app` in a uvicorn server on a free loopback port, in a thread of this process."""
+    """`create_app` on `basis serve`'s listeners on free loopback ports, in a thread of this process."""
 
     def __init__(self, devnet: DevnetProcess, root: Path) -> None:
         self.devnet = devnet
-        self.port = free_port()
+        sockets = loopback_sockets()
+        self.port = sockets[0].getsockname()[1]
         self.settings = settings_for(
             devnet,
             root,
-            # The bots reach the signing broker at this control plane's own address.
             port=self.port,
+            # The bots reach the signing broker on the internal listener.
+            broker_port=sockets[1].getsockname()[1],
             bot_env={"BASIS_TICK_SECONDS": "0.5", "BASIS_HEDGE_TIMEOUT_SECONDS": "8"},
             bot_start_timeout_seconds=90,
         )
         self.app = create_app(self.settings)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", proxy_headers=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.listeners = Listeners(self.app, self.settings, sockets)
 
     @property
     def url(self) -> str:
@@ -54,16 +82,10 @@ class ControlPlane:
         return self.app.state.tenants  # type: ignore[no-any-return]
 
     def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the control plane did not start")
-            time.sleep(0.02)
+        self.listeners.start()
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
+        self.listeners.stop()
         runtime = self.tenants.runtime
         assert isinstance(runtime, ProcessRuntime)
         kill_all(runtime)

@@ -86,6 +86,8 @@ class Echo:
     def __init__(self) -> None:
         self.stream_open = False
         self.stream_closed = threading.Event()
+        self.requests = 0  # requests that reached the echo's code
+        self.body_sizes: list[int] = []  # bytes of each request body it read, whole or cut
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -93,6 +95,7 @@ class Echo:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
+        self.requests += 1
         if scope["path"] == "/stream":
             await self._stream(receive, send)
             return
@@ -111,6 +114,7 @@ class Echo:
             size += len(body)
             if not message.get("more_body"):
                 break
+        self.body_sizes.append(size)
         answer = {
             "method": scope["method"],
             "path": scope["path"],
@@ -184,10 +188,10 @@ def stack(devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory) -> It
     try:
         with ServerThread(echo, timeout_keep_alive=1) as echo_server:
             upstreams = {
-                "a": Upstream(a.url, SecretStr(a.token)),
-                "b": Upstream(b.url, SecretStr(b.token)),
-                "echo": Upstream(echo_server.url, SecretStr(ECHO_TOKEN)),
-                "down": Upstream(f"http://127.0.0.1:{free_port()}", SecretStr("nobody")),
+                "a": Upstream(a.url, SecretStr(a.token), "a"),
+                "b": Upstream(b.url, SecretStr(b.token), "b"),
+                "echo": Upstream(echo_server.url, SecretStr(ECHO_TOKEN), "echo"),
+                "down": Upstream(f"http://127.0.0.1:{free_port()}", SecretStr("nobody"), "down"),
             }
 
             async def resolve(request: Request) -> Upstream | None:
@@ -198,7 +202,8 @@ def stack(devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory) -> It
                     return None
                 return upstreams[user]
 
-            proxy = BotProxy(resolve)
+            # Above the default cap, so that a 5 MiB body shows streaming (the cap has a test of its own).
+            proxy = BotProxy(resolve, max_body_bytes=8 * 1024 * 1024)
 
             @contextlib.asynccontextmanager
             async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -424,7 +429,7 @@ def test_a_body_cut_short_by_the_bot_cuts_the_client_and_the_proxy_carries_on(st
 
 
 def test_a_bot_that_does_not_answer_in_time_is_a_504(stack: Stack) -> None:
-    upstream = Upstream(stack.echo_url, SecretStr(ECHO_TOKEN))
+    upstream = Upstream(stack.echo_url, SecretStr(ECHO_TOKEN), "echo")
 
     async def resolve(request: Request) -> Upstream | None:
         return upstream
@@ -433,3 +438,35 @@ def test_a_bot_that_does_not_answer_in_time_is_a_504(stack: Stack) -> None:
         r = httpx.get(proxy.url + "/slow", timeout=10)
         assert r.status_code == 504 and r.json() == {"detail": "your bot did not answer in time"}
         assert httpx.get(proxy.url + "/fast", timeout=10).json()["path"] == "/fast"
+
+
+def test_bodies_above_the_cap_never_reach_the_bot(stack: Stack) -> None:
+    """A bot's API takes small JSON: a larger body is refused with 413, declared (the bot never sees
+    the request) or chunked (the bot sees at most the cap, then its connection closes); a body within
+    the cap still goes through."""
+    upstream = Upstream(stack.echo_url, SecretStr(ECHO_TOKEN), "echo")
+
+    async def resolve(request: Request) -> Upstream | None:
+        return upstream
+
+    cap = 64 * 1024
+    before = stack.echo.requests
+    with ServerThread(BotProxy(resolve, max_body_bytes=cap)) as proxy, httpx.Client(timeout=10) as c:
+        declared = c.post(proxy.url + "/upload", content=b"x" * (cap + 1))
+        assert declared.status_code == 413, declared.text
+        assert f"at most {cap} bytes" in declared.json()["detail"]
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(4):
+                yield b"y" * (cap // 2)
+
+        assert stack.echo.requests == before
+        read = len(stack.echo.body_sizes)
+        chunked = c.post(proxy.url + "/upload", content=chunks())
+        assert chunked.status_code == 413, chunked.text
+        deadline = time.monotonic() + 5
+        while len(stack.echo.body_sizes) == read and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stack.echo.requests == before + 1 and stack.echo.body_sizes[read] <= cap
+        fits = c.post(proxy.url + "/upload", content=b"z" * cap).json()
+        assert fits["size"] == cap

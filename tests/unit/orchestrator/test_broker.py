@@ -50,7 +50,7 @@ def _settings(tmp_path: Path, **extra: Any) -> ControlPlaneSettings:
         data_root=tmp_path / "tenants",
         server_secret=SecretStr(SERVER_SECRET),
         privy_app_secret=SecretStr(PRIVY_SECRET),
-        port=8123,
+        broker_port=8123,  # the internal listener's: what bots are told
         **extra,
     )
 
@@ -115,7 +115,7 @@ def test_tenants_without_privy_wallets_keep_their_own_keys(tmp_path: Path) -> No
 def test_the_broker_url_bots_are_given(
     tmp_path: Path, host: str, broker_url: str | None, expected: str
 ) -> None:
-    assert _settings(tmp_path, host=host, broker_url=broker_url).broker_url_value() == expected
+    assert _settings(tmp_path, broker_host=host, broker_url=broker_url).broker_url_value() == expected
 
 
 # ---------------------------------------------------------------------- rate limit

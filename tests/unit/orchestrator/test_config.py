@@ -62,6 +62,7 @@ def _cp(**values: object) -> ControlPlaneSettings:
         ({"host": "0.0.0.0"}, "BASIS_CP_HOST"),
         ({"host": "::"}, "BASIS_CP_HOST"),
         ({"host": "10.0.0.5"}, "BASIS_CP_HOST"),
+        ({"broker_host": "172.17.0.1"}, "BASIS_CP_BROKER_HOST"),  # the signing broker's listener
         ({"public_url": "https://basis.example.com"}, "BASIS_CP_PUBLIC_URL"),
         ({"trusted_proxies": ["10.0.0.2"]}, "BASIS_CP_TRUSTED_PROXIES"),
         ({"allowed_hosts": ["basis.internal"]}, "BASIS_CP_ALLOWED_HOSTS"),

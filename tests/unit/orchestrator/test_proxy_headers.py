@@ -42,7 +42,7 @@ def test_request_headers_drop_credentials_and_hop_by_hop_and_add_ours() -> None:
         (b"accept", b"application/json"),
         (b"last-event-id", b"42"),
     ]
-    out, has_body, has_length = request_headers(scope(incoming), b"127.0.0.1:9001", b"tok")
+    out, length = request_headers(scope(incoming), b"127.0.0.1:9001", b"tok")
     assert out == [
         (b"host", b"127.0.0.1:9001"),
         (b"accept", b"application/json"),
@@ -52,22 +52,68 @@ def test_request_headers_drop_credentials_and_hop_by_hop_and_add_ours() -> None:
         (b"x-forwarded-host", b"basis.example"),
         (b"x-basis-token", b"tok"),
     ]
-    assert (has_body, has_length) == (False, False)
+    assert length == 0
 
 
 @pytest.mark.parametrize(
-    ("headers", "expected"),
+    ("headers", "length", "framing"),
     [
-        ([(b"content-length", b"10")], (True, True)),
-        ([(b"content-length", b"0")], (False, True)),
-        ([(b"transfer-encoding", b"chunked")], (True, False)),
-        ([], (False, False)),
+        ([(b"content-length", b"10")], 10, [(b"content-length", b"10")]),
+        ([(b"content-length", b"0")], 0, [(b"content-length", b"0")]),
+        ([(b"transfer-encoding", b"chunked")], None, [(b"transfer-encoding", b"chunked")]),
+        # Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); servers refuse both anyway.
+        (
+            [(b"content-length", b"5"), (b"transfer-encoding", b"chunked")],
+            None,
+            [(b"transfer-encoding", b"chunked")],
+        ),
+        ([], 0, []),
+        # The smuggling attempt: a `Connection` header naming the framing does not remove it.
+        (
+            [(b"connection", b"keep-alive, content-length"), (b"content-length", b"38")],
+            38,
+            [(b"content-length", b"38")],
+        ),
+        (
+            [(b"connection", b"Transfer-Encoding, host"), (b"transfer-encoding", b"chunked")],
+            None,
+            [(b"transfer-encoding", b"chunked")],
+        ),
     ],
 )
-def test_request_body_framing(headers: list[tuple[bytes, bytes]], expected: tuple[bool, bool]) -> None:
-    out, has_body, has_length = request_headers(scope(headers), b"h", b"t")
-    assert (has_body, has_length) == expected
-    assert all(name != b"transfer-encoding" for name, _ in out)  # hop-by-hop: we frame it again
+def test_the_proxy_frames_every_body_itself(
+    headers: list[tuple[bytes, bytes]], length: int | None, framing: list[tuple[bytes, bytes]]
+) -> None:
+    out, got = request_headers(scope(headers), b"h", b"t")
+    assert got == length
+    # Exactly one framing header, the proxy's own, whatever the client sent or named in `Connection`.
+    assert [(n, v) for n, v in out if n in (b"content-length", b"transfer-encoding")] == framing
+    assert (b"host", b"h") in out and (b"x-basis-token", b"t") in out
+
+
+def test_connection_cannot_remove_what_the_proxy_writes() -> None:
+    out, _ = request_headers(
+        scope(
+            [
+                (b"connection", b"host, x-basis-token, x-forwarded-for, x-forwarded-proto, x-custom"),
+                (b"x-custom", b"dropped"),
+            ]
+        ),
+        b"h",
+        b"t",
+    )
+    names = [n for n, _ in out]
+    assert {b"host", b"x-basis-token", b"x-forwarded-for", b"x-forwarded-proto"} <= set(names)
+    assert b"x-custom" not in names  # an ordinary header it names is still hop-by-hop
+    kept = response_headers([(b"Connection", b"content-length"), (b"Content-Length", b"2")])
+    assert (b"content-length", b"2") in kept
+
+
+def test_an_event_stream_answer_is_recognised() -> None:
+    assert parse_head(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n"
+    ).event_stream
+    assert not parse_head(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n").event_stream
 
 
 def test_response_headers_strip_hop_by_hop_cookies_and_server_headers() -> None:
