@@ -72,14 +72,11 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
         stop = asyncio.Event()
         task = asyncio.create_task(reconciler.run(stop), name="reconciler")
         # A runtime that keeps a pre-imported spare bot starts it now and lets it go at the end.
-        warm, close_runtime = getattr(service.runtime, "warm", None), getattr(service.runtime, "close", None)
-        if warm is not None:
-            warm()
+        service.runtime.warm()
         try:
             yield
         finally:
-            if close_runtime is not None:
-                close_runtime()
+            service.runtime.close()
             # The bots keep running: they live in sessions of their own and a restarted control
             # plane adopts them.
             stop.set()

@@ -73,6 +73,7 @@ def _service() -> Any:
 
 
 def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    from orchestrator.runtimes.base import RuntimeUnavailable
     from orchestrator.tenants import TenantError
 
     try:
@@ -81,11 +82,7 @@ def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise _fail(str(exc), exc.code) from None
     except SQLAlchemyError as exc:
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
-    except OSError as exc:
-        raise _fail(f"the runtime failed: {exc}", 3) from None
-    except RuntimeError as exc:  # DockerRuntimeError: the engine refused or cannot be reached
-        if type(exc).__name__ != "DockerRuntimeError":
-            raise
+    except (OSError, RuntimeUnavailable) as exc:
         raise _fail(f"the runtime failed: {exc}", 3) from None
 
 

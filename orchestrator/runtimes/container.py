@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from orchestrator.runtimes.base import BotSpec, health_answers
+from orchestrator.runtimes.base import BotSpec, Runtime, RuntimeUnavailable, health_answers
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ HEALTHCHECK_TIMING = {
 }
 
 
-class DockerRuntimeError(RuntimeError):
+class DockerRuntimeError(RuntimeUnavailable):
     """The engine refused or could not be reached; the message names the tenant, never a secret."""
 
 
@@ -150,9 +150,9 @@ def port_of(labels: dict[str, str] | None) -> int | None:
         return None
 
 
-class EngineRuntime:
+class EngineRuntime(Runtime):
     """The engine plumbing both runtimes stand on: a lazy SDK client, blocking calls in worker threads,
-    names, labels, per-tenant locks and the tenants' data volumes."""
+    names, labels, per-tenant locks, the tenants' data volumes and the engine's event stream."""
 
     def __init__(
         self,
@@ -271,10 +271,28 @@ class EngineRuntime:
         with contextlib.suppress(NotFound):
             volume.remove(force=True)
 
+    def _remove_data(self, tenant_id: str) -> None:
+        """Remove the tenant's data volume (blocking; `reap` and `remove` run it in a worker thread)."""
+        self._remove_volume(tenant_id)
+
     async def volumes(self) -> list[str]:
-        """Tenant ids of every data volume of ours, whether a tenant owns it or not."""
+        """Tenant ids of every data volume of ours on this engine, whether a tenant owns it or not."""
         found = await self._call(self.client.volumes.list, filters={"label": self._selector()})
         return sorted((v.attrs.get("Labels") or {}).get(TENANT_LABEL, "") for v in found)
+
+    async def reap(self, owners: set[str]) -> list[str]:
+        """Remove the bots *and volumes* of ours that belong to none of `owners`; their tenant ids. (The
+        reconciler lists `volumes` instead, and asks again before each; operators and tests call this.)"""
+        reaped: set[str] = set()
+        for bot in await self.list():
+            if bot.tenant_id not in owners:
+                await self.stop(bot.tenant_id)
+                reaped.add(bot.tenant_id)
+        for tenant_id in await self.volumes():
+            if tenant_id not in owners:
+                await self._call(self._remove_data, tenant_id)
+                reaped.add(tenant_id)
+        return sorted(reaped)
 
     async def events(self) -> AsyncIterator[tuple[str, str]]:
         """(tenant id, action) for every engine event about containers of ours on this engine, as it

@@ -59,7 +59,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.runtimes.base import BotSpec, BotStatus, health_answers
+from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime, health_answers
 from shared.logging import get_logger
 from shared.process_hardening import RUN_AS_ENV, can_switch_users, private_tree
 from shared.runtime_lock import LOCK_FD_ENV, holder
@@ -150,7 +150,7 @@ def _open_private(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
-class ProcessRuntime:
+class ProcessRuntime(Runtime):
     name = "process"
 
     def __init__(
@@ -512,10 +512,10 @@ class ProcessRuntime:
             out.append(await self._status_of(proc.tenant_id, proc))
         return out
 
-    async def kill_stray(self, pid: int) -> None:
-        """Stop a bot of this data root that no tenant owns (its pid from `list`)."""
+    async def kill_stray(self, bot: BotStatus) -> None:
+        """Stop a bot of this data root that no tenant owns, by the pid `list` gave (its files stay)."""
         for proc in self._scan():
-            if proc.pid == pid:
+            if proc.pid == bot.pid:
                 await self._terminate(proc)
 
     async def logs(self, tenant_id: str, lines: int = 100) -> str:
