@@ -57,9 +57,11 @@ from orchestrator.auth.privy import PrivyClient, PrivyError
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
 from orchestrator.outflow import OutflowBudget, OverBudget
-from orchestrator.tenants import TENANT_ID, bot_token
+from orchestrator.tenants import TENANT_ID
 from orchestrator.withdrawals import WithdrawalBook
+from shared.launch import bot_token
 from shared.logging import get_logger
+from shared.transaction_config import load_transactions_config
 from shared.transaction_policy import (
     Outflow,
     TransactionPolicy,
@@ -110,13 +112,11 @@ class HyperliquidL1(BaseModel):
 
 
 def load_policy(settings: ControlPlaneSettings) -> TransactionPolicy:
-    """The broker's policy: the `transactions` section of the bot's packaged risk config, overridden
-    by the operator's `broker_policy_file` (same format), so both ends enforce the same numbers."""
-    # The one place the control plane reads the bot package: the defaults are data, written once.
-    from tenant_bot.risk.config import load_risk_config
-
+    """The broker's policy: the shared transaction defaults (the bots' too), narrowed by the
+    `transactions` section of the operator's `broker_policy_file` (a risk config's format), so both
+    ends enforce the same numbers."""
     return TransactionPolicy.from_config(
-        load_risk_config(settings.broker_policy_file), network=settings.network
+        load_transactions_config(settings.broker_policy_file), network=settings.network
     )
 
 

@@ -159,6 +159,7 @@ def serve(
     after it stops."""
     from orchestrator.app import create_app
     from orchestrator.listeners import ControlPlaneServer, bind, listener_limits, raise_descriptor_limit
+    from shared.config_files import ConfigFileError
     from shared.logging import configure_logging, get_logger
 
     # The addresses given here are validated with the rest (a public default secret is refused on a
@@ -182,6 +183,8 @@ def serve(
     )
     try:
         application = create_app(settings)
+    except ConfigFileError as exc:  # the broker's policy file
+        raise _fail(str(exc), 2) from None
     except (SQLAlchemyError, OSError) as exc:
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
     public_limits, internal_limits = listener_limits(settings, descriptors)

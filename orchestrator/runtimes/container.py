@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from orchestrator.runtimes.base import BotSpec, Runtime, RuntimeUnavailable, health_answers
+from shared.launch import placement, secret_files, variable
 
 T = TypeVar("T")
 
@@ -40,8 +41,6 @@ OWNER_CAPS = ["CHOWN", "FOWNER", "DAC_READ_SEARCH"]
 # tenant or instance label, so nothing takes it for a bot; one a killed control plane left is removed
 # with the volume.
 OWNER_LABEL = "basis.volume-owner"
-# Settings that are secrets: delivered as files, never as environment variables.
-SECRET_ENV = ("BASIS_SERVER_SECRET", "BASIS_API_TOKEN", "BASIS_ASGARD_API_KEY")
 # Limits when the tenant's own do not say: `memory_mb`, `cpus`, `pids`.
 DEFAULT_LIMITS: dict[str, int | float] = {"memory_mb": 512, "cpus": 1.0, "pids": 256}
 INSTANCE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
@@ -56,7 +55,8 @@ HEALTHCHECK_TEST = [
     "CMD",
     "bash",
     "-c",
-    'exec 3<>"/dev/tcp/127.0.0.1/${BASIS_API_PORT}" && '
+    # The port the bot's API listens on in its container (the launch's placement).
+    f'exec 3<>"/dev/tcp/127.0.0.1/${variable("api_port")}" && '
     "printf 'GET /health HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' >&3 && "
     'read -r -t 2 status <&3 && [[ "$status" == "HTTP/1."?" 200 "* ]]',
 ]
@@ -121,25 +121,15 @@ def effective_limits(spec: BotSpec) -> tuple[int, int, int]:
 def bot_environment(
     spec: BotSpec, *, host_network: bool, secret_dir: str
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(environment, secret files): each secret becomes `<NAME>_FILE` = `<secret_dir>/<name>`."""
-    env: dict[str, str] = {}
-    secrets: dict[str, str] = {}
-    for key, value in spec.env.items():
-        if key in SECRET_ENV:
-            filename = key.removeprefix("BASIS_").lower()
-            secrets[filename] = value
-            env[f"{key}_FILE"] = f"{secret_dir}/{filename}"
-        else:
-            env[key] = value
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "BASIS_TENANT_ID": spec.tenant_id,
-            "BASIS_DATA_DIR": DATA_DIR,
-            "BASIS_API_HOST": "127.0.0.1" if host_network else "0.0.0.0",
-            "BASIS_API_PORT": str(spec.port if host_network else CONTAINER_PORT),
-        }
-    )
+    """(environment, secret files): the launch's settings with each secret as a file in `secret_dir`
+    (`shared.launch.secret_files`), and where the bot runs: /data, on the container's port 8080 (or on
+    its own port on the host's loopback, with the host's network)."""
+    env, secrets = secret_files(spec.env, secret_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    if host_network:
+        env.update(placement(spec.tenant_id, DATA_DIR, "127.0.0.1", spec.port))
+    else:
+        env.update(placement(spec.tenant_id, DATA_DIR, "0.0.0.0", CONTAINER_PORT))
     return env, secrets
 
 

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime, health_answers
+from shared.launch import placement
 from shared.logging import get_logger
 from shared.process_hardening import RUN_AS_ENV, can_switch_users, private_tree
 from shared.runtime_lock import LOCK_FD_ENV, holder
@@ -292,15 +293,13 @@ class ProcessRuntime(Runtime):
 
     def _env(self, spec: BotSpec) -> dict[str, str]:
         """The bot's whole environment: the allow-list of the control plane's, then its settings."""
+        folder = str(self.tenant_dir(spec.tenant_id))
         return {
             **passed_environment(),
             **spec.env,
             "PYTHONUNBUFFERED": "1",
-            "HOME": str(self.tenant_dir(spec.tenant_id)),
-            "BASIS_TENANT_ID": spec.tenant_id,
-            "BASIS_DATA_DIR": str(self.tenant_dir(spec.tenant_id)),
-            "BASIS_API_HOST": "127.0.0.1",
-            "BASIS_API_PORT": str(spec.port),
+            "HOME": folder,
+            **placement(spec.tenant_id, folder, "127.0.0.1", spec.port),
         }
 
     def _user(self, spec: BotSpec) -> int | None:

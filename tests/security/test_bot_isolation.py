@@ -26,7 +26,7 @@ from pydantic import SecretStr
 
 from orchestrator.config import DEVNET_SERVER_SECRET
 from orchestrator.runtimes.process import PASSED_ENV
-from orchestrator.tenants import bot_token
+from shared.launch import bot_token
 from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
 from tests.integration.orchestrator.test_tenants_support import (
     cold_environ,

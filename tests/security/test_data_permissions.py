@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.tenants import bot_token
+from shared.launch import bot_token
 from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
 from tests.integration.orchestrator.test_tenants_support import wait_for
 from tests.security.test_bot_isolation import attack_as, basis

@@ -22,7 +22,7 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
-from orchestrator.tenants import bot_token
+from shared.launch import bot_token
 from tests.integration.orchestrator.test_tenants_support import kill_all, settings_env, settings_for
 from tests.support.devnet import ROOT, DevnetProcess
 

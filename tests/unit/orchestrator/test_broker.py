@@ -35,8 +35,9 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
-from orchestrator.tenants import TenantService, bot_secret, bot_token
+from orchestrator.tenants import TenantService
 from shared.assets import HYPERLIQUID_BRIDGE
+from shared.launch import bot_secret, bot_token
 from shared.transaction_policy import USDC_ARBITRUM
 
 PRIVY_SECRET = "privy-app-secret-for-unit-tests"
