@@ -16,7 +16,6 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import RetainedData, Tenant, User
 from orchestrator.database.session import serialize
+from orchestrator.proxy import Upstream
 from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime
 from shared.launch import BotLaunch, BrokerWallets, bot_secret, bot_token
 
@@ -59,14 +59,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where a tenant's bot answers, and the token it wants (for the proxy)."""
-
-    base_url: str
-    token: SecretStr
 
 
 def _port_free(port: int) -> bool:
@@ -110,6 +102,8 @@ class TenantService:
         self.sessions = sessions
         self.runtime = runtime
         self._port_free = port_free
+        # Starts waited for in the background (`settle_in_background`), kept until they end.
+        self._settling: set[asyncio.Task[Tenant]] = set()
 
     # ------------------------------------------------------------------ reading
     def get(self, tenant_id: str) -> Tenant:
@@ -131,12 +125,13 @@ class TenantService:
         return bot_token(self.settings.server_secret_value(), tenant_id)
 
     def upstream(self, tenant_id: str) -> Upstream | None:
-        """The bot's address when it is believed to be running, else None (the proxy then says so)."""
+        """Where the bot answers and the token it wants, when it is believed to be running, else None
+        (the proxy then says so). Its owner is the tenant's user (the tenant, for an operator's)."""
         with self.sessions() as s:
             tenant = s.get(Tenant, tenant_id)
         if tenant is None or tenant.port is None or tenant.status != "running":
             return None
-        return Upstream(f"http://127.0.0.1:{tenant.port}", self.token(tenant_id))
+        return Upstream(f"http://127.0.0.1:{tenant.port}", self.token(tenant_id), tenant.user_id or tenant.id)
 
     def bot_launch(self, tenant: Tenant) -> BotLaunch:
         """What the tenant's bot is told (the launch contract, shared/launch.py)."""
@@ -333,6 +328,18 @@ class TenantService:
                 return self.mark_failed(tenant_id, f"the bot did not answer /health within {timeout:g} s")
             # Often a new user waits on this: 50 ms adds little to their wait and little load.
             await asyncio.sleep(SETTLE_POLL_SECONDS)
+
+    def settle_in_background(self, tenant_id: str) -> None:
+        """`wait_until_settled` in a task of its own: whoever asked for the start answers at once, and the
+        portal polls the outcome (`GET /api/v1/tenant`)."""
+        task = asyncio.get_running_loop().create_task(self.wait_until_settled(tenant_id))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def aclose(self) -> None:
+        """Stop waiting for the starts still settling (the bots keep starting; the reconciler follows)."""
+        for task in list(self._settling):
+            task.cancel()
 
     def mark_running(self, tenant_id: str, status: BotStatus) -> Tenant:
         with self.sessions.begin() as s:

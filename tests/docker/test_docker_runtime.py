@@ -24,8 +24,8 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.tenants import TenantService
-from tests.integration.orchestrator.test_tenants_support import health, settings_for
 from tests.support.devnet import DevnetProcess
+from tests.support.tenants import health, settings_for
 
 pytestmark = pytest.mark.devnet
 
