@@ -8,6 +8,7 @@
 - `drop_privileges(uid)`: root becomes that user for good: no supplementary groups, group id = user id.
 - `private_tree(folder)`: strip the group and other permission bits of a folder and everything in it,
   never following a symbolic link; given `owner`, also make everything that user's (root only).
+- `hand_over(folder, uid)`: a bot's folder (an open descriptor) becomes that user's, all of it, and 0700.
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ def private_tree(folder: Path | int, *, owner: int | None = None) -> None:
                 _private_file(dir_fd, name, owner)
     finally:
         os.close(top)
+
+
+def hand_over(folder: int, uid: int) -> None:
+    """Make a folder (an open descriptor) that user's (group the same) and 0700. When the folder is not
+    theirs yet (new, an older version's, data taken back), everything in it is handed over and made
+    private too, entry by entry (`private_tree`: links themselves, never what they point at); a folder
+    already theirs holds only what they made, so it is not walked again. Root only."""
+    info = os.fstat(folder)
+    if (info.st_uid, info.st_gid) != (uid, uid):
+        private_tree(folder, owner=uid)
+    os.fchmod(folder, 0o700)
 
 
 def _private_entry(fd: int, owner: int | None) -> None:

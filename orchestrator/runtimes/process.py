@@ -61,7 +61,7 @@ from pathlib import Path
 
 from orchestrator.runtimes.base import BotSpec, BotStatus, health_answers
 from shared.logging import get_logger
-from shared.process_hardening import RUN_AS_ENV, can_switch_users, private_tree
+from shared.process_hardening import RUN_AS_ENV, can_switch_users, hand_over
 from shared.runtime_lock import LOCK_FD_ENV, holder
 
 log = get_logger(__name__)
@@ -336,10 +336,10 @@ class ProcessRuntime:
         folder.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            info = os.fstat(fd)
-            if uid is not None and (info.st_uid, info.st_gid) != (uid, uid):
-                private_tree(fd, owner=uid)
-            os.fchmod(fd, 0o700)
+            if uid is not None:
+                hand_over(fd, uid)
+            else:
+                os.fchmod(fd, 0o700)
         finally:
             os.close(fd)
 
