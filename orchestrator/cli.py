@@ -429,9 +429,11 @@ def doctor(as_json: AsJson = False) -> None:
 
 
 def main() -> None:
+    from shared.logging import configure_logging
     from shared.process_hardening import harden_process
 
     harden_process()  # umask 077, not dumpable, no core files: before any command reads a secret
+    configure_logging()  # log lines to stderr, scrubbed, never into a command's --json (serve: its own level)
     app()
 
 
