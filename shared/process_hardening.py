@@ -92,9 +92,11 @@ def private_tree(folder: Path | int, *, owner: int | None = None) -> None:
     else:
         top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        for _path, _dirs, files, dir_fd in os.fwalk(".", dir_fd=top):
+        for _path, dirs, files, dir_fd in os.fwalk(".", dir_fd=top):
             _private_entry(dir_fd, owner)
-            for name in files:
+            # A link to a folder is listed with the folders (and not walked into): it is an entry too.
+            links = [name for name in dirs if _is_link(dir_fd, name)]
+            for name in [*files, *links]:
                 _private_file(dir_fd, name, owner)
     finally:
         os.close(top)
@@ -109,6 +111,13 @@ def hand_over(folder: int, uid: int) -> None:
     if (info.st_uid, info.st_gid) != (uid, uid):
         private_tree(folder, owner=uid)
     os.fchmod(folder, 0o700)
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False  # gone meanwhile
 
 
 def _private_entry(fd: int, owner: int | None) -> None:
