@@ -399,11 +399,8 @@ class ProcessRuntime:
             return
         if self._spare is not None and self._spare.poll() is None:
             return
-        if self.bot_users:
-            try:
-                self._check_code()  # the spare drops to a bot's user too
-            except BotIsolationError:
-                return  # no bot may start: a spare would wait for nothing
+        if self.bot_users and self.refuse_closed_code and self._closed_code is not None:
+            return  # no bot may start (`_check_code`): a spare would wait for nothing
         self.runtime_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = _open_private(self.runtime_root / "spare.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         with os.fdopen(fd, "ab") as spare_log:
