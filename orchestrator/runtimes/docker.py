@@ -203,15 +203,19 @@ class DockerRuntime(EngineRuntime):
                 # of the bot's own.
                 self._own_volume(container, spec, uid)
                 return
-            hand_over(folder, uid)
+            try:
+                hand_over(folder, uid)
+            except OSError:  # a file system that refuses it here: the throwaway container does it all
+                self._own_volume(container, spec, uid, check_owner=False)
         finally:
             os.close(folder)
 
-    def _own_volume(self, container: Any, spec: BotSpec, uid: int) -> None:
-        """Give the tenant's volume to its user through a throwaway container, unless it is theirs."""
+    def _own_volume(self, container: Any, spec: BotSpec, uid: int, *, check_owner: bool = True) -> None:
+        """Give the tenant's volume to its user through a throwaway container, unless (`check_owner`) its
+        folder is theirs already."""
         from docker.errors import ContainerError
 
-        if self._volume_owner(container) == uid:
+        if check_owner and self._volume_owner(container) == uid:
             return
         try:
             self.client.containers.run(

@@ -427,3 +427,25 @@ async def test_an_older_volume_with_planted_links_is_handed_over_entry_by_entry_
         assert (code, out) == (0, b"kept\n")  # the bot reads what the older version left
     finally:
         shutil.rmtree(host)
+
+
+async def test_a_handover_here_that_fails_midway_is_finished_by_the_throwaway_container(
+    service: TenantService, docker_client: Any, instance: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that refuses a change here, after the folder itself was handed over: the owner
+    container then hands over everything (it does not stop at the folder's owner)."""
+    needs_root("the control plane hands a volume over itself only as root beside the engine")
+    from orchestrator.runtimes import docker as runtime_module
+
+    def fails_midway(folder: int, uid: int) -> None:
+        os.fchown(folder, uid, uid)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(runtime_module, "hand_over", fails_midway)
+    tid = tenant_id()
+    since = time.time() - 1
+    tenant = await service.provision(tid)
+    assert tenant.status == "running", tenant.last_error
+    assert "create" in owner_containers(docker_client, instance, tid, since)
+    code, out = container_of(docker_client, tid).exec_run(["stat", "-c", "%u %a", "/data", "/data/.secrets"])
+    assert (code, out.decode().split("\n")[:2]) == (0, [f"{tenant.uid} 700", f"{tenant.uid} 500"])
