@@ -403,7 +403,18 @@ def _checks() -> list[dict[str, Any]]:
             raise RuntimeError("the bot (tenant_bot) is not installed")
         return f"process runtime, {root.resolve()} writable"
 
-    checks += [_check("database", database), _check("runtime", runtime)]
+    def bot_code() -> str:
+        from orchestrator.runtimes.bot_code import closed_bot_code
+        from shared.process_hardening import can_switch_users
+
+        if settings.runtime != "process" or not can_switch_users():
+            return "bots do not run as users of their own from this interpreter: nothing to check"
+        closed = closed_bot_code()
+        if closed is not None and settings.network != "devnet":
+            raise RuntimeError(closed.sentence())  # the process runtime refuses to start bots
+        return f"warning: {closed.sentence()}" if closed else "the bots' users can read all their code"
+
+    checks += [_check("database", database), _check("runtime", runtime), _check("bot code", bot_code)]
     endpoints = {
         "hyperliquid": (settings.hyperliquid_url + "/info", "POST"),
         "asgard": (settings.asgard_url, "GET"),
@@ -438,9 +449,11 @@ def doctor(as_json: AsJson = False) -> None:
 
 
 def main() -> None:
+    from shared.logging import configure_logging
     from shared.process_hardening import harden_process
 
     harden_process()  # umask 077, not dumpable, no core files: before any command reads a secret
+    configure_logging()  # log lines to stderr, scrubbed, never into a command's --json (serve: its own level)
     app()
 
 
