@@ -263,7 +263,9 @@ class EngineRuntime:
         """Containers that handed the tenant's volume over and were left behind (their control plane was
         killed meanwhile): they hold the volume."""
         selector = f"{OWNER_LABEL}={self.instance}:{tenant_id}"
-        for container in self.client.containers.list(all=True, filters={"label": selector}):
+        for container in self.client.containers.list(
+            all=True, filters={"label": selector}, ignore_removed=True
+        ):
             with contextlib.suppress(Exception):  # gone meanwhile
                 container.remove(force=True)
 
