@@ -309,7 +309,8 @@ class DockerRuntime(EngineRuntime):
                 name=self.volume_name(spec.tenant_id), labels=self._labels(spec.tenant_id)
             )
         env, secrets = self._environment(spec)
-        for attempt in (1, 2):
+        attempts = 5
+        for attempt in range(1, attempts + 1):
             try:
                 container = self.client.containers.create(**self._create_kwargs(spec, env))
                 break
@@ -318,13 +319,16 @@ class DockerRuntime(EngineRuntime):
                     f"image {self.image(spec.version)} is not on the engine (make images)"
                 ) from None
             except APIError as exc:
-                existing = self._get_container(spec.tenant_id) if exc.status_code == 409 else None
-                if existing is None or attempt == 2:
+                if exc.status_code != 409 or attempt == attempts:
                     raise DockerRuntimeError(
                         f"the engine refused to create the bot of {spec.tenant_id}: {exc.explanation}"
                     ) from None
-                # The name is taken: by a bot another control plane process just started (adopt
-                # it), or by an exited one still being removed (wait for it, then create).
+                # The name is taken: by a bot another control plane process (`basis serve`'s
+                # reconciler beside a `basis tenants` command) just started (adopt it), or by an
+                # exited one still being removed (wait for it, then create), or it is gone already.
+                existing = self._get_container(spec.tenant_id)
+                if existing is None:
+                    continue
                 if existing.status in ("running", "created", "restarting"):
                     return existing
                 self._remove(existing)
