@@ -69,6 +69,7 @@ def make_runtime(settings: ControlPlaneSettings, *, serving: bool = False) -> Ru
         settings.data_root,
         stop_timeout=settings.bot_stop_timeout_seconds,
         spare=settings.bot_spare and serving,
+        refuse_closed_code=settings.network != "devnet",
     )
 
 

@@ -18,10 +18,12 @@ Payloads, as the bot's `Signer` interface takes them:
   `primaryType`, `message`; bytes as 0x-hex): Hyperliquid's user-signed actions. Answer
   `{"r": "0x…", "s": "0x…", "v": 27|28}`. Hyperliquid's phantom `Agent` is refused here.
 - `hyperliquid_l1`: a Hyperliquid L1 action to sign, `{"action": {...}, "nonce": int,
-  "vaultAddress": null, "expiresAfter": int | null}`. The broker checks the action, hashes it itself
-  (`shared.hyperliquid_l1`, the official SDK's functions) with the source of its own network
-  setting ("a" on mainnet, "b" otherwise; never the bot's word), and signs that phantom agent.
-  Answer as `typed_data`.
+  "vaultAddress": null, "expiresAfter": int | null}`. The broker checks the action, orders against the
+  venue's mark prices that it reads itself (`orchestrator/marks.py`: each limit price within a band
+  around the mark, the size within a notional cap; with the venue unreadable, only reduce-only orders
+  and cancels), hashes it itself (`shared.hyperliquid_l1`, the official SDK's functions) with the
+  source of its own network setting ("a" on mainnet, "b" otherwise; never the bot's word), and signs
+  that phantom agent. Answer as `typed_data`.
 - `evm_transaction`: an EVM transaction as eth_account takes it (`chainId`, `nonce`, `to`, `value`,
   `data` as 0x-hex, `gas`, `maxFeePerGas` / `maxPriorityFeePerGas` or `gasPrice`, `type`).
   Answer `{"raw_transaction": "0x…"}`.
@@ -47,7 +49,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, Protocol
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -57,6 +59,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.auth.privy import PrivyClient, PrivyError
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
+from orchestrator.marks import VenueMarks
 from orchestrator.outflow import OutflowBudget, OverBudget
 from orchestrator.tenants import TENANT_ID
 from orchestrator.withdrawals import WithdrawalBook
@@ -65,6 +68,7 @@ from shared.logging import get_logger
 from shared.transaction_config import load_transactions_config
 from shared.transaction_policy import (
     Outflow,
+    PerpMarks,
     TransactionPolicy,
     TransactionRejected,
     TransactionValidator,
@@ -121,6 +125,12 @@ def load_policy(settings: ControlPlaneSettings) -> TransactionPolicy:
     )
 
 
+class MarkSource(Protocol):
+    """Where the broker gets the venue's mark prices (`orchestrator.marks.VenueMarks`)."""
+
+    async def current(self) -> PerpMarks: ...
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -175,7 +185,9 @@ class SigningBroker:
         sessions: sessionmaker[Session],
         privy: PrivyClient,
         policy: TransactionPolicy | None = None,
+        marks: MarkSource | None = None,
     ) -> None:
+        """`marks`: where the venue's mark prices come from (default: read from `hyperliquid_url`)."""
         self.settings = settings
         self.sessions = sessions
         self.privy = privy
@@ -186,6 +198,9 @@ class SigningBroker:
         self.withdrawals = WithdrawalBook(sessions, timedelta(seconds=settings.withdrawal_delay_seconds))
         # Hyperliquid's L1 source: the control plane's network decides, never the bot.
         self.hyperliquid_mainnet = settings.network == "mainnet"
+        self.marks = marks or VenueMarks(
+            settings.hyperliquid_url, max_age=settings.broker_mark_max_age_seconds
+        )
 
     # ------------------------------------------------------------------ who asks
     def authenticate(self, authorization: str, tenant_id: str) -> Tenant:
@@ -249,7 +264,7 @@ class SigningBroker:
         elif body.kind == "typed_data":
             outflow, make = self._typed_data(wallet, body.payload, withdrawal)
         elif body.kind == "hyperliquid_l1":
-            outflow, make = self._hyperliquid_l1(wallet, body.payload)
+            outflow, make = await self._hyperliquid_l1(wallet, body.payload)
         else:
             outflow, make = self._evm_transaction(wallet, body.payload, withdrawal)
         return await self._within_budget(tenant.id, outflow, make)
@@ -347,7 +362,7 @@ class SigningBroker:
         )
         return outflow, lambda: self._sign_typed(wallet, payload)
 
-    def _hyperliquid_l1(
+    async def _hyperliquid_l1(
         self, wallet: _Wallet, payload: str | dict[str, Any]
     ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
         from shared.hyperliquid_l1 import l1_typed_data
@@ -361,12 +376,15 @@ class SigningBroker:
                 "expiresAfter: integer or null}.",
                 "malformed",
             )
+        # Orders are bounded by the venue's own prices (read only for them: nothing else has a price).
+        marks = await self.marks.current() if request.action.get("type") == "order" else None
         outflow = self._check(
             lambda: self.validator.check_hyperliquid_l1(
                 request.action,
                 nonce=request.nonce,
                 vault_address=request.vaultAddress,
                 expires_after=request.expiresAfter,
+                marks=marks,
             ),
             "a Hyperliquid action",
         )

@@ -16,7 +16,8 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -26,6 +27,9 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from devnet.cli import app as devnet_app
+
+if TYPE_CHECKING:  # imported where used: `basis --help` stays quick
+    from orchestrator.config import ControlPlaneSettings
 
 T = TypeVar("T")
 
@@ -349,61 +353,18 @@ def _check(name: str, probe: Callable[[], str]) -> dict[str, Any]:
 
 
 def _checks() -> list[dict[str, Any]]:
-    import httpx
-
     from orchestrator.config import ControlPlaneSettings
-    from orchestrator.database.session import open_database
 
     try:
         settings = ControlPlaneSettings()
     except ValidationError as exc:
         return [{"name": "configuration", "ok": False, "detail": _settings_errors(exc)}]
-    checks = [_check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}")]
-
-    def database() -> str:
-        from sqlalchemy import text
-
-        db = open_database(settings.database_url)
-        with db() as s:
-            s.execute(text("SELECT 1"))
-        return f"{db.kw['bind'].url.get_backend_name()} reachable, schema up to date"
-
-    def runtime() -> str:
-        if settings.runtime == "swarm":
-            from orchestrator.runtimes.swarm import SwarmRuntime
-
-            swarm = SwarmRuntime(image_repo=settings.docker_image_repo)
-            if not asyncio.run(swarm.ping()):
-                raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
-            if not asyncio.run(swarm.swarm_active()):
-                raise RuntimeError("this engine is not a swarm manager (docker swarm init, or join as one)")
-            image = f"{settings.docker_image_repo}:{settings.bot_version}"
-            if not asyncio.run(swarm.no_new_privileges_enforced(image)):
-                raise RuntimeError(
-                    "this engine (API < 1.46) drops no-new-privileges from services: start dockerd "
-                    "with --no-new-privileges (or set it in daemon.json) on every node"
-                )
-            return f"swarm runtime, manager answers, no-new-privileges enforced, image {image}"
-        if settings.runtime == "docker":
-            from orchestrator.runtimes.docker import DockerRuntime
-
-            engine = DockerRuntime(image_repo=settings.docker_image_repo)
-            if not asyncio.run(engine.ping()):
-                raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
-            image = f"{settings.docker_image_repo}:{settings.bot_version}"
-            return f"docker runtime, engine answers, image {image}"
-        root = settings.data_root
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".doctor"
-        probe.write_text("ok")
-        probe.unlink()
-        import importlib.util
-
-        if importlib.util.find_spec("tenant_bot.main") is None:
-            raise RuntimeError("the bot (tenant_bot) is not installed")
-        return f"process runtime, {root.resolve()} writable"
-
-    checks += [_check("database", database), _check("runtime", runtime)]
+    checks = [
+        _check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}"),
+        _check("database", lambda: _database_probe(settings)),
+        _check("runtime", lambda: _runtime_probe(settings)),
+        _check("bot code", lambda: _bot_code_probe(settings)),
+    ]
     endpoints = {
         "hyperliquid": (settings.hyperliquid_url + "/info", "POST"),
         "asgard": (settings.asgard_url, "GET"),
@@ -412,14 +373,79 @@ def _checks() -> list[dict[str, Any]]:
         "privy": (f"{settings.privy_api_url}/v1/apps/{settings.privy_app_id}/jwks.json", "GET"),
     }
     for name, (url, method) in endpoints.items():
-
-        def reach(url: str = url, method: str = method) -> str:
-            # Any HTTP answer means the venue is reachable; only a transport error fails the check.
-            r = httpx.request(method, url, json={} if method == "POST" else None, timeout=5)
-            return f"{url} answered {r.status_code}"
-
-        checks.append(_check(name, reach))
+        checks.append(_check(name, partial(_reach, url, method)))
     return checks
+
+
+def _reach(url: str, method: str) -> str:
+    import httpx
+
+    # Any HTTP answer means the venue is reachable; only a transport error fails the check.
+    r = httpx.request(method, url, json={} if method == "POST" else None, timeout=5)
+    return f"{url} answered {r.status_code}"
+
+
+def _database_probe(settings: ControlPlaneSettings) -> str:
+    from sqlalchemy import text
+
+    from orchestrator.database.session import open_database
+
+    db = open_database(settings.database_url)
+    with db() as s:
+        s.execute(text("SELECT 1"))
+    return f"{db.kw['bind'].url.get_backend_name()} reachable, schema up to date"
+
+
+def _runtime_probe(settings: ControlPlaneSettings) -> str:
+    if settings.runtime == "swarm":
+        return _swarm_probe(settings)
+    if settings.runtime == "docker":
+        from orchestrator.runtimes.docker import DockerRuntime
+
+        engine = DockerRuntime(image_repo=settings.docker_image_repo)
+        if not asyncio.run(engine.ping()):
+            raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
+        image = f"{settings.docker_image_repo}:{settings.bot_version}"
+        return f"docker runtime, engine answers, image {image}"
+    root = settings.data_root
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / ".doctor"
+    probe.write_text("ok")
+    probe.unlink()
+    import importlib.util
+
+    if importlib.util.find_spec("tenant_bot.main") is None:
+        raise RuntimeError("the bot (tenant_bot) is not installed")
+    return f"process runtime, {root.resolve()} writable"
+
+
+def _swarm_probe(settings: ControlPlaneSettings) -> str:
+    from orchestrator.runtimes.swarm import SwarmRuntime
+
+    swarm = SwarmRuntime(image_repo=settings.docker_image_repo)
+    if not asyncio.run(swarm.ping()):
+        raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
+    if not asyncio.run(swarm.swarm_active()):
+        raise RuntimeError("this engine is not a swarm manager (docker swarm init, or join as one)")
+    image = f"{settings.docker_image_repo}:{settings.bot_version}"
+    if not asyncio.run(swarm.no_new_privileges_enforced(image)):
+        raise RuntimeError(
+            "this engine (API < 1.46) drops no-new-privileges from services: start dockerd "
+            "with --no-new-privileges (or set it in daemon.json) on every node"
+        )
+    return f"swarm runtime, manager answers, no-new-privileges enforced, image {image}"
+
+
+def _bot_code_probe(settings: ControlPlaneSettings) -> str:
+    from orchestrator.runtimes.bot_code import closed_bot_code
+    from shared.process_hardening import can_switch_users
+
+    if settings.runtime != "process" or not can_switch_users():
+        return "bots do not run as users of their own from this interpreter: nothing to check"
+    closed = closed_bot_code()
+    if closed is not None and settings.network != "devnet":
+        raise RuntimeError(closed.sentence())  # the process runtime refuses to start bots
+    return f"warning: {closed.sentence()}" if closed else "the bots' users can read all their code"
 
 
 @app.command()
@@ -438,9 +464,11 @@ def doctor(as_json: AsJson = False) -> None:
 
 
 def main() -> None:
+    from shared.logging import configure_logging
     from shared.process_hardening import harden_process
 
     harden_process()  # umask 077, not dumpable, no core files: before any command reads a secret
+    configure_logging()  # log lines to stderr, scrubbed, never into a command's --json (serve: its own level)
     app()
 
 

@@ -111,6 +111,10 @@ class ControlPlaneSettings(BasisSettings):
     # most `broker_burst`. An open needs a handful; this only stops a runaway bot hammering Privy.
     broker_rate_per_second: float = Field(default=20.0, gt=0)
     broker_burst: int = Field(default=60, ge=1)
+    # Seconds the broker keeps the venue's mark prices (read from `hyperliquid_url` when an order is to
+    # be signed) before reading them again; a failed read is kept as long (opening orders are refused
+    # meanwhile, exits still signed). The price band of the policy must cover what a mark moves in it.
+    broker_mark_max_age_seconds: float = Field(default=3.0, gt=0, le=60)
     # Seconds before a withdrawal address a user registers (`/api/v1/withdrawals`) becomes one the
     # broker signs transfers to: someone who stole a session cannot redirect funds at once, and the
     # user sees the pending address meanwhile. 0 = at once. (Amounts: the policy's outflow budget.)

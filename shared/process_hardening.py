@@ -8,6 +8,7 @@
 - `drop_privileges(uid)`: root becomes that user for good: no supplementary groups, group id = user id.
 - `private_tree(folder)`: strip the group and other permission bits of a folder and everything in it,
   never following a symbolic link; given `owner`, also make everything that user's (root only).
+- `hand_over(folder, uid)`: a bot's folder (an open descriptor) becomes that user's, all of it, and 0700.
 """
 
 from __future__ import annotations
@@ -91,12 +92,32 @@ def private_tree(folder: Path | int, *, owner: int | None = None) -> None:
     else:
         top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        for _path, _dirs, files, dir_fd in os.fwalk(".", dir_fd=top):
+        for _path, dirs, files, dir_fd in os.fwalk(".", dir_fd=top):
             _private_entry(dir_fd, owner)
-            for name in files:
+            # A link to a folder is listed with the folders (and not walked into): it is an entry too.
+            links = [name for name in dirs if _is_link(dir_fd, name)]
+            for name in [*files, *links]:
                 _private_file(dir_fd, name, owner)
     finally:
         os.close(top)
+
+
+def hand_over(folder: int, uid: int) -> None:
+    """Make a folder (an open descriptor) that user's (group the same) and 0700. When the folder is not
+    theirs yet (new, an older version's, data taken back), everything in it is handed over and made
+    private too, entry by entry (`private_tree`: links themselves, never what they point at); a folder
+    already theirs holds only what they made, so it is not walked again. Root only."""
+    info = os.fstat(folder)
+    if (info.st_uid, info.st_gid) != (uid, uid):
+        private_tree(folder, owner=uid)
+    os.fchmod(folder, 0o700)
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False  # gone meanwhile
 
 
 def _private_entry(fd: int, owner: int | None) -> None:

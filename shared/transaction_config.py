@@ -45,6 +45,8 @@ class TransactionsConfig(BaseModel):
     max_evm_fee_wei: int = Field(ge=0)
     hyperliquid_assets: tuple[int, ...]
     hyperliquid_max_leverage: int = Field(ge=1)
+    hyperliquid_price_band_bps: Decimal = Field(gt=0, lt=10_000)
+    hyperliquid_max_order_usd: Decimal = Field(gt=0)
 
     @field_validator("max_token_out_per_transaction")
     @classmethod

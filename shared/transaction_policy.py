@@ -56,6 +56,20 @@ only from the action itself.
 Hyperliquid L1 (`check_hyperliquid_l1`): order, cancel, cancelByCloid and updateLeverage on the
 allow-listed perps (`hyperliquid_assets`), leverage at most `hyperliquid_max_leverage`, no vault, no
 builder fee. The signature is then made over `shared.hyperliquid_l1.l1_typed_data` of that action.
+Given the venue's mark prices (`PerpMarks`: the signing broker reads them from the venue), every order
+is also bounded, since an order at an absurd price would hand the difference to whoever rests on the
+other side (a counterparty colluding with a compromised bot):
+- its limit price may be at most `hyperliquid_price_band_bps` beyond the perp's mark: a buy at most
+  that far above it, a sell at most that far below (a limit on the other side of the mark can only
+  fill at a better price, so it is left alone);
+- an order that may open exposure (not reduce-only) may be worth at most `hyperliquid_max_order_usd`
+  at the mark. A reduce-only order is bounded by the position it reduces: the venue refuses one that
+  would increase it ("Reduce only order would increase position.") and cuts one larger than it;
+- without a mark (the venue could not be read, or lists no price for the perp) only reduce-only orders
+  are signed, so a bot can still get out, and cancels; an order that may open exposure is refused,
+  with the reason the price could not be read.
+Neither bound stops a bot from trading at a loss within the band, again and again: the broker's signing
+rate (and the user watching their account) is what limits that.
 
 Each check raises `TransactionRejected` with a sentence naming the program, contract or amount.
 """
@@ -182,6 +196,15 @@ class Outflow:
 NO_OUTFLOW = Outflow()
 
 
+@dataclass(frozen=True)
+class PerpMarks:
+    """The venue's mark prices (USD) by perp asset id, as read from the venue itself; `unreadable` says
+    why there are none (the venue did not answer, or answered something else)."""
+
+    prices: Mapping[int, Decimal] = field(default_factory=dict)
+    unreadable: str | None = None
+
+
 def asset_decimals(asset: Asset) -> int:
     """Decimals of an asset's smallest unit as outflow counts it (lamports, micro-USDC, wei)."""
     if asset is Asset.ETH:
@@ -226,6 +249,10 @@ class TransactionPolicy:
     # Hyperliquid perps (asset ids) the L1 actions may name, and the highest leverage they may set.
     hyperliquid_assets: frozenset[int] = frozenset({5})
     hyperliquid_max_leverage: int = 4
+    # Orders, given the venue's marks: how far beyond the mark a limit price may be (basis points), and
+    # the most an order that may open exposure may be worth at the mark (USD).
+    hyperliquid_price_band_bps: Decimal = Decimal(300)
+    hyperliquid_max_order_usd: Decimal = Decimal(250_000)
 
     def __post_init__(self) -> None:
         # EVM addresses are compared checksummed, whatever case the caller used.
@@ -263,6 +290,8 @@ class TransactionPolicy:
             max_evm_fee_wei=t.max_evm_fee_wei,
             hyperliquid_assets=frozenset(t.hyperliquid_assets),
             hyperliquid_max_leverage=t.hyperliquid_max_leverage,
+            hyperliquid_price_band_bps=Decimal(t.hyperliquid_price_band_bps),
+            hyperliquid_max_order_usd=Decimal(t.hyperliquid_max_order_usd),
         )
 
     def trusting(self, *solana_destinations: str) -> TransactionPolicy:
@@ -632,9 +661,12 @@ class TransactionValidator:
         nonce: int,
         vault_address: str | None = None,
         expires_after: int | None = None,
+        marks: PerpMarks | None = None,
     ) -> Outflow:
         """Refuse a Hyperliquid L1 action (the thing a phantom agent's connectionId hashes) the policy
-        does not allow: only the bot's own kinds of action, on allow-listed perps, for no vault."""
+        does not allow: only the bot's own kinds of action, on allow-listed perps, for no vault. With
+        `marks`, orders are also bounded in price and size (see the module doc); without (the bot's own
+        check of orders it priced itself from the venue), they are not."""
         if vault_address is not None:
             raise TransactionRejected(
                 f"Hyperliquid actions for a vault or subaccount ({_shown(vault_address)}) are not signed"
@@ -648,7 +680,7 @@ class TransactionValidator:
             raise TransactionRejected("a Hyperliquid action is an object with a type")
         kind = action.get("type")
         checks: dict[str, Callable[[dict[str, Any]], None]] = {
-            "order": self._hl_order,
+            "order": lambda a: self._hl_order(a, marks),
             "cancel": lambda a: self._hl_cancels(a, "a", "o"),
             "cancelByCloid": lambda a: self._hl_cancels(a, "asset", "cloid"),
             "updateLeverage": self._hl_leverage,
@@ -679,7 +711,7 @@ class TransactionValidator:
             )
         return item
 
-    def _hl_order(self, action: dict[str, Any]) -> None:
+    def _hl_order(self, action: dict[str, Any], marks: PerpMarks | None) -> None:
         self._hl_keys(action, {"type", "orders", "grouping"}, "the order action")
         if action.get("grouping") != "na":
             raise TransactionRejected(
@@ -696,6 +728,43 @@ class TransactionValidator:
             tif = limit.get("tif") if isinstance(limit, dict) and set(limit) == {"tif"} else None
             if tif not in _HL_TIFS:
                 raise TransactionRejected(f"order {i} is not a plain limit order (type {_shown(kind)})")
+            if marks is not None:
+                self._hl_order_bounds(i, order, marks)
+
+    def _hl_order_bounds(self, i: int, order: dict[str, Any], marks: PerpMarks) -> None:
+        """The order's limit price within the band around the perp's mark, and (when it may open
+        exposure) its worth at the mark within the cap; without a mark, only a reduce-only order."""
+        asset, is_buy, reduce_only = order.get("a"), order.get("b"), order.get("r")
+        if not isinstance(is_buy, bool) or not isinstance(reduce_only, bool):
+            raise TransactionRejected(
+                f"order {i}: its side (b) and reduce-only flag (r) must be true or false"
+            )
+        price = _positive(order.get("p"), f"order {i}'s price")
+        size = _positive(order.get("s"), f"order {i}'s size")
+        mark = marks.prices.get(asset)
+        if mark is None or mark <= 0:
+            if reduce_only:
+                return  # it can only shrink the position (the venue's rule): a bot can always get out
+            why = marks.unreadable or f"it lists no price for perp {asset}"
+            raise TransactionRejected(
+                f"order {i} may open exposure on perp {asset}, and the venue's mark price cannot be read "
+                f"({why}): until it can, only reduce-only orders and cancels are signed"
+            )
+        band = self.policy.hyperliquid_price_band_bps
+        beyond = (price - mark if is_buy else mark - price) / mark * 10_000
+        if beyond > band:
+            side, where = ("buys", "above") if is_buy else ("sells", "below")
+            raise TransactionRejected(
+                f"order {i} {side} perp {asset} at {_plain(price)} USD, {beyond:.0f} bps {where} its mark of "
+                f"{_plain(mark)} USD; orders are signed at most {_plain(band)} bps beyond the mark"
+            )
+        worth = size * mark
+        if not reduce_only and worth > self.policy.hyperliquid_max_order_usd:
+            raise TransactionRejected(
+                f"order {i} of {_plain(size)} on perp {asset} is worth {worth:.2f} USD at the mark, more "
+                f"than the {_plain(self.policy.hyperliquid_max_order_usd)} USD an order that may open "
+                "exposure may be worth"
+            )
 
     def _hl_cancels(self, action: dict[str, Any], asset_key: str, ref_key: str) -> None:
         self._hl_keys(action, {"type", "cancels"}, f"the {action['type']} action")
@@ -874,6 +943,17 @@ def _shown(value: Any, limit: int = 80) -> str:
     repr, cut short (a 60 KiB "action type" must not become a 60 KiB reason or log line)."""
     text = value if isinstance(value, str) and value.startswith("0x") else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _positive(text: Any, what: str) -> Decimal:
+    """A positive decimal written as a string (the venue's wire form of prices and sizes)."""
+    try:
+        value = Decimal(text) if isinstance(text, str) else None
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value <= 0:
+        raise TransactionRejected(f"{what} {_shown(text)} is not a positive number written as a string")
+    return value
 
 
 def _is_int(value: Any) -> bool:

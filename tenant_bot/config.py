@@ -79,8 +79,9 @@ class BotSettings(BasisSettings):
 
     # Seconds the hedge may take after the long confirms before the long is unwound.
     hedge_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Slippage band of a marketable IOC order, basis points from the mid.
-    hedge_slippage_bps: int = Field(default=50, ge=1, le=500)
+    # Slippage band of a marketable IOC order, basis points from the mid. At most 250: the signing
+    # broker signs no order more than 300 bps beyond the venue's mark (`transactions` in the risk config).
+    hedge_slippage_bps: int = Field(default=50, ge=1, le=250)
 
     # The dashboard API (`basis-bot serve`): where it listens, and the token every request but
     # `/health` must carry in `X-Basis-Token` (only the control plane holds it). On the devnet a

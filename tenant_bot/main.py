@@ -45,7 +45,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run one Basi
 
 # What `serve` imports on its way to answering /health with the broker signer. The spare imports them
 # before it knows its tenant, and a bot that drops to its own user imports them while still root: an
-# interpreter installed where only root may read (pyenv under a 0700 /root) then still works.
+# interpreter installed where only root may read (pyenv under a 0700 /root) then still works. Kept
+# complete by two tests: every standard-library module the bot's code imports anywhere is imported by
+# then (tests/unit/tenant_bot/test_preload.py, from the source), and a bot taken through its paths
+# imports none later (tests/integration/tenant_bot/test_preload.py: what the standard library and the
+# libraries load lazily). Libraries' own late imports need their folders readable: the control plane
+# checks that (orchestrator/runtimes/bot_code.py).
 SERVE_IMPORTS = (
     "tenant_bot.config",
     "tenant_bot.bot",
@@ -67,8 +72,10 @@ SERVE_IMPORTS = (
     "uvicorn.loops.auto",
     "uvicorn.protocols.http.auto",
     "uvicorn.lifespan.off",
-    # Loaded on first use by the standard library (a host name handed to getaddrinfo).
+    # Loaded on first use by the standard library: a host name handed to getaddrinfo, and the thread
+    # pool asyncio resolves it in (a webhook's host).
     "encodings.idna",
+    "concurrent.futures.thread",
 )
 # A local signer's libraries stay out of SERVE_IMPORTS (only operator-made tenants use them, and they
 # cost memory in every bot): imported for the bots whose settings ask for that signer.

@@ -72,12 +72,20 @@ class DockerRuntimeError(RuntimeUnavailable):
     """The engine refused or could not be reached; the message names the tenant, never a secret."""
 
 
-def secret_tar(secrets: dict[str, str], uid: int) -> bytes:
-    """A tar of `.secrets/<name>` files, 0400 and owned by the bot's user, for `put_archive` into /data.
-    (PAX format: a user id above 2097151 does not fit the older tar headers.)"""
+def secret_tar(secrets: dict[str, str], uid: int, marker: str | None = None) -> bytes:
+    """A tar of `.secrets/<name>` files, 0400 and owned by the bot's user, for `put_archive` into /data;
+    with `marker`, also an empty file of that name beside `.secrets` (the bot's own, 0600), by which the
+    runtime recognises the volume's folder on this host. (PAX format: a user id above 2097151 does not
+    fit the older tar headers.)"""
     buf = io.BytesIO()
     stamp = time.time()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        if marker is not None:
+            info = tarfile.TarInfo(marker)
+            info.mode = 0o600
+            info.uid = info.gid = uid
+            info.mtime = stamp
+            tar.addfile(info, io.BytesIO(b""))
         folder = tarfile.TarInfo(SECRETS_DIR)
         folder.type = tarfile.DIRTYPE
         folder.mode = 0o500
@@ -245,7 +253,9 @@ class EngineRuntime(Runtime):
         """Containers that handed the tenant's volume over and were left behind (their control plane was
         killed meanwhile): they hold the volume."""
         selector = f"{OWNER_LABEL}={self.instance}:{tenant_id}"
-        for container in self.client.containers.list(all=True, filters={"label": selector}):
+        for container in self.client.containers.list(
+            all=True, filters={"label": selector}, ignore_removed=True
+        ):
             with contextlib.suppress(Exception):  # gone meanwhile
                 container.remove(force=True)
 

@@ -9,13 +9,22 @@ recovers its state from the volume.
 
 Hardening: the tenant's own user id (`BotSpec.uid`, the same allocation as the process runtime's;
 group the same, no other group), read-only root, /tmp on tmpfs, every capability dropped,
-no-new-privileges, memory / CPU / pids limits, an init process, no Docker socket. The data volume is
-the tenant's user's: a new volume (which starts as a copy of the image's /data, UID 1000's) or one an
-older version left (UID 1000's) is handed over by a throwaway container of the same image that may
-only change owners (`chown -R -h`, no network, capabilities CHOWN, FOWNER and DAC_READ_SEARCH only),
-before the bot starts. Secrets (the API token, the server secret, the Asgard key) are never in the
-container's environment, where `docker inspect` shows them: they are written as 0400 files owned by
-the tenant's user into the volume before the container starts, and the bot reads `BASIS_<NAME>_FILE`.
+no-new-privileges, memory / CPU / pids limits, an init process, no Docker socket. Secrets (the API
+token, the server secret, the Asgard key) are never in the container's environment, where `docker
+inspect` shows them: they are written as 0400 files owned by the tenant's user into the volume before
+the container starts, and the bot reads `BASIS_<NAME>_FILE`.
+
+The data volume is the tenant's user's: a new volume (which starts as a copy of the image's /data, UID
+1000's) or one an older version left (UID 1000's) is handed over before the bot starts, in one of two ways:
+
+- **Here**, when this process runs as root beside the engine (the volume is a plain `local` one and its
+  `Mountpoint`, from the engine, is a folder on this host): the folder is opened without following a
+  link, recognised as the engine's by a random marker file the engine itself just wrote into the
+  container's /data (with the secrets), and handed over entry by entry (`shared.process_hardening.
+  hand_over`: links themselves, never their targets, walked by descriptor). A few milliseconds.
+- **Otherwise** (a control plane reaching the engine only through its socket, from another container or
+  another host, or not root), by a throwaway container of the same image that may only change owners
+  (`chown -R -h`, no network, capabilities CHOWN, FOWNER and DAC_READ_SEARCH only): about half a second.
 
 Networking. By default each bot is on the runtime's own bridge network `basis-bots-<instance>`, created
 with inter-container communication disabled: a bot reaches the outside (the venues) and its host (the
@@ -33,9 +42,11 @@ runtime (engine plumbing, labels, environment, limits, health check) lives in `c
 from __future__ import annotations
 
 import contextlib
+import os
 import tarfile
 import time
 from collections.abc import Generator
+from secrets import token_hex
 from typing import Any
 
 from orchestrator.runtimes.base import BotSpec, BotStatus, RuntimeState
@@ -65,6 +76,7 @@ from orchestrator.runtimes.container import (
     port_of,
     secret_tar,
 )
+from shared.process_hardening import can_switch_users, hand_over
 
 # Re-exported: callers and tests import these from here.
 __all__ = [
@@ -92,13 +104,16 @@ ICC_OPTION = "com.docker.network.bridge.enable_icc"
 class DockerRuntime(EngineRuntime):
     name = "docker"
 
-    def __init__(self, *, network: str | None = None, **engine: Any) -> None:
+    def __init__(self, *, network: str | None = None, hand_over_here: bool = True, **engine: Any) -> None:
         """`engine`: the knobs every engine runtime has (`EngineRuntime`); `network`: a bridge network
         of the operator's to put bots on (it must disable inter-container traffic) instead of the
-        runtime's own `basis-bots-<instance>`."""
+        runtime's own `basis-bots-<instance>`; `hand_over_here`: give a volume to its tenant's user from
+        this host when its folder is reachable here (see the module doc); False: always through a
+        throwaway container."""
         super().__init__(**engine)
         self.network = network or f"basis-bots-{self.instance}"
         self._own_network = network is None
+        self.hand_over_here = hand_over_here
 
     # ------------------------------------------------------------------ the bots' network
     def _ensure_network(self) -> Any:
@@ -146,11 +161,59 @@ class DockerRuntime(EngineRuntime):
         finally:
             reader.close()
 
-    def _own_volume(self, container: Any, spec: BotSpec, uid: int) -> None:
-        """Give the tenant's volume to its user when it is not theirs yet (new, or an older version's)."""
+    def _folder_here(self, volume: Any) -> int | None:
+        """An open descriptor of the volume's folder on this host, when this process may hand it over
+        itself: root, a plain `local` volume (no driver options: no NFS or tmpfs mount), its Mountpoint
+        an existing folder here, opened without following a link. Whether that folder is the engine's
+        (and not a namesake, say on another host's engine) is checked with a marker afterwards."""
+        attrs = volume.attrs or {}
+        mountpoint = str(attrs.get("Mountpoint") or "")
+        if not (self.hand_over_here and can_switch_users()):
+            return None
+        if attrs.get("Driver") != "local" or attrs.get("Options") or not os.path.isabs(mountpoint):
+            return None
+        try:
+            return os.open(mountpoint, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+
+    def _prepare_volume(
+        self, container: Any, volume: Any, spec: BotSpec, uid: int, secrets: dict[str, str]
+    ) -> None:
+        """Write the bot's secrets into its volume (fresh every time: a rotated token applies) and give
+        the volume to its user when it is not theirs yet (new, or an older version's): here when its
+        folder is on this host, else through a throwaway container (see the module doc)."""
+        folder = self._folder_here(volume)
+        if folder is None:
+            self._own_volume(container, spec, uid)
+            if secrets:
+                container.put_archive(DATA_DIR, secret_tar(secrets, uid))
+            return
+        try:
+            # The engine writes the marker into the container's /data: seen in the folder here, the
+            # folder is the very one the bot will mount.
+            marker = f".basis-volume-{token_hex(16)}"
+            container.put_archive(DATA_DIR, secret_tar(secrets, uid, marker=marker))
+            try:
+                os.unlink(marker, dir_fd=folder)
+            except FileNotFoundError:
+                # Not the engine's folder: left alone. The marker stays in the volume, an empty file
+                # of the bot's own.
+                self._own_volume(container, spec, uid)
+                return
+            try:
+                hand_over(folder, uid)
+            except OSError:  # a file system that refuses it here: the throwaway container does it all
+                self._own_volume(container, spec, uid, check_owner=False)
+        finally:
+            os.close(folder)
+
+    def _own_volume(self, container: Any, spec: BotSpec, uid: int, *, check_owner: bool = True) -> None:
+        """Give the tenant's volume to its user through a throwaway container, unless (`check_owner`) its
+        folder is theirs already."""
         from docker.errors import ContainerError
 
-        if self._volume_owner(container) == uid:
+        if check_owner and self._volume_owner(container) == uid:
             return
         try:
             self.client.containers.run(
@@ -238,12 +301,14 @@ class DockerRuntime(EngineRuntime):
         uid = bot_uid(spec)
         if not self.host_network:
             self._ensure_network()
-        if self._get_volume(spec.tenant_id) is None:
-            self.client.volumes.create(
+        volume = self._get_volume(spec.tenant_id)
+        if volume is None:
+            volume = self.client.volumes.create(
                 name=self.volume_name(spec.tenant_id), labels=self._labels(spec.tenant_id)
             )
         env, secrets = self._environment(spec)
-        for attempt in (1, 2):
+        attempts = 5
+        for attempt in range(1, attempts + 1):
             try:
                 container = self.client.containers.create(**self._create_kwargs(spec, env))
                 break
@@ -252,23 +317,23 @@ class DockerRuntime(EngineRuntime):
                     f"image {self.image(spec.version)} is not on the engine (make images)"
                 ) from None
             except APIError as exc:
-                existing = self._get_container(spec.tenant_id) if exc.status_code == 409 else None
-                if existing is None or attempt == 2:
+                if exc.status_code != 409 or attempt == attempts:
                     raise DockerRuntimeError(
                         f"the engine refused to create the bot of {spec.tenant_id}: {exc.explanation}"
                     ) from None
-                # The name is taken: by a bot another control plane process just started (adopt
-                # it), or by an exited one still being removed (wait for it, then create).
+                # The name is taken: by a bot another control plane process (`basis serve`'s
+                # reconciler beside a `basis tenants` command) just started (adopt it), or by an
+                # exited one still being removed (wait for it, then create), or it is gone already.
+                existing = self._get_container(spec.tenant_id)
+                if existing is None:
+                    continue
                 if existing.status in ("running", "created", "restarting"):
                     return existing
                 self._remove(existing)
         try:
             # The volume is mounted (and filled from the image) once the container exists: it is made
-            # the tenant's user's, then the secrets go in before the bot starts, written fresh every
-            # time (a rotated token applies).
-            self._own_volume(container, spec, uid)
-            if secrets:
-                container.put_archive(DATA_DIR, secret_tar(secrets, uid))
+            # the tenant's user's, with the secrets in it, before the bot starts.
+            self._prepare_volume(container, volume, spec, uid, secrets)
             container.start()
             container.reload()
         except APIError as exc:  # NotFound too: removed meanwhile by a concurrent stop

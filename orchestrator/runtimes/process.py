@@ -22,6 +22,13 @@ folder off `sys.path` while it is root, and it reads its settings and touches it
 Without root (a developer's devnet), bots run as the control plane's user and a warning says so once;
 outside the devnet the control plane's settings refuse that (`orchestrator/config.py`).
 
+**Code the bots can read.** What a bot imports after it drops to its user (a module a rare path loads
+lazily) must be readable by "other". As root, the runtime checks at start-up that every folder of the
+bots' code (the interpreter's standard library, the virtualenv's site-packages, the project's source:
+`orchestrator/runtimes/bot_code.py`) and every folder above it can be used so; when one cannot, it
+refuses to start bots with the sentence naming the first such folder and the fix
+(`refuse_closed_code`, outside the devnet), or says so once in a warning (the devnet).
+
 **Environment.** A bot's environment is its settings (`BotSpec.env`) plus an allow-list of the
 control plane's own (`PASSED_ENV`: PATH, locale, time zone, proxies, CA files, a few PYTHON* knobs);
 `HOME` is its folder. Nothing else the control plane holds reaches it.
@@ -60,9 +67,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime, health_answers
+from orchestrator.runtimes.bot_code import closed_bot_code
 from shared.launch import placement
 from shared.logging import get_logger
-from shared.process_hardening import RUN_AS_ENV, can_switch_users, private_tree
+from shared.process_hardening import RUN_AS_ENV, can_switch_users, hand_over
 from shared.runtime_lock import LOCK_FD_ENV, holder
 
 log = get_logger(__name__)
@@ -163,10 +171,12 @@ class ProcessRuntime(Runtime):
         command: list[str] | None = None,
         spare: bool = False,
         bot_users: bool | None = None,
+        refuse_closed_code: bool = False,
     ) -> None:
         """`command`: what a cold start runs (default `basis-bot serve`); `spare`: keep a pre-imported
         spare (see the module's docstring; `warm` starts it); `bot_users`: run each bot as its tenant's
-        user (default: when this process is root)."""
+        user (default: when this process is root); `refuse_closed_code`: with bot users, refuse to start
+        bots while their code is closed to them (the control plane outside the devnet); else warn once."""
         self.data_root = data_root.resolve()
         self.runtime_root = self.data_root / RUNTIME_DIR
         self.stop_timeout = stop_timeout
@@ -174,6 +184,10 @@ class ProcessRuntime(Runtime):
         self.command = command or [*PYTHON, "-m", "tenant_bot.main", "serve"]
         self.spare = spare
         self.bot_users = can_switch_users() if bot_users is None else bot_users
+        self.refuse_closed_code = refuse_closed_code
+        # Checked once, at start-up: the interpreter and the code do not move while this process runs.
+        self._closed_code = closed_bot_code() if self.bot_users else None
+        self._closed_code_warned = False
         self._spare: subprocess.Popen[bytes] | None = None
         # Bots this control plane started: kept to reap them (wait) when they exit, so no zombie stays.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
@@ -316,7 +330,20 @@ class ProcessRuntime(Runtime):
         if spec.uid is None or spec.uid <= 0:
             raise BotIsolationError(f"the bot of {spec.tenant_id} has no Unix user of its own to run as")
         self._check_crossable()
+        self._check_code()
         return spec.uid
+
+    def _check_code(self) -> None:
+        """The bots' users can read the code the bots import late; else refuse (outside the devnet)
+        or warn once (the devnet, where the bots' imports as root cover the usual paths)."""
+        closed = self._closed_code
+        if closed is None:
+            return
+        if self.refuse_closed_code:
+            raise BotIsolationError(closed.sentence())
+        if not self._closed_code_warned:
+            self._closed_code_warned = True
+            log.warning(closed.sentence(), folder=str(closed.folder))
 
     def _check_crossable(self) -> None:
         """Every folder above the data root can be crossed by other users (a bot must reach its own)."""
@@ -335,10 +362,10 @@ class ProcessRuntime(Runtime):
         folder.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            info = os.fstat(fd)
-            if uid is not None and (info.st_uid, info.st_gid) != (uid, uid):
-                private_tree(fd, owner=uid)
-            os.fchmod(fd, 0o700)
+            if uid is not None:
+                hand_over(fd, uid)
+            else:
+                os.fchmod(fd, 0o700)
         finally:
             os.close(fd)
 
@@ -371,6 +398,8 @@ class ProcessRuntime(Runtime):
             return
         if self._spare is not None and self._spare.poll() is None:
             return
+        if self.bot_users and self.refuse_closed_code and self._closed_code is not None:
+            return  # no bot may start (`_check_code`): a spare would wait for nothing
         self.runtime_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = _open_private(self.runtime_root / "spare.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         with os.fdopen(fd, "ab") as spare_log:

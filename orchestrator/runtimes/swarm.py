@@ -203,7 +203,9 @@ class SwarmRuntime(EngineRuntime):
             with contextlib.suppress(APIError):
                 job.remove()
             # Its finished container on this node would hold the volume until the agent removes it.
-            finished = self.client.containers.list(all=True, filters={"label": f"{SERVICE_LABEL}={job.id}"})
+            finished = self.client.containers.list(
+                all=True, filters={"label": f"{SERVICE_LABEL}={job.id}"}, ignore_removed=True
+            )
             for container in finished:
                 with contextlib.suppress(APIError):
                     container.remove(force=True)
@@ -365,7 +367,7 @@ class SwarmRuntime(EngineRuntime):
         from docker.errors import APIError, NotFound
 
         selector = {"label": f"{SERVICE_LABEL}={service.id}"}
-        local = self.client.containers.list(all=True, filters=selector)
+        local = self.client.containers.list(all=True, filters=selector, ignore_removed=True)
         for container in local:
             with contextlib.suppress(APIError):  # stopped, gone or being removed already: fine
                 container.stop(timeout=int(self.stop_timeout))
@@ -376,7 +378,7 @@ class SwarmRuntime(EngineRuntime):
                 container.remove(force=True)
         wait = self.stop_timeout + 30
         deadline = time.monotonic() + wait
-        while self.client.containers.list(all=True, filters=selector):
+        while self.client.containers.list(all=True, filters=selector, ignore_removed=True):
             if time.monotonic() > deadline:
                 raise DockerRuntimeError(f"the bot of {tenant_id} was not removed within {wait:g} s")
             time.sleep(0.1)

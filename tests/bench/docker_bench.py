@@ -170,7 +170,7 @@ def _p99_ms(client: httpx.Client, path: str) -> float:
 
 def _clean_up(client: Any, instance: str) -> None:
     selector = {"label": [f"basis.instance={instance}"]}
-    for container in client.containers.list(all=True, filters=selector):
+    for container in client.containers.list(all=True, filters=selector, ignore_removed=True):
         with contextlib.suppress(Exception):
             container.remove(force=True)
     for volume in client.volumes.list(filters=selector):
@@ -271,7 +271,9 @@ async def _measure(
 
     # 2. Idle memory per bot container.
     await asyncio.sleep(IDLE_SECONDS)
-    containers = client.containers.list(filters={"label": [f"basis.instance={instance}"]})
+    containers = client.containers.list(
+        filters={"label": [f"basis.instance={instance}"]}, ignore_removed=True
+    )
     idle_memory = median([_memory_mb(c) for c in containers])
 
     # 3. The ramp, with a signed-in user's session for /api/v1/auth/me.
@@ -284,7 +286,9 @@ async def _measure(
         _sign_up(browser, dn, f"bench-docker-{uuid.uuid4().hex[:6]}@example.com")
         while True:
             await asyncio.sleep(IDLE_SECONDS / 2)  # the last batch is idle
-            bots = len(client.containers.list(filters={"label": [f"basis.instance={instance}"]}))
+            bots = len(
+                client.containers.list(filters={"label": [f"basis.instance={instance}"]}, ignore_removed=True)
+            )
             p99_health = _p99_ms(browser, "/health")
             p99_me = _p99_ms(browser, "/api/v1/auth/me")
             points.append((bots, p99_health, p99_me))
@@ -332,7 +336,9 @@ async def _measure(
     # devnet's, which they poll, the control plane's and the engine's), their memory. The window holds
     # at least one idle tick and one engine health check of every bot (both every 60 s).
     await asyncio.sleep(IDLE_SECONDS)
-    containers = client.containers.list(filters={"label": [f"basis.instance={instance}"]})
+    containers = client.containers.list(
+        filters={"label": [f"basis.instance={instance}"]}, ignore_removed=True
+    )
     check_cpu, check_interval = _health_check_cpu(containers[0])
     before = {c.id: _cpu_seconds(c) for c in containers}
     devnet_before = _process_cpu_seconds(dn.process.pid)

@@ -6,6 +6,7 @@ BASIS_DOCKER_SKIP_BUILD=1 uses the image already on the engine (CI builds it wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from docker.errors import NotFound
 
 from tests.support.devnet import ROOT
 
@@ -101,8 +103,9 @@ def instance(docker_client: Any) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:10]}"
     yield name
     selector = {"label": [f"basis.instance={name}"]}
-    for container in docker_client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+    for container in docker_client.containers.list(all=True, filters=selector, ignore_removed=True):
+        with contextlib.suppress(NotFound):  # removed meanwhile by the engine (a swarm task's)
+            container.remove(force=True)
     for volume in docker_client.volumes.list(filters=selector):
         volume.remove(force=True)
     for network in docker_client.networks.list(filters=selector):  # the bots' own bridge
@@ -138,10 +141,14 @@ def swarm_instance(docker_client: Any, swarm: str) -> Iterator[str]:
     for service in docker_client.services.list(filters=selector):
         service.remove()
     deadline = time.monotonic() + 30
-    while docker_client.containers.list(all=True, filters=selector) and time.monotonic() < deadline:
+    while (
+        docker_client.containers.list(all=True, filters=selector, ignore_removed=True)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
-    for container in docker_client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+    for container in docker_client.containers.list(all=True, filters=selector, ignore_removed=True):
+        with contextlib.suppress(NotFound):  # removed meanwhile by the engine (a swarm task's)
+            container.remove(force=True)
     for item in [
         *docker_client.secrets.list(filters=selector),
         *docker_client.configs.list(filters=selector),

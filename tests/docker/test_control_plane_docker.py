@@ -243,7 +243,8 @@ def test_random_operations_through_the_cli_with_sigkills_leave_every_tenant_as_d
         kept = {r.tenant_id for r in service.retained()}
         wanted = {i for i, t in tenants.items() if t.desired_state == "running"}
         containers = {
-            c.labels["basis.tenant"]: c for c in docker_client.containers.list(all=True, filters=selector)
+            c.labels["basis.tenant"]: c
+            for c in docker_client.containers.list(all=True, filters=selector, ignore_removed=True)
         }
         volumes = {v.attrs["Labels"]["basis.tenant"] for v in docker_client.volumes.list(filters=selector)}
         running = {i for i, c in containers.items() if c.status == "running"}

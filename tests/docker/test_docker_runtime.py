@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import shutil
+import stat
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +29,7 @@ from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.tenants import TenantService
 from tests.support.devnet import DevnetProcess
+from tests.support.privileges import needs_root
 from tests.support.tenants import health, settings_for
 
 pytestmark = pytest.mark.devnet
@@ -40,10 +45,14 @@ def bot_ports(instance: str) -> tuple[int, int]:
     return low, low + 99
 
 
-def make_service(devnet: DevnetProcess, root: Path, instance: str) -> TenantService:
+def make_service(
+    devnet: DevnetProcess, root: Path, instance: str, *, hand_over_here: bool = True
+) -> TenantService:
     low, high = bot_ports(instance)
     settings = settings_for(devnet, root, bot_stop_timeout_seconds=10, bot_port_min=low, bot_port_max=high)
-    runtime = DockerRuntime(instance=instance, host_network=True, stop_timeout=10)
+    runtime = DockerRuntime(
+        instance=instance, host_network=True, stop_timeout=10, hand_over_here=hand_over_here
+    )
     return TenantService(settings, open_database(settings.database_url), runtime)
 
 
@@ -325,3 +334,118 @@ async def test_an_upgrade_recreates_the_container_on_the_new_image_and_keeps_the
     finally:
         await service.delete(tid, purge=True)
         docker_client.images.remove(f"{repo}:{newer}")
+
+
+# ---------------------------------------------------------------------- handing the volume over
+def owner_containers(client: Any, instance: str, tenant: str, since: float) -> list[str]:
+    """Actions the engine reports, since `since`, for containers that handed the tenant's volume over."""
+    events = client.events(
+        since=int(since),
+        until=int(time.time()) + 1,
+        filters={"type": "container", "label": f"basis.volume-owner={instance}:{tenant}"},
+        decode=True,
+    )
+    return [str(e.get("Action") or e.get("status")) for e in events]
+
+
+def volume_folder(client: Any, tenant: str) -> Path:
+    return Path(client.volumes.get(f"basis-data-{tenant}").attrs["Mountpoint"])
+
+
+async def test_as_root_beside_the_engine_a_new_volume_is_handed_over_here(
+    service: TenantService, docker_client: Any, instance: str
+) -> None:
+    needs_root("the control plane hands a volume over itself only as root beside the engine")
+    tid = tenant_id()
+    since = time.time() - 1
+    tenant = await service.provision(tid)
+    assert tenant.status == "running", tenant.last_error
+    assert owner_containers(docker_client, instance, tid, since) == []  # no throwaway container ran
+    folder = volume_folder(docker_client, tid)
+    info = folder.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (tenant.uid, tenant.uid, 0o700)
+    # The marker by which the folder was recognised is gone; the secrets are the bot's, 0400.
+    assert not [p for p in os.listdir(folder) if p.startswith(".basis-volume-")]
+    token = folder / ".secrets" / "api_token"
+    assert (token.stat().st_uid, stat.S_IMODE(token.stat().st_mode)) == (tenant.uid, 0o400)
+
+
+async def test_otherwise_a_throwaway_container_hands_the_volume_over(
+    devnet: DevnetProcess, tmp_path: Path, docker_client: Any, instance: str, bot_image: str
+) -> None:
+    """A control plane that reaches the engine only through its socket (from another container, or not
+    root) cannot open the volume's folder: the owner container does the work, as before."""
+    service = make_service(devnet, tmp_path, instance, hand_over_here=False)
+    tid = tenant_id()
+    since = time.time() - 1
+    tenant = await service.provision(tid)
+    assert tenant.status == "running", tenant.last_error
+    assert "create" in owner_containers(docker_client, instance, tid, since)
+    code, out = container_of(docker_client, tid).exec_run(
+        ["stat", "-c", "%u %a", "/data", "/data/.secrets/api_token"]
+    )
+    assert (code, out.decode().split("\n")[:2]) == (0, [f"{tenant.uid} 700", f"{tenant.uid} 400"])
+
+
+async def test_an_older_volume_with_planted_links_is_handed_over_entry_by_entry_never_through_a_link(
+    service: TenantService, docker_client: Any, instance: str, bot_image: str
+) -> None:
+    """An older version ran every bot as the image's UID 1000: one such bot plants links in its volume to
+    files of the host. Handed over here, as root on the host, each link itself changes owner, never
+    what it points at, and every file becomes the tenant's user's, private."""
+    needs_root("the control plane hands a volume over itself only as root beside the engine")
+    host = Path(tempfile.mkdtemp(prefix="basis-host-"))
+    target = host / "host-secret"
+    target.write_text("root's")
+    target.chmod(0o600)
+    try:
+        tid = tenant_id()
+        docker_client.volumes.create(
+            name=f"basis-data-{tid}",
+            labels={"basis.managed-by": "basis", "basis.tenant": tid, "basis.instance": instance},
+        )
+        plant = (
+            f"ln -s {target} /data/escape && ln -s {host} /data/escape-dir && mkdir /data/old && "
+            "echo kept > /data/old/state && chmod 0644 /data/old/state"
+        )
+        docker_client.containers.run(
+            bot_image, ["sh", "-c", plant], entrypoint=[], user="1000:1000", network_mode="none",
+            volumes={f"basis-data-{tid}": {"bind": "/data", "mode": "rw"}}, remove=True,
+        )  # fmt: skip
+        folder = volume_folder(docker_client, tid)
+        assert folder.stat().st_uid == 1000 and (folder / "escape").lstat().st_uid == 1000
+        tenant = await service.provision(tid)
+        assert tenant.status == "running", tenant.last_error
+        uid = tenant.uid
+        assert uid is not None
+        assert (folder / "escape").lstat().st_uid == uid and (folder / "escape-dir").lstat().st_uid == uid
+        assert (target.stat().st_uid, stat.S_IMODE(target.stat().st_mode)) == (0, 0o600)
+        assert host.stat().st_uid == 0
+        state = (folder / "old" / "state").stat()
+        assert (state.st_uid, stat.S_IMODE(state.st_mode)) == (uid, 0o600)
+        code, out = container_of(docker_client, tid).exec_run(["cat", "/data/old/state"])
+        assert (code, out) == (0, b"kept\n")  # the bot reads what the older version left
+    finally:
+        shutil.rmtree(host)
+
+
+async def test_a_handover_here_that_fails_midway_is_finished_by_the_throwaway_container(
+    service: TenantService, docker_client: Any, instance: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system that refuses a change here, after the folder itself was handed over: the owner
+    container then hands over everything (it does not stop at the folder's owner)."""
+    needs_root("the control plane hands a volume over itself only as root beside the engine")
+    from orchestrator.runtimes import docker as runtime_module
+
+    def fails_midway(folder: int, uid: int) -> None:
+        os.fchown(folder, uid, uid)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(runtime_module, "hand_over", fails_midway)
+    tid = tenant_id()
+    since = time.time() - 1
+    tenant = await service.provision(tid)
+    assert tenant.status == "running", tenant.last_error
+    assert "create" in owner_containers(docker_client, instance, tid, since)
+    code, out = container_of(docker_client, tid).exec_run(["stat", "-c", "%u %a", "/data", "/data/.secrets"])
+    assert (code, out.decode().split("\n")[:2]) == (0, [f"{tenant.uid} 700", f"{tenant.uid} 500"])

@@ -69,7 +69,9 @@ def leftovers(client: Any, tenant: str) -> dict[str, list[str]]:
     selector = {"label": [f"basis.tenant={tenant}"]}
     return {
         "services": [s.name for s in client.services.list(filters=selector)],
-        "containers": [c.name for c in client.containers.list(all=True, filters=selector)],
+        "containers": [
+            c.name for c in client.containers.list(all=True, filters=selector, ignore_removed=True)
+        ],
         "secrets": [s.name for s in client.secrets.list(filters=selector)],
         "configs": [c.name for c in client.configs.list(filters=selector)],
         "volumes": [v.name for v in client.volumes.list(filters=selector)],
@@ -338,5 +340,7 @@ def test_doctor_checks_the_swarm_and_that_no_new_privileges_holds(
     assert runtime["ok"], runtime
     assert "swarm runtime" in runtime["detail"] and "no-new-privileges enforced" in runtime["detail"]
     # Its probe container (below API 1.46) is gone again, with its anonymous volume.
-    assert docker_client.containers.list(all=True, filters={"label": ["basis.probe"]}) == []
+    assert (
+        docker_client.containers.list(all=True, filters={"label": ["basis.probe"]}, ignore_removed=True) == []
+    )
     assert {v.name for v in docker_client.volumes.list()} <= volumes_before

@@ -120,8 +120,8 @@ def test_an_older_installation_is_tightened_and_handed_to_the_bots_user(
     plane: ControlPlane, user: SignedIn
 ) -> None:
     """A data folder as an older version left it: root's, 0755 folders and 0644 files, the control
-    plane's database 0644; in the bot's folder a link to a file of root's, which a careless chown -R
-    or chmod -R run by root would follow."""
+    plane's database 0644; in the bot's folder links to a file and a folder of root's, which a careless
+    chown -R or chmod -R run by root would follow."""
     root = plane.settings.data_root
     ops = plane.tenant(OPERATOR_TENANT)
     wallets_before = wallets(plane, ops.id)
@@ -134,6 +134,8 @@ def test_an_older_installation_is_tightened_and_handed_to_the_bots_user(
     target.write_text("root's own\n")
     target.chmod(0o600)
     (folder / "planted").symlink_to(target)
+    (folder / "planted-folder").symlink_to(target.parent)  # listed with the folders, never walked into
+    folder_before = (owner(target.parent), mode(target.parent))
     (folder / "notes").mkdir()
     (folder / "notes" / "old.txt").write_text("left by an older version\n")
     for path in [root, folder, *folder.rglob("*")]:
@@ -164,6 +166,7 @@ def test_an_older_installation_is_tightened_and_handed_to_the_bots_user(
             assert mode(path) & 0o077 == 0, (path, oct(mode(path)))
     assert mode(folder / "keystore.json") == 0o400
     assert (owner(target), mode(target), target.read_text()) == (0, 0o600, "root's own\n")
+    assert (owner(target.parent), mode(target.parent)) == folder_before
     # And its data is the same: it opened its keystore, with the wallets it had.
     wait_for(lambda: plane.tenant(ops.id).status == "running", 60, "the operator's bot")
     assert wallets(plane, ops.id) == wallets_before

@@ -78,10 +78,11 @@ class BotProcess:
             f.write(f"\n### {name} {' '.join(args)} -> {proc.returncode}\n{proc.stderr}\n")
         return proc
 
-    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+    def popen(self, *args: str, module: str = "tenant_bot.main", **env: str) -> subprocess.Popen[str]:
+        """`basis-bot <args>` in the background (or `module`, a stand-in that runs it)."""
         log = self.log_path.open("a")
         return subprocess.Popen(
-            [sys.executable, "-m", "tenant_bot.main", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=self.env(**env),
             stdout=subprocess.PIPE,
@@ -183,8 +184,9 @@ class ServedBot:
         return self.process.returncode
 
 
-def serve(bot: BotProcess, *, timeout: float = 60, **env: str) -> ServedBot:
-    """Start `basis-bot serve` on a free loopback port and wait until `/health` answers."""
+def serve(bot: BotProcess, *, timeout: float = 60, module: str = "tenant_bot.main", **env: str) -> ServedBot:
+    """Start `basis-bot serve` (through `module`, see `BotProcess.popen`) on a free loopback port and wait
+    until `/health` answers."""
     import socket
     import time
 
@@ -192,7 +194,7 @@ def serve(bot: BotProcess, *, timeout: float = 60, **env: str) -> ServedBot:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {"BASIS_API_TOKEN": API_TOKEN, "BASIS_API_PORT": str(port), **env}
-    process = bot.popen("serve", **env)
+    process = bot.popen(*(["serve"] if module == "tenant_bot.main" else []), module=module, **env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ real one is exercised in tests/integration/orchestrator/test_broker.py."""
 from __future__ import annotations
 
 import base64
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from shared.assets import HYPERLIQUID_BRIDGE
 from shared.launch import bot_secret, bot_token
-from shared.transaction_policy import USDC_ARBITRUM
+from shared.transaction_policy import USDC_ARBITRUM, PerpMarks
 
 PRIVY_SECRET = "privy-app-secret-for-unit-tests"
 SERVER_SECRET = "unit-server-secret-0123456789"
@@ -168,10 +169,27 @@ class FakePrivy:
         return "0x" + bytes(Account.sign_transaction(fields, self.evm.key).raw_transaction).hex()
 
 
-def _broker(tmp_path: Path, privy: FakePrivy) -> tuple[SigningBroker, Tenant]:
+class FixedMarks:
+    """The venue's mark prices, as the test sets them (the real reads: tests/security/
+    test_broker_order_prices.py); counts how often the broker asked."""
+
+    def __init__(self, marks: PerpMarks) -> None:
+        self.marks = marks
+        self.reads = 0
+
+    async def current(self) -> PerpMarks:
+        self.reads += 1
+        return self.marks
+
+
+SOL_MARK = PerpMarks({5: Decimal("150")})
+
+
+def _broker(tmp_path: Path, privy: FakePrivy, marks: PerpMarks = SOL_MARK) -> tuple[SigningBroker, Tenant]:
     svc = _service(tmp_path)
     tenant = _user(svc)
-    return SigningBroker(svc.settings, svc.sessions, privy), tenant  # type: ignore[arg-type]
+    broker = SigningBroker(svc.settings, svc.sessions, privy, marks=FixedMarks(marks))  # type: ignore[arg-type]
+    return broker, tenant
 
 
 def _message(owner: Keypair) -> bytes:
@@ -305,7 +323,7 @@ async def test_the_operator_can_narrow_the_brokers_policy(tmp_path: Path) -> Non
     assert load_policy(_settings(tmp_path)).max_usdc_per_transfer == 100_000
     svc = TenantService(settings, open_database(settings.database_url), ProcessRuntime(settings.data_root))
     privy = FakePrivy(SOLANA, EVM)
-    broker = SigningBroker(settings, svc.sessions, privy)  # type: ignore[arg-type]
+    broker = SigningBroker(settings, svc.sessions, privy, marks=FixedMarks(SOL_MARK))  # type: ignore[arg-type]
     with pytest.raises(Refusal) as err:
         await broker.sign(_user(svc), SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
     assert err.value.status == 403 and "5 USDC allowed" in err.value.detail
@@ -355,6 +373,30 @@ async def test_an_l1_action_outside_policy_or_unreadable_never_reaches_privy(tmp
         await broker.sign(tenant, SignRequest(kind="hyperliquid_l1", payload=vault))
     assert err.value.status == 403 and "vault" in err.value.detail
     assert privy.calls == []
+
+
+async def test_orders_are_bounded_by_the_marks_the_broker_reads_and_only_orders_read_them(
+    tmp_path: Path,
+) -> None:
+    privy = FakePrivy(SOLANA, EVM)
+    broker, tenant = _broker(tmp_path, privy)
+    marks = broker.marks
+    assert isinstance(marks, FixedMarks)
+    await broker.sign(tenant, _l1())  # a sell at 150, the mark
+    far = {**ORDER, "orders": [{**ORDER["orders"][0], "p": "75"}]}  # type: ignore[dict-item]
+    with pytest.raises(Refusal) as err:
+        await broker.sign(tenant, _l1(far))
+    assert err.value.status == 403 and "5000 bps below its mark of 150 USD" in err.value.detail
+    assert marks.reads == 2 and len(privy.calls) == 1
+    await broker.sign(tenant, _l1({"type": "cancel", "cancels": [{"a": 5, "o": 1}]}))
+    assert marks.reads == 2  # nothing else has a price to bound
+    # The venue unreadable: exits still signed, an order that may open exposure refused with why.
+    broker.marks = FixedMarks(PerpMarks(unreadable="http://127.0.0.1:9/info answered HTTP 500"))
+    reduce = {**ORDER, "orders": [{**ORDER["orders"][0], "b": True, "r": True}]}  # type: ignore[dict-item]
+    await broker.sign(tenant, _l1(reduce))
+    with pytest.raises(Refusal) as err:
+        await broker.sign(tenant, _l1())
+    assert err.value.status == 403 and "HTTP 500" in err.value.detail and "reduce-only" in err.value.detail
 
 
 async def test_a_failed_privy_call_gives_the_outflow_back(tmp_path: Path) -> None:

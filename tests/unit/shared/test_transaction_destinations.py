@@ -1,8 +1,8 @@
 """Where the shared transaction policy lets money go, on hand-built payloads: token transfers only to
 the wallet's own accounts, a venue's or the registered withdrawal address, every mint capped per
 transaction (summed), what counts as outflow, EVM gas caps, Hyperliquid L1 actions checked and signed
-from the action itself. The attacks themselves are replayed end to end in
-tests/security/test_broker_drains.py."""
+from the action itself, orders bounded around the venue's mark. The attacks themselves are replayed end
+to end in tests/security/test_broker_drains.py and test_broker_order_prices.py."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from shared.transaction_policy import (
     USDC_ARBITRUM,
     USDC_MINT,
     Outflow,
+    PerpMarks,
     TransactionPolicy,
     TransactionRejected,
     TransactionValidator,
@@ -368,6 +369,95 @@ def test_l1_actions_outside_the_list_or_its_shape_are_refused() -> None:
     # What the payload chose is quoted cut short: the reason is shown and logged.
     assert len(l1_refused({"type": "x" * 60_000})) < 200
     assert len(l1_refused({**ORDER, "x" * 60_000: 1})) < 200
+
+
+def order(price: str, size: str = "1", *, buy: bool = True, reduce_only: bool = False) -> dict[str, Any]:
+    one = {"a": 5, "b": buy, "p": price, "s": size, "r": reduce_only, "t": {"limit": {"tif": "Ioc"}}}
+    return {"type": "order", "orders": [one], "grouping": "na"}
+
+
+MARK = PerpMarks({5: Decimal("200")})
+
+
+def test_orders_are_bounded_by_the_band_around_the_mark_on_their_costly_side() -> None:
+    """The default band is 300 bps: a buy up to 206 and a sell down to 194 at a mark of 200."""
+    assert POLICY.hyperliquid_price_band_bps == 300
+    for ok in (order("206"), order("194", buy=False), order("201.5"), order("198.9", buy=False)):
+        VALIDATOR.check_hyperliquid_l1(ok, nonce=1, marks=MARK)
+    detail = l1_refused(order("206.01"), marks=MARK)
+    assert "buys perp 5 at 206.01 USD, 300 bps above its mark of 200 USD" in detail, detail
+    assert "at most 300 bps beyond the mark" in detail
+    assert "sells perp 5 at 100 USD, 5000 bps below" in l1_refused(order("100", buy=False), marks=MARK)
+    # The absurd price of the attack: twice the mark, crossing a colluder's ask.
+    assert "10000 bps above" in l1_refused(order("400"), marks=MARK)
+    # Reduce-only orders are bounded in price too: an exit at an absurd price drains the same way.
+    assert "bps above" in l1_refused(order("400", reduce_only=True), marks=MARK)
+    # On the harmless side of the mark the limit only ever fills at a better price.
+    VALIDATOR.check_hyperliquid_l1(order("1"), nonce=1, marks=MARK)
+    VALIDATOR.check_hyperliquid_l1(order("100000", buy=False), nonce=1, marks=MARK)
+    # The bot's own check, which priced the order itself, does not bound it.
+    VALIDATOR.check_hyperliquid_l1(order("400"), nonce=1)
+
+
+def test_orders_that_may_open_exposure_are_capped_in_worth_at_the_mark() -> None:
+    """250,000 USD by default: 1250 SOL at a mark of 200; an exit is bounded by its position instead."""
+    VALIDATOR.check_hyperliquid_l1(order("200", "1250"), nonce=1, marks=MARK)
+    detail = l1_refused(order("200", "1250.01"), marks=MARK)
+    assert "worth 250002.00 USD at the mark, more than the 250000 USD" in detail, detail
+    # Priced far below the mark, it is still worth what the mark says.
+    assert "250002.00 USD" in l1_refused(order("1", "1250.01"), marks=MARK)
+    VALIDATOR.check_hyperliquid_l1(order("200", "5000", buy=True, reduce_only=True), nonce=1, marks=MARK)
+
+
+def test_without_a_mark_only_reduce_only_orders_and_cancels_are_signed() -> None:
+    down = PerpMarks(unreadable="http://127.0.0.1:9/info did not answer: ConnectError")
+    for marks, why in ((down, "ConnectError"), (PerpMarks({0: Decimal(1)}), "lists no price for perp 5")):
+        detail = l1_refused(order("200"), marks=marks)
+        assert "may open exposure on perp 5" in detail and why in detail, detail
+        assert "only reduce-only orders and cancels are signed" in detail
+        VALIDATOR.check_hyperliquid_l1(order("200", reduce_only=True), nonce=1, marks=marks)
+        VALIDATOR.check_hyperliquid_l1(
+            {"type": "cancelByCloid", "cancels": [{"asset": 5, "cloid": "0x" + "1" * 32}]},
+            nonce=1,
+            marks=marks,
+        )
+
+
+def test_an_order_whose_numbers_cannot_be_read_is_refused_when_bounded() -> None:
+    for bad, what in (
+        ({"p": "abc"}, "price"),
+        ({"p": "-1"}, "price"),
+        ({"p": "NaN"}, "price"),
+        ({"p": 200}, "price"),  # the venue's wire form is a string
+        ({"s": "0"}, "size"),
+        ({"b": "true"}, "side (b)"),
+        ({"r": 1}, "reduce-only flag (r)"),
+    ):
+        one = {**order("200")["orders"][0], **bad}
+        assert what in l1_refused({"type": "order", "orders": [one], "grouping": "na"}, marks=MARK), bad
+    # Every order of the action is bounded, not only the first.
+    two = {
+        "type": "order",
+        "orders": [order("200")["orders"][0], order("300")["orders"][0]],
+        "grouping": "na",
+    }
+    assert l1_refused(two, marks=MARK).startswith("order 1 buys")
+
+
+def test_the_band_and_the_cap_come_from_the_transactions_section() -> None:
+    narrow = TransactionPolicy.from_config(
+        load_risk_config(
+            overrides={"transactions": {"hyperliquid_price_band_bps": 50, "hyperliquid_max_order_usd": 1000}}
+        )
+    )
+    validator = TransactionValidator(narrow)
+    with pytest.raises(TransactionRejected, match="at most 50 bps"):
+        validator.check_hyperliquid_l1(order("201.01"), nonce=1, marks=MARK)
+    with pytest.raises(TransactionRejected, match="the 1000 USD"):
+        validator.check_hyperliquid_l1(order("200", "5.01"), nonce=1, marks=MARK)
+    for section in ({"hyperliquid_price_band_bps": 0}, {"hyperliquid_max_order_usd": -1}):
+        with pytest.raises(RiskConfigError):
+            load_risk_config(overrides={"transactions": section})
 
 
 def test_what_is_signed_for_an_l1_action_is_what_the_sdk_signs() -> None:
