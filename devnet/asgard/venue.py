@@ -596,15 +596,11 @@ class AsgardVenue:
 
     def submit_open(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._sync()
-            key, tx, build = self._take_back(body, "open", "positionPda")
+            key, tx, build = self._submitted(body, "open", "positionPda")
             if build is None:
-                txs.check_signed(tx)
                 return self._landed[key]
             plan = build.open
             assert plan is not None
-            txs.check_signed(tx)
-            self._check_fresh(tx)
             lend = self.market.lending[plan.source.key]
             if not lend.active:
                 raise invalid(f"the {plan.source.strategy} source became inactive", code="SOURCE_INACTIVE")
@@ -823,15 +819,11 @@ class AsgardVenue:
 
     def submit_close(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._sync()
-            key, tx, build = self._take_back(body, "close", "positionPDA")
+            key, tx, build = self._submitted(body, "close", "positionPDA")
             if build is None:
-                txs.check_signed(tx)
                 return self._landed[key]
             quote = build.close
             assert quote is not None
-            txs.check_signed(tx)
-            self._check_fresh(tx)
             position = self._owned_active(
                 build.pda, build.owner, self.positions[build.pda].source.protocol.value
             )
@@ -975,19 +967,11 @@ class AsgardVenue:
 
     def submit_update(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._sync()
-            key, tx, build = self._take_back(body, "update", "positionPDA")
+            key, tx, build = self._submitted(body, "update", "positionPDA")
             if build is None:
-                txs.check_signed(tx)
                 return self._landed[key]
             quote, record = build.close, build.update
             assert quote is not None and record is not None
-            if "positionId" in body and body["positionId"] != build.position_id:
-                raise invalid(
-                    "positionId does not match the position this transaction updates", code="ECHO_MISMATCH"
-                )
-            txs.check_signed(tx)
-            self._check_fresh(tx)
             position = self._owned_active(
                 build.pda, build.owner, self.positions[build.pda].source.protocol.value
             )
@@ -1049,6 +1033,28 @@ class AsgardVenue:
                 break
             self._pending.popitem(last=False)
         self._pending[txs.message_key(tx)] = build
+
+    def _submitted(
+        self, body: dict[str, Any], kind: str, pda_field: str
+    ) -> tuple[str, VersionedTransaction, Build | None]:
+        """What every submit checks first, under the lock: the transaction is one this API built for
+        this kind of submit, echoed back unchanged, signed, and its blockhash still valid. The build is
+        None when the transaction already landed: the submit answers `self._landed[key]` again."""
+        self._sync()
+        key, tx, build = self._take_back(body, kind, pda_field)
+        # An update's body may echo the position's id too (checked before the signature, as Asgard does).
+        if (
+            build is not None
+            and kind == "update"
+            and body.get("positionId", build.position_id) != build.position_id
+        ):
+            raise invalid(
+                "positionId does not match the position this transaction updates", code="ECHO_MISMATCH"
+            )
+        txs.check_signed(tx)
+        if build is not None:
+            self._check_fresh(tx)
+        return key, tx, build
 
     def _take_back(
         self, body: dict[str, Any], kind: str, pda_field: str
