@@ -51,6 +51,9 @@ def context(request: Request) -> AppContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+# One small typed dependency per service, the shape tenant_bot/api/context.py uses too (deliberately
+# alike: the two processes share no code but shared/, and FastAPI wants one function per type): a route
+# names the one service it works with, never the whole context.
 def _tenants(c: AppContext = Depends(context)) -> TenantService:
     return c.tenants
 

@@ -378,6 +378,18 @@ async def _redirect_to_root(scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+def _failure(exc: BaseException, base_url: str) -> tuple[int, str]:
+    """The status and sentence a client gets when its bot could not be asked or did not answer."""
+    if isinstance(exc, _BodyRefused):
+        return exc.status, exc.detail
+    if isinstance(exc, _UpstreamSlow):
+        return 504, "your bot did not answer in time"
+    log.info("proxy: bot at %s unreachable: %s", base_url, type(exc).__name__)
+    if isinstance(exc, _UpstreamBroken) and exc.answered:
+        return 502, "your bot answered badly; try again"
+    return 502, NOT_RUNNING
+
+
 class BotProxy:
     """An ASGI app forwarding every request to the `Upstream` that `resolve` names for it.
 
@@ -485,10 +497,14 @@ class BotProxy:
             + [b"%b: %b\r\n" % pair for pair in headers]
             + [b"\r\n"]
         )
-        exchanged = await self._exchange_or_answer(scope, send, upstream, origin, head, receive, length)
-        if exchanged is not None:
-            conn, response = exchanged
-            await self._deliver(upstream.owner, origin, conn, response, scope, receive, send)
+        try:
+            conn, response = await self._exchange(origin, head, receive if length != 0 else None, length)
+        except _ClientGone:
+            return
+        except (_BodyRefused, _UpstreamSlow, _UpstreamBroken, OSError, TimeoutError) as exc:
+            await send_error(scope, send, *_failure(exc, upstream.base_url))
+            return
+        await self._deliver(upstream.owner, origin, conn, response, scope, receive, send)
 
     async def _resolve(self, scope: Scope, send: Send) -> Upstream | None:
         """The request's upstream; None once the client has been answered instead (refused, starting)."""
@@ -500,33 +516,6 @@ class BotProxy:
         if upstream is None:
             await send_error(scope, send, 503, STARTING)
         return upstream
-
-    async def _exchange_or_answer(
-        self,
-        scope: Scope,
-        send: Send,
-        upstream: Upstream,
-        origin: _Origin,
-        head: bytes,
-        receive: Receive,
-        length: int | None,
-    ) -> tuple[_Connection, _Head] | None:
-        """`_exchange`, or None once the client has been answered with why not (or has gone)."""
-        try:
-            return await self._exchange(origin, head, receive if length != 0 else None, length)
-        except _ClientGone:
-            return None
-        except _BodyRefused as refused:
-            await send_error(scope, send, refused.status, refused.detail)
-        except _UpstreamSlow:
-            await send_error(scope, send, 504, "your bot did not answer in time")
-        except (OSError, TimeoutError, _UpstreamBroken) as exc:
-            log.info("proxy: bot at %s unreachable: %s", upstream.base_url, type(exc).__name__)
-            if isinstance(exc, _UpstreamBroken) and exc.answered:
-                await send_error(scope, send, 502, "your bot answered badly; try again")
-            else:
-                await send_error(scope, send, 502, NOT_RUNNING)
-        return None
 
     async def _deliver(
         self,

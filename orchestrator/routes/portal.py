@@ -30,6 +30,7 @@ from orchestrator.portal import bot_balance, qr_svg, tenant_progress
 from orchestrator.tenants import TenantService, tenant_view
 from orchestrator.users import Users
 from shared.logging import get_logger
+from shared.web_files import file_below
 
 log = get_logger(__name__)
 
@@ -88,11 +89,8 @@ async def index() -> FileResponse:
 
 @page.get("/static/{path:path}")
 async def asset(path: str) -> FileResponse:
-    try:
-        target = (STATIC_ROOT / path).resolve()
-    except (OSError, ValueError):
-        raise HTTPException(404, f"No asset {path!r}.") from None
-    if not target.is_relative_to(STATIC_ROOT) or not target.is_file():
+    target = file_below(STATIC_ROOT, path)
+    if target is None:
         raise HTTPException(404, f"No asset {path!r}.")
     return FileResponse(target, headers=NO_CACHE)
 
