@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -128,6 +128,25 @@ async def _settle(service: Any, tenant_id: str, show: bool) -> Any:
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("start", total=1.0)
         return await service.wait_until_settled(tenant_id, lambda f: progress.update(task, completed=f))
+
+
+def _change(
+    service: Any,
+    begin: Callable[[], Awaitable[Any]],
+    settle: Callable[[Any], bool],
+    as_json: bool,
+    verb: str,
+) -> None:
+    """An operator's change to a tenant: `begin` it (without waiting), then wait for its bot's start
+    when `settle(tenant)` says to, and say how it ended."""
+
+    async def body() -> Any:
+        tenant = await begin()
+        if settle(tenant):
+            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
+        return tenant
+
+    _finish(_run(body), as_json, verb)
 
 
 def _finish(tenant: Any, as_json: bool, verb: str) -> None:
@@ -255,26 +274,15 @@ def tenants_create(
 ) -> None:
     """Provision a tenant (no user) and start its bot."""
     service = _service()
-
-    async def body() -> Any:
-        tenant = await service.provision(tenant_id, version=version, start=start, wait=False)
-        if start and wait:
-            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
-        return tenant
-
-    _finish(_run(body), as_json, "created")
+    begin = partial(service.provision, tenant_id, version=version, start=start, wait=False)
+    _change(service, begin, lambda _: start and wait, as_json, "created")
 
 
 @tenants_app.command("start")
 def tenants_start(tenant_id: str, wait: Wait = True, as_json: AsJson = False) -> None:
     """Start a tenant's bot (desired state: running)."""
     service = _service()
-
-    async def body() -> Any:
-        tenant = await service.start(tenant_id, wait=False)
-        return await _settle(service, tenant.id, not as_json and sys.stderr.isatty()) if wait else tenant
-
-    _finish(_run(body), as_json, "started")
+    _change(service, partial(service.start, tenant_id, wait=False), lambda _: wait, as_json, "started")
 
 
 @tenants_app.command("stop")
@@ -288,26 +296,19 @@ def tenants_stop(tenant_id: str, as_json: AsJson = False) -> None:
 def tenants_restart(tenant_id: str, wait: Wait = True, as_json: AsJson = False) -> None:
     """Stop, then start a tenant's bot."""
     service = _service()
-
-    async def body() -> Any:
-        tenant = await service.restart(tenant_id, wait=False)
-        return await _settle(service, tenant.id, not as_json and sys.stderr.isatty()) if wait else tenant
-
-    _finish(_run(body), as_json, "restarted")
+    _change(service, partial(service.restart, tenant_id, wait=False), lambda _: wait, as_json, "restarted")
 
 
 @tenants_app.command("upgrade")
 def tenants_upgrade(tenant_id: str, version: str, wait: Wait = True, as_json: AsJson = False) -> None:
     """Move a tenant to another bot version (restarts a running bot)."""
     service = _service()
+    begin = partial(service.upgrade, tenant_id, version, wait=False)
 
-    async def body() -> Any:
-        tenant = await service.upgrade(tenant_id, version, wait=False)
-        if wait and tenant.desired_state == "running":
-            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
-        return tenant
+    def settle(tenant: Any) -> bool:  # a stopped tenant stays stopped: no start to wait for
+        return wait and tenant.desired_state == "running"
 
-    _finish(_run(body), as_json, f"upgraded to {version}")
+    _change(service, begin, settle, as_json, f"upgraded to {version}")
 
 
 @tenants_app.command("logs")
