@@ -406,37 +406,8 @@ class EthRpc(JsonRpcNode):
             raise _bad(
                 0, f"json: cannot unmarshal {_go_type(criteria)} into Go value of type filters.FilterCriteria"
             )
-        if criteria.get("blockHash") is not None:
-            if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
-                raise _bad(0, "cannot specify both BlockHash and FromBlock/Choose either")
-            number = self.chain.block_number_of(parse_hash(criteria["blockHash"], 0))
-            if number is None:
-                raise ChainError("unknown block")
-            first = last = number
-        else:
-            head = self.chain.block_number
-            first = self._log_bound(criteria.get("fromBlock"), head)
-            last = self._log_bound(criteria.get("toBlock"), head)
-            if first > last:
-                raise ChainError("invalid block range params")
-        addresses_value = criteria.get("address")
-        if addresses_value is None:
-            addresses: set[str] | None = None
-        elif isinstance(addresses_value, list):
-            addresses = {parse_address(a, 0) for a in addresses_value}
-        else:
-            addresses = {parse_address(addresses_value, 0)}
-        topics_value = criteria.get("topics") or []
-        if not isinstance(topics_value, list) or len(topics_value) > 4:
-            raise _bad(0, "invalid topic(s)" if isinstance(topics_value, list) else "invalid topics")
-        topics: list[set[bytes] | None] = []
-        for position in topics_value:
-            if position is None:
-                topics.append(None)
-            elif isinstance(position, list):
-                topics.append({parse_hash(t, 0) for t in position if t is not None} or None)
-            else:
-                topics.append({parse_hash(position, 0)})
+        first, last = self._log_range(criteria)
+        addresses, topics = _log_filter(criteria)
         out = []
         for block in self.chain.mined_blocks(first, last):
             for receipt in block.receipts:
@@ -449,6 +420,22 @@ class EthRpc(JsonRpcNode):
                         continue
                     out.append(self._log_json(receipt, entry, index))
         return out
+
+    def _log_range(self, criteria: dict[str, Any]) -> tuple[int, int]:
+        """The first and last block a log filter reads: its block hash's, or from/to (tags allowed)."""
+        if criteria.get("blockHash") is not None:
+            if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
+                raise _bad(0, "cannot specify both BlockHash and FromBlock/Choose either")
+            number = self.chain.block_number_of(parse_hash(criteria["blockHash"], 0))
+            if number is None:
+                raise ChainError("unknown block")
+            return number, number
+        head = self.chain.block_number
+        first = self._log_bound(criteria.get("fromBlock"), head)
+        last = self._log_bound(criteria.get("toBlock"), head)
+        if first > last:
+            raise ChainError("invalid block range params")
+        return first, last
 
     def _log_bound(self, value: Any, head: int) -> int:
         if value is None or value in BLOCK_TAGS:
@@ -576,6 +563,29 @@ def _access_list_json(tx: SignedTx) -> list[dict[str, Any]]:
 def _root(kind: bytes, block: Block) -> bytes:
     # Stand-in trie roots: stable per block and contents, not Merkle-Patricia roots.
     return keccak(kind + block.number.to_bytes(8, "big") + b"".join(r.tx.hash for r in block.receipts))
+
+
+def _log_filter(criteria: dict[str, Any]) -> tuple[set[str] | None, list[set[bytes] | None]]:
+    """A log filter's addresses (None: any) and topics by position (None at a position: any there)."""
+    addresses_value = criteria.get("address")
+    if addresses_value is None:
+        addresses: set[str] | None = None
+    elif isinstance(addresses_value, list):
+        addresses = {parse_address(a, 0) for a in addresses_value}
+    else:
+        addresses = {parse_address(addresses_value, 0)}
+    topics_value = criteria.get("topics") or []
+    if not isinstance(topics_value, list) or len(topics_value) > 4:
+        raise _bad(0, "invalid topic(s)" if isinstance(topics_value, list) else "invalid topics")
+    topics: list[set[bytes] | None] = []
+    for position in topics_value:
+        if position is None:
+            topics.append(None)
+        elif isinstance(position, list):
+            topics.append({parse_hash(t, 0) for t in position if t is not None} or None)
+        else:
+            topics.append({parse_hash(position, 0)})
+    return addresses, topics
 
 
 def _valid_id(value: Any) -> bool:
