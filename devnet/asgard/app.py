@@ -100,6 +100,8 @@ async def _bug(_request: Request, exc: Exception) -> JSONResponse:
 
 
 # ---------------------------------------------------------------------- the routes
+# One thin route per endpoint of Asgard's API, each one call to the venue: alike by design (the list is
+# the API's surface; the work, and what differs, is in AsgardVenue).
 @router.get("/markets")
 async def markets(venue: Venue) -> dict[str, Any]:
     return venue.markets()

@@ -115,6 +115,8 @@ async def _bug(_request: Request, exc: Exception) -> JSONResponse:
 
 
 # ------------------------------------------------------------------ auth API (auth.privy.io)
+# One thin route per endpoint of Privy's two APIs, each one call to the service: alike by design (the
+# list is the APIs' surface; the work, and what differs, is in PrivyService).
 async def app_header(svc: Svc, request: Request) -> None:
     svc.check_app_header(request.headers.get("privy-app-id"))
 
