@@ -11,9 +11,9 @@ protocol's account (an obligation, a Drift user), sent together as one bundle: b
 
 The lending, swap and Asgard programs themselves do not exist on the devnet. At their program ids
 the devnet loads the SPL Memo program (v2) executable: the protocol instruction then really
-executes, checks that every account it names has signed, and logs its UTF-8 data, a readable
-account of the operation (`asgard:open-position ...`). The borrowing and swapping it stands for happen in the emulator's
-books, not on chain; the tokens a user sees move for real.
+executes, checks that every account it names has signed, and logs its UTF-8 data, a readable account
+of the operation (`asgard:open-position ...`). The borrowing and swapping it stands for happen in
+the emulator's books, not on chain; the tokens a user sees move for real.
 
 Custody: the user's collateral goes to an Asgard custody wallet (a devnet keypair derived from a
 fixed string, `custody_keypair`), and proceeds come back from it. A close or partial close

@@ -284,12 +284,15 @@ def parse_position(record: dict[str, Any], refreshed: dict[str, Any] | None) -> 
         return None
     protocol = Protocol(int(record["protocol"]))
     collateral = dec(record.get("collateralAmountUI")) if record.get("collateralType") == 1 else None
-    state = int((refreshed or record).get("state", record.get("state", 0)))
+    is_open = int(record.get("state", 0)) == 0
     if refreshed is not None:
         summary = refreshed.get("summary") or {}
         token_size, debt = _balances(summary)
         health = fraction_from_percent(summary.get("healthFactor"))
-        liquidation_price = dec(summary.get("liquidationPriceUSD"))
+        # `healthFactor` and `booksAndBalances` are all a refresh documents: a position that holds
+        # and owes nothing any more (closed, or liquidated since the record was read) is not open.
+        is_open = is_open and (token_size > 0 or debt > 0)
+        liquidation_price = None
     else:
         token_size = dec(record.get("tokenAAmountUICurrent")) or dec(record.get("tokenAAmountUIEntry"))
         debt = dec(record.get("tokenBAmountUICurrent")) or dec(record.get("tokenBAmountUIEntry"))
@@ -306,6 +309,6 @@ def parse_position(record: dict[str, Any], refreshed: dict[str, Any] | None) -> 
         health_factor=health if health is not None else Decimal(0),
         liquidation_price=liquidation_price,
         opened_at_ms=iso_to_ms(record.get("openedAt")),
-        is_open=state == 0,
+        is_open=is_open,
         raw={"record": record, "refresh": refreshed},
     )
