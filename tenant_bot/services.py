@@ -86,7 +86,7 @@ class Services:
         asgard = AsgardClient(
             settings.asgard_url,
             settings.asgard_key_value(),
-            allowed_programs=frozenset(base_risk.transactions.solana_programs),
+            allowed_programs=validator.policy.solana_programs,
         )
         solana = SolanaClient(settings.solana_rpc_url)
         arbitrum = ArbitrumClient(settings.arbitrum_rpc_url)

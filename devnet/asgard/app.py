@@ -20,6 +20,7 @@ from devnet.asgard.bodies import (
     PartialCloseRequest,
     RefreshRequest,
     TradeRequest,
+    UpdateSubmitRequest,
     WalletRequest,
 )
 from devnet.asgard.errors import AsgardError, error_body, invalid
@@ -125,8 +126,8 @@ def create_app(venue: AsgardVenue) -> Any:
         return venue.build_partial_close(body)
 
     @api.post("/submit-position-update-tx")
-    async def submit_update(request: Request) -> dict[str, Any]:
-        return venue.submit_update(await _object(request))
+    async def submit_update(body: UpdateSubmitRequest) -> dict[str, Any]:
+        return venue.submit_update(body.model_dump(mode="json", exclude_none=True))
 
     @api.post("/positions")
     async def positions(body: WalletRequest) -> list[dict[str, Any]]:
