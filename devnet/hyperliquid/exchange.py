@@ -186,6 +186,7 @@ class HyperliquidExchange:
         if account is None and create:
             account = Account(user)
             self.accounts[user] = account
+            self.history.record(user, Sample(self.now_ms(), ZERO, ZERO, ZERO))  # where its history starts
         return account
 
     def sample(self, account: Account, at_ms: int) -> Sample:
@@ -337,7 +338,7 @@ class HyperliquidExchange:
     ) -> None:
         """One match: the taker's fill, and the maker's when the maker is a user."""
         tid = self._tid()
-        self.candles.on_trade(asset.name, match.px, match.sz)
+        self.candles.on_trade(asset.name, now, match.px, match.sz)
         self._fill(
             taker.user, asset, taker.is_buy, match.px, match.sz, True, taker, hash_, now, tid, liquidation
         )

@@ -53,6 +53,9 @@ class Candle:
     v: Decimal = Decimal(0)
     n: int = 0
 
+    def touch(self, px: Decimal) -> None:
+        self.h, self.low, self.c = max(self.h, px), min(self.low, px), px
+
     def merge(self, other: Candle) -> None:
         self.h = max(self.h, other.h)
         self.low = min(self.low, other.low)
@@ -66,22 +69,24 @@ class Candles:
         self._minutes: dict[str, deque[Candle]] = {}
 
     def on_step(self, coin: str, step_ms: int, px: Decimal) -> None:
-        """The mark at a simulated minute: closes the previous minute's candle, opens this one."""
-        minutes = self._minutes.setdefault(coin, deque(maxlen=KEEP_CANDLES))
-        start = step_ms - step_ms % MINUTE_MS
-        if minutes and minutes[-1].t >= start:
-            return
-        prev = minutes[-1].c if minutes else px
-        minutes.append(Candle(start, prev, max(prev, px), min(prev, px), px))
+        """The mark at a simulated minute: it moves that minute's candle from the previous close."""
+        self._candle(coin, step_ms, px).touch(px)
 
-    def on_trade(self, coin: str, px: Decimal, sz: Decimal) -> None:
-        minutes = self._minutes.get(coin)
-        if not minutes:
-            return
-        last = minutes[-1]
-        last.v += sz
-        last.n += 1
-        last.h, last.low = max(last.h, px), min(last.low, px)
+    def on_trade(self, coin: str, t_ms: int, px: Decimal, sz: Decimal) -> None:
+        candle = self._candle(coin, t_ms, px)
+        candle.touch(px)
+        candle.v += sz
+        candle.n += 1
+
+    def _candle(self, coin: str, t_ms: int, px: Decimal) -> Candle:
+        """The candle of the minute holding `t_ms`, opened at the previous close (or `px`)."""
+        minutes = self._minutes.setdefault(coin, deque(maxlen=KEEP_CANDLES))
+        start = t_ms - t_ms % MINUTE_MS
+        if minutes and minutes[-1].t >= start:
+            return minutes[-1]
+        prev = minutes[-1].c if minutes else px
+        minutes.append(Candle(start, prev, prev, prev, prev))
+        return minutes[-1]
 
     def snapshot(self, coin: str, interval: str, start: int, end: int) -> list[dict[str, Any]]:
         span = INTERVALS_MS[interval]
