@@ -77,8 +77,12 @@ class InfoService:
                         "isCanonical": True,
                         "evmContract": None,
                         "fullName": None,
+                        "deployerTradingFeeShare": "0.0",
                     }
                 ],
+                # Outcome markets: none on the devnet (the keys are in every mainnet answer).
+                "outcomes": [],
+                "questions": [],
             }
         )
         self._handlers: dict[str, Callable[[dict[str, Any]], bytes]] = {
