@@ -90,26 +90,33 @@ class IpWeights:
         self.limit = weight_per_minute
         self._now = now
         self._spent: dict[str, deque[tuple[float, int]]] = {}
+        self._totals: dict[str, int] = {}  # the sum of each IP's window, kept as it moves
         self._lock = threading.Lock()
 
-    def _window(self, ip: str, now: float) -> deque[tuple[float, int]]:
+    def _total(self, ip: str, now: float) -> int:
+        """What `ip` spent in the last minute, after forgetting what is older."""
         spent = self._spent.setdefault(ip, deque())
+        total = self._totals.get(ip, 0)
         while spent and spent[0][0] <= now - WINDOW_S:
-            spent.popleft()
-        return spent
+            total -= spent.popleft()[1]
+        self._totals[ip] = total
+        return total
+
+    def _add(self, ip: str, now: float, weight: int) -> None:
+        self._spent[ip].append((now, weight))
+        self._totals[ip] += weight
 
     def spent(self, ip: str) -> int:
         with self._lock:
-            return sum(w for _, w in self._window(ip, self._now()))
+            return self._total(ip, self._now())
 
     def admit(self, ip: str, weight: int) -> bool:
         """Charge `weight` to `ip` and say yes, or say no (charging nothing) when it would exceed."""
         with self._lock:
             now = self._now()
-            spent = self._window(ip, now)
-            if sum(w for _, w in spent) + weight > self.limit:
+            if self._total(ip, now) + weight > self.limit:
                 return False
-            spent.append((now, weight))
+            self._add(ip, now, weight)
             return True
 
     def charge(self, ip: str, weight: int) -> None:
@@ -118,7 +125,8 @@ class IpWeights:
             return
         with self._lock:
             now = self._now()
-            self._window(ip, now).append((now, weight))
+            self._total(ip, now)
+            self._add(ip, now, weight)
 
 
 @dataclass
@@ -149,7 +157,7 @@ class AddressRequests:
             if now_ms - allowance.last_limited_ms < LIMITED_EVERY_MS:
                 return (
                     f"Too many cumulative requests sent ({allowance.used + requests} > {cap}) for cumulative "
-                    f"volume traded ${_volume_text(volume)}. Place taker orders to free up 1 request per "
+                    f"volume traded ${_dollars(volume)}. Place taker orders to free up 1 request per "
                     "USDC traded."
                 )
             allowance.last_limited_ms = now_ms
@@ -171,3 +179,9 @@ class AddressRequests:
 def _volume_text(volume: Decimal) -> str:
     text = f"{volume.quantize(Decimal('0.000001')):f}".rstrip("0")
     return text + "0" if text.endswith(".") else text
+
+
+def _dollars(volume: Decimal) -> str:
+    """Volume in the refusal text: cents at most, no trailing zeros ("$4643", "$87457.46")."""
+    text = f"{volume.quantize(Decimal('0.01')):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
