@@ -87,6 +87,7 @@ class Observer:
             self._probe("arbitrum", s.arbitrum.block_number(), obs, height=True),
         )
         obs.snapshot, obs.hl_state = snap, state
+        await s.fees.refresh(s.hl)  # hourly; the cached rates otherwise
         if asg is not None:
             obs.asgard_positions = {p.position_id: p for p in asg if p.is_open}
         if snap is not None:  # Hyperliquid answered: its universe is cached after the first read
