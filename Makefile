@@ -5,6 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 PYTEST_ARGS ?=
+# The Node package whose Hyperliquid response schemas the devnet's answers are checked against
+# (tests/support/sdk_schemas.py); installed with npm ci when npm exists, else those tests skip.
+HL_SCHEMAS := tests/support/hl_schemas
+HL_SCHEMAS_STAMP := $(HL_SCHEMAS)/node_modules/.installed
 
 .PHONY: run test bench lint fmt venv clean images
 
@@ -29,7 +33,7 @@ run: $(STAMP)
 	$(BIN)/basis serve
 
 ## make test: create .venv if missing, install Basis with its test extras, run every test.
-test: $(STAMP)
+test: $(STAMP) $(HL_SCHEMAS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make bench: measure start-up and latency figures; prints a table, writes bench-results/latest.json.
@@ -68,7 +72,14 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-venv: $(STAMP)
+venv: $(STAMP) $(HL_SCHEMAS_STAMP)
+
+$(HL_SCHEMAS_STAMP): $(HL_SCHEMAS)/package.json $(HL_SCHEMAS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(HL_SCHEMAS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+	  echo "npm not found: the Hyperliquid schema tests will skip (apt-get install nodejs npm)"; \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'Basis needs Python 3.11 or newer')"
@@ -79,4 +90,4 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 clean:
-	rm -rf $(VENV) bench-results .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) bench-results .pytest_cache .ruff_cache *.egg-info $(HL_SCHEMAS)/node_modules

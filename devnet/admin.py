@@ -71,6 +71,13 @@ class AdvanceRequest(BaseModel):
     slots: int = Field(default=0, ge=0, le=10_000_000)
 
 
+class HyperliquidFeesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str
+    taker: str = Field(description='the taker (cross) rate as a fraction, e.g. "0.0003"')
+    maker: str = Field(description='the maker (add) rate as a fraction, e.g. "0.0001"')
+
+
 class SpeedRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     speed: float = Field(gt=0, le=100_000)
@@ -214,10 +221,34 @@ async def privy_rotate(devnet: DevnetDep) -> dict[str, Any]:
     return {"kid": kid, "jwks_kids": svc.snapshot()["signing_key"]["jwks_kids"]}
 
 
+@router.post("/hyperliquid/fees")
+async def hyperliquid_fees(devnet: DevnetDep, req: HyperliquidFeesRequest) -> dict[str, Any]:
+    """Set an account's fee rates, as a volume tier, a staking discount or a referral would on the
+    venue: its fills pay them and userFees reports them."""
+    exchange = _need(devnet, "hyperliquid")
+    rates = (_rate(req.taker), _rate(req.maker))
+    address = _evm_address(req.address).lower()
+    with exchange.lock:
+        account = exchange.account(address, create=True)
+        account.fees = rates
+        exchange.version += 1
+    return {"address": address, "taker": str(rates[0]), "maker": str(rates[1])}
+
+
 @router.post("/clock/speed")
 async def speed(devnet: DevnetDep, req: SpeedRequest) -> dict[str, Any]:
     devnet.clock.set_speed(req.speed)
     return {"speed": devnet.clock.speed}
+
+
+def _rate(text: str) -> Decimal:
+    try:
+        rate = Decimal(text)
+    except ArithmeticError:
+        raise HTTPException(422, f"{text!r} is not a decimal fee rate") from None
+    if not rate.is_finite() or not Decimal(0) <= rate < Decimal("0.01"):
+        raise HTTPException(422, "a fee rate is a fraction between 0 and 0.01")
+    return rate
 
 
 def _need(devnet: Devnet, name: str) -> Any:

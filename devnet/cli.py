@@ -49,6 +49,12 @@ def up(
     base_port: BasePort = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated subset of services to run.")] = None,
     sol_price: Annotated[str, typer.Option(help="SOL price at start, USD.")] = "150",
+    hyperliquid_weight_per_minute: Annotated[
+        int,
+        typer.Option(
+            help="REST weight per client IP per minute on Hyperliquid before HTTP 429 (the venue's: 1200)."
+        ),
+    ] = 1200,
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
@@ -56,7 +62,12 @@ def up(
 
     try:
         config = DevnetConfig(
-            seed=seed, speed=speed, scenario=scenario, ports=_ports(base_port), sol_price=Decimal(sol_price)
+            seed=seed,
+            speed=speed,
+            scenario=scenario,
+            ports=_ports(base_port),
+            sol_price=Decimal(sol_price),
+            hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":

@@ -63,6 +63,10 @@ class DevnetConfig:
     hyperliquid_mainnet: bool = False
     # Solana slot time in real milliseconds (blockhashes expire after 150 blocks: ~60 s at 400 ms).
     slot_ms: int = 400
+    # REST weight each client IP may spend on the Hyperliquid emulator in any 60 s; over it, HTTP 429.
+    # 1,200 as on the venue (devnet/hyperliquid/limits.py has the weights). Loopback clients share
+    # one address, as bots on one host share an IP; raise it only where the limit is not the point.
+    hyperliquid_weight_per_minute: int = 1200
     # Real seconds between a USDC transfer to the Hyperliquid bridge and the credit on Hyperliquid.
     bridge_delay_s: float = 1.0
 
@@ -73,6 +77,8 @@ class DevnetConfig:
             raise ValueError(f"unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}")
         if self.host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the devnet binds to loopback only")
+        if self.hyperliquid_weight_per_minute < 1:
+            raise ValueError("--hyperliquid-weight-per-minute must be at least 1")
         if self.slot_ms < 10:
             raise ValueError("slot_ms must be at least 10")
 

@@ -113,6 +113,17 @@ TOKEN_ACCOUNT_RENT_LAMPORTS = 2_039_280
 # The devnet's Asgard custody wallet (devnet/asgard/transactions.py `custody_keypair`: a key derived
 # from a public string, so anybody can spend from it). A VENUE only when the network is "devnet".
 DEVNET_ASGARD_CUSTODY = "B7t5NqZCwH1MjWNWmhtepzXbU8hqaKG2FwQ8ewLC5ReE"
+# The swap routers real Asgard transactions call (Asgard's API doc: `swapPlatform: "dflow" | "jupiter"`).
+# Jupiter Aggregator v6: `declare_id!` in github.com/jup-ag/jupiter-cpi src/lib.rs.
+JUPITER_V6_PROGRAM = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"
+# DFlow Aggregator v4 ("DFlow Swap Orchestrator"): docs.bitquery.io/docs/blockchain/Solana/dflow-api
+# ("The on-chain program is DF1ow4..."), helius.dev/docs/orb/explore-programs (DFlow Aggregator v4).
+DFLOW_AGGREGATOR_PROGRAM = "DF1ow4tspfHX9JwWJsAb9epbkA8hmpSEAtxXy1V27QBH"
+# Asgard's own margin program: no public source names its id (Asgard's API doc and GitBook do not), so it
+# is not allow-listed by default; a deployment adds it to `solana_programs` once read from a real build.
+# The devnet's Asgard calls this stand-in (devnet/asgard/transactions.py `asgard_program_id`: derived
+# from a public string), allowed only when the network is "devnet", like its custody.
+DEVNET_ASGARD_PROGRAM = "AWK8r9338aEpRwHex1MiduTkPFNUHLkEH54eZ6JuPZm7"
 # Assets an outflow is counted in (their decimals: `asset_decimals`).
 OUTFLOW_ASSETS = (Asset.USDC, Asset.SOL, *sorted(LSTS), Asset.ETH)
 
@@ -263,13 +274,16 @@ class TransactionPolicy:
     def from_config(cls, config: Any, *, network: str | None = None) -> TransactionPolicy:
         """From a `transactions` config section (the bot's `TransactionsConfig`), or from any object
         holding one as its `transactions` attribute (a `RiskConfig`). `network` "devnet" also makes
-        the devnet's Asgard custody a venue (`DEVNET_ASGARD_CUSTODY`); nowhere else is it one."""
+        the devnet's Asgard custody a venue (`DEVNET_ASGARD_CUSTODY`) and its Asgard program callable
+        (`DEVNET_ASGARD_PROGRAM`); nowhere else are they."""
         t = getattr(config, "transactions", config)
         venues = frozenset(t.solana_trusted_destinations)
+        programs = frozenset(t.solana_programs)
         if network == "devnet":
             venues |= {DEVNET_ASGARD_CUSTODY}
+            programs |= {DEVNET_ASGARD_PROGRAM}
         return cls(
-            solana_programs=frozenset(t.solana_programs),
+            solana_programs=programs,
             solana_trusted_destinations=venues,
             max_sol_out_lamports=t.max_sol_out_lamports,
             max_priority_fee_lamports=t.max_priority_fee_lamports,

@@ -118,7 +118,7 @@ class Bot:
         obs = await self.observer.observe()
         t1 = time.perf_counter()
         decision = decide(
-            obs, self.trader.holdings(obs), self.trader.rules, s.risk, self.observer.lst_monitor, s.fees
+            obs, self.trader.holdings(obs), self.trader.rules, s.risk, self.observer.lst_monitor, s.fees.model
         )
         t2 = time.perf_counter()
         report = TickReport(obs.at, decision.state, (t2 - t1) * 1000, 0.0, decision.best)

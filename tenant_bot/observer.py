@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -87,6 +87,7 @@ class Observer:
             self._probe("arbitrum", s.arbitrum.block_number(), obs, height=True),
         )
         obs.snapshot, obs.hl_state = snap, state
+        await s.fees.refresh(s.hl)  # hourly; the cached rates otherwise
         if asg is not None:
             obs.asgard_positions = {p.position_id: p for p in asg if p.is_open}
         if snap is not None:  # Hyperliquid answered: its universe is cached after the first read
@@ -115,13 +116,14 @@ class Observer:
     async def _snapshot(self, now: datetime) -> RatesSnapshot:
         hl = self._s.hl
         start_ms = int((now - timedelta(hours=24)).timestamp() * 1000)
-        ctxs, predicted, history, markets = await asyncio.gather(
+        ctxs, predicted, history, markets, prices = await asyncio.gather(
             hl.asset_contexts(),
             hl.predicted_funding(HEDGE_COIN),
             hl.funding_history(HEDGE_COIN, start_ms),
             self._s.asgard.markets(),
+            self._s.asgard.prices(),
         )
-        return snapshot_from(now, ctxs[HEDGE_COIN], predicted, [rate for _, rate in history], markets)
+        return snapshot_from(now, ctxs[HEDGE_COIN], predicted, [rate for _, rate in history], markets, prices)
 
     # ------------------------------------------------------------------ LST references
     def _saved_references(self) -> dict[Asset, LstReference]:
@@ -159,8 +161,10 @@ def snapshot_from(
     predicted: FundingRate | None,
     funding_history: Sequence[FundingRate],
     markets: Sequence[AsgardMarket],
+    usd: Mapping[Asset, Decimal],
 ) -> RatesSnapshot:
-    """The rates snapshot from Hyperliquid's SOL context and funding, and Asgard's markets."""
+    """The rates snapshot from Hyperliquid's SOL context and funding, Asgard's markets and its token
+    prices (`/token-metadata`: `/markets` oracle objects are protocol-specific and opaque)."""
     lending = tuple(
         LendingRate(
             protocol=m.protocol,
@@ -174,12 +178,9 @@ def snapshot_from(
         for m in markets
     )
     staking: dict[Asset, Apy] = {}
-    usd: dict[Asset, Decimal] = {}
     for m in markets:
         if m.staking_apy is not None:
             staking[m.asset] = m.staking_apy
-        if m.price_usd is not None:
-            usd.setdefault(m.asset, m.price_usd)
     asgard_sol_px = usd.get(Asset.SOL)
     # SOL per LST token as Asgard's oracles price them: what the long is worth in SOL.
     lst_rates = {a: px / asgard_sol_px for a, px in usd.items() if a.is_lst and asgard_sol_px}

@@ -26,6 +26,7 @@ from tenant_bot.execution.engine import ExecutionEngine
 from tenant_bot.execution.journal import Journal
 from tenant_bot.execution.shadow import ShadowExecutor
 from tenant_bot.execution.venues import Venues
+from tenant_bot.fees import VenueFees
 from tenant_bot.preferences import ALL_ASSETS, ALL_PROTOCOLS, Preferences, Settings, risk_settings_from
 from tenant_bot.risk.config import RiskConfig, RiskConfigError, load_risk_config
 from tenant_bot.risk.engine import EventKind, RiskEngine, RiskEvent
@@ -35,7 +36,6 @@ from tenant_bot.signing.signer import Signer
 from tenant_bot.storage.database import open_database
 from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.state import KeyValueStore
-from tenant_bot.strategy.opportunity import FeeModel
 from tenant_bot.strategy.sizing import SizingConfig
 from tenant_bot.venues.asgard import AsgardClient
 from tenant_bot.venues.hyperliquid import HyperliquidClient
@@ -64,7 +64,7 @@ class Services:
     preferences: Preferences
     engine: ExecutionEngine
     shadow: ShadowExecutor | None  # shadow mode: hypothetical fills, nothing signed or sent
-    fees: FeeModel
+    fees: VenueFees  # the fee model, with the account's Hyperliquid rates once read
     wakeup: Wakeup
     closers: tuple[Closer, ...]
 
@@ -86,7 +86,7 @@ class Services:
         asgard = AsgardClient(
             settings.asgard_url,
             settings.asgard_key_value(),
-            allowed_programs=frozenset(base_risk.transactions.solana_programs),
+            allowed_programs=validator.policy.solana_programs,
         )
         solana = SolanaClient(settings.solana_rpc_url)
         arbitrum = ArbitrumClient(settings.arbitrum_rpc_url)
@@ -126,7 +126,7 @@ class Services:
             preferences=preferences,
             engine=engine,
             shadow=shadow,
-            fees=FeeModel(),
+            fees=VenueFees(),
             wakeup=wakeup,
             closers=closers,
         )

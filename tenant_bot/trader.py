@@ -131,7 +131,7 @@ class Trader:
         if obs.snapshot is None:
             raise Unavailable(f"cannot read rates: {obs.errors}")
         best = best_opportunity(
-            obs.snapshot, lev, self._s.fees, allowed_protocols=protocols, allowed_assets=assets
+            obs.snapshot, lev, self._s.fees.model, allowed_protocols=protocols, allowed_assets=assets
         )
         if best is None:
             raise Refused("no Asgard market matches the request")

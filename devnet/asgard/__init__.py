@@ -8,16 +8,29 @@ marginfi (0), Solend (2) or Drift (3), with the market simulator's rates, LTVs a
 Authentication: send `X-API-Key`. Any non-empty key is accepted on the devnet and is not limited;
 without one, 1 request per second per IP (then 429), as on Asgard.
 
+Strict as the real API: answers carry only what Asgard documents, and what its doc says varies by
+protocol (a build's metadata, simulation results, `/markets` oracle objects and extras,
+`/refresh-positions` fields besides `healthFactor` and `booksAndBalances`) is named and shaped
+differently per protocol, so a client cannot come to rely on it. A build answer has no position PDA,
+blockhash or expiry: the PDA is in the record the submit answers (and `/positions/open`, matched by
+`openTxHash`), the blockhash inside each transaction.
+
 The build → sign → submit flow, for a client using solders:
 
-    built = POST /create-position {TradeRequestBody}            # signedTxs: [base64, unsigned]
-    tx = VersionedTransaction.from_bytes(base64.b64decode(built["signedTxs"][0]))
-    # check tx.message before signing: fee payer, program ids (allow-list), amounts
-    sigs = list(tx.signatures)
-    slot = list(tx.message.account_keys).index(wallet.pubkey())
-    sigs[slot] = wallet.sign_message(to_bytes_versioned(tx.message))
-    signed = VersionedTransaction.populate(tx.message, sigs)
-    POST /submit-create-position-tx {**built, "signedTxs": [base64(bytes(signed))]}
+    built = POST /create-position {TradeRequestBody}            # signedTxs: [base64, unsigned, ...]
+    for each tx in built["signedTxs"] (Kamino and Drift opens: two, sent as one bundle):
+        tx = VersionedTransaction.from_bytes(base64.b64decode(text))
+        # check tx.message before signing: fee payer, program ids (allow-list), amounts
+        sigs = list(tx.signatures)
+        slot = list(tx.message.account_keys).index(wallet.pubkey())
+        sigs[slot] = wallet.sign_message(to_bytes_versioned(tx.message))
+        signed = VersionedTransaction.populate(tx.message, sigs)
+    POST /submit-create-position-tx {**built, "signedTxs": [base64(bytes(signed)), ...]}
+
+A modification (`/position/partial-close`) is submitted with the documented body of
+`/submit-position-update-tx`: `protocol`, `walletPubkey`, `positionPDA`, `positionId`,
+`tokenATokenMint`, `tokenBTokenMint` (from the position's record), `signedTxs`, `updateRecordData`;
+without them, 422.
 
 Fill only your own slot: close and partial-close transactions are already signed by Asgard's
 custody key (it pays the proceeds), so `VersionedTransaction(message, [wallet])` would fail there.

@@ -20,6 +20,7 @@ from devnet.asgard.bodies import (
     PartialCloseRequest,
     RefreshRequest,
     TradeRequest,
+    UpdateSubmitRequest,
     WalletRequest,
 )
 from devnet.asgard.errors import AsgardError, error_body, invalid
@@ -153,8 +154,8 @@ async def partial_close(body: PartialCloseRequest, venue: Venue) -> dict[str, An
 
 
 @router.post("/submit-position-update-tx")
-async def submit_update(request: Request, venue: Venue) -> dict[str, Any]:
-    return venue.submit_update(await _object(request))
+async def submit_update(body: UpdateSubmitRequest, venue: Venue) -> dict[str, Any]:
+    return venue.submit_update(body.model_dump(mode="json", exclude_none=True))
 
 
 @router.post("/positions")

@@ -83,3 +83,21 @@ class RefreshRequest(Body):
     """`RefreshPositionRequestBody`."""
 
     positionPDAs: list[PositionRef] = Field(min_length=1, max_length=100)
+
+
+class UpdateSubmitRequest(Body):
+    """`SubmitPositionUpdateTxRequestBody` of `/submit-position-update-tx`: every field Asgard's doc
+    lists outside "Optional metadata" is required."""
+
+    protocol: Int
+    walletPubkey: str
+    positionPDA: str
+    positionId: Int
+    tokenATokenMint: str
+    tokenBTokenMint: str
+    signedTxs: list[str] = Field(min_length=1)
+    updateRecordData: dict[str, Any]
+    feesMetadata: dict[str, Any] | None = None
+    swapRouteMetadata: dict[str, Any] | None = None
+    lendingApyAtUpdate: Number | None = None
+    borrowingApyAtUpdate: Number | None = None

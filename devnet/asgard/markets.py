@@ -182,19 +182,19 @@ def markets_payload(
                 "tokenABorrowingApyRate": _rate(lend.supply_apy * TOKEN_A_BORROW_FROM_SUPPLY),
                 "tokenBLendingApyRate": _rate(lend.usdc_supply_apy),
                 "tokenBBorrowingApyRate": _rate(lend.usdc_borrow_apy),
-                "tokenAOracle": {"source": "devnet", "priceUsd": float(price_a), "publishTimeMs": now_ms},
-                "tokenBOracle": {"source": "devnet", "priceUsd": 1.0, "publishTimeMs": now_ms},
+                # "Oracle Data (Protocol Specific - Treat as opaque/optional)": each protocol's own shape.
+                "tokenAOracle": _oracle(src.protocol, src.token_a_bank, price_a, now_ms),
+                "tokenBOracle": _oracle(src.protocol, src.token_b_bank, Decimal(1), now_ms),
                 "tokenARewardAPY": [],
                 "tokenBRewardAPY": [],
-                # Protocol-specific extras (the devnet's; Asgard documents them as unstable).
-                "tokenAMaxLtv": spec.max_ltv,
-                "tokenALiquidationThreshold": spec.liquidation_threshold,
             }
+            # "... other protocol-specific fields (emissions, staking rates, etc.)".
+            if src.protocol is Protocol.KAMINO:
+                row["tokenALiquidationThreshold"] = spec.liquidation_threshold
+            elif src.protocol is Protocol.MARGINFI:
+                row["oracleSetup"] = "SwitchboardPull"
             if asset in LSTS:
                 row["tokenAStakingApyRate"] = _rate(market.lsts[asset].staking_apy)
-                row["tokenASolPerToken"] = float(
-                    sig(market.lsts[asset].rate * (1 - market.lsts[asset].discount), 10)
-                )
             liquidity.append(row)
         strategies[f"{asset.value}/USDC"] = {
             "name": f"{asset.value}/USDC",
@@ -206,6 +206,33 @@ def markets_payload(
             "liquiditySources": liquidity,
         }
     return {"strategies": strategies, "totalStrategies": len(strategies)}
+
+
+def _oracle(protocol: Protocol, bank: str, price: Decimal, now_ms: int) -> dict[str, Any]:
+    """A bank's oracle as each protocol describes it: different keys, different units."""
+    feed = str(
+        Pubkey.find_program_address(
+            [b"basis-devnet-oracle", bytes(Pubkey.from_string(bank))], Pubkey.default()
+        )[0]
+    )
+    if protocol is Protocol.KAMINO:
+        return {
+            "pythConfiguration": {"price": feed},
+            "scopeConfiguration": None,
+            "tokenInfo": {"maxAgePriceSeconds": 180},
+        }
+    if protocol is Protocol.MARGINFI:
+        return {"oracleKeys": [feed], "oracleMaxAge": 60}
+    if protocol is Protocol.SOLEND:
+        return {"pythOracle": feed, "switchboardOracle": None}
+    expo = -8
+    return {
+        "oracleSource": "PythPull",
+        "oracle": feed,
+        "price": int(price.scaleb(-expo)),
+        "expo": expo,
+        "publishTime": now_ms // 1000,
+    }
 
 
 def raw_price_usd(market: MarketSimulator, asset: Asset) -> Decimal:

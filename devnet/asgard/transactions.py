@@ -4,13 +4,16 @@ submit passes before anything is sent.
 Every transaction is a real v0 `VersionedTransaction` with the user as fee payer and signer, a
 recent blockhash from the chain, two ComputeBudget instructions, the token movements as real SPL
 Token / System instructions, an optional Jito tip (a System transfer to one of Jito's real tip
-accounts) and one instruction for the lending protocol's real mainnet program id.
+accounts), one instruction for the lending protocol's real mainnet program id, one for the swap router
+(Jupiter v6 or DFlow, at their real ids) and one for Asgard's own program (a devnet stand-in id:
+`asgard_program_id`). Opens on Kamino and Drift come as two transactions, the first setting up the
+protocol's account (an obligation, a Drift user), sent together as one bundle: both land or neither.
 
-The lending programs themselves do not exist on the devnet. At their program ids the devnet loads
-the SPL Memo program (v2) executable: the protocol instruction then really executes, checks that
-every account it names has signed, and logs its UTF-8 data, a readable account of the operation
-(`asgard:open-position ...`). The borrowing and swapping it stands for happen in the emulator's
-books, not on chain; the tokens a user sees move for real.
+The lending, swap and Asgard programs themselves do not exist on the devnet. At their program ids
+the devnet loads the SPL Memo program (v2) executable: the protocol instruction then really
+executes, checks that every account it names has signed, and logs its UTF-8 data, a readable account
+of the operation (`asgard:open-position ...`). The borrowing and swapping it stands for happen in
+the emulator's books, not on chain; the tokens a user sees move for real.
 
 Custody: the user's collateral goes to an Asgard custody wallet (a devnet keypair derived from a
 fixed string, `custody_keypair`), and proceeds come back from it. A close or partial close
@@ -39,8 +42,15 @@ from solders.transaction import VersionedTransaction
 
 from devnet.asgard.errors import AsgardError, invalid
 from devnet.solana.chain import MEMO_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGRAM, SolanaChain
+from shared.transaction_policy import DFLOW_AGGREGATOR_PROGRAM, JUPITER_V6_PROGRAM
 
 COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+# The swap routers Asgard routes through (its API doc: `swapPlatform: "dflow" | "jupiter"`); ids and
+# their sources in shared/transaction_policy.py.
+SWAP_PROGRAMS = {
+    "jupiter": Pubkey.from_string(JUPITER_V6_PROGRAM),
+    "dflow": Pubkey.from_string(DFLOW_AGGREGATOR_PROGRAM),
+}
 ATA_PROGRAM = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 # Jito's eight mainnet tip accounts.
 JITO_TIP_ACCOUNTS = tuple(
@@ -66,6 +76,13 @@ CREATE_IDEMPOTENT = 1  # Associated Token Account instruction index
 def derived_keypair(seed: int, purpose: str) -> Keypair:
     """A devnet key that is the same for every run with the same seed."""
     return Keypair.from_seed(hashlib.sha256(f"basis-devnet:{seed}:asgard:{purpose}".encode()).digest())
+
+
+def asgard_program_id() -> Pubkey:
+    """Asgard's own program on the devnet: a stand-in id derived from a public string, the same for
+    every seed (`shared.transaction_policy.DEVNET_ASGARD_PROGRAM`, callable only on the devnet network).
+    Asgard's real program id is not published."""
+    return Keypair.from_seed(hashlib.sha256(b"basis-devnet:asgard:program").digest()).pubkey()
 
 
 def custody_keypair() -> Keypair:
@@ -173,9 +190,12 @@ def decode(text: object) -> VersionedTransaction:
         ) from None
 
 
-def message_key(tx: VersionedTransaction) -> str:
-    """Identity of a built transaction: the hash of its message (signatures excluded)."""
-    return hashlib.sha256(bytes(tx.message)).hexdigest()
+def message_key(txs: list[VersionedTransaction]) -> str:
+    """Identity of a build: the hash of its transactions' messages, in order (signatures excluded)."""
+    digest = hashlib.sha256()
+    for tx in txs:
+        digest.update(hashlib.sha256(bytes(tx.message)).digest())
+    return digest.hexdigest()
 
 
 def unsigned_signers(tx: VersionedTransaction) -> list[str]:
@@ -186,7 +206,12 @@ def unsigned_signers(tx: VersionedTransaction) -> list[str]:
     return [str(key) for key, ok in zip(keys, tx.verify_with_results(), strict=True) if not ok]
 
 
-def check_signed(tx: VersionedTransaction) -> None:
+def check_signed(bundle: list[VersionedTransaction]) -> None:
+    for tx in bundle:
+        _check_signed(tx)
+
+
+def _check_signed(tx: VersionedTransaction) -> None:
     missing = unsigned_signers(tx)
     if missing:
         raise AsgardError(

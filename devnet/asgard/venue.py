@@ -63,7 +63,6 @@ from devnet.asgard.positions import (
     swap_metadata,
 )
 from devnet.asgard.quotes import (
-    CLOSE_FEE_RATE,
     LIQUIDATION_PENALTY,
     OPEN_FEE_RATE,
     CloseQuote,
@@ -94,6 +93,8 @@ MAX_JITO_TIP_LAMPORTS = 1_000_000_000
 UNIT_PRICE_TOLERANCE = Decimal("0.05")
 # Partial close and the other modifications exist on Kamino and Drift only (Asgard's doc).
 MODIFIABLE = (Protocol.KAMINO, Protocol.DRIFT)
+# Protocols whose open starts with a transaction of its own setting up the protocol's account.
+SETUP_TRANSACTION = {Protocol.KAMINO: "obligation", Protocol.DRIFT: "user"}
 # Unlanded builds are forgotten this long (real seconds) after they were made; a blockhash lives ~60 s.
 BUILD_TTL_S = 300.0
 # Answers to landed submits kept for replays.
@@ -192,7 +193,15 @@ class AsgardVenue:
     # ------------------------------------------------------------------ chain set-up
     def _prepare_chain(self) -> None:
         chain = self.chain
-        txs.install_program_stand_ins(chain, [*PROGRAM_IDS.values(), self.foreign_program])
+        txs.install_program_stand_ins(
+            chain,
+            [
+                *PROGRAM_IDS.values(),
+                *txs.SWAP_PROGRAMS.values(),
+                txs.asgard_program_id(),
+                self.foreign_program,
+            ],
+        )
         custody = self.custody.pubkey()
         # Genesis balance: more than the chain's airdrop faucet holds.
         chain.svm.set_account(
@@ -306,7 +315,6 @@ class AsgardVenue:
         price = self._price(src.asset)
         lt = self._lt(src)
         collateral_usd = token_a * price
-        lend = self.market.lending[src.key]
         balances = []
         if position.active:
             balances = [
@@ -333,23 +341,24 @@ class AsgardVenue:
             hf = health_factor(collateral_usd, debt, lt)
         else:  # nothing left on chain: 100 for a closed position, 0 for a liquidated one
             hf = Decimal(100 if position.state is PositionState.CLOSED else 0)
+        # Documented: accountAddress, authority, summary.healthFactor, summary.booksAndBalances and
+        # liquidationEvents. Everything else "optional, protocol-dependent, and not guaranteed": here
+        # each protocol shows its own few extras, under its own names.
+        summary: dict[str, Any] = {"healthFactor": num(hf, 4), "booksAndBalances": {"balances": balances}}
+        leverage = num(leverage_of(collateral_usd, debt), 4)
+        if src.protocol is Protocol.MARGINFI:
+            summary["riskMetrics"] = {"liquidationBuffer": num(hf, 4), "leverage": leverage}
+        elif src.protocol is Protocol.KAMINO:
+            summary["lendingAmount"] = num(token_a)
+            summary["borrowingAmount"] = num(debt, 6)
+            summary["liquidationLtv"] = float(lt)
+        elif src.protocol is Protocol.DRIFT:
+            summary["balance"] = num(collateral_usd - debt, 6)
+            summary["liquidationPrice"] = num(liquidation_price(token_a, debt, lt), 6)
         return {
             "accountAddress": position.pda,
             "authority": position.owner,
-            "positionId": position.id,
-            "state": position.state.value,
-            "summary": {
-                "healthFactor": num(hf, 4),
-                "booksAndBalances": {"balances": balances},
-                # Devnet extras (Asgard documents everything but the two above as unstable).
-                "leverage": num(leverage_of(collateral_usd, debt), 4),
-                "netValueUsd": num(collateral_usd - debt, 6),
-                "liquidationThreshold": float(lt),
-                "liquidationPriceUSD": num(liquidation_price(token_a, debt, lt), 6),
-                "tokenAPriceUSD": float(price),
-                "lendingApy": round(lend.supply_apy, 6),
-                "borrowingApy": round(lend.usdc_borrow_apy, 6),
-            },
+            "summary": summary,
             "liquidationEvents": list(position.liquidation_events),
         }
 
@@ -363,42 +372,29 @@ class AsgardVenue:
             self._check_impact(plan.quote.impact, request.slippageBps)
             self._nonce += 1
             pda = self._derive_pda(owner, plan.source, self._nonce)
-            blockhash, last_valid = self.chain.latest_blockhash()
-            tx = txs.build(
-                owner, self._open_instructions(plan, owner, pda, request.jitoTipLamport), blockhash
-            )
-            sim = self.chain.simulate(tx)
+            blockhash, _ = self.chain.latest_blockhash()
+            bundle = [
+                txs.build(owner, ixs, blockhash)
+                for ixs in self._open_instructions(plan, owner, pda, request.jitoTipLamport)
+            ]
             quote = plan.quote
+            # Only what Asgard documents (the request and `signedTxs`) and, as its doc says the answer
+            # "varies by protocol", metadata named and shaped per protocol: nothing a client may rely on.
             response: dict[str, Any] = {
                 **request.model_dump(mode="json"),
                 "collateralUnitPrice": float(request.collateralUnitPrice),
                 "leverage": float(request.leverage),
-                "positionPda": pda,
-                "tokenATokenMint": plan.source.token_a_mint,
-                "tokenBTokenMint": plan.source.token_b_mint,
-                "blockhash": str(blockhash),
-                "lastValidBlockHeight": last_valid,
-                "estimate": self._open_estimate(plan),
-                "feesMetadata": {
-                    "asgardFeeBps": int(OPEN_FEE_RATE * 10_000),
-                    "asgardFeeUsd": num(quote.fee_usd, 6),
-                    "dexPriceImpactBps": num(quote.impact * 10_000, 2),
-                    "jitoTipLamport": request.jitoTipLamport,
-                    "priorityFeeLamports": txs.COMPUTE_UNIT_LIMIT * txs.COMPUTE_UNIT_PRICE // 1_000_000,
-                    "baseFeeLamports": txs.LAMPORTS_PER_SIGNATURE,
-                },
+                **_protocol_metadata(plan.source.protocol, pda),
             }
+            sims = [self.chain.simulate(tx) for tx in bundle]
+            failed = next((sim for sim in sims if sim.err is not None), None)
             if simulate:
-                response["simulation"] = {
-                    "err": _err_text(sim.err),
-                    "logs": sim.logs,
-                    "unitsConsumed": sim.units,
-                }
+                response.update(_simulation_results(plan.source.protocol, sims))
                 return response
-            if sim.err is not None:
-                raise _simulation_failed(sim.err, sim.logs)
+            if failed is not None:
+                raise _simulation_failed(failed.err, failed.logs)
             self._remember(
-                tx,
+                bundle,
                 Build(
                     "open",
                     str(owner),
@@ -410,7 +406,7 @@ class AsgardVenue:
                     open=plan,
                 ),
             )
-            response["signedTxs"] = [txs.encode(tx)]
+            response["signedTxs"] = [txs.encode(tx) for tx in bundle]
             return response
 
     def _plan_open(self, request: TradeRequest, owner: Pubkey) -> OpenPlan:
@@ -532,9 +528,26 @@ class AsgardVenue:
         ]
         return str(Pubkey.find_program_address(seeds, PROGRAM_IDS[source.protocol])[0])
 
-    def _open_instructions(self, plan: OpenPlan, owner: Pubkey, pda: str, tip: int) -> list[Instruction]:
+    def _open_instructions(
+        self, plan: OpenPlan, owner: Pubkey, pda: str, tip: int
+    ) -> list[list[Instruction]]:
+        """The open's transactions: on Kamino and Drift a first one sets up the protocol's account
+        (their obligation / user account), then the open itself."""
         src = plan.source
         custody = self.custody.pubkey()
+        bundle: list[list[Instruction]] = []
+        if src.protocol in SETUP_TRANSACTION:
+            bundle.append(
+                [
+                    *txs.compute_budget(),
+                    txs.record_instruction(
+                        txs.asgard_program_id(),
+                        [owner],
+                        f"asgard:init-{SETUP_TRANSACTION[src.protocol]} protocol={src.protocol.label} "
+                        f"position={pda}",
+                    ),
+                ]
+            )
         ixs = txs.compute_budget()
         if plan.collateral_type == 0 and src.asset is Asset.SOL:
             ixs.append(txs.sol_transfer(owner, custody, plan.amount_native))
@@ -552,6 +565,11 @@ class AsgardVenue:
                 )
             )
         q = plan.quote
+        ixs.append(
+            txs.record_instruction(
+                txs.asgard_program_id(), [owner], f"asgard:open-position v1 position={pda} side=long"
+            )
+        )
         text = (
             f"asgard:open-position v1 protocol={src.protocol.label} market={src.market_key} position={pda} "
             f"side=long tokenA={src.token_a_mint} depositNative={plan.amount_native} "
@@ -559,8 +577,21 @@ class AsgardVenue:
             f"minTokenAOutNative={_raw(q.bought_a, decimals_of(src.asset))}"
         )
         ixs.append(txs.record_instruction(PROGRAM_IDS[src.protocol], [owner], text))
+        ixs.append(self._swap_instruction(owner, USDC_MINT, src.token_a_mint, q.swap_in_usd, None))
         self._add_foreign_and_tip(ixs, owner, tip)
-        return ixs
+        bundle.append(ixs)
+        return bundle
+
+    def _swap_instruction(
+        self, owner: Pubkey, in_mint: str, out_mint: str, amount_in: Decimal, platform: str | None
+    ) -> Instruction:
+        """The swap leg, routed through Jupiter or DFlow: the one asked for, else each in turn."""
+        router = platform or ("jupiter" if self._nonce % 2 else "dflow")
+        return txs.record_instruction(
+            txs.SWAP_PROGRAMS[router],
+            [owner],
+            f"{router}:route inputMint={in_mint} outputMint={out_mint} inAmountUI={num(amount_in, 6)}",
+        )
 
     def _add_foreign_and_tip(self, ixs: list[Instruction], payer: Pubkey, tip: int) -> None:
         if self.faults.get("asgard").foreign_program:
@@ -573,30 +604,9 @@ class AsgardVenue:
         if tip > 0:
             ixs.append(txs.sol_transfer(payer, txs.jito_tip_account(self._nonce), tip))
 
-    def _open_estimate(self, plan: OpenPlan) -> dict[str, Any]:
-        q = plan.quote
-        lt = self._lt(plan.source)
-        decimals = decimals_of(plan.source.asset)
-        return {
-            "tokenAPriceUSD": float(q.price),
-            "collateralUsd": num(q.collateral_usd, 6),
-            "notionalUsd": num(q.notional_usd, 6),
-            "tokenAAmountUI": float(Decimal(_raw(q.token_a, decimals)).scaleb(-decimals)),
-            "tokenAAmountNative": _raw(q.token_a, decimals),
-            "borrowAmountUI": num(q.debt_usd, 6),
-            "borrowAmountNative": _raw(q.debt_usd, 6),
-            "swapInAmountUI": num(q.swap_in_usd, 6),
-            "swapOutAmountUI": num(q.bought_a),
-            "executionPriceUSD": num(q.execution_price, 6),
-            "priceImpactBps": num(q.impact * 10_000, 2),
-            "leverage": float(plan.leverage),
-            "healthFactor": num(health_factor(q.token_a * q.price, q.debt_usd, lt), 4),
-            "liquidationPriceUSD": num(liquidation_price(q.token_a, q.debt_usd, lt), 6),
-        }
-
     def submit_open(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            key, tx, build = self._submitted(body, "open", "positionPda")
+            key, bundle, build = self._submitted(body, "open", "positionPda")
             if build is None:
                 return self._landed[key]
             plan = build.open
@@ -611,8 +621,9 @@ class AsgardVenue:
             if build.position_id is None:
                 build.position_id = self._next_id
                 self._next_id += 1
-            position = self._new_position(build, plan, str(tx.signatures[0]))
-            if not self._deliver(tx):
+            # The record's openTxHash: the transaction that opens the position (the bundle's last).
+            position = self._new_position(build, plan, str(bundle[-1].signatures[0]))
+            if not self._deliver(bundle):
                 return position.record()  # looks sent; never lands
             self._store(position)
             answer = position.record()
@@ -707,37 +718,22 @@ class AsgardVenue:
                 f"repayUsdcNative={_raw(quote.debt_repaid, 6)} withdrawTokenANative="
                 f"{_raw(token_a, decimals_of(src.asset))}"
             )
-            tx, blockhash, last_valid = self._payout_transaction(
-                owner, position, quote, text, request.jitoTipLamport
-            )
+            tx = self._payout_transaction(owner, position, quote, text, request.jitoTipLamport, None)
+            # "Transaction data for closing the position": Asgard documents no more than the request
+            # and `signedTxs`; the rest varies by protocol.
             response: dict[str, Any] = {
                 **request.model_dump(mode="json"),
-                "positionId": position.id,
-                "tokenATokenMint": src.token_a_mint,
-                "tokenBTokenMint": src.token_b_mint,
-                "blockhash": str(blockhash),
-                "lastValidBlockHeight": last_valid,
-                "estimate": self._close_estimate(position, quote, token_a, debt),
-                "feesMetadata": {
-                    "asgardFeeUsd": num(quote.fee_usd, 6),
-                    "asgardFeeBps": int(CLOSE_FEE_RATE * 10_000),
-                    "dexPriceImpactBps": num(quote.impact * 10_000, 2),
-                    "jitoTipLamport": request.jitoTipLamport,
-                },
+                **_protocol_metadata(src.protocol, position.pda),
             }
             sim = self.chain.simulate(tx)
             if simulate:
-                response["simulation"] = {
-                    "err": _err_text(sim.err),
-                    "logs": sim.logs,
-                    "unitsConsumed": sim.units,
-                }
+                response.update(_simulation_results(src.protocol, [sim]))
                 return response
             if sim.err is not None:
                 raise _simulation_failed(sim.err, sim.logs)
             slippage = Decimal(request.slippageBps) / 10_000
             self._remember(
-                tx,
+                [tx],
                 Build(
                     "close",
                     str(owner),
@@ -760,20 +756,27 @@ class AsgardVenue:
             raise invalid(f"slippageBps must be between 1 and {MAX_SLIPPAGE_BPS}", code="INVALID_SLIPPAGE")
 
     def _payout_transaction(
-        self, owner: Pubkey, position: Position, quote: CloseQuote, text: str, tip: int
-    ) -> tuple[VersionedTransaction, Any, int]:
-        """Close / partial close: the protocol instruction, then custody pays the proceeds to the owner."""
+        self, owner: Pubkey, position: Position, quote: CloseQuote, text: str, tip: int, platform: str | None
+    ) -> VersionedTransaction:
+        """Close / partial close: the protocol instruction, the swap, then custody pays the proceeds."""
         src = position.source
         custody = self.custody.pubkey()
         ixs = txs.compute_budget()
         ixs.append(txs.record_instruction(PROGRAM_IDS[src.protocol], [owner, custody], text))
+        ixs.append(
+            txs.record_instruction(
+                txs.asgard_program_id(), [owner], f"asgard:{text.split()[0][7:]} position={position.pda}"
+            )
+        )
+        if quote.sold_a > 0:
+            ixs.append(self._swap_instruction(owner, src.token_a_mint, USDC_MINT, quote.sold_a, platform))
         if quote.payout_usdc > 0:
             ixs += self._pay(custody, owner, Asset.USDC, _raw(quote.payout_usdc, 6), owner)
         if quote.payout_a > 0:
             ixs += self._pay(custody, owner, src.asset, _raw(quote.payout_a, decimals_of(src.asset)), owner)
         self._add_foreign_and_tip(ixs, owner, tip)
-        blockhash, last_valid = self.chain.latest_blockhash()
-        return txs.build(owner, ixs, blockhash, cosigners=[self.custody]), blockhash, last_valid
+        blockhash, _ = self.chain.latest_blockhash()
+        return txs.build(owner, ixs, blockhash, cosigners=[self.custody])
 
     @staticmethod
     def _pay(source: Pubkey, owner: Pubkey, asset: Asset, raw: int, rent_payer: Pubkey) -> list[Instruction]:
@@ -795,31 +798,9 @@ class AsgardVenue:
             ),
         ]
 
-    def _close_estimate(
-        self, position: Position, quote: CloseQuote, token_a: Decimal, debt: Decimal
-    ) -> dict[str, Any]:
-        decimals = decimals_of(position.source.asset)
-        usdc_raw, a_raw = _raw(quote.payout_usdc, 6), _raw(quote.payout_a, decimals)
-        return {
-            "tokenAPriceUSD": float(quote.price),
-            "tokenAAmountUI": num(token_a),
-            "borrowAmountUI": num(debt, 6),
-            "swapInAmountUI": num(quote.sold_a),
-            "swapOutAmountUI": num(quote.usdc_from_swap, 6),
-            "priceImpactBps": num(quote.impact * 10_000, 2),
-            # Exactly what the transaction transfers (rounded down to raw units).
-            "receiveUsdcNative": usdc_raw,
-            "receiveUsdcUI": float(Decimal(usdc_raw).scaleb(-6)),
-            "receiveTokenANative": a_raw,
-            "receiveTokenAUI": float(Decimal(a_raw).scaleb(-decimals)),
-            "receiveMint": position.source.token_b_mint
-            if quote.payout_a == 0
-            else position.source.token_a_mint,
-        }
-
     def submit_close(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            key, tx, build = self._submitted(body, "close", "positionPDA")
+            key, bundle, build = self._submitted(body, "close", "positionPDA")
             if build is None:
                 return self._landed[key]
             quote = build.close
@@ -830,8 +811,8 @@ class AsgardVenue:
             price = self._price(position.source.asset)
             if price < build.price * (1 - build.slippage):
                 raise _moved(build.price, price)
-            signature = str(tx.signatures[0])
-            target = position if self._deliver(tx) else replace(position)
+            signature = str(bundle[-1].signatures[0])
+            target = position if self._deliver(bundle) else replace(position)
             self._apply_close(target, quote, signature)
             answer = {
                 **target.record_with_events(),
@@ -889,7 +870,9 @@ class AsgardVenue:
                 f"repayUsdcNative={_raw(quote.debt_repaid, 6)} withdrawTokenANative="
                 f"{_raw(quote.sold_a, decimals_of(src.asset))}"
             )
-            tx, _, _ = self._payout_transaction(owner, position, quote, text, request.jitoTipLamport)
+            tx = self._payout_transaction(
+                owner, position, quote, text, request.jitoTipLamport, request.swapPlatform
+            )
             sim = self.chain.simulate(tx)
             if sim.err is not None:
                 raise _simulation_failed(sim.err, sim.logs)
@@ -926,7 +909,7 @@ class AsgardVenue:
                 "jitoTipLamport": request.jitoTipLamport,
             }
             self._remember(
-                tx,
+                [tx],
                 Build(
                     "update",
                     str(owner),
@@ -940,12 +923,11 @@ class AsgardVenue:
                     position_id=position.id,
                 ),
             )
+            # Exactly `PartialClosePositionResponseBody` (Asgard's doc): no positionId or mints, which the
+            # submit needs and a client reads from the position's record.
             return {
-                **request.model_dump(mode="json"),
+                **request.model_dump(mode="json", include={"protocol", "walletPubkey", "positionPDA"}),
                 "closePercentage": float(pct),
-                "positionId": position.id,
-                "tokenATokenMint": src.token_a_mint,
-                "tokenBTokenMint": src.token_b_mint,
                 "depositAmountUIBefore": record["preTokenAAmountUI"],
                 "borrowAmountUIBefore": record["preTokenBAmountUI"],
                 "leverageBefore": record["preLeverage"],
@@ -967,7 +949,7 @@ class AsgardVenue:
 
     def submit_update(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            key, tx, build = self._submitted(body, "update", "positionPDA")
+            key, bundle, build = self._submitted(body, "update", "positionPDA")
             if build is None:
                 return self._landed[key]
             quote, record = build.close, build.update
@@ -978,10 +960,10 @@ class AsgardVenue:
             price = self._price(position.source.asset)
             if price < build.price * (1 - build.slippage):
                 raise _moved(build.price, price)
-            signature = str(tx.signatures[0])
+            signature = str(bundle[-1].signatures[0])
             update_id = self._next_update_id
             self._next_update_id += 1
-            landed = self._deliver(tx)
+            landed = self._deliver(bundle)
             target = position if landed else replace(position)
             fraction = quote.fraction
             if landed:
@@ -1025,56 +1007,64 @@ class AsgardVenue:
             return answer
 
     # ------------------------------------------------------------------ submit plumbing
-    def _remember(self, tx: VersionedTransaction, build: Build) -> None:
+    def _remember(self, bundle: list[VersionedTransaction], build: Build) -> None:
         now = time.time()
         while self._pending:
             first = next(iter(self._pending.values()))
             if now - first.created < BUILD_TTL_S:
                 break
             self._pending.popitem(last=False)
-        self._pending[txs.message_key(tx)] = build
+        self._pending[txs.message_key(bundle)] = build
 
     def _submitted(
         self, body: dict[str, Any], kind: str, pda_field: str
-    ) -> tuple[str, VersionedTransaction, Build | None]:
-        """What every submit checks first, under the lock: the transaction is one this API built for
-        this kind of submit, echoed back unchanged, signed, and its blockhash still valid. The build is
-        None when the transaction already landed: the submit answers `self._landed[key]` again."""
+    ) -> tuple[str, list[VersionedTransaction], Build | None]:
+        """What every submit checks first, under the lock: the transactions are the ones this API built
+        for this kind of submit, echoed back unchanged, signed, and their blockhash still valid. The
+        build is None when they already landed: the submit answers `self._landed[key]` again."""
         self._sync()
-        key, tx, build = self._take_back(body, kind, pda_field)
-        # An update's body may echo the position's id too (checked before the signature, as Asgard does).
-        if (
-            build is not None
-            and kind == "update"
-            and body.get("positionId", build.position_id) != build.position_id
-        ):
-            raise invalid(
-                "positionId does not match the position this transaction updates", code="ECHO_MISMATCH"
-            )
-        txs.check_signed(tx)
+        key, bundle, build = self._take_back(body, kind, pda_field)
+        if build is not None and kind == "update":
+            self._check_update_echo(body, build)
+        txs.check_signed(bundle)
         if build is not None:
-            self._check_fresh(tx)
-        return key, tx, build
+            self._check_fresh(bundle)
+        return key, bundle, build
+
+    def _check_update_echo(self, body: dict[str, Any], build: Build) -> None:
+        """An update's body echoes its position (checked before the signatures, as Asgard does)."""
+        src = self.positions[build.pda].source
+        for field_name, expected in (
+            ("positionId", build.position_id),
+            ("tokenATokenMint", src.token_a_mint),
+            ("tokenBTokenMint", src.token_b_mint),
+            ("protocol", src.protocol.value),
+        ):
+            if body[field_name] != expected:
+                raise invalid(
+                    f"{field_name} does not match the position this transaction updates",
+                    code="ECHO_MISMATCH",
+                )
 
     def _take_back(
         self, body: dict[str, Any], kind: str, pda_field: str
-    ) -> tuple[str, VersionedTransaction, Build | None]:
-        """The signed transaction of a submit and the build it came from (None: already landed)."""
+    ) -> tuple[str, list[VersionedTransaction], Build | None]:
+        """The signed transactions of a submit and the build they came from (None: already landed)."""
         signed = body.get("signedTxs")
-        if not isinstance(signed, list) or len(signed) != 1:
+        if not isinstance(signed, list) or not signed:
             raise invalid(
-                "signedTxs must hold the one transaction the build returned, signed",
+                "signedTxs must hold the transactions the build returned, signed, in order",
                 code="INVALID_TRANSACTION",
             )
-        tx = txs.decode(signed[0])
-        key = txs.message_key(tx)
+        bundle = [txs.decode(text) for text in signed]
+        key = txs.message_key(bundle)
         if key in self._landed:
-            return key, tx, None
+            return key, bundle, None
         build = self._pending.get(key)
         if build is None:
             raise invalid(
-                "this transaction was not built by this API, was changed after it was built, or expired; "
-                "build it again",
+                "these transactions were not built by this API, were changed after they were built, "
+                "are not all of the build's (in order), or expired; build them again",
                 code="UNKNOWN_TRANSACTION",
             )
         if build.kind != kind:
@@ -1084,23 +1074,33 @@ class AsgardVenue:
         for field_name, expected in ((pda_field, build.pda), ("walletPubkey", build.owner)):
             if field_name in body and body[field_name] != expected:
                 raise invalid(f"{field_name} differs from the built transaction's", code="ECHO_MISMATCH")
-        return key, tx, build
+        return key, bundle, build
 
-    def _check_fresh(self, tx: VersionedTransaction) -> None:
-        blockhash = tx.message.recent_blockhash
-        if not self.chain.blockhash_valid(blockhash):
-            raise AsgardError(
-                "BLOCKHASH_EXPIRED",
-                f"the transaction's blockhash {blockhash} has expired (block height exceeded); "
-                "build the transaction again and sign it promptly",
-                name="TransactionExpiredBlockheightExceededError",
-                details={"blockhash": str(blockhash), "blockHeight": self.chain.block_height},
-            )
+    def _check_fresh(self, bundle: list[VersionedTransaction]) -> None:
+        for tx in bundle:
+            blockhash = tx.message.recent_blockhash
+            if not self.chain.blockhash_valid(blockhash):
+                raise AsgardError(
+                    "BLOCKHASH_EXPIRED",
+                    f"the transaction's blockhash {blockhash} has expired (block height exceeded); "
+                    "build the transaction again and sign it promptly",
+                    name="TransactionExpiredBlockheightExceededError",
+                    details={"blockhash": str(blockhash), "blockHeight": self.chain.block_height},
+                )
 
-    def _deliver(self, tx: VersionedTransaction) -> bool:
-        """Send a signed transaction; False when it was lost on the way (it never lands)."""
+    def _deliver(self, bundle: list[VersionedTransaction]) -> bool:
+        """Send signed transactions, in order, as one bundle; False when it was lost on the way (none
+        lands). A transaction of the bundle that already landed (a bundle sent again) is skipped."""
         if self.faults.should_drop("asgard"):
             return False
+        for tx in bundle:
+            if self.chain.status(str(tx.signatures[0])) is not None:
+                continue
+            if not self._deliver_one(tx):
+                return False
+        return True
+
+    def _deliver_one(self, tx: VersionedTransaction) -> bool:
         try:
             signature = self.chain.send(tx)
         except RpcError as exc:
@@ -1251,6 +1251,26 @@ class AsgardVenue:
                 "programs": {p.label: str(pid) for p, pid in PROGRAM_IDS.items()},
                 "foreign_program": str(self.foreign_program),
             }
+
+
+def _protocol_metadata(protocol: Protocol, pda: str) -> dict[str, Any]:
+    """What a build answer adds besides the request and `signedTxs`: Asgard says its structure "varies
+    by protocol", so each protocol's is named and shaped its own way here."""
+    if protocol is Protocol.MARGINFI:
+        return {"marginfiAccount": pda, "lookupTables": []}
+    if protocol is Protocol.KAMINO:
+        return {"kamino": {"obligation": pda, "setupTxCount": 1}}
+    if protocol is Protocol.SOLEND:
+        return {"obligationAddress": pda}
+    return {"drift": {"subAccountId": 0, "user": pda}}
+
+
+def _simulation_results(protocol: Protocol, sims: list[Any]) -> dict[str, Any]:
+    """A simulate endpoint's "simulation results" (undocumented): shaped per protocol."""
+    runs = [{"err": _err_text(sim.err), "logs": sim.logs, "unitsConsumed": sim.units} for sim in sims]
+    if protocol in (Protocol.KAMINO, Protocol.DRIFT):
+        return {"simulations": runs}
+    return {"result": {"value": runs[-1]}}
 
 
 def _err_text(err: Any) -> str | None:

@@ -9,8 +9,13 @@ What is emulated
 - /info: meta, metaAndAssetCtxs, allMids, l2Book (nSigFigs/mantissa), clearinghouseState,
   spotClearinghouseState, openOrders, frontendOpenOrders, userFills, userFillsByTime,
   fundingHistory, userFunding, userNonFundingLedgerUpdates, predictedFundings, orderStatus (oid or
-  cloid), spotMeta, userRole, extraAgents, activeAssetData, perpDexs. An unknown or malformed body
-  gets HTTP 422 `Failed to deserialize the JSON body into the target type`.
+  cloid), spotMeta, userRole, extraAgents, activeAssetData, perpDexs, userRateLimit, userFees
+  (the account's rates: base tier unless the admin set others), candleSnapshot, historicalOrders,
+  portfolio (history.py). An unknown or malformed body gets HTTP 422 `Failed to deserialize the
+  JSON body into the target type`. Shapes are checked against @nktkas/hyperliquid's schemas
+  (tests/integration/devnet/test_hyperliquid_schemas.py).
+- Limits (limits.py): REST weight per client IP (1,200 a minute by default, documented weights,
+  HTTP 429 `null` past it) and the per-address request allowance (10,000 + 1 per USDC traded).
 - /exchange: order (Gtc, Ioc, Alo; reduce-only; cloid; grouping "na"), cancel, cancelByCloid,
   updateLeverage, updateIsolatedMargin, noop (L1 actions, which an approved agent may sign), and
   usdClassTransfer, withdraw3, usdSend, approveAgent (user-signed). Signatures are recovered with

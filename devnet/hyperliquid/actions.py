@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from devnet.hyperliquid import errors
+from devnet.hyperliquid import errors, limits
 from devnet.hyperliquid.exchange import HyperliquidExchange
 from devnet.hyperliquid.orders import OrderRequest
 from devnet.hyperliquid.signatures import (
@@ -110,6 +110,13 @@ def _envelope(body: bytes) -> Envelope:
     return Envelope(action, nonce, check_signature(data.get("signature")), vault, expires)
 
 
+def _take_requests(ex: HyperliquidExchange, user: str, action: dict[str, Any], now_ms: int) -> str | None:
+    """Count the action against the user's request allowance (a batch of n counts n)."""
+    account = ex.accounts.get(user)
+    volume = account.volume if account is not None else Decimal(0)
+    return ex.address_requests.take(user, max(1, limits.batch_length(action)), volume, now_ms)
+
+
 def _err(message: str) -> dict[str, Any]:
     return {"status": "err", "response": message}
 
@@ -142,6 +149,9 @@ def _l1(ex: HyperliquidExchange, env: Envelope, spec: L1Action) -> dict[str, Any
         refused_nonce = ex.nonces.check(signer, env.nonce, now_real)
         if refused_nonce is not None:
             return _err(refused_nonce)
+        refused_requests = _take_requests(ex, master, env.action, now_real)
+        if refused_requests is not None:
+            return _err(refused_requests)
         ex.nonces.use(signer, env.nonce)
         if env.vault is not None:
             return _err(errors.vault_not_registered(env.vault.lower()))
@@ -350,6 +360,9 @@ def _user_signed(ex: HyperliquidExchange, env: Envelope) -> dict[str, Any]:
         refused_nonce = ex.nonces.check(signer, env.nonce, now_real)
         if refused_nonce is not None:
             return _err(refused_nonce)
+        refused_requests = _take_requests(ex, signer, action, now_real)
+        if refused_requests is not None:
+            return _err(refused_requests)
         ex.nonces.use(signer, env.nonce)
         hash_ = tx_hash(json.dumps(action, sort_keys=True).encode() + env.nonce.to_bytes(8, "big"))
         try:

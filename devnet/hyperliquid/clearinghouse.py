@@ -57,6 +57,14 @@ class Account:
     leverage: dict[str, LeverageSetting] = field(default_factory=dict)
     funding_all_time: dict[str, Decimal] = field(default_factory=dict)
     volume: Decimal = ZERO  # cumulative traded notional
+    net_deposits: Decimal = ZERO  # deposits and transfers in, less withdrawals and transfers out
+    # (taker, maker) fee rates when they differ from the base tier, as a staking discount or a
+    # referral makes them on the venue (the devnet admin sets them); None: the base tier.
+    fees: tuple[Decimal, Decimal] | None = None
+
+    def fee_rates(self) -> tuple[Decimal, Decimal]:
+        """The (taker, maker) rates this account pays, as userFees reports them."""
+        return self.fees or (rules.TAKER_FEE, rules.MAKER_FEE)
 
     def leverage_for(self, asset: Asset) -> LeverageSetting:
         setting = self.leverage.get(asset.name)

@@ -30,6 +30,8 @@ from devnet.hyperliquid import errors, rules
 from devnet.hyperliquid.agents import AgentBook
 from devnet.hyperliquid.book import Book, Match
 from devnet.hyperliquid.clearinghouse import Account, MarginView, apply_fill, margin_view
+from devnet.hyperliquid.history import AccountHistory, Candles, Sample
+from devnet.hyperliquid.limits import AddressRequests, IpWeights
 from devnet.hyperliquid.nonces import NonceBook
 from devnet.hyperliquid.orders import Order, OrderRegistry, OrderRequest
 from devnet.hyperliquid.prices import Asset, PriceBoard, universe
@@ -70,6 +72,10 @@ class HyperliquidExchange:
         self.orders = OrderRegistry()
         self.agents = AgentBook()
         self.nonces = NonceBook()
+        self.ip_weights = IpWeights(config.hyperliquid_weight_per_minute)
+        self.address_requests = AddressRequests()
+        self.candles = Candles()
+        self.history = AccountHistory()
         self.fills: dict[str, list[dict[str, Any]]] = {}
         self.funding: dict[str, list[dict[str, Any]]] = {}
         self.ledger: dict[str, list[dict[str, Any]]] = {}
@@ -99,6 +105,7 @@ class HyperliquidExchange:
             self.prices.refresh(step_ms)
             for name, book in self.books.items():
                 book.on_step(self.prices.mark(name), step_ms)
+                self.candles.on_step(name, step_ms, self.prices.mark(name))
             self._fill_crossed_orders(step_ms)
             self._check_liquidations(step_ms)
             self.version += 1
@@ -145,6 +152,8 @@ class HyperliquidExchange:
                 "rates": {coin: fmt(r) for coin, r in settled_rates.items()},
                 "oracle_px": {coin: fmt(self.prices.oracle(coin)) for coin in settled_rates},
             }
+            for account in self.accounts.values():
+                self.history.record(account.address, self.sample(account, stamp))
             self.version += 1
 
     # ------------------------------------------------------------------ accounts
@@ -159,6 +168,7 @@ class HyperliquidExchange:
             assert account is not None
             credited = usd(amount)
             account.balance += credited
+            account.net_deposits += credited
             self._record(
                 self.ledger,
                 account.address,
@@ -176,7 +186,13 @@ class HyperliquidExchange:
         if account is None and create:
             account = Account(user)
             self.accounts[user] = account
+            self.history.record(user, Sample(self.now_ms(), ZERO, ZERO, ZERO))  # where its history starts
         return account
+
+    def sample(self, account: Account, at_ms: int) -> Sample:
+        """The account's value (perp and spot USDC), PnL (value less net deposits) and volume now."""
+        value = self.view(account).total_value + account.spot
+        return Sample(at_ms, value, value - account.net_deposits, account.volume)
 
     def view(self, account: Account) -> MarginView:
         return margin_view(account, self.by_name, {c: q.mark for c, q in self.prices.quotes.items()})
@@ -322,6 +338,7 @@ class HyperliquidExchange:
     ) -> None:
         """One match: the taker's fill, and the maker's when the maker is a user."""
         tid = self._tid()
+        self.candles.on_trade(asset.name, now, match.px, match.sz)
         self._fill(
             taker.user, asset, taker.is_buy, match.px, match.sz, True, taker, hash_, now, tid, liquidation
         )
@@ -346,7 +363,8 @@ class HyperliquidExchange:
         liquidation: dict[str, Any] | None = None,
     ) -> None:
         account = self.accounts[user]
-        fee = usd(px * sz * (rules.TAKER_FEE if crossed else rules.MAKER_FEE))
+        taker, maker = account.fee_rates()
+        fee = usd(px * sz * (taker if crossed else maker))
         effect = apply_fill(account, asset, is_buy, px, sz, fee)
         fill: dict[str, Any] = {
             "coin": asset.name,
@@ -600,12 +618,14 @@ class HyperliquidExchange:
             if amount <= WITHDRAW_FEE or amount > self.view(account).withdrawable:
                 raise errors.ActionError(errors.WITHDRAW_BALANCE)
             account.balance -= amount
+            account.net_deposits -= amount
             payout = amount - WITHDRAW_FEE
             if self.withdraw_handler is not None:
                 try:
                     self.withdraw_handler(destination.lower(), payout)
                 except Exception:
                     account.balance += amount
+                    account.net_deposits += amount
                     log.exception("hyperliquid withdrawal payout failed", user=user)
                     raise errors.ActionError("Withdrawal failed: the bridge did not accept it.") from None
             delta = {
@@ -628,6 +648,8 @@ class HyperliquidExchange:
             assert target is not None
             account.balance -= amount
             target.balance += amount
+            account.net_deposits -= amount
+            target.net_deposits += amount
             now = self.now_ms()
             delta = {
                 "type": "send",

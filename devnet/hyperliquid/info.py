@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from devnet.hyperliquid import errors
+from devnet.hyperliquid import errors, rules
 from devnet.hyperliquid.clearinghouse import Account, margin_view, render_state
 from devnet.hyperliquid.exchange import HyperliquidExchange
+from devnet.hyperliquid.history import INTERVALS_MS
 from devnet.hyperliquid.wire import ZERO, fmt, fmt_places, fmt_sig, fmt_usd, is_address, is_cloid, is_uint
 from devnet.market import HOUR_MS, sig
 
@@ -24,6 +26,30 @@ MAX_FILLS = 2000
 IMPACT_USD = {"BTC": Decimal(20_000), "ETH": Decimal(20_000)}
 DEFAULT_IMPACT_USD = Decimal(6_000)
 EIGHT_HOURS_MS = 8 * HOUR_MS
+MAX_HISTORICAL_ORDERS = 2000  # "at most 2000 most recent historical orders" (info endpoint)
+DAY_MS = 24 * HOUR_MS
+FEE_DAYS = 14  # dailyUserVlm covers the 14 days the fee tier is computed on, plus today
+# The perp fee tiers by 14-day volume (gitbook "Fees"; shared/research/venues.md §1.10); the spot
+# column, the maker-rebate tiers and the staking tiers are from the same page as recalled, and the
+# devnet never charges them (it has no spot trading, no rebates, no staking).
+VIP_TIERS = (
+    ("5000000.0", "0.0004", "0.00012", "0.0006", "0.0003"),
+    ("25000000.0", "0.00035", "0.00008", "0.0005", "0.0002"),
+    ("100000000.0", "0.0003", "0.00004", "0.0004", "0.0001"),
+    ("500000000.0", "0.00028", "0.0", "0.00035", "0.0"),
+    ("2000000000.0", "0.00026", "0.0", "0.0003", "0.0"),
+    ("7000000000.0", "0.00024", "0.0", "0.00025", "0.0"),
+)
+MM_TIERS = (("0.005", "-0.00001"), ("0.015", "-0.00002"), ("0.03", "-0.00003"))
+STAKING_TIERS = (
+    ("0.0001", "0.05"),
+    ("0.001", "0.1"),
+    ("0.01", "0.15"),
+    ("0.1", "0.2"),
+    ("1.0", "0.3"),
+    ("5.0", "0.4"),
+)
+SPOT_TAKER, SPOT_MAKER = "0.0007", "0.0004"
 # USDC's token id on each network (spotMeta); the SDK only needs the token to exist.
 USDC_TOKEN_ID = {True: "0x6d1e7cde53ba9467b783cb7c530ce054", False: "0xeb62eee3685fc4c43992febcd9e75443"}
 
@@ -51,8 +77,12 @@ class InfoService:
                         "isCanonical": True,
                         "evmContract": None,
                         "fullName": None,
+                        "deployerTradingFeeShare": "0.0",
                     }
                 ],
+                # Outcome markets: none on the devnet (the keys are in every mainnet answer).
+                "outcomes": [],
+                "questions": [],
             }
         )
         self._handlers: dict[str, Callable[[dict[str, Any]], bytes]] = {
@@ -75,6 +105,11 @@ class InfoService:
             "userRole": self._user_role,
             "extraAgents": self._extra_agents,
             "activeAssetData": self._active_asset_data,
+            "userRateLimit": self._user_rate_limit,
+            "userFees": self._user_fees,
+            "candleSnapshot": self._candle_snapshot,
+            "historicalOrders": self._historical_orders,
+            "portfolio": self._portfolio,
         }
 
     def handle(self, body: bytes) -> bytes:
@@ -391,6 +426,103 @@ class InfoService:
                 "markPx": fmt(mark),
             }
         )
+
+    # ------------------------------------------------------------------ limits, fees, history
+    def _user_rate_limit(self, body: dict[str, Any]) -> bytes:
+        user = self._user(body)
+        account = self.ex.accounts.get(user)
+        volume = account.volume if account is not None else ZERO
+        return _dumps(self.ex.address_requests.answer(user, volume))
+
+    def _user_fees(self, body: dict[str, Any]) -> bytes:
+        user = self._user(body)
+        account = self._account(user)
+        taker, maker = account.fee_rates()
+        return _dumps(
+            {
+                "dailyUserVlm": self._daily_volume(user),
+                "feeSchedule": {
+                    "cross": fmt(rules.TAKER_FEE),
+                    "add": fmt(rules.MAKER_FEE),
+                    "spotCross": SPOT_TAKER,
+                    "spotAdd": SPOT_MAKER,
+                    "tiers": {
+                        "vip": [
+                            {"ntlCutoff": n, "cross": c, "add": a, "spotCross": sc, "spotAdd": sa}
+                            for n, c, a, sc, sa in VIP_TIERS
+                        ],
+                        "mm": [{"makerFractionCutoff": f, "add": a} for f, a in MM_TIERS],
+                    },
+                    "referralDiscount": "0.04",
+                    "stakingDiscountTiers": [{"bpsOfMaxSupply": b, "discount": d} for b, d in STAKING_TIERS],
+                },
+                "userCrossRate": fmt(taker),
+                "userAddRate": fmt(maker),
+                "userSpotCrossRate": SPOT_TAKER,
+                "userSpotAddRate": SPOT_MAKER,
+                "activeReferralDiscount": "0.0",
+                "trial": None,
+                "feeTrialEscrow": "0.0",
+                "nextTrialAvailableTimestamp": None,
+                "stakingLink": None,
+                "activeStakingDiscount": {"bpsOfMaxSupply": "0.0", "discount": "0.0"},
+            }
+        )
+
+    def _daily_volume(self, user: str) -> list[dict[str, str]]:
+        """The user's taker (cross) and maker (add) volume, and the exchange's, per UTC day."""
+        today = self.ex.now_ms() // DAY_MS
+        days = {today - i: [ZERO, ZERO, ZERO] for i in range(FEE_DAYS, -1, -1)}
+        for owner, fills in self.ex.fills.items():
+            for f in fills:
+                row = days.get(f["time"] // DAY_MS)
+                if row is None:
+                    continue
+                notional = Decimal(f["px"]) * Decimal(f["sz"])
+                row[2] += notional / 2  # each trade has two sides: count it once
+                if owner == user:
+                    row[0 if f["crossed"] else 1] += notional
+        return [
+            {
+                "date": _date(day),
+                "userCross": fmt_usd(row[0]),
+                "userAdd": fmt_usd(row[1]),
+                "exchange": fmt_usd(row[2]),
+            }
+            for day, row in days.items()
+        ]
+
+    def _candle_snapshot(self, body: dict[str, Any]) -> bytes:
+        req = body.get("req")
+        if not isinstance(req, dict):
+            raise errors.Undeserializable()
+        coin, interval = req.get("coin"), req.get("interval")
+        if not isinstance(coin, str) or interval not in INTERVALS_MS:
+            raise errors.Undeserializable()
+        start = self._time(req, "startTime", True)
+        end = self._time(req, "endTime", False)
+        assert start is not None
+        return _dumps(self.ex.candles.snapshot(coin, str(interval), start, end or self.ex.now_ms()))
+
+    def _historical_orders(self, body: dict[str, Any]) -> bytes:
+        user = self._user(body)
+        orders = [o for o in self.ex.orders.by_oid.values() if o.user == user]
+        orders.sort(key=lambda o: o.oid, reverse=True)
+        return _dumps(
+            [
+                {"order": o.frontend(), "status": o.status, "statusTimestamp": o.status_ts}
+                for o in orders[:MAX_HISTORICAL_ORDERS]
+            ]
+        )
+
+    def _portfolio(self, body: dict[str, Any]) -> bytes:
+        user = self._user(body)
+        account = self._account(user)
+        return _dumps(self.ex.history.portfolio(user, self.ex.sample(account, self.ex.now_ms())))
+
+
+def _date(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
 
 
 def _margin_tables(ex: HyperliquidExchange) -> list[Any]:

@@ -230,13 +230,13 @@ class ExecutionEngine:
         if not leg.landed:
             await self._fail_open(ex, f"the Asgard long {leg.why}")
             return
-        pda = leg.step.request["position_id"]
-        found = await self.venues.asgard_position(pda)
+        signatures = tuple(leg.step.request.get("signatures") or [leg.step.key or ""])
+        found = await self.venues.asgard.opened_by(self.venues.owner, signatures)
         if found is None:
-            raise Parked(f"Asgard does not list position {pda} yet")
+            raise Parked(f"Asgard does not list the position opened by {signatures[0]} yet")
         self.journal.update_position(
             ex.position_id,
-            asgard_position_id=pda,
+            asgard_position_id=found.position_id,
             long_token_size=found.token_size,
             long_entry_price=found.entry_price,
             debt_usdc=found.debt_usdc,

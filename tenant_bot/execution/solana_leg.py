@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import structlog
 
 from shared.retry import OutcomeUnknown
-from tenant_bot.chain.solana import ConfirmResult, SignatureState
+from tenant_bot.chain.solana import ConfirmResult, SignatureState, SignatureStatus, SolanaRpcError
 from tenant_bot.execution.config import ExecutionConfig
 from tenant_bot.execution.crash import CrashPoints
 from tenant_bot.execution.journal import Journal
@@ -101,6 +101,13 @@ class SolanaLeg:
     async def _sign(self, ex: Execution, name: StepName, attempt: int, build: Build) -> Step:
         built = await build()
         signed = await self.venues.asgard.sign(built, self.venues.signer)
+        # When it expires, from the chain: the blockhash inside the transactions is at most as recent
+        # as the latest, so the latest's last valid block height bounds theirs from above (an attempt
+        # is never declared expired early; at worst about a minute late).
+        try:
+            _, last_valid = await self.venues.solana.latest_blockhash()
+        except SolanaRpcError as exc:  # nothing was sent: the next tick builds again
+            raise Parked(f"Solana is unreachable: {exc}") from exc
         step = self.journal.intent(
             ex.id,
             name,
@@ -109,10 +116,10 @@ class SolanaLeg:
             request={
                 "kind": built.kind,
                 "payload": built.payload,
-                "raw": base64.b64encode(signed.raw).decode(),
-                "blockhash": built.blockhash,
-                "last_valid_block_height": built.last_valid_block_height,
-                "position_id": built.payload.get("positionPda") or built.payload.get("positionPDA"),
+                "raws": [base64.b64encode(raw).decode() for raw in signed.raws],
+                "signatures": list(signed.signatures),
+                "last_valid_block_height": last_valid,
+                "position_id": built.position_id,
             },
         )
         self.crash.step(name, Moment.INTENT)
@@ -137,8 +144,11 @@ class SolanaLeg:
         return ""
 
     async def _landed(self, step: Step) -> bool:
-        status = await self.venues.solana.signature_status(step.key or "")
-        return status.state in LANDED
+        for signature in _signatures(step):
+            status = await self.venues.solana.signature_status(signature)
+            if status.state not in LANDED:
+                return False
+        return True
 
     async def _submit(self, step: Step, *, first: bool) -> str | None:
         """Submit the journaled transaction; Asgard's refusal of a first submit, else None.
@@ -157,13 +167,18 @@ class SolanaLeg:
         return None
 
     async def _confirm(self, step: Step) -> ConfirmResult:
+        """Confirmed once every transaction of the attempt is (they are sent as one bundle)."""
+        last_valid = step.request.get("last_valid_block_height")
+
+        async def every() -> tuple[ConfirmResult, SignatureStatus]:
+            for signature in _signatures(step):
+                result, status = await self.venues.solana.wait_for_signature(signature, last_valid)
+                if result != ConfirmResult.CONFIRMED:
+                    return result, status
+            return result, status
+
         try:
-            result, status = await asyncio.wait_for(
-                self.venues.solana.wait_for_signature(
-                    step.key or "", step.request.get("last_valid_block_height")
-                ),
-                timeout=self.config.confirm_timeout_seconds,
-            )
+            result, status = await asyncio.wait_for(every(), timeout=self.config.confirm_timeout_seconds)
         except TimeoutError as exc:
             raise Parked(f"signature {step.key} not yet confirmed") from exc
         if result != ConfirmResult.CONFIRMED:
@@ -180,13 +195,15 @@ class SolanaLeg:
         )
 
 
+def _signatures(step: Step) -> tuple[str, ...]:
+    """Every transaction id of an attempt (rows journaled before bundles hold only their key)."""
+    return tuple(step.request.get("signatures") or [step.key or ""])
+
+
 def _signed(step: Step) -> SignedTransaction:
     req = step.request
-    built = BuiltTransaction(
-        kind=req["kind"],
-        payload=req["payload"],
-        message=b"",
-        blockhash=req["blockhash"],
-        last_valid_block_height=req["last_valid_block_height"],
+    raws = req.get("raws") or [req["raw"]]
+    built = BuiltTransaction(kind=req["kind"], payload=req["payload"], messages=())
+    return SignedTransaction(
+        built=built, signatures=_signatures(step), raws=tuple(base64.b64decode(r) for r in raws)
     )
-    return SignedTransaction(built=built, signature=step.key or "", raw=base64.b64decode(req["raw"]))

@@ -41,9 +41,10 @@ from tenant_bot.venues.asgard_models import (
     OpenQuote,
     SignedTransaction,
     UnsafeTransaction,
+    open_quote,
     parse_markets,
-    parse_open_quote,
     parse_position,
+    parse_token_prices,
 )
 from tenant_bot.venues.asgard_transactions import DEFAULT_ALLOWED_PROGRAMS
 
@@ -82,6 +83,33 @@ def _wire_number(value: Decimal) -> int | float:
 
 def _loads(response: httpx.Response) -> Any:
     return json.loads(response.content, parse_float=Decimal)
+
+
+def update_submit_body(
+    request: dict[str, Any], record: dict[str, Any], answer: dict[str, Any]
+) -> dict[str, Any]:
+    """The documented `/submit-position-update-tx` body (`SubmitPositionUpdateTxRequestBody`) for a
+    modification built with `request`: the position's ids and mints come from its record (the build's
+    answer does not carry them), `signedTxs` and `updateRecordData` from the answer."""
+    body: dict[str, Any] = {
+        "protocol": request["protocol"],
+        "walletPubkey": request["walletPubkey"],
+        "positionPDA": request["positionPDA"],
+        "positionId": record["id"],
+        "tokenATokenMint": record["tokenATokenMint"],
+        "tokenBTokenMint": record["tokenBTokenMint"],
+        "signedTxs": answer.get("signedTxs"),
+        "updateRecordData": answer.get("updateRecordData"),
+    }
+    # Optional metadata of the documented body, named "...AtClose" in a partial close's answer.
+    for field_name, source in (
+        ("feesMetadata", "feesMetadata"),
+        ("lendingApyAtUpdate", "lendingApyAtClose"),
+        ("borrowingApyAtUpdate", "borrowingApyAtClose"),
+    ):
+        if answer.get(source) is not None:
+            body[field_name] = answer[source]
+    return body
 
 
 def _error_of(response: httpx.Response) -> AsgardError:
@@ -174,8 +202,8 @@ class AsgardClient:
                 f"{path} answered something that is not JSON", code="UNEXPECTED_ANSWER", status=200
             ) from None
 
-    async def _build(self, kind: str, path: str, body: dict[str, Any]) -> BuiltTransaction:
-        """A build answer kept as plain JSON: it goes back to Asgard at submit exactly as it came."""
+    async def _build_answer(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A build answer kept as plain JSON (numbers as they came): it goes back to Asgard at submit."""
         response = await self._request("POST", path, body)
         try:
             payload = response.json()
@@ -185,7 +213,11 @@ class AsgardClient:
             raise AsgardError(
                 f"{path} answered something that is not a JSON object", code="UNEXPECTED_ANSWER", status=200
             )
-        return txs.decode_built(kind, payload)
+        return payload
+
+    async def _build(self, kind: str, path: str, body: dict[str, Any]) -> BuiltTransaction:
+        """A build whose answer is echoed back at submit with `signedTxs` replaced (open, close)."""
+        return txs.decode_built(kind, await self._build_answer(path, body))
 
     # ------------------------------------------------------------------ markets
     async def markets(self) -> list[AsgardMarket]:
@@ -242,10 +274,23 @@ class AsgardClient:
     async def simulate_open(
         self, owner: str, asset: Asset, protocol: Protocol, collateral_usdc: Decimal, leverage: Decimal
     ) -> OpenQuote:
-        """What opening would give, from `/create-position-simulate` (nothing is built to sign)."""
+        """What opening would give: `/create-position-simulate` must accept the trade (it raises
+        `AsgardError` otherwise), and the amounts are worked out from the token's price in
+        `/token-metadata` (the simulation's answer is "simulation results", a shape Asgard does not
+        document, so none of it is read)."""
         body = await self._trade_body(owner, asset, protocol, collateral_usdc, leverage, 50)
-        answer = await self._call("POST", "/create-position-simulate", body)
-        return parse_open_quote(answer, protocol, asset, collateral_usdc, leverage)
+        await self._call("POST", "/create-position-simulate", body)
+        price = (await self.prices()).get(asset)
+        if price is None or price <= 0:
+            raise AsgardError(
+                f"/token-metadata gives no price for {asset.value}", code="UNEXPECTED_ANSWER", status=200
+            )
+        return open_quote(protocol, asset, collateral_usdc, leverage, price)
+
+    async def prices(self) -> dict[Asset, Decimal]:
+        """USD price of every token Basis knows that `GET /token-metadata` lists (its `price` field)."""
+        body = await self._call("GET", "/token-metadata")
+        return parse_token_prices(body)
 
     # The same parameters as `_trade_body` (which builds what both `simulate_open` and this send),
     # spelled out: a caller reads the signature, not a bundle.
@@ -283,7 +328,9 @@ class AsgardClient:
                 f"Asgard did not accept the {kind}", code="SUBMIT_REJECTED", status=200, details=answer
             )
         pda = signed.built.position_id
-        if kind == "open" and pda and isinstance(answer, dict):
+        if kind == "open" and isinstance(answer, dict) and answer.get("positionPda"):
+            # The documented answer of an open: the position's record.
+            pda = str(answer["positionPda"])
             self._known.setdefault(signed.built.owner or "", {})[pda] = answer
         elif kind == "close" and pda:
             self._known.get(signed.built.owner or "", {}).pop(pda, None)
@@ -335,6 +382,15 @@ class AsgardClient:
             # A submitted open that never landed (its answer looked normal): re-read the list.
             return await self.positions(owner)
 
+    async def opened_by(self, owner: str, signatures: tuple[str, ...]) -> AsgardPosition | None:
+        """The owner's open position whose record's `openTxHash` is one of `signatures` (an open's
+        transactions), or None while Asgard does not list it: how the bot learns the PDA of an open,
+        whether or not the submit's answer arrived."""
+        for position in await self.positions(owner):
+            if position.raw["record"].get("openTxHash") in signatures and position.is_open:
+                return position
+        return None
+
     async def position_record(self, position_id: str) -> dict[str, Any]:
         """Asgard's record of one position, open or closed (`/positions/by-pda`): entry and exit
         amounts, prices and fee metadata, as the venue recorded them."""
@@ -378,4 +434,5 @@ class AsgardClient:
             "slippageBps": slippage_bps,
             "useDirectRoute": False,
         }
-        return await self._build("partial_close", "/position/partial-close", body)
+        answer = await self._build_answer("/position/partial-close", body)
+        return txs.decode_built("partial_close", update_submit_body(body, record, answer))

@@ -22,6 +22,9 @@ from shared.assets import SOLANA_NATIVE_MINT, Asset, Chain, Protocol, token_by_m
 from shared.rates import Apy
 
 HUNDRED = Decimal(100)
+# Asgard's open fee, a fraction of the notional. Asgard documents only a `feesMetadata` object; 0.15% is
+# what joasgard/Asgard-HL-Basisstrategy docs/fee-impact-analysis.md reports (third-party).
+ASGARD_OPEN_FEE_RATE = Decimal("0.0015")
 
 
 class AsgardError(Exception):
@@ -75,7 +78,6 @@ class AsgardMarket:
     deposit_capacity: Decimal | None = None  # tokenAMaxDepositCapacity, in whole token A units
     token_a_bank: str = ""
     token_b_bank: str = ""
-    price_usd: Decimal | None = None  # token A oracle price at the time of the read
 
 
 @dataclass(frozen=True)
@@ -90,23 +92,27 @@ class OpenQuote:
     debt_usdc: Decimal
     fees_usd: Decimal  # Asgard's open fee (priority fees and the Jito tip are in lamports, apart)
     health_factor: Decimal | None  # fraction; see module doc
-    simulation_error: str | None = None  # the chain's simulation of the built transaction failed
     liquidation_price: Decimal | None = None
     price_impact_bps: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class BuiltTransaction:
+    """A build answer: the transactions of `signedTxs` (one, or several sent together as one Jito
+    bundle) and what goes back at submit. Nothing else of a build answer is read: Asgard documents
+    only `signedTxs` ("structure varies by protocol"); the blockhash is the one inside each message."""
+
     kind: str  # "open" | "close" | "partial_close"
-    payload: dict[str, Any]  # the API's whole answer, re-sent at submit with signedTxs replaced
-    message: bytes  # the serialized (versioned) message the owner signs
-    blockhash: str
-    last_valid_block_height: int | None
+    # The body submitted with `signedTxs` replaced: the build's answer echoed back (open, close), or
+    # the documented `/submit-position-update-tx` body (partial close).
+    payload: dict[str, Any]
+    messages: tuple[bytes, ...]  # the serialized (versioned) message of each transaction, in order
 
     @property
     def position_id(self) -> str | None:
-        """The position's PDA (known at build time, even for an open)."""
-        pda = self.payload.get("positionPda") or self.payload.get("positionPDA")
+        """The position's PDA for a close or partial close (the request's `positionPDA`); an open's
+        is known once it landed (its record's `openTxHash` is one of the open's signatures)."""
+        pda = self.payload.get("positionPDA")
         return str(pda) if pda else None
 
     @property
@@ -118,8 +124,14 @@ class BuiltTransaction:
 @dataclass(frozen=True)
 class SignedTransaction:
     built: BuiltTransaction
-    signature: str  # base58 first (fee payer's) signature: the transaction id, known before sending
-    raw: bytes  # the whole signed transaction
+    # Base58 fee payer's signature of each transaction: the transaction ids, known before sending.
+    signatures: tuple[str, ...]
+    raws: tuple[bytes, ...]  # each whole signed transaction
+
+    @property
+    def signature(self) -> str:
+        """The first transaction's id: the key the execution journal files the attempt under."""
+        return self.signatures[0]
 
 
 @dataclass(frozen=True)
@@ -197,7 +209,6 @@ def parse_markets(body: dict[str, Any], usdc_mint: str) -> list[AsgardMarket]:
             except (KeyError, ValueError, TypeError):
                 continue  # a protocol this client does not know
             staking = dec(src.get("tokenAStakingApyRate"))
-            oracle = src.get("tokenAOracle") or {}
             out.append(
                 AsgardMarket(
                     protocol=protocol,
@@ -212,34 +223,42 @@ def parse_markets(body: dict[str, Any], usdc_mint: str) -> list[AsgardMarket]:
                     deposit_capacity=dec(src.get("tokenAMaxDepositCapacity")),
                     token_a_bank=str(src.get("tokenABank", "")),
                     token_b_bank=str(src.get("tokenBBank", "")),
-                    price_usd=dec(oracle.get("priceUsd")) if isinstance(oracle, dict) else None,
                 )
             )
     return out
 
 
-def parse_open_quote(
-    body: dict[str, Any], protocol: Protocol, asset: Asset, collateral_usdc: Decimal, leverage: Decimal
+def open_quote(
+    protocol: Protocol, asset: Asset, collateral_usdc: Decimal, leverage: Decimal, price_usd: Decimal
 ) -> OpenQuote:
-    estimate = body.get("estimate") or {}
-    fees = body.get("feesMetadata") or {}
-    simulation = body.get("simulation") or {}
-    err = simulation.get("err") if isinstance(simulation, dict) else None
+    """What a LONG of `collateral_usdc` at `leverage` holds and owes at `price_usd` (before swap
+    slippage): notional = collateral x leverage, debt = collateral x (leverage - 1)."""
+    notional = collateral_usdc * leverage
     return OpenQuote(
         protocol=protocol,
         asset=asset,
         collateral_usdc=collateral_usdc,
         leverage=leverage,
-        token_size=req_dec(estimate, "tokenAAmountUI"),
-        price_usd=req_dec(estimate, "tokenAPriceUSD"),
-        notional_usd=req_dec(estimate, "notionalUsd"),
-        debt_usdc=req_dec(estimate, "borrowAmountUI"),
-        fees_usd=dec(fees.get("asgardFeeUsd")) or Decimal(0),
-        health_factor=fraction_from_percent(estimate.get("healthFactor")),
-        simulation_error=None if err is None else str(err),
-        liquidation_price=dec(estimate.get("liquidationPriceUSD")),
-        price_impact_bps=dec(estimate.get("priceImpactBps")),
+        token_size=notional / price_usd,
+        price_usd=price_usd,
+        notional_usd=notional,
+        debt_usdc=collateral_usdc * (leverage - 1),
+        fees_usd=notional * ASGARD_OPEN_FEE_RATE,
+        health_factor=None,
     )
+
+
+def parse_token_prices(body: dict[str, Any]) -> dict[Asset, Decimal]:
+    """`GET /token-metadata` → USD price per known asset (wrapped SOL is SOL)."""
+    out: dict[Asset, Decimal] = {}
+    for row in body.get("tokens") or []:
+        if not isinstance(row, dict):
+            continue
+        asset = asset_of_mint(str(row.get("mint", "")))
+        price = dec(row.get("price"))
+        if asset is not None and price is not None and price > 0:
+            out.setdefault(asset, price)
+    return out
 
 
 def _balances(summary: dict[str, Any]) -> tuple[Decimal, Decimal]:
@@ -265,12 +284,15 @@ def parse_position(record: dict[str, Any], refreshed: dict[str, Any] | None) -> 
         return None
     protocol = Protocol(int(record["protocol"]))
     collateral = dec(record.get("collateralAmountUI")) if record.get("collateralType") == 1 else None
-    state = int((refreshed or record).get("state", record.get("state", 0)))
+    is_open = int(record.get("state", 0)) == 0
     if refreshed is not None:
         summary = refreshed.get("summary") or {}
         token_size, debt = _balances(summary)
         health = fraction_from_percent(summary.get("healthFactor"))
-        liquidation_price = dec(summary.get("liquidationPriceUSD"))
+        # `healthFactor` and `booksAndBalances` are all a refresh documents: a position that holds
+        # and owes nothing any more (closed, or liquidated since the record was read) is not open.
+        is_open = is_open and (token_size > 0 or debt > 0)
+        liquidation_price = None
     else:
         token_size = dec(record.get("tokenAAmountUICurrent")) or dec(record.get("tokenAAmountUIEntry"))
         debt = dec(record.get("tokenBAmountUICurrent")) or dec(record.get("tokenBAmountUIEntry"))
@@ -287,6 +309,6 @@ def parse_position(record: dict[str, Any], refreshed: dict[str, Any] | None) -> 
         health_factor=health if health is not None else Decimal(0),
         liquidation_price=liquidation_price,
         opened_at_ms=iso_to_ms(record.get("openedAt")),
-        is_open=state == 0,
+        is_open=is_open,
         raw={"record": record, "refresh": refreshed},
     )

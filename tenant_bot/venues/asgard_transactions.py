@@ -1,9 +1,10 @@
 """Asgard's built transactions: read them, check them, fill the owner's signature slot.
 
-A build answer carries `signedTxs: [base64 VersionedTransaction]`, unsigned by the owner (close and
-partial-close transactions are already signed by Asgard's custody key, which pays the proceeds). Before
-the owner signs, the message is checked: the owner pays the fee and is a required signer, and every
-instruction calls a program on the allow-list. A transaction that fails a check is never signed.
+A build answer carries `signedTxs: [base64 VersionedTransaction, ...]`, unsigned by the owner (close
+and partial-close transactions are already signed by Asgard's custody key, which pays the proceeds).
+Several transactions are sent together (Asgard lands them through Jito, as one bundle). Before the
+owner signs, every message is checked: the owner pays the fee and is a required signer, and every
+instruction calls a program on the allow-list. If one transaction fails a check, none is signed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Any
 
-from shared.assets import Protocol
+from shared.transaction_policy import (
+    ATA_PROGRAM,
+    COMPUTE_BUDGET_PROGRAM,
+    DFLOW_AGGREGATOR_PROGRAM,
+    JUPITER_V6_PROGRAM,
+    SYSTEM_PROGRAM,
+    TOKEN_PROGRAM,
+)
 from tenant_bot.signing.signer import Signer
 from tenant_bot.venues.asgard_models import (
     AsgardError,
@@ -26,60 +34,56 @@ from tenant_bot.venues.asgard_models import (
 if TYPE_CHECKING:
     from solders.transaction import VersionedTransaction
 
-# Programs an Asgard position transaction may call. The lending programs are the protocols' mainnet
-# ids; on mainnet Asgard's transactions also route swaps (Jupiter / DFlow) and may call Asgard's own
-# program: add those ids through `AsgardClient(allowed_programs=...)` once verified against a real build.
-SYSTEM_PROGRAMS = frozenset(
+# Programs an Asgard position transaction may call when the client is given no list (the bot passes
+# its transaction policy's `solana_programs`, tenant_bot/risk/defaults.yaml, where each id is cited).
+DEFAULT_ALLOWED_PROGRAMS = frozenset(
     {
-        "11111111111111111111111111111111",  # System (SOL transfers, the Jito tip)
-        "ComputeBudget111111111111111111111111111111",
-        "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",  # SPL Token
-        "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",  # SPL Token-2022
-        "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",  # Associated token accounts
+        SYSTEM_PROGRAM,
+        COMPUTE_BUDGET_PROGRAM,
+        TOKEN_PROGRAM,
+        ATA_PROGRAM,
         "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",  # Memo v2
+        "KLend2g3cP87fffoy8q1mQqGKjrxjC8boSyAYavgmjD",  # Kamino Lend
+        "MFv2hWf31Z9kbCa1snEPYctwafyhdvnV7FZnsebVacA",  # marginfi v2
+        "So1endDq2YkqhipRh3WViPa8hdiSpxWy6z3Z6tMCpAo",  # Solend
+        "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH",  # Drift v2
+        JUPITER_V6_PROGRAM,
+        DFLOW_AGGREGATOR_PROGRAM,
     }
 )
-LENDING_PROGRAMS: dict[Protocol, str] = {
-    Protocol.KAMINO: "KLend2g3cP87fffoy8q1mQqGKjrxjC8boSyAYavgmjD",
-    Protocol.MARGINFI: "MFv2hWf31Z9kbCa1snEPYctwafyhdvnV7FZnsebVacA",
-    Protocol.SOLEND: "So1endDq2YkqhipRh3WViPa8hdiSpxWy6z3Z6tMCpAo",
-    Protocol.DRIFT: "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH",
-}
-DEFAULT_ALLOWED_PROGRAMS = SYSTEM_PROGRAMS | frozenset(LENDING_PROGRAMS.values())
 
 
 def decode_built(kind: str, payload: dict[str, Any]) -> BuiltTransaction:
-    """A build answer as a `BuiltTransaction` (one transaction per build, as Asgard returns today)."""
+    """A build answer (or, for a partial close, the submit body made from it) as a `BuiltTransaction`."""
     from solders.message import to_bytes_versioned
 
-    tx = transaction_of(payload)
-    last_valid = payload.get("lastValidBlockHeight")
-    return BuiltTransaction(
-        kind=kind,
-        payload=payload,
-        message=to_bytes_versioned(tx.message),
-        blockhash=str(payload.get("blockhash") or tx.message.recent_blockhash),
-        last_valid_block_height=int(last_valid) if last_valid is not None else None,
-    )
+    messages = tuple(to_bytes_versioned(tx.message) for tx in transactions_of(payload))
+    return BuiltTransaction(kind=kind, payload=payload, messages=messages)
 
 
-def transaction_of(payload: dict[str, Any]) -> VersionedTransaction:
+def transactions_of(payload: dict[str, Any]) -> list[VersionedTransaction]:
+    """The transactions of `signedTxs`, in order (at least one)."""
     from solders.transaction import VersionedTransaction
 
     txs = payload.get("signedTxs")
-    if not isinstance(txs, list) or len(txs) != 1 or not isinstance(txs[0], str):
+    if not isinstance(txs, list) or not txs or not all(isinstance(t, str) for t in txs):
         count = len(txs) if isinstance(txs, list) else 0
         raise AsgardError(
-            f"expected one transaction in signedTxs, got {count}", code="UNEXPECTED_ANSWER", status=200
-        )
-    try:
-        return VersionedTransaction.from_bytes(base64.b64decode(txs[0], validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise AsgardError(
-            f"signedTxs holds something that is not a transaction: {exc}",
+            f"expected base64 transactions in signedTxs, got {count} entries",
             code="UNEXPECTED_ANSWER",
             status=200,
-        ) from None
+        )
+    out = []
+    for text in txs:
+        try:
+            out.append(VersionedTransaction.from_bytes(base64.b64decode(text, validate=True)))
+        except (binascii.Error, ValueError) as exc:
+            raise AsgardError(
+                f"signedTxs holds something that is not a transaction: {exc}",
+                code="UNEXPECTED_ANSWER",
+                status=200,
+            ) from None
+    return out
 
 
 def check(tx: VersionedTransaction, owner: str, allowed_programs: frozenset[str]) -> None:
@@ -105,23 +109,36 @@ def check(tx: VersionedTransaction, owner: str, allowed_programs: frozenset[str]
 async def sign(
     built: BuiltTransaction, signer: Signer, allowed_programs: frozenset[str]
 ) -> SignedTransaction:
-    """Check the built transaction, then fill only the owner's signature slot."""
-    from solders.message import from_bytes_versioned, to_bytes_versioned
+    """Check every built transaction, then fill only the owner's signature slot of each."""
+    from solders.message import to_bytes_versioned
+
+    owner = signer.solana_address
+    if built.owner is not None and built.owner != owner:
+        raise UnsafeTransaction(f"this transaction was built for {built.owner}, not for the signer {owner}")
+    txs = transactions_of(built.payload)
+    if tuple(to_bytes_versioned(tx.message) for tx in txs) != built.messages:
+        raise UnsafeTransaction("the payload's transactions differ from the messages recorded at build")
+    for tx in txs:  # all checked before any is signed
+        check(tx, owner, allowed_programs)
+    signed = [await _sign_one(tx, message, signer) for tx, message in zip(txs, built.messages, strict=True)]
+    return SignedTransaction(
+        built=built,
+        signatures=tuple(str(tx.signatures[0]) for tx in signed),
+        raws=tuple(bytes(tx) for tx in signed),
+    )
+
+
+async def _sign_one(tx: VersionedTransaction, message_bytes: bytes, signer: Signer) -> VersionedTransaction:
+    from solders.message import from_bytes_versioned
     from solders.pubkey import Pubkey
     from solders.signature import Signature
     from solders.transaction import VersionedTransaction
 
     owner = signer.solana_address
-    if built.owner is not None and built.owner != owner:
-        raise UnsafeTransaction(f"this transaction was built for {built.owner}, not for the signer {owner}")
-    tx = transaction_of(built.payload)
-    if to_bytes_versioned(tx.message) != built.message:
-        raise UnsafeTransaction("the payload's transaction differs from the message recorded at build")
-    check(tx, owner, allowed_programs)
-    message = from_bytes_versioned(built.message)
+    message = from_bytes_versioned(message_bytes)
     slot = [str(k) for k in message.account_keys].index(owner)
-    signature = Signature.from_bytes(await signer.sign_solana_message(built.message))
-    if not signature.verify(Pubkey.from_string(owner), built.message):
+    signature = Signature.from_bytes(await signer.sign_solana_message(message_bytes))
+    if not signature.verify(Pubkey.from_string(owner), message_bytes):
         raise UnsafeTransaction("the signer's signature does not verify for the owner's key")
     signatures = list(tx.signatures)
     signatures[slot] = signature
@@ -135,10 +152,9 @@ async def sign(
             f"signature slot(s) still empty after the owner signed: {', '.join(missing)}",
             details={"unsigned": missing},
         )
-    signed = VersionedTransaction.populate(message, signatures)
-    return SignedTransaction(built=built, signature=str(signatures[0]), raw=bytes(signed))
+    return VersionedTransaction.populate(message, signatures)
 
 
 def submit_body(signed: SignedTransaction) -> dict[str, Any]:
-    """The build's answer echoed back with `signedTxs` replaced, as Asgard's submit endpoints take it."""
-    return {**signed.built.payload, "signedTxs": [base64.b64encode(signed.raw).decode()]}
+    """The payload with `signedTxs` replaced by the signed transactions, as Asgard's submits take it."""
+    return {**signed.built.payload, "signedTxs": [base64.b64encode(raw).decode() for raw in signed.raws]}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
@@ -38,9 +39,11 @@ from tenant_bot.venues.hyperliquid_models import (
     AssetContext,
     Book,
     BookLevel,
+    FeeRates,
     Fill,
     FundingPayment,
     HyperliquidError,
+    HyperliquidRateLimited,
     OrderOutcome,
     OrderState,
     PerpMarket,
@@ -52,6 +55,7 @@ from tenant_bot.venues.hyperliquid_models import (
     outcome_from_status,
     parse_asset_contexts,
     parse_book,
+    parse_fee_rates,
     parse_fill,
     parse_funding_payment,
     parse_markets,
@@ -65,11 +69,13 @@ __all__ = [
     "AssetContext",
     "Book",
     "BookLevel",
+    "FeeRates",
     "Fill",
     "FundingPayment",
     "HyperliquidClient",
     "HyperliquidError",
     "HyperliquidOutcomeUnknown",
+    "HyperliquidRateLimited",
     "OrderOutcome",
     "OrderState",
     "PerpMarket",
@@ -81,6 +87,11 @@ __all__ = [
 log = get_logger("tenant_bot.venues.hyperliquid")
 
 PAGE = 500  # the venue answers time ranges 500 rows at a time
+# After an HTTP 429, reads wait this long before they are sent again, doubled at each 429 in a row
+# up to the venue's window: the weight is counted per IP over a minute, so asking again at once
+# only spends what the other bots on the host need.
+RATE_LIMIT_COOLDOWN_S = 5.0
+RATE_LIMIT_COOLDOWN_MAX_S = 60.0
 USD_CLASS_TRANSFER_TYPE = "HyperliquidTransaction:UsdClassTransfer"
 
 T = TypeVar("T")
@@ -101,6 +112,10 @@ class HyperliquidClient:
         self._signer = signer
         self._mainnet = mainnet
         self._retry = retry or RetryPolicy()
+        # Reads are not retried on 429: they wait out the cool-down (see `_info`).
+        self._read_retry = replace(self._retry, retry_status=self._retry.retry_status - {429})
+        self._cooldown_s = 0.0
+        self._reads_resume_at = 0.0  # time.monotonic()
         self._address = address or (signer.evm_address if signer is not None else None)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -111,7 +126,7 @@ class HyperliquidClient:
         )
         self._markets: dict[str, PerpMarket] | None = None
         self._last_nonce = 0
-        self._sender = ExchangeSender(self._http, self._retry)
+        self._sender = ExchangeSender(self._http, self._retry, on_busy=self._rate_limited)
 
     @property
     def address(self) -> str:
@@ -136,14 +151,37 @@ class HyperliquidClient:
         await self.aclose()
 
     # ------------------------------------------------------------------ reads
+    def _rate_limited(self, retry_after: float | None) -> None:
+        """The venue answered 429: hold reads back for a cool-down (longer at each 429 in a row)."""
+        self._cooldown_s = min(RATE_LIMIT_COOLDOWN_MAX_S, max(RATE_LIMIT_COOLDOWN_S, self._cooldown_s * 2))
+        wait = max(self._cooldown_s, retry_after or 0.0)
+        self._reads_resume_at = max(self._reads_resume_at, time.monotonic() + wait)
+        log.warning("hyperliquid rate limit (HTTP 429): reads paused", seconds=round(wait, 1))
+
     async def _info(self, body: dict[str, Any]) -> Any:
+        what = f"hyperliquid info {body.get('type')}"
+        wait = self._reads_resume_at - time.monotonic()
+        if wait > 0:
+            raise HyperliquidRateLimited(
+                f"{what}: not sent, Hyperliquid is rate-limiting this host (HTTP 429); reads resume in "
+                f"{wait:.0f} s",
+                last_status=429,
+            )
         content = json.dumps(body, separators=(",", ":")).encode()
         response = await send_with_retry(
             lambda: self._http.post("/info", content=content),
-            policy=self._retry,
+            policy=self._read_retry,
             idempotent=True,
-            what=f"hyperliquid info {body.get('type')}",
+            what=what,
         )
+        if response.status_code == 429:
+            self._rate_limited(_retry_after(response))
+            raise HyperliquidRateLimited(
+                f"{what}: Hyperliquid is rate-limiting this host (HTTP 429); reads paused for "
+                f"{self._cooldown_s:.0f} s",
+                last_status=429,
+            )
+        self._cooldown_s = 0.0
         if response.status_code != 200:
             raise HyperliquidError(
                 f"info {body.get('type')}: HTTP {response.status_code}: {response.text[:300]}"
@@ -198,6 +236,10 @@ class HyperliquidClient:
     async def user_state(self, address: str | None = None) -> UserState:
         answer = await self._info({"type": "clearinghouseState", "user": address or self.address})
         return parse_user_state(answer)
+
+    async def fee_rates(self, address: str | None = None) -> FeeRates:
+        """The rates the account pays now (its volume tier, staking and referral discounts)."""
+        return parse_fee_rates(await self._info({"type": "userFees", "user": address or self.address}))
 
     async def user_fills(self, address: str | None = None) -> list[Fill]:
         """The most recent fills (up to 2000), newest first, as the venue answers."""
@@ -478,3 +520,10 @@ class HyperliquidClient:
             parse=parse,
             resolve=resolve,
         )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None

@@ -119,10 +119,13 @@ class ExchangeSender:
         http: httpx.AsyncClient,
         policy: RetryPolicy,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_busy: Callable[[float | None], None] | None = None,
     ) -> None:
         self._http = http
         self._policy = policy
         self._sleep = sleep
+        # Told of every 429 (with its Retry-After), so the client's reads make room for writes.
+        self._on_busy = on_busy
 
     async def _post(self, body: bytes) -> _Sent:
         try:
@@ -199,6 +202,8 @@ class ExchangeSender:
                 return parse(sent.data)
             if sent.kind == "busy":
                 delay_hint = sent.retry_after
+                if self._on_busy is not None:
+                    self._on_busy(sent.retry_after)
             elif sent.kind == "ambiguous":
                 maybe_applied = True
         detail = last.detail if last is not None else "no attempt"

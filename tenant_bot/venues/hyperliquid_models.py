@@ -15,12 +15,34 @@ from typing import Any
 
 from shared.money import to_decimal, wire
 from shared.rates import FundingRate
+from shared.retry import RetriesExhausted
 
 _CLOID = re.compile(r"^0x[0-9a-f]{32}$")
 
 
 class HyperliquidError(Exception):
     """The venue answered with an error that is certain (the action was refused, not lost)."""
+
+
+class HyperliquidRateLimited(RetriesExhausted):
+    """Hyperliquid answered HTTP 429: this host spent its REST weight for the minute (1,200 per IP,
+    shared by every bot on it). Reads are not sent again until a cool-down has passed, so the
+    budget drains; the caller treats it as the venue not answering, for now."""
+
+
+@dataclass(frozen=True)
+class FeeRates:
+    """The account's fee rates as fractions of notional (userFees: userCrossRate, userAddRate)."""
+
+    taker: Decimal
+    maker: Decimal
+
+
+def parse_fee_rates(answer: Any) -> FeeRates:
+    try:
+        return FeeRates(Decimal(answer["userCrossRate"]), Decimal(answer["userAddRate"]))
+    except (KeyError, TypeError, ArithmeticError) as exc:
+        raise HyperliquidError(f"userFees: unreadable answer ({type(exc).__name__})") from None
 
 
 def cloid_for(execution_id: str, leg: str, attempt: int) -> str:

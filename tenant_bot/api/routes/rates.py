@@ -24,7 +24,7 @@ async def rates(
     if snap is None:
         raise HTTPException(503, f"rates cannot be read now: {', '.join(sorted(obs.errors)) or 'no data'}")
     lev = leverage if leverage is not None else c.services.preferences.current.leverage
-    rows = table(snap, lev, c.services.fees)
+    rows = table(snap, lev, c.services.fees.model)
     predicted = snap.predicted_funding
     return {
         "at": snap.at.isoformat(),

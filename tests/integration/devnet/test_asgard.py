@@ -34,6 +34,9 @@ KNOWN_PROGRAMS = {
     "MFv2hWf31Z9kbCa1snEPYctwafyhdvnV7FZnsebVacA",
     "So1endDq2YkqhipRh3WViPa8hdiSpxWy6z3Z6tMCpAo",
     "dRiftyHA39MWEi3m9aunc5MzRF1JYuBsbn6VPcn33UH",
+    "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4",  # Jupiter v6
+    "DF1ow4tspfHX9JwWJsAb9epbkA8hmpSEAtxXy1V27QBH",  # DFlow Aggregator v4
+    "AWK8r9338aEpRwHex1MiduTkPFNUHLkEH54eZ6JuPZm7",  # the devnet's Asgard program
 }
 LABELS = {0: "marginfi", 1: "Kamino", 2: "Solend", 3: "Drift"}
 
@@ -205,7 +208,7 @@ def test_open_3x_then_close_moves_usdc_on_chain(asgard: Asgard) -> None:
     assert [p["positionPda"] for p in opened] == [record["positionPda"]]
     assert opened[0]["tokenBEntryPriceUSD"] == "1" and opened[0]["openedAt"].endswith("Z")
     summary = asgard.refresh(record)["summary"]
-    lt = summary["liquidationThreshold"]
+    lt = asgard.source(1)["tokenALiquidationThreshold"]  # a protocol-specific extra of Kamino's
     ideal = (1 - 2 / (3 * lt)) * 100
     assert ideal - 0.5 < summary["healthFactor"] < ideal
     # Close, receiving USDC: the wallet gets the equity less fees, exactly what the close transfers.
@@ -221,8 +224,8 @@ def test_open_3x_then_close_moves_usdc_on_chain(asgard: Asgard) -> None:
     built = asgard.ok("/close-position", close)
     closed = asgard.ok("/submit-close-position-tx", signed(built, kp))
     assert closed["state"] == 1 and closed["closeTxHash"]
+    assert not {"estimate", "feesMetadata", "blockhash", "lastValidBlockHeight"} & set(built)
     received = asgard.usdc(kp)
-    assert received == built["estimate"]["receiveUsdcNative"]
     assert 985 * 10**6 < received < 1000 * 10**6
     assert asgard.ok("/positions/open", {"walletPubkey": str(kp.pubkey())}) == []
     closed_list = asgard.ok("/positions/closed", {"walletPubkey": str(kp.pubkey())})
@@ -236,9 +239,10 @@ def test_submit_refuses_bad_signatures_and_expired_blockhashes(asgard: Asgard) -
     built = asgard.ok("/create-position", asgard.trade(kp))
     missing = error_of(asgard.post("/submit-create-position-tx", built))
     assert missing["code"] == "SIGNATURE_VERIFICATION_FAILED"
-    raw = bytearray(base64.b64decode(signed(built, kp)["signedTxs"][0]))
+    txs = signed(built, kp)["signedTxs"]
+    raw = bytearray(base64.b64decode(txs[0]))
     raw[10] ^= 0xFF  # inside the signature
-    tampered = {**built, "signedTxs": [base64.b64encode(bytes(raw)).decode()]}
+    tampered = {**built, "signedTxs": [base64.b64encode(bytes(raw)).decode(), *txs[1:]]}
     assert (
         error_of(asgard.post("/submit-create-position-tx", tampered))["code"]
         == "SIGNATURE_VERIFICATION_FAILED"
@@ -277,6 +281,12 @@ def test_partial_close_of_half_halves_the_position(asgard: Asgard) -> None:
     }
     built = asgard.ok("/position/partial-close", body)
     assert built["leverageAfter"] == pytest.approx(built["leverageBefore"], rel=1e-3)
+    # Its answer has no positionId or mints (Asgard's doc): echoed back, it is refused, 422 in
+    # Asgard's error body, and nothing moves.
+    assert not {"positionId", "tokenATokenMint", "tokenBTokenMint"} & set(built)
+    echoed = error_of(asgard.post("/submit-position-update-tx", signed(built, kp)))
+    assert echoed["name"] == "ValidationError" and echoed["message"].startswith("positionId:")
+    assert asgard.usdc(kp) == 0  # the 1000 deposited; nothing paid out
     update = {
         "protocol": 1,
         "walletPubkey": str(kp.pubkey()),
@@ -357,7 +367,7 @@ def test_interest_accrues_at_the_lending_rates_over_30_days(own: Asgard) -> None
     assert implied_apy(owed0, owed1) == pytest.approx(borrow, abs=0.006)
     assert implied_apy(held0, held1) == pytest.approx(supply, abs=0.006)
     assert owed1 > owed0 and held1 > held0
-    assert own.refresh(record)["state"] == 0
+    assert own.refresh(record)["summary"]["booksAndBalances"]["balances"]
 
 
 def test_flash_crash_liquidates_a_4x_position(own: Asgard) -> None:
@@ -368,7 +378,7 @@ def test_flash_crash_liquidates_a_4x_position(own: Asgard) -> None:
     own.dn.scenario("flash_crash", drop=0.3)
     own.dn.advance(seconds=15 * 60)
     refreshed = own.refresh(record)
-    assert refreshed["state"] == 2
+    assert refreshed["summary"]["booksAndBalances"]["balances"] == []
     [event] = refreshed["liquidationEvents"]
     assert event["positionPda"] == record["positionPda"] and event["protocol"] == 0
     assert own.ok("/all-liquidation-events") == [event]
@@ -385,16 +395,17 @@ def test_foreign_program_fault_and_dropped_submits(own: Asgard) -> None:
     kp = own.wallet(usdc="2000")
     own.dn.faults("asgard", foreign_program=True)
     built = own.ok("/create-position", own.trade(kp))
-    tx = VersionedTransaction.from_bytes(base64.b64decode(built["signedTxs"][0]))
+    tx = VersionedTransaction.from_bytes(base64.b64decode(built["signedTxs"][-1]))
     programs = {str(tx.message.account_keys[ix.program_id_index]) for ix in tx.message.instructions}
     foreign = programs - KNOWN_PROGRAMS
     assert len(foreign) == 1 and foreign == {own.dn.state()["asgard"]["foreign_program"]}
     own.dn.faults("asgard", clear=True)
     built = own.ok("/create-position", own.trade(kp))
-    tx = VersionedTransaction.from_bytes(base64.b64decode(built["signedTxs"][0]))
-    assert {
-        str(tx.message.account_keys[ix.program_id_index]) for ix in tx.message.instructions
-    } <= KNOWN_PROGRAMS
+    for text in built["signedTxs"]:
+        tx = VersionedTransaction.from_bytes(base64.b64decode(text))
+        assert {
+            str(tx.message.account_keys[ix.program_id_index]) for ix in tx.message.instructions
+        } <= KNOWN_PROGRAMS
     # A dropped submit answers like a good one, but nothing lands; sent again, it lands once.
     own.dn.faults("asgard", drop_rate=1.0)
     body = signed(built, kp)

@@ -45,9 +45,12 @@ def programs_of_an_open(dn: DevnetProcess) -> set[str]:
     }
     r = http.post("/create-position", json=body)
     assert r.status_code == 200, r.text
-    tx = VersionedTransaction.from_bytes(base64.b64decode(r.json()["signedTxs"][0]))
-    keys = tx.message.account_keys
-    return {str(keys[ix.program_id_index]) for ix in tx.message.instructions}
+    programs: set[str] = set()
+    for text in r.json()["signedTxs"]:  # a Kamino open: the obligation's set-up, then the open
+        tx = VersionedTransaction.from_bytes(base64.b64decode(text))
+        keys = tx.message.account_keys
+        programs |= {str(keys[ix.program_id_index]) for ix in tx.message.instructions}
+    return programs
 
 
 def cli(dn: DevnetProcess, *args: str) -> dict:

@@ -30,7 +30,10 @@ def setup() -> tuple[TestClient, HyperliquidExchange]:
     clock = SimClock(1.0)
     market = MarketSimulator(7, clock)
     faults = FaultBook(7, clock)
-    ex = HyperliquidExchange(DevnetConfig(speed=1.0), clock, market, faults)
+    # These tests fuzz hundreds of bodies from one client: the REST weight limit is not their
+    # subject (tests/integration/devnet/test_hyperliquid_limits.py is), so it is lifted here.
+    config = DevnetConfig(speed=1.0, hyperliquid_weight_per_minute=10**9)
+    ex = HyperliquidExchange(config, clock, market, faults)
     return TestClient(create_app(ex)), ex
 
 
@@ -142,6 +145,11 @@ info_types = st.sampled_from(
         "userFillsByTime",
         "extraAgents",
         "userRole",
+        "userRateLimit",
+        "userFees",
+        "candleSnapshot",
+        "historicalOrders",
+        "portfolio",
     ]
 )
 info_fields = st.fixed_dictionaries(
@@ -155,6 +163,7 @@ info_fields = st.fixed_dictionaries(
         "nSigFigs": json_values,
         "mantissa": json_values,
         "dex": json_values,
+        "req": json_values,
     },
 )
 

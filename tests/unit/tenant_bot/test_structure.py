@@ -21,6 +21,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "decision",  # deciding, without I/O
         "observer",  # venue data → observations → risk inputs
         "services",  # everything built once
+        "fees",  # the fee model, with the account's rates read from the venue
         "cadence",  # when to tick
         "execution",  # the journaled state machine
         "preferences",  # the user's settings

@@ -16,9 +16,10 @@ from solders.keypair import Keypair
 
 from shared.assets import Asset, Protocol
 from shared.retry import OutcomeUnknown
+from shared.transaction_policy import DEVNET_ASGARD_PROGRAM
 from tenant_bot.chain.solana import ConfirmResult, SignatureState, SolanaClient
 from tenant_bot.signing.local import LocalSigner
-from tenant_bot.venues.asgard import AsgardClient, AsgardError
+from tenant_bot.venues.asgard import DEFAULT_ALLOWED_PROGRAMS, AsgardClient, AsgardError
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet
@@ -35,7 +36,16 @@ def funded(dn: DevnetProcess, usdc: str = "1000") -> LocalSigner:
 
 
 def clients(dn: DevnetProcess, timeout: float = 10.0) -> tuple[AsgardClient, SolanaClient]:
-    return AsgardClient(dn.url("asgard"), KEY, timeout=timeout), SolanaClient(dn.url("solana"))
+    # On the devnet its Asgard program's stand-in is allowed too (the bot's policy adds it there).
+    programs = DEFAULT_ALLOWED_PROGRAMS | {DEVNET_ASGARD_PROGRAM}
+    return AsgardClient(dn.url("asgard"), KEY, timeout=timeout, allowed_programs=programs), SolanaClient(
+        dn.url("solana")
+    )
+
+
+async def expiry(solana: SolanaClient) -> int:
+    """A bound on the last valid block height of a transaction built before now: the latest's."""
+    return (await solana.latest_blockhash())[1]
 
 
 async def open_position(
@@ -43,13 +53,16 @@ async def open_position(
 ) -> str:
     built = await asgard.build_open(signer.solana_address, Asset.SOL, Protocol.KAMINO, usdc, Decimal(3))
     signed = await asgard.sign(built, signer)
+    assert len(signed.signatures) == 2  # Kamino: the obligation's set-up, then the open
     assert await asgard.submit(signed) == signed.signature
-    result, status = await solana.wait_for_signature(
-        signed.signature, built.last_valid_block_height, timeout=30
-    )
-    assert result is ConfirmResult.CONFIRMED, status
-    assert built.position_id is not None
-    return built.position_id
+    last_valid = await expiry(solana)
+    for signature in signed.signatures:
+        result, status = await solana.wait_for_signature(signature, last_valid, timeout=30)
+        assert result is ConfirmResult.CONFIRMED, status
+    # The build answer names no PDA: the record whose openTxHash is one of the open's signatures does.
+    position = await asgard.opened_by(signer.solana_address, signed.signatures)
+    assert position is not None and built.position_id is None
+    return position.position_id
 
 
 async def test_markets_list_every_protocol_and_asset_with_the_simulators_rates(devnet: DevnetProcess) -> None:
@@ -66,7 +79,9 @@ async def test_markets_list_every_protocol_and_asset_with_the_simulators_rates(d
         assert Decimal(0) < m.supply_apy.value < Decimal("0.5") and Decimal(0) < m.borrow_apy.value < 1
         assert Decimal(1) < m.max_leverage < 10
         assert m.capacity_usd is not None and m.capacity_usd > 0
-        assert m.liquidation_ltv is not None and 1 / (1 - m.liquidation_ltv) > m.max_leverage
+        # A protocol-specific extra: read when given (Kamino's), never needed.
+        if m.liquidation_ltv is not None:
+            assert 1 / (1 - m.liquidation_ltv) > m.max_leverage
         assert (m.staking_apy is not None) == m.asset.is_lst
     await asgard.aclose()
     await solana.aclose()
@@ -80,11 +95,10 @@ async def test_simulate_open_quotes_a_3x_long_without_moving_funds(devnet: Devne
     )
     assert quote.notional_usd == pytest.approx(Decimal(3000), rel=Decimal("0.001"))
     assert quote.debt_usdc == pytest.approx(Decimal(2000), rel=Decimal("0.001"))
-    assert quote.token_size * quote.price_usd == pytest.approx(
-        quote.notional_usd - quote.fees_usd, rel=Decimal("0.01")
-    )
-    assert quote.fees_usd > 0 and quote.simulation_error is None
-    assert quote.health_factor is not None and Decimal("0.05") < quote.health_factor < Decimal("0.5")
+    assert quote.token_size * quote.price_usd == quote.notional_usd
+    sol_price = Decimal(devnet.state()["market"]["prices_usd"]["SOL"])
+    assert quote.price_usd == pytest.approx(sol_price, rel=Decimal("0.01"))  # /token-metadata's price
+    assert quote.fees_usd > 0
     assert (await solana.balances(signer.solana_address)).tokens[Asset.USDC] == Decimal(1000)
     await asgard.aclose()
     await solana.aclose()
@@ -102,14 +116,13 @@ async def test_open_partial_close_and_close_a_long(devnet: DevnetProcess) -> Non
     assert position.collateral_usdc == Decimal(600)
     assert position.debt_usdc == pytest.approx(Decimal(1200), rel=Decimal("0.001"))
     assert Decimal("0.05") < position.health_factor < Decimal("0.5")
-    assert position.liquidation_price is not None and position.entry_price is not None
-    assert position.liquidation_price < position.entry_price
+    assert position.entry_price is not None
     size_before = position.token_size
 
     built = await asgard.build_partial_close(owner, pda, Decimal("0.5"))
     signed = await asgard.sign(built, signer)
     await asgard.submit(signed)
-    result, _ = await solana.wait_for_signature(signed.signature, built.last_valid_block_height, timeout=30)
+    result, _ = await solana.wait_for_signature(signed.signature, await expiry(solana), timeout=30)
     assert result is ConfirmResult.CONFIRMED
     (half,) = await asgard.refresh(owner)
     assert half.token_size == pytest.approx(size_before / 2, rel=Decimal("0.001"))
@@ -120,7 +133,7 @@ async def test_open_partial_close_and_close_a_long(devnet: DevnetProcess) -> Non
     built = await asgard.build_close(owner, pda)
     signed = await asgard.sign(built, signer)  # custody already signed its slot; only ours is filled
     await asgard.submit(signed)
-    result, _ = await solana.wait_for_signature(signed.signature, built.last_valid_block_height, timeout=30)
+    result, _ = await solana.wait_for_signature(signed.signature, await expiry(solana), timeout=30)
     assert result is ConfirmResult.CONFIRMED
     assert await asgard.positions(owner) == []
     final = (await solana.balances(owner)).tokens[Asset.USDC]
@@ -139,13 +152,12 @@ async def test_a_transaction_submitted_after_its_blockhash_expired_is_refused(
         signer.solana_address, Asset.SOL, Protocol.KAMINO, Decimal(100), Decimal(2)
     )
     signed = await asgard.sign(built, signer)
+    last_valid = await expiry(solana)  # read right after the build, as the bot does
     dn.advance(slots=200)
     with pytest.raises(AsgardError) as info:
         await asgard.submit(signed)
     assert info.value.blockhash_expired and info.value.status == 422
-    result, status = await solana.wait_for_signature(
-        signed.signature, built.last_valid_block_height, timeout=10
-    )
+    result, status = await solana.wait_for_signature(signed.signature, last_valid, timeout=10)
     assert result is ConfirmResult.EXPIRED and status.state is SignatureState.NOT_FOUND
     assert await asgard.positions(signer.solana_address) == []
     await asgard.aclose()
@@ -173,7 +185,7 @@ async def test_a_dropped_submit_never_lands_and_the_same_signed_tx_lands_once_wh
 
     dn.faults("asgard", clear=True)
     assert await asgard.submit(signed) == signed.signature  # same transaction, same id
-    result, _ = await solana.wait_for_signature(signed.signature, built.last_valid_block_height, timeout=30)
+    result, _ = await solana.wait_for_signature(signed.signature, await expiry(solana), timeout=30)
     assert result is ConfirmResult.CONFIRMED
     assert await asgard.submit(signed) == signed.signature  # a replay of a landed tx answers the same
     assert len(await asgard.positions(signer.solana_address)) == 1
@@ -203,12 +215,10 @@ async def test_a_submit_whose_answer_is_lost_is_outcome_unknown_and_resolved_by_
 
     dn.faults("asgard", clear=True)
     assert await asgard.submit(signed) == signed.signature
-    result, status = await solana.wait_for_signature(
-        signed.signature, built.last_valid_block_height, timeout=30
-    )
+    result, status = await solana.wait_for_signature(signed.signature, await expiry(solana), timeout=30)
     assert result is ConfirmResult.CONFIRMED and status.slot is not None
     (position,) = await asgard.positions(signer.solana_address)
-    assert position.position_id == built.position_id
+    assert position.raw["record"]["openTxHash"] in signed.signatures
     assert (await solana.balances(signer.solana_address)).tokens[Asset.USDC] == Decimal(900)
     await asgard.aclose()
     await solana.aclose()

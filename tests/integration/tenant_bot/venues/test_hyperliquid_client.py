@@ -267,3 +267,47 @@ async def test_a_journaled_order_body_resent_after_a_restart_applies_once(client
     assert first.state is OrderState.FILLED and again.state is OrderState.FILLED
     assert again.oid == first.oid and again.filled_size == D("0.4")
     assert (await client.user_state()).positions["SOL"].size == D("-0.4")
+
+
+async def test_the_fee_model_takes_the_accounts_rate_from_user_fees(
+    dn: DevnetProcess, client: HyperliquidClient
+) -> None:
+    from tenant_bot.fees import BASE_TIER, VenueFees
+
+    dn.faucet("hyperliquid", "USDC", client.address, "100")
+    assert (await client.fee_rates()).taker == Decimal("0.00045")  # the base tier, as the venue says
+    r = dn.admin(
+        "POST", "/hyperliquid/fees", json={"address": client.address, "taker": "0.0003", "maker": "0"}
+    )
+    assert r.status_code == 200, r.text
+    fees = VenueFees()
+    assert fees.model.hl_taker_fee == Decimal("0.00045") and fees.source == BASE_TIER
+    model = await fees.refresh(client)
+    assert model.hl_taker_fee == Decimal("0.0003") and fees.source == "Hyperliquid userFees"
+    assert model.round_trip_on_notional() < VenueFees().model.round_trip_on_notional()
+    # A venue that cannot answer: the documented base tier, and the model says where it comes from.
+    async with HyperliquidClient(
+        "http://127.0.0.1:9", address=client.address, retry=RetryPolicy(attempts=1)
+    ) as down:
+        fallback = VenueFees()
+        assert (await fallback.refresh(down)).hl_taker_fee == Decimal("0.00045")
+        assert fallback.source == BASE_TIER
+
+
+async def test_a_429_pauses_reads_instead_of_retrying_them(devnet_factory: object, tmp_path: Path) -> None:
+    from tenant_bot.venues.hyperliquid import HyperliquidRateLimited
+
+    # A budget of 40 weight: two metaAndAssetCtxs reads (20 each), then the venue answers 429.
+    dn = devnet_factory(only=["hyperliquid"], speed=1.0, hyperliquid_weight=40)  # type: ignore[operator]
+    async with HyperliquidClient(dn.url("hyperliquid")) as c:
+        await c._info({"type": "meta"})
+        await c._info({"type": "meta"})
+        with pytest.raises(
+            HyperliquidRateLimited, match=r"rate-limiting this host \(HTTP 429\); reads paused"
+        ):
+            await c.mids()
+        # In the cool-down nothing is sent: the error says so, at once.
+        started = time.monotonic()
+        with pytest.raises(HyperliquidRateLimited, match="not sent"):
+            await c.mids()
+        assert time.monotonic() - started < 0.1

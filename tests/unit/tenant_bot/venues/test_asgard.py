@@ -26,14 +26,16 @@ from solders.transaction import VersionedTransaction
 from shared.assets import Asset, Protocol
 from shared.retry import OutcomeUnknown, RetriesExhausted, RetryPolicy
 from tenant_bot.venues.asgard import AsgardClient, AsgardError, UnsafeTransaction
-from tenant_bot.venues.asgard_transactions import LENDING_PROGRAMS, decode_built
+from tenant_bot.venues.asgard_transactions import decode_built
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 WSOL = "So11111111111111111111111111111111111111112"
 JITOSOL = "J1toso1uCk3RLmjorhTtrVwY9HJ7X8V9yYac6Y7kGCPn"
 KEY = "sk-asgard-very-secret-123"
 FAST = RetryPolicy(attempts=3, base_delay=0.0, max_delay=0.0, jitter=0.0)
-KAMINO = Pubkey.from_string(LENDING_PROGRAMS[Protocol.KAMINO])
+KAMINO = Pubkey.from_string("KLend2g3cP87fffoy8q1mQqGKjrxjC8boSyAYavgmjD")
+JUPITER = Pubkey.from_string("JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4")
+DFLOW = Pubkey.from_string("DF1ow4tspfHX9JwWJsAb9epbkA8hmpSEAtxXy1V27QBH")
 
 
 class KeypairSigner:
@@ -125,16 +127,16 @@ def built_tx(
     return VersionedTransaction.populate(message, sigs)
 
 
-def build_answer(tx: VersionedTransaction, owner: Pubkey, **extra: Any) -> dict[str, Any]:
+def build_answer(
+    tx: VersionedTransaction, owner: Pubkey, *more: VersionedTransaction, **extra: Any
+) -> dict[str, Any]:
+    """A build answer with only what Asgard documents: the request's fields and `signedTxs`."""
     return {
         "protocol": 1,
         "walletPubkey": str(owner),
-        "positionPda": "PDA111",
         "leverage": 3.0,
         "collateralUnitPrice": 1.0,
-        "blockhash": str(tx.message.recent_blockhash),
-        "lastValidBlockHeight": 1_000_150,
-        "signedTxs": [base64.b64encode(bytes(tx)).decode()],
+        "signedTxs": [base64.b64encode(bytes(t)).decode() for t in (tx, *more)],
         **extra,
     }
 
@@ -161,7 +163,6 @@ async def test_markets_parse_sources_for_basis_as_decimals_and_skip_the_others()
     assert kamino.max_leverage == Decimal("3.84")
     assert kamino.capacity_usd == Decimal("365619.18")
     assert kamino.deposit_capacity == Decimal("1000.5")
-    assert kamino.price_usd == Decimal("150.25")
     assert kamino.liquidation_ltv is None and kamino.is_active
     drift = next(m for m in markets if m.protocol is Protocol.DRIFT)
     assert (
@@ -188,9 +189,9 @@ async def test_build_open_sends_the_trade_body_with_banks_from_markets_and_raw_u
     assert body["collateralAmountNative"] == 1_000_123_456  # rounded down to raw USDC units
     assert body["collateralMint"] == USDC and body["collateralType"] == 1 and body["direction"] == 0
     assert body["leverage"] == 3 and body["slippageBps"] == 30 and body["walletPubkey"] == str(owner)
-    assert built.kind == "open" and built.position_id == "PDA111"
-    assert built.message == to_bytes_versioned(tx.message)
-    assert built.blockhash == str(tx.message.recent_blockhash) and built.last_valid_block_height == 1_000_150
+    # An open's PDA is not in its (documented) build answer: it is learnt from the record once it lands.
+    assert built.kind == "open" and built.position_id is None
+    assert built.messages == (to_bytes_versioned(tx.message),)
 
 
 async def test_an_error_body_becomes_an_asgard_error_with_code_and_status() -> None:
@@ -209,33 +210,31 @@ async def test_an_error_body_becomes_an_asgard_error_with_code_and_status() -> N
     assert KEY not in str(info.value) and KEY not in repr(client(handler))
 
 
-async def test_simulate_open_reads_the_estimate_with_health_as_a_fraction() -> None:
-    answer = {
-        "estimate": {
-            "tokenAPriceUSD": 150.0,
-            "notionalUsd": 3000.0,
-            "tokenAAmountUI": 19.97,
-            "borrowAmountUI": 2000.0,
-            "healthFactor": 16.6667,
-            "liquidationPriceUSD": 125.1,
-        },
-        "feesMetadata": {"asgardFeeUsd": 4.5},
-        "simulation": {"err": None},
+async def test_simulate_open_reads_no_simulation_field_and_prices_from_token_metadata() -> None:
+    # "Simulation results" are undocumented: whatever they hold (here misleading numbers) is not read.
+    answer = {"estimate": {"tokenAAmountUI": 1, "borrowAmountUI": 1}, "simulation": {"err": None}}
+    metadata = {
+        "tokens": [
+            {"symbol": "SOL", "mint": WSOL, "decimals": 9, "logoURI": "", "price": 150.0},
+            {"symbol": "USDC", "mint": USDC, "decimals": 6, "logoURI": "", "price": 1.0},
+        ],
+        "stats": {},
     }
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/markets"):
             return httpx.Response(200, json=MARKETS)
+        if request.url.path.endswith("/token-metadata"):
+            return httpx.Response(200, json=metadata)
         assert request.url.path.endswith("/create-position-simulate")
         return httpx.Response(200, json=answer)
 
     quote = await client(handler).simulate_open(
         str(Keypair().pubkey()), Asset.SOL, Protocol.KAMINO, Decimal(1000), Decimal(3)
     )
-    assert quote.health_factor == Decimal("0.166667")
-    assert quote.token_size == Decimal("19.97") and quote.debt_usdc == Decimal("2000.0")
-    assert quote.fees_usd == Decimal("4.5") and quote.simulation_error is None
-    assert quote.liquidation_price == Decimal("125.1")
+    assert quote.price_usd == Decimal("150.0") and quote.token_size == Decimal(3000) / Decimal(150)
+    assert quote.debt_usdc == Decimal(2000) and quote.notional_usd == Decimal(3000)
+    assert quote.fees_usd == Decimal("4.5")  # 0.15% of the notional
 
 
 async def test_sign_fills_only_the_owner_slot_and_keeps_custodys_signature() -> None:
@@ -250,7 +249,7 @@ async def test_sign_fills_only_the_owner_slot_and_keeps_custodys_signature() -> 
     asgard = client(handler)
     built = decode_built("close", build_answer(tx, owner))
     signed = await asgard.sign(built, signer)
-    final = VersionedTransaction.from_bytes(signed.raw)
+    final = VersionedTransaction.from_bytes(signed.raws[0])
     assert all(final.verify_with_results())
     assert final.signatures[1] == tx.signatures[1]  # custody's, untouched
     assert signed.signature == str(final.signatures[0])  # the tx id: the fee payer's signature
@@ -298,7 +297,7 @@ async def test_submit_echoes_the_build_with_signed_txs_replaced_and_returns_the_
 
     assert await client(handler).submit(signed) == signed.signature
     sent = bodies[0]
-    assert sent["signedTxs"] == [base64.b64encode(signed.raw).decode()]
+    assert sent["signedTxs"] == [base64.b64encode(raw).decode() for raw in signed.raws]
     assert {k: v for k, v in sent.items() if k != "signedTxs"} == {
         k: v for k, v in signed.built.payload.items() if k != "signedTxs"
     }
@@ -355,7 +354,9 @@ async def test_reads_retry_then_give_up_with_retries_exhausted() -> None:
 
 
 RECORD = {
+    "id": 7,
     "positionPda": "PDA111",
+    "tokenBTokenMint": USDC,
     "protocol": 1,
     "state": 0,
     "tokenATokenMint": WSOL,
@@ -367,10 +368,8 @@ RECORD = {
 REFRESH = {
     "positions": {
         "PDA111": {
-            "state": 0,
             "summary": {
                 "healthFactor": 16.5,
-                "liquidationPriceUSD": 125.0,
                 "booksAndBalances": {
                     "balances": [
                         {"bankA1": {"mint": WSOL, "assetsQt": 19.95, "liabsQt": 0.0}},
@@ -404,7 +403,7 @@ async def test_positions_join_records_with_refreshed_health_and_balances() -> No
     assert position.health_factor == Decimal("0.165")
     assert position.token_size == Decimal("19.95") and position.debt_usdc == Decimal("2000.25")
     assert position.collateral_usdc == Decimal("1000") and position.entry_price == Decimal("150.5")
-    assert position.liquidation_price == Decimal("125.0") and position.is_open
+    assert position.is_open
     assert position.opened_at_ms == 1_767_323_045_678
     # refresh() asks only /refresh-positions for the positions it knows.
     paths.clear()
@@ -450,3 +449,79 @@ async def test_refresh_falls_back_to_the_list_when_a_submitted_open_never_landed
         "/positions/open",
         "/refresh-positions",
     ]
+
+
+async def test_a_refreshed_position_holding_and_owing_nothing_is_not_open() -> None:
+    empty = {"positions": {"PDA111": {"summary": {"healthFactor": 0, "booksAndBalances": {"balances": []}}}}}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/positions/open"):
+            return httpx.Response(200, json=[RECORD])
+        return httpx.Response(200, json=empty)
+
+    (position,) = await client(handler).positions("OwnerPubkey")
+    assert not position.is_open
+
+
+async def test_sign_checks_and_signs_every_transaction_of_a_bundle() -> None:
+    signer = KeypairSigner()
+    owner = signer.keypair.pubkey()
+    setup, main = built_tx(owner), built_tx(owner, programs=(KAMINO, JUPITER, DFLOW))
+    built = decode_built("open", build_answer(setup, owner, main))
+    signed = await client(lambda r: httpx.Response(500)).sign(built, signer)
+    finals = [VersionedTransaction.from_bytes(raw) for raw in signed.raws]
+    assert len(finals) == 2 and all(all(f.verify_with_results()) for f in finals)
+    assert signed.signatures == tuple(str(f.signatures[0]) for f in finals)
+    # One transaction outside the allow-list: none is signed.
+    rogue = decode_built("open", build_answer(setup, owner, built_tx(owner, programs=(Pubkey.new_unique(),))))
+    with pytest.raises(UnsafeTransaction, match="outside the allow-list"):
+        await client(lambda r: httpx.Response(500)).sign(rogue, signer)
+
+
+async def test_partial_close_submits_the_documented_update_body() -> None:
+    signer = KeypairSigner()
+    owner = signer.keypair.pubkey()
+    tx = built_tx(owner)
+    record = {**RECORD, "walletPubkey": str(owner)}
+    answer = {
+        "protocol": 1,
+        "walletPubkey": str(owner),
+        "positionPDA": "PDA111",
+        "closePercentage": 50,
+        "feesMetadata": {"x": 1},
+        "lendingApyAtClose": 0.05,
+        "borrowingApyAtClose": 0.06,
+        "equityWithdrawnUI": 480.5,
+        "signedTxs": [base64.b64encode(bytes(tx)).decode()],
+        "updateRecordData": {"updateType": 4},
+    }
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.rsplit("/margin-trading", 1)[-1]
+        if path == "/positions/by-pda":
+            return httpx.Response(200, json=record)
+        if path == "/position/partial-close":
+            return httpx.Response(200, json=answer)
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"success": True, "txHash": "x"})
+
+    asgard = client(handler)
+    built = await asgard.build_partial_close(str(owner), "PDA111", Decimal("0.5"))
+    await asgard.submit(await asgard.sign(built, signer))
+    (sent,) = bodies
+    assert set(sent) == {
+        "protocol",
+        "walletPubkey",
+        "positionPDA",
+        "positionId",
+        "tokenATokenMint",
+        "tokenBTokenMint",
+        "signedTxs",
+        "updateRecordData",
+        "feesMetadata",
+        "lendingApyAtUpdate",
+        "borrowingApyAtUpdate",
+    }
+    assert sent["positionId"] == 7 and sent["tokenATokenMint"] == WSOL and sent["tokenBTokenMint"] == USDC
+    assert sent["lendingApyAtUpdate"] == 0.05 and sent["updateRecordData"] == {"updateType": 4}
