@@ -128,7 +128,7 @@ def signed(plane: ControlPlane, user: SignedIn, body: dict[str, Any]) -> None:
 
 async def _with_bot_client(plane: ControlPlane, user: SignedIn, body: Any) -> Any:
     """Run `body(hl)` with the bot's own Hyperliquid client and broker signer (its token, no key)."""
-    signer = BrokerSigner(plane.url, user.tenant_id, user.token, user.solana_address, user.evm_address)
+    signer = BrokerSigner(plane.internal_url, user.tenant_id, user.token, user.solana_address, user.evm_address)
     try:
         async with HyperliquidClient(plane.dn.url("hyperliquid"), signer) as hl:
             return await body(hl)
