@@ -14,9 +14,11 @@ FROM ${BASE_IMAGE} AS build
 LABEL basis.image=build
 COPY wheelhouse/ /wheels/
 # --no-index: only the wheelhouse, never a package index (none is reachable where this is built).
-# pip byte-compiles as it installs, so the read-only root never needs a __pycache__ written.
+# `basis-bot`: the bot's packages and their dependencies only, never the control plane, the devnet or
+# their libraries (deploy/bot_package.py). pip byte-compiles as it installs, so the read-only root
+# never needs a __pycache__ written.
 RUN python3 -m venv /opt/basis \
- && /opt/basis/bin/python -m pip install --no-cache-dir --no-index --find-links /wheels basis \
+ && /opt/basis/bin/python -m pip install --no-cache-dir --no-index --find-links /wheels basis-bot \
  && /opt/basis/bin/python -m pip uninstall --yes pip \
  && /opt/basis/bin/basis-bot --help >/dev/null
 

@@ -3,7 +3,8 @@
 # Build context is deploy/ (see deploy/wheelhouse.sh):
 #   docker build -f deploy/control-plane.Dockerfile -t basis/control-plane:0.1.0 deploy
 # Offline: add --build-arg BASE_IMAGE=basis/base:bookworm (deploy/base-image.sh).
-# Its database and the process runtime's tenants live under /data (a volume).
+# Its database and the process runtime's tenants live under /data (a volume). It installs everything
+# (`basis` with the control plane's and the devnet's extras): its process runtime runs bots itself.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
@@ -12,7 +13,7 @@ FROM ${BASE_IMAGE} AS build
 LABEL basis.image=build
 COPY wheelhouse/ /wheels/
 RUN python3 -m venv /opt/basis \
- && /opt/basis/bin/python -m pip install --no-cache-dir --no-index --find-links /wheels basis \
+ && /opt/basis/bin/python -m pip install --no-cache-dir --no-index --find-links /wheels 'basis[control-plane,devnet]' \
  && /opt/basis/bin/python -m pip uninstall --yes pip \
  && /opt/basis/bin/basis --help >/dev/null
 

@@ -6,9 +6,9 @@ Not a venue: nothing here exists on mainnet. Bad input gets a 4xx with a sentenc
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,132 +93,152 @@ def _amount(text: str) -> Decimal:
     return value
 
 
+def _devnet(request: Request) -> Devnet:
+    return request.app.state.devnet  # type: ignore[no-any-return]
+
+
+# Any, not Devnet: devnet.server imports this module, so Devnet is a name for the type checker only.
+DevnetDep = Annotated[Any, Depends(_devnet)]
+router = APIRouter()
+
+
 def create_app(devnet: Devnet) -> FastAPI:
-    # Every handler is `async def`: it runs on the event loop thread, like the emulators and the
-    # ticker, so the devnet's state is only ever touched from one thread.
+    """The admin API over `devnet`. Every route is `async def`: it runs on the event loop thread, like
+    the emulators and the ticker, so the devnet's state is only ever touched from one thread."""
     app = FastAPI(
         title="Basis devnet admin",
         version="1",
         description="Faucet, mailbox, scenarios, faults and state of the loopback devnet.",
     )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
-
-    @app.exception_handler(ValueError)
-    async def _bad_value(_request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"ok": True, "services": list(devnet.services)}
-
-    @app.get("/state")
-    async def state() -> dict[str, Any]:
-        return devnet.state()
-
-    @app.post("/faucet")
-    async def faucet(req: FaucetRequest) -> dict[str, Any]:
-        try:
-            asset = Asset.parse(req.asset)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        amount = _amount(req.amount)
-        if amount > MAX_FAUCET.get(asset, MAX_FAUCET_DEFAULT):
-            raise HTTPException(
-                422,
-                f"the faucet gives at most {MAX_FAUCET.get(asset, MAX_FAUCET_DEFAULT)} "
-                f"{asset.value} at a time",
-            )
-        chain = Chain(req.chain)
-        if chain is Chain.SOLANA:
-            return _faucet_solana(devnet, asset, req.address, amount)
-        if chain is Chain.ARBITRUM:
-            return _faucet_arbitrum(devnet, asset, req.address, amount)
-        return _faucet_hyperliquid(devnet, asset, req.address, amount)
-
-    @app.get("/mailbox")
-    async def mailbox(email: str = Query(min_length=3, max_length=320)) -> dict[str, Any]:
-        if "@" not in email:
-            raise HTTPException(422, "email must be an email address")
-        return {"email": email, "messages": [m.as_json() for m in devnet.mailbox.messages(email)]}
-
-    @app.post("/scenario")
-    async def scenario(req: ScenarioRequest) -> dict[str, Any]:
-        return {"scenario": devnet.set_scenario(req.name, req.params)}
-
-    @app.get("/scenario")
-    async def get_scenario() -> dict[str, Any]:
-        s = devnet.market.scenario
-        return {
-            "scenario": {"name": s.name, "params": s.params, "started_ms": s.started_ms},
-            "available": list(SCENARIOS),
-        }
-
-    @app.post("/faults")
-    async def faults(req: FaultsRequest) -> dict[str, Any]:
-        venues = list(VENUES) if req.venue == "all" else [req.venue]
-        changes = req.model_dump(exclude={"venue", "clear", "rogue_program"}, exclude_none=True)
-        if req.rogue_program is not None:
-            if req.foreign_program is not None and req.foreign_program != req.rogue_program:
-                raise HTTPException(
-                    422, "rogue_program and foreign_program are the same switch; they disagree"
-                )
-            changes["foreign_program"] = req.rogue_program
-        for venue in venues:
-            if req.clear:
-                devnet.faults.clear(venue)
-            if changes:
-                devnet.faults.set(venue, **changes)
-        return devnet.faults.snapshot()
-
-    @app.get("/faults")
-    async def get_faults() -> dict[str, Any]:
-        return devnet.faults.snapshot()
-
-    @app.post("/clock/advance")
-    async def advance(req: AdvanceRequest) -> dict[str, Any]:
-        seconds = req.seconds + req.hours * 3600
-        if seconds:
-            devnet.clock.advance(seconds)
-            devnet.tick()
-        if req.slots:
-            if devnet.solana is None:
-                raise HTTPException(409, "the solana service is not running in this devnet")
-            devnet.solana.skip_slots(req.slots)
-        return {"sim_ms": devnet.clock.now_ms(), "solana_slot": devnet.solana.slot if devnet.solana else None}
-
-    @app.post("/privy/rotate-signing-key")
-    async def privy_rotate() -> dict[str, Any]:
-        """Rotate the Privy emulator's token signing key (old tokens verify through the grace period)."""
-        svc = _need(devnet, "privy")
-        kid = svc.rotate_signing_key()
-        return {"kid": kid, "jwks_kids": svc.snapshot()["signing_key"]["jwks_kids"]}
-
-    @app.post("/hyperliquid/fees")
-    async def hyperliquid_fees(req: HyperliquidFeesRequest) -> dict[str, Any]:
-        """Set an account's fee rates, as a volume tier, a staking discount or a referral would on the
-        venue: its fills pay them and userFees reports them."""
-        exchange = _need(devnet, "hyperliquid")
-        rates = (_rate(req.taker), _rate(req.maker))
-        address = _evm_address(req.address).lower()
-        with exchange.lock:
-            account = exchange.account(address, create=True)
-            account.fees = rates
-            exchange.version += 1
-        return {"address": address, "taker": str(rates[0]), "maker": str(rates[1])}
-
-    @app.post("/clock/speed")
-    async def speed(req: SpeedRequest) -> dict[str, Any]:
-        devnet.clock.set_speed(req.speed)
-        return {"speed": devnet.clock.speed}
-
+    app.state.devnet = devnet
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(ValueError, _bad_value)  # type: ignore[arg-type]
+    app.include_router(router)
     return app
+
+
+async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]} for e in exc.errors()
+    ]
+    return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+
+
+async def _bad_value(_request: Request, exc: ValueError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+@router.get("/health")
+async def health(devnet: DevnetDep) -> dict[str, Any]:
+    return {"ok": True, "services": list(devnet.services)}
+
+
+@router.get("/state")
+async def state(devnet: DevnetDep) -> dict[str, Any]:
+    return devnet.state()
+
+
+@router.post("/faucet")
+async def faucet(devnet: DevnetDep, req: FaucetRequest) -> dict[str, Any]:
+    try:
+        asset = Asset.parse(req.asset)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    amount = _amount(req.amount)
+    if amount > MAX_FAUCET.get(asset, MAX_FAUCET_DEFAULT):
+        raise HTTPException(
+            422,
+            f"the faucet gives at most {MAX_FAUCET.get(asset, MAX_FAUCET_DEFAULT)} {asset.value} at a time",
+        )
+    chain = Chain(req.chain)
+    if chain is Chain.SOLANA:
+        return _faucet_solana(devnet, asset, req.address, amount)
+    if chain is Chain.ARBITRUM:
+        return _faucet_arbitrum(devnet, asset, req.address, amount)
+    return _faucet_hyperliquid(devnet, asset, req.address, amount)
+
+
+@router.get("/mailbox")
+async def mailbox(devnet: DevnetDep, email: str = Query(min_length=3, max_length=320)) -> dict[str, Any]:
+    if "@" not in email:
+        raise HTTPException(422, "email must be an email address")
+    return {"email": email, "messages": [m.as_json() for m in devnet.mailbox.messages(email)]}
+
+
+@router.post("/scenario")
+async def scenario(devnet: DevnetDep, req: ScenarioRequest) -> dict[str, Any]:
+    return {"scenario": devnet.set_scenario(req.name, req.params)}
+
+
+@router.get("/scenario")
+async def get_scenario(devnet: DevnetDep) -> dict[str, Any]:
+    s = devnet.market.scenario
+    return {
+        "scenario": {"name": s.name, "params": s.params, "started_ms": s.started_ms},
+        "available": list(SCENARIOS),
+    }
+
+
+@router.post("/faults")
+async def faults(devnet: DevnetDep, req: FaultsRequest) -> dict[str, Any]:
+    venues = list(VENUES) if req.venue == "all" else [req.venue]
+    changes = req.model_dump(exclude={"venue", "clear", "rogue_program"}, exclude_none=True)
+    if req.rogue_program is not None:
+        if req.foreign_program is not None and req.foreign_program != req.rogue_program:
+            raise HTTPException(422, "rogue_program and foreign_program are the same switch; they disagree")
+        changes["foreign_program"] = req.rogue_program
+    for venue in venues:
+        if req.clear:
+            devnet.faults.clear(venue)
+        if changes:
+            devnet.faults.set(venue, **changes)
+    return devnet.faults.snapshot()
+
+
+@router.get("/faults")
+async def get_faults(devnet: DevnetDep) -> dict[str, Any]:
+    return devnet.faults.snapshot()
+
+
+@router.post("/clock/advance")
+async def advance(devnet: DevnetDep, req: AdvanceRequest) -> dict[str, Any]:
+    seconds = req.seconds + req.hours * 3600
+    if seconds:
+        devnet.clock.advance(seconds)
+        devnet.tick()
+    if req.slots:
+        if devnet.solana is None:
+            raise HTTPException(409, "the solana service is not running in this devnet")
+        devnet.solana.skip_slots(req.slots)
+    return {"sim_ms": devnet.clock.now_ms(), "solana_slot": devnet.solana.slot if devnet.solana else None}
+
+
+@router.post("/privy/rotate-signing-key")
+async def privy_rotate(devnet: DevnetDep) -> dict[str, Any]:
+    """Rotate the Privy emulator's token signing key (old tokens verify through the grace period)."""
+    svc = _need(devnet, "privy")
+    kid = svc.rotate_signing_key()
+    return {"kid": kid, "jwks_kids": svc.snapshot()["signing_key"]["jwks_kids"]}
+
+
+@router.post("/hyperliquid/fees")
+async def hyperliquid_fees(devnet: DevnetDep, req: HyperliquidFeesRequest) -> dict[str, Any]:
+    """Set an account's fee rates, as a volume tier, a staking discount or a referral would on the
+    venue: its fills pay them and userFees reports them."""
+    exchange = _need(devnet, "hyperliquid")
+    rates = (_rate(req.taker), _rate(req.maker))
+    address = _evm_address(req.address).lower()
+    with exchange.lock:
+        account = exchange.account(address, create=True)
+        account.fees = rates
+        exchange.version += 1
+    return {"address": address, "taker": str(rates[0]), "maker": str(rates[1])}
+
+
+@router.post("/clock/speed")
+async def speed(devnet: DevnetDep, req: SpeedRequest) -> dict[str, Any]:
+    devnet.clock.set_speed(req.speed)
+    return {"speed": devnet.clock.speed}
 
 
 def _rate(text: str) -> Decimal:

@@ -1,8 +1,12 @@
-"""`create_app(settings)`: the control plane's FastAPI app — sign-in, the proxy to each user's bot,
-tenant status for the portal — with the reconciler running on a timer for the app's lifetime.
+"""`create_app(settings)`: the control plane's FastAPI app — sign-in, the portal, withdrawal addresses,
+the proxy to each user's bot — with the reconciler running on a timer for the app's lifetime.
+
+The services are built once (`build_context`, an `AppContext`); the routes are module-level routers
+(`orchestrator/auth/router.py`, `orchestrator/routes/`) that take what they need through dependencies;
+errors are answered by type (`orchestrator/errors.py`).
 
 The signing broker is not part of it: it is `app.state.internal_app`, a second small app (the broker
-and a `/health`) that `basis serve` serves on an internal listener of its own
+and a `/health`) on the same context, which `basis serve` serves on an internal listener of its own
 (`orchestrator/listeners.py`), so that the public port answers 404 for `/internal/sign`."""
 
 from __future__ import annotations
@@ -10,24 +14,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import timedelta
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import FastAPI
+from pydantic import SecretStr
 
+from orchestrator.auth.privy import PrivyClient
+from orchestrator.auth.rate_limit import RateLimiter
+from orchestrator.auth.router import SignIn, install_sign_in
+from orchestrator.auth.sessions import SessionStore
+from orchestrator.broker import SigningBroker
 from orchestrator.config import ControlPlaneSettings
+from orchestrator.context import AppContext
 from orchestrator.database.session import open_database
+from orchestrator.errors import install_error_handlers
+from orchestrator.proxy import BotProxy
 from orchestrator.reconciler import Reconciler
+from orchestrator.request_origin import install_request_origin
+from orchestrator.routes import health, portal, signing, withdrawals
+from orchestrator.routes.portal import BOT_PREFIX
 from orchestrator.runtimes.base import Runtime
 from orchestrator.runtimes.process import ProcessRuntime
-from orchestrator.tenants import TenantService, tenant_view
-from shared.logging import get_logger
+from orchestrator.tenants import TenantService
+from orchestrator.users import Users
+from orchestrator.withdrawals import WithdrawalBook
 
-log = get_logger(__name__)
-
-# Where the signed-in user's own bot is served: its page asks for `api/v1/...` and `static/...`
-# relative to it, which the browser turns into `/app/api/v1/...`, forwarded as `/api/v1/...`.
-BOT_PREFIX = "/app"
+__all__ = ["BOT_PREFIX", "create_app", "make_runtime"]
 
 
 def make_runtime(settings: ControlPlaneSettings, *, serving: bool = False) -> Runtime:
@@ -62,25 +74,27 @@ def make_runtime(settings: ControlPlaneSettings, *, serving: bool = False) -> Ru
 
 
 def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The public app; `app.state.internal_app` is the internal one. Both share one `AppContext`
+    (`app.state.ctx`), built here once."""
     settings = settings or ControlPlaneSettings()
-    db = open_database(settings.database_url)
-    service = TenantService(settings, db, runtime or make_runtime(settings, serving=True))
-    reconciler = Reconciler(service)
-    closers: list[Any] = []
+    ctx = build_context(settings, runtime or make_runtime(settings, serving=True))
+    proxy = BotProxy(
+        ctx.upstream,
+        max_body_bytes=settings.max_body_bytes,
+        max_streams_per_user=settings.max_streams_per_user,
+    )
+    closers = [proxy.aclose, ctx.sign_in.privy.aclose, ctx.tenants.aclose]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(reconciler.run(stop), name="reconciler")
+        task = asyncio.create_task(ctx.reconciler.run(stop), name="reconciler")
         # A runtime that keeps a pre-imported spare bot starts it now and lets it go at the end.
-        warm, close_runtime = getattr(service.runtime, "warm", None), getattr(service.runtime, "close", None)
-        if warm is not None:
-            warm()
+        ctx.tenants.runtime.warm()
         try:
             yield
         finally:
-            if close_runtime is not None:
-                close_runtime()
+            ctx.tenants.runtime.close()
             # The bots keep running: they live in sessions of their own and a restarted control
             # plane adopts them.
             stop.set()
@@ -91,112 +105,49 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
                     await close()
 
     app = FastAPI(title="Basis control plane", version="0.1.0", lifespan=lifespan)
-    app.state.settings = settings
-    app.state.db = db
-    app.state.tenants = service
-    app.state.reconciler = reconciler
-
-    @app.get("/health", summary="The control plane answers")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    _install_auth_and_proxy(app, settings, service, closers)
-    from orchestrator.portal import install_portal
-    from orchestrator.withdrawals import install_withdrawals
-
-    install_portal(app)  # the page at `/` and its API; after the auth routes it depends on
-    install_withdrawals(app)  # the user's withdrawal addresses, the only ones the broker sends to
-    from orchestrator.request_origin import install_request_origin
-
+    app.state.ctx = ctx
+    install_sign_in(app, ctx.sign_in)
+    for router in (health.router, portal.page, portal.router, portal.tenant, withdrawals.router):
+        app.include_router(router)
+    app.mount(portal.BOT_PREFIX, proxy)  # the signed-in user's own bot
+    install_error_handlers(app)
     install_request_origin(app, settings)  # trusted proxies, the Host allow-list, HSTS
+    app.state.internal_app = _internal_app(ctx)
     return app
 
 
-def _install_auth_and_proxy(
-    app: FastAPI, settings: ControlPlaneSettings, service: TenantService, closers: list[Any]
-) -> None:
-    from pydantic import SecretStr
-
-    from orchestrator.auth.privy import PrivyClient
-    from orchestrator.auth.router import make_auth_router, make_current_user
-    from orchestrator.auth.sessions import SessionStore
-    from orchestrator.proxy import BotProxy, ProxyRefusal, Upstream
-    from orchestrator.users import Users
-
+def build_context(settings: ControlPlaneSettings, runtime: Runtime) -> AppContext:
+    """The control plane's services, built once: database, tenants, reconciler, sign-in, users, the
+    signing broker (bots of signed-in users sign through it with their tenant token) and the
+    withdrawal book (the only addresses it sends to besides the users' own and the venues)."""
+    db = open_database(settings.database_url)
+    tenants = TenantService(settings, db, runtime)
     privy = PrivyClient(
         settings.privy_auth_url,
         settings.privy_api_url,
         settings.privy_app_id,
         settings.privy_app_secret or SecretStr(""),
     )
-    sessions = SessionStore(app.state.db)
-    users = Users(app.state.db, service, privy)
-    app.state.auth_sessions = sessions
-    app.state.users = users
+    users = Users(db, tenants, privy)
     # Secure cookies always when users come over https only; else whenever the request did.
     secure = True if settings.cookies_always_secure() else None
-    app.include_router(make_auth_router(privy, sessions, users, cookie_secure=secure))
-    # The signing broker (bots of signed-in users sign through it with their tenant token), on the
-    # internal listener only.
-    from orchestrator.broker import SigningBroker
-
-    app.state.broker = SigningBroker(settings, app.state.db, privy)
-    app.state.internal_app = _internal_app(app.state.broker)
-    current_user = make_current_user(sessions)
-
-    @app.get("/api/v1/tenant", summary="The signed-in user's bot: desired state, status, last error")
-    async def my_tenant(user_id: str = Depends(current_user)) -> dict[str, Any]:
-        tenant = service.of_user(user_id)
-        if tenant is None:
-            raise HTTPException(404, "You have no bot yet.")
-        view = tenant_view(tenant)
-        view.pop("pid", None)
-        view.pop("port", None)
-        return view
-
-    async def resolve(request: Request) -> Upstream | None:
-        try:
-            user_id = await current_user(request)
-        except HTTPException as exc:
-            raise ProxyRefusal(exc.status_code, str(exc.detail)) from None
-        tenant = service.of_user(user_id)
-        found = service.upstream(tenant.id) if tenant is not None else None
-        return Upstream(found.base_url, found.token, user_id) if found is not None else None
-
-    proxy = BotProxy(
-        resolve,
-        max_body_bytes=settings.max_body_bytes,
-        max_streams_per_user=settings.max_streams_per_user,
+    return AppContext(
+        settings=settings,
+        db=db,
+        tenants=tenants,
+        reconciler=Reconciler(tenants),
+        sign_in=SignIn(privy, SessionStore(db), users, RateLimiter(db), cookie_secure=secure),
+        users=users,
+        broker=SigningBroker(settings, db, privy),
+        withdrawals=WithdrawalBook(db, timedelta(seconds=settings.withdrawal_delay_seconds)),
     )
-    app.mount(BOT_PREFIX, proxy)
-
-    @app.get(BOT_PREFIX, include_in_schema=False)
-    async def bot_root(request: Request) -> RedirectResponse:
-        # A relative redirect, never one built from the request's Host.
-        query = request.url.query
-        return RedirectResponse(BOT_PREFIX + "/" + (f"?{query}" if query else ""), status_code=307)
-
-    closers.extend([proxy.aclose, privy.aclose, users.aclose])
-
-    _answer_value_errors(app)
 
 
-def _internal_app(broker: Any) -> FastAPI:
+def _internal_app(ctx: AppContext) -> FastAPI:
     """What the internal listener serves: the signing broker, and `/health`."""
-    from orchestrator.broker import make_broker_router
-
     internal = FastAPI(title="Basis control plane: internal", version="0.1.0", docs_url=None, redoc_url=None)
-
-    @internal.get("/health", summary="The internal listener answers")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    internal.include_router(make_broker_router(broker))
-    _answer_value_errors(internal)
+    internal.state.ctx = ctx
+    internal.include_router(health.router)
+    internal.include_router(signing.router)
+    install_error_handlers(internal)
     return internal
-
-
-def _answer_value_errors(app: FastAPI) -> None:
-    @app.exception_handler(ValueError)
-    async def bad_value(_request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)

@@ -1,4 +1,5 @@
-"""The signing broker: `POST /internal/sign`, through which a bot signs with its user's Privy wallets.
+"""The signing broker: `POST /internal/sign` (orchestrator/routes/signing.py), through which a bot signs
+with its user's Privy wallets.
 
 The Privy app secret never leaves the control plane. A bot started for a signed-in user holds only
 its tenant token (the one the proxy sends it) and asks here for each signature:
@@ -50,7 +51,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, NoReturn, Protocol
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,9 +61,11 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
 from orchestrator.marks import VenueMarks
 from orchestrator.outflow import OutflowBudget, OverBudget
-from orchestrator.tenants import TENANT_ID, bot_token
+from orchestrator.tenants import TENANT_ID
 from orchestrator.withdrawals import WithdrawalBook
+from shared.launch import bot_token
 from shared.logging import get_logger
+from shared.transaction_config import load_transactions_config
 from shared.transaction_policy import (
     Outflow,
     PerpMarks,
@@ -114,13 +117,11 @@ class HyperliquidL1(BaseModel):
 
 
 def load_policy(settings: ControlPlaneSettings) -> TransactionPolicy:
-    """The broker's policy: the `transactions` section of the bot's packaged risk config, overridden
-    by the operator's `broker_policy_file` (same format), so both ends enforce the same numbers."""
-    # The one place the control plane reads the bot package: the defaults are data, written once.
-    from tenant_bot.risk.config import load_risk_config
-
+    """The broker's policy: the shared transaction defaults (the bots' too), narrowed by the
+    `transactions` section of the operator's `broker_policy_file` (a risk config's format), so both
+    ends enforce the same numbers."""
     return TransactionPolicy.from_config(
-        load_risk_config(settings.broker_policy_file), network=settings.network
+        load_transactions_config(settings.broker_policy_file), network=settings.network
     )
 
 
@@ -162,7 +163,7 @@ class _Wallet:
     address: str
 
 
-class _Refused(Exception):
+class Refusal(Exception):
     """An answer other than a signature: status, sentence, and the outcome word for the log."""
 
     def __init__(self, status: int, detail: str, outcome: str, headers: dict[str, str] | None = None) -> None:
@@ -173,8 +174,8 @@ class _Refused(Exception):
         self.headers = headers
 
 
-def _refuse(status: int, detail: str, outcome: str, headers: dict[str, str] | None = None) -> NoReturn:
-    raise _Refused(status, detail, outcome, headers)
+def refuse(status: int, detail: str, outcome: str, headers: dict[str, str] | None = None) -> NoReturn:
+    raise Refusal(status, detail, outcome, headers)
 
 
 class SigningBroker:
@@ -207,7 +208,7 @@ class SigningBroker:
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or not TENANT_ID.match(tenant_id):
-            _refuse(
+            refuse(
                 401,
                 f"Send the tenant's token as Authorization: Bearer, and its id as {TENANT_HEADER}.",
                 "unauthenticated",
@@ -217,7 +218,7 @@ class SigningBroker:
         # The expected token is derived only for tenants that exist, so random ids cost nothing.
         expected = bot_token(self.settings.server_secret_value(), tenant_id) if tenant is not None else None
         if expected is None or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
-            _refuse(401, "This token is not the tenant's.", "unauthenticated")
+            refuse(401, "This token is not the tenant's.", "unauthenticated")
         assert tenant is not None
         return tenant
 
@@ -229,7 +230,7 @@ class SigningBroker:
         if user is None or not (
             user.solana_wallet_id and user.solana_address and user.evm_wallet_id and user.evm_address
         ):
-            _refuse(
+            refuse(
                 403,
                 f"Tenant {tenant.id} has no Privy wallets: its bot signs with its own keys, not through "
                 "the broker.",
@@ -244,14 +245,14 @@ class SigningBroker:
         solana, evm = self.wallets(tenant)
         wallet = solana if body.kind == "solana_message" else evm
         if body.address is not None and not _same_address(body.address, wallet.address, body.kind):
-            _refuse(
+            refuse(
                 403,
                 f"The wallet {body.address} is not this tenant's {_chain(body.kind)} wallet.",
                 "foreign_wallet",
             )
         wait = self.limiter.retry_after(tenant.id)
         if wait is not None:
-            _refuse(
+            refuse(
                 429,
                 "Too many signing requests from this tenant; retry shortly.",
                 "rate_limited",
@@ -277,7 +278,7 @@ class SigningBroker:
             spent = await run_in_threadpool(self.budget.spend, tenant_id, outflow)
         except OverBudget as exc:
             retry = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
-            _refuse(403, f"Refused: {exc.reason}.", "over_budget", retry)
+            refuse(403, f"Refused: {exc.reason}.", "over_budget", retry)
         try:
             return await make()
         except BaseException:
@@ -288,28 +289,28 @@ class SigningBroker:
         try:
             return check()
         except TransactionRejected as exc:
-            _refuse(403, exc.reason, "refused")
+            refuse(403, exc.reason, "refused")
         except Exception as exc:  # the validator read a payload that is not what it claims to be
-            _refuse(422, f"The payload cannot be read as {what} ({type(exc).__name__}).", "malformed")
+            refuse(422, f"The payload cannot be read as {what} ({type(exc).__name__}).", "malformed")
 
     async def _privy(self, call: Any) -> str:
         try:
             return str(await call)
         except PrivyError as exc:  # its message never holds a secret
-            _refuse(502, f"Privy could not sign: {exc.message}", "privy_error")
+            refuse(502, f"Privy could not sign: {exc.message}", "privy_error")
         except ValueError:
-            _refuse(502, "The tenant's Privy wallet id is not valid.", "privy_error")
+            refuse(502, "The tenant's Privy wallet id is not valid.", "privy_error")
 
     # ------------------------------------------------------------------ Solana
     def _solana(
         self, wallet: _Wallet, payload: str | dict[str, Any], withdrawal: WithdrawalAddresses
     ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
         if not isinstance(payload, str):
-            _refuse(422, "A solana_message payload is the serialized message, base64.", "malformed")
+            refuse(422, "A solana_message payload is the serialized message, base64.", "malformed")
         try:
             message = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            _refuse(422, "The solana_message payload is not valid base64.", "malformed")
+            refuse(422, "The solana_message payload is not valid base64.", "malformed")
         outflow = self._check(
             lambda: self.validator.check_solana_message(message, owner=wallet.address, withdrawal=withdrawal),
             "a Solana message",
@@ -328,7 +329,7 @@ class SigningBroker:
             # Privy's signTransaction takes a transaction: the message with an empty slot per signer.
             unsigned = VersionedTransaction.populate(parsed, [Signature.default()] * len(signers))
         except Exception as exc:
-            _refuse(422, f"The Solana message cannot be read ({type(exc).__name__}).", "malformed")
+            refuse(422, f"The Solana message cannot be read ({type(exc).__name__}).", "malformed")
         signed_b64 = await self._privy(
             self.privy.sign_solana_transaction(wallet.wallet_id, base64.b64encode(bytes(unsigned)).decode())
         )
@@ -340,7 +341,7 @@ class SigningBroker:
         except Exception:
             valid = False
         if not valid:
-            _refuse(
+            refuse(
                 502, f"Privy's signature does not verify for the wallet {wallet.address}.", "bad_signature"
             )
         return {"signature": base64.b64encode(bytes(signature)).decode()}
@@ -350,7 +351,7 @@ class SigningBroker:
         self, wallet: _Wallet, payload: str | dict[str, Any], withdrawal: WithdrawalAddresses
     ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
         if not isinstance(payload, dict):
-            _refuse(
+            refuse(
                 422,
                 "A typed_data payload is an object with domain, types, primaryType and message.",
                 "malformed",
@@ -369,7 +370,7 @@ class SigningBroker:
         try:
             request = HyperliquidL1.model_validate(payload)
         except ValidationError:
-            _refuse(
+            refuse(
                 422,
                 "A hyperliquid_l1 payload is {action: object, nonce: integer, vaultAddress: null, "
                 "expiresAfter: integer or null}.",
@@ -396,7 +397,7 @@ class SigningBroker:
                 expires_after=request.expiresAfter,
             )
         except Exception as exc:  # msgpack cannot encode it (a number out of range, ...)
-            _refuse(422, f"The Hyperliquid action cannot be hashed ({type(exc).__name__}).", "malformed")
+            refuse(422, f"The Hyperliquid action cannot be hashed ({type(exc).__name__}).", "malformed")
         return outflow, lambda: self._sign_typed(wallet, typed)
 
     async def _sign_typed(self, wallet: _Wallet, payload: dict[str, Any]) -> dict[str, Any]:
@@ -407,7 +408,7 @@ class SigningBroker:
         try:
             signable = encode_typed_data(full_message=payload)
         except Exception as exc:  # eth_account raises many types for bad typed data
-            _refuse(422, f"The typed data cannot be encoded as EIP-712 ({type(exc).__name__}).", "malformed")
+            refuse(422, f"The typed data cannot be encoded as EIP-712 ({type(exc).__name__}).", "malformed")
         signature = await self._privy(self.privy.sign_typed_data(wallet.wallet_id, payload))
         try:
             raw = bytes.fromhex(signature.removeprefix("0x"))
@@ -417,7 +418,7 @@ class SigningBroker:
         except Exception:
             valid = False
         if not valid:
-            _refuse(
+            refuse(
                 502, f"Privy's signature does not verify for the wallet {wallet.address}.", "bad_signature"
             )
         r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
@@ -431,24 +432,24 @@ class SigningBroker:
         self, wallet: _Wallet, payload: str | dict[str, Any], withdrawal: WithdrawalAddresses
     ) -> tuple[Outflow, Callable[[], Awaitable[dict[str, Any]]]]:
         if not isinstance(payload, dict):
-            _refuse(422, "An evm_transaction payload is a transaction object.", "malformed")
+            refuse(422, "An evm_transaction payload is a transaction object.", "malformed")
         outflow = self._check(
             lambda: self.validator.check_evm_transaction(payload, withdrawal=withdrawal), "an EVM transaction"
         )
         sender = payload.get("from")
         if sender is not None and not _same_evm(str(sender), wallet.address):
-            _refuse(403, f"The transaction's sender {sender} is not this tenant's wallet.", "foreign_wallet")
+            refuse(403, f"The transaction's sender {sender} is not this tenant's wallet.", "foreign_wallet")
         wanted: dict[str, Any] = {}
         privy_tx: dict[str, Any] = {"from": wallet.address, "to": payload.get("to")}
         for ours, theirs in _EVM_QUANTITIES.items():
             if payload.get(ours) is not None:
                 number = _quantity(payload[ours])
                 if number is None:
-                    _refuse(422, f"The transaction's {ours} is not a number.", "malformed")
+                    refuse(422, f"The transaction's {ours} is not a number.", "malformed")
                 wanted[ours] = privy_tx[theirs] = number
         data = payload.get("data", payload.get("input")) or "0x"
         if not isinstance(data, str) or not _is_hex(data):
-            _refuse(422, "The transaction's data is not 0x-hex.", "malformed")
+            refuse(422, "The transaction's data is not 0x-hex.", "malformed")
         privy_tx["data"] = data
         return outflow, lambda: self._sign_evm(wallet, payload, privy_tx, wanted, data)
 
@@ -464,7 +465,7 @@ class SigningBroker:
         problem = _signed_evm_mismatch(raw_hex, wallet.address, payload, wanted, data)
         if problem:
             log.warning("privy evm signature rejected", wallet=wallet.address, problem=problem)
-            _refuse(
+            refuse(
                 502, f"Privy's signed transaction does not match the request ({problem}).", "bad_signature"
             )
         return {"raw_transaction": raw_hex if raw_hex.startswith("0x") else "0x" + raw_hex}
@@ -546,84 +547,15 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            _refuse(
-                413,
-                f"The signing request is larger than {limit // 1024} KiB; a signing request is far smaller.",
-                "too_large",
-                {"Connection": "close"},
-            )
+            refuse_too_large(limit)
     return bytes(body)
 
 
-def make_broker_router(broker: SigningBroker) -> APIRouter:
-    router = APIRouter(tags=["internal"])
-
-    def _log(
-        tenant_id: str, kind: str, outcome: str, status: int, started: float, reason: str | None = None
-    ) -> None:
-        ms = round((time.perf_counter() - started) * 1000, 1)
-        log.info("signing", tenant=tenant_id, kind=kind, outcome=outcome, status=status, reason=reason, ms=ms)
-
-    async def tenant_of(
-        request: Request,
-        authorization: str = Header(default=""),
-        x_basis_tenant: str = Header(default=""),
-    ) -> Tenant:
-        """Runs before the body is read: a caller without the token learns nothing about it."""
-        request.state.broker_started = time.perf_counter()
-        try:
-            if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-                _refuse(
-                    413,
-                    f"The signing request is larger than {MAX_BODY_BYTES // 1024} KiB; a signing request "
-                    "is far smaller.",
-                    "too_large",
-                    {"Connection": "close"},
-                )
-            return broker.authenticate(authorization, x_basis_tenant)
-        except _Refused as exc:
-            shown = x_basis_tenant if TENANT_ID.match(x_basis_tenant) else "?"
-            _log(shown, "?", exc.outcome, exc.status, request.state.broker_started)
-            raise HTTPException(exc.status, exc.detail, headers=exc.headers) from None
-        except ValueError:  # a content-length that is not a number
-            raise HTTPException(400, "The Content-Length header is not a number.") from None
-
-    @router.post(
-        SIGN_PATH,
-        summary="Sign for a bot with its user's Privy wallet, after checking ownership and policy",
-        responses={
-            401: {"description": "missing or wrong tenant token"},
-            403: {"description": "not the tenant's wallet, outside policy, or over the outflow budget"},
-            413: {"description": "the request is larger than 64 KiB"},
-            422: {"description": "the payload cannot be read"},
-            429: {"description": "too many signing requests from this tenant"},
-            502: {"description": "Privy failed, or its signature did not verify"},
-        },
-        # The body is read by hand (at most 64 KiB, then parsed): described here for the schema.
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": SignRequest.model_json_schema()}},
-            }
-        },
+def refuse_too_large(limit: int = MAX_BODY_BYTES) -> NoReturn:
+    """413, and the connection closed: the rest of the body is never read."""
+    refuse(
+        413,
+        f"The signing request is larger than {limit // 1024} KiB; a signing request is far smaller.",
+        "too_large",
+        {"Connection": "close"},
     )
-    async def sign(request: Request, tenant: Tenant = Depends(tenant_of)) -> dict[str, Any]:
-        started = request.state.broker_started
-        kind = "?"
-        try:
-            raw = await read_body(request)
-            try:
-                body = SignRequest.model_validate_json(raw)
-            except ValidationError as exc:
-                errors = exc.errors(include_url=False, include_context=False, include_input=False)
-                _log(tenant.id, kind, "malformed", 422, started)
-                raise HTTPException(422, errors) from None
-            kind = body.kind
-            answer = await broker.sign(tenant, body)
-        except _Refused as exc:
-            _log(tenant.id, kind, exc.outcome, exc.status, started, exc.detail)
-            raise HTTPException(exc.status, exc.detail, headers=exc.headers) from None
-        _log(tenant.id, kind, "signed", 200, started)
-        return answer
-
-    return router

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -26,6 +27,9 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from devnet.cli import app as devnet_app
+
+if TYPE_CHECKING:  # imported where used: `basis --help` stays quick
+    from orchestrator.config import ControlPlaneSettings
 
 T = TypeVar("T")
 
@@ -73,6 +77,7 @@ def _service() -> Any:
 
 
 def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    from orchestrator.runtimes.base import RuntimeUnavailable
     from orchestrator.tenants import TenantError
 
     try:
@@ -81,11 +86,7 @@ def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise _fail(str(exc), exc.code) from None
     except SQLAlchemyError as exc:
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
-    except OSError as exc:
-        raise _fail(f"the runtime failed: {exc}", 3) from None
-    except RuntimeError as exc:  # DockerRuntimeError: the engine refused or cannot be reached
-        if type(exc).__name__ != "DockerRuntimeError":
-            raise
+    except (OSError, RuntimeUnavailable) as exc:
         raise _fail(f"the runtime failed: {exc}", 3) from None
 
 
@@ -129,6 +130,25 @@ async def _settle(service: Any, tenant_id: str, show: bool) -> Any:
         return await service.wait_until_settled(tenant_id, lambda f: progress.update(task, completed=f))
 
 
+def _change(
+    service: Any,
+    begin: Callable[[], Awaitable[Any]],
+    settle: Callable[[Any], bool],
+    as_json: bool,
+    verb: str,
+) -> None:
+    """An operator's change to a tenant: `begin` it (without waiting), then wait for its bot's start
+    when `settle(tenant)` says to, and say how it ended."""
+
+    async def body() -> Any:
+        tenant = await begin()
+        if settle(tenant):
+            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
+        return tenant
+
+    _finish(_run(body), as_json, verb)
+
+
 def _finish(tenant: Any, as_json: bool, verb: str) -> None:
     from orchestrator.tenants import tenant_view
 
@@ -162,6 +182,7 @@ def serve(
     after it stops."""
     from orchestrator.app import create_app
     from orchestrator.listeners import ControlPlaneServer, bind, listener_limits, raise_descriptor_limit
+    from shared.config_files import ConfigFileError
     from shared.logging import configure_logging, get_logger
 
     # The addresses given here are validated with the rest (a public default secret is refused on a
@@ -185,6 +206,8 @@ def serve(
     )
     try:
         application = create_app(settings)
+    except ConfigFileError as exc:  # the broker's policy file
+        raise _fail(str(exc), 2) from None
     except (SQLAlchemyError, OSError) as exc:
         raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
     public_limits, internal_limits = listener_limits(settings, descriptors)
@@ -251,26 +274,15 @@ def tenants_create(
 ) -> None:
     """Provision a tenant (no user) and start its bot."""
     service = _service()
-
-    async def body() -> Any:
-        tenant = await service.provision(tenant_id, version=version, start=start, wait=False)
-        if start and wait:
-            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
-        return tenant
-
-    _finish(_run(body), as_json, "created")
+    begin = partial(service.provision, tenant_id, version=version, start=start, wait=False)
+    _change(service, begin, lambda _: start and wait, as_json, "created")
 
 
 @tenants_app.command("start")
 def tenants_start(tenant_id: str, wait: Wait = True, as_json: AsJson = False) -> None:
     """Start a tenant's bot (desired state: running)."""
     service = _service()
-
-    async def body() -> Any:
-        tenant = await service.start(tenant_id, wait=False)
-        return await _settle(service, tenant.id, not as_json and sys.stderr.isatty()) if wait else tenant
-
-    _finish(_run(body), as_json, "started")
+    _change(service, partial(service.start, tenant_id, wait=False), lambda _: wait, as_json, "started")
 
 
 @tenants_app.command("stop")
@@ -284,26 +296,19 @@ def tenants_stop(tenant_id: str, as_json: AsJson = False) -> None:
 def tenants_restart(tenant_id: str, wait: Wait = True, as_json: AsJson = False) -> None:
     """Stop, then start a tenant's bot."""
     service = _service()
-
-    async def body() -> Any:
-        tenant = await service.restart(tenant_id, wait=False)
-        return await _settle(service, tenant.id, not as_json and sys.stderr.isatty()) if wait else tenant
-
-    _finish(_run(body), as_json, "restarted")
+    _change(service, partial(service.restart, tenant_id, wait=False), lambda _: wait, as_json, "restarted")
 
 
 @tenants_app.command("upgrade")
 def tenants_upgrade(tenant_id: str, version: str, wait: Wait = True, as_json: AsJson = False) -> None:
     """Move a tenant to another bot version (restarts a running bot)."""
     service = _service()
+    begin = partial(service.upgrade, tenant_id, version, wait=False)
 
-    async def body() -> Any:
-        tenant = await service.upgrade(tenant_id, version, wait=False)
-        if wait and tenant.desired_state == "running":
-            tenant = await _settle(service, tenant.id, not as_json and sys.stderr.isatty())
-        return tenant
+    def settle(tenant: Any) -> bool:  # a stopped tenant stays stopped: no start to wait for
+        return wait and tenant.desired_state == "running"
 
-    _finish(_run(body), as_json, f"upgraded to {version}")
+    _change(service, begin, settle, as_json, f"upgraded to {version}")
 
 
 @tenants_app.command("logs")
@@ -349,72 +354,18 @@ def _check(name: str, probe: Callable[[], str]) -> dict[str, Any]:
 
 
 def _checks() -> list[dict[str, Any]]:
-    import httpx
-
     from orchestrator.config import ControlPlaneSettings
-    from orchestrator.database.session import open_database
 
     try:
         settings = ControlPlaneSettings()
     except ValidationError as exc:
         return [{"name": "configuration", "ok": False, "detail": _settings_errors(exc)}]
-    checks = [_check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}")]
-
-    def database() -> str:
-        from sqlalchemy import text
-
-        db = open_database(settings.database_url)
-        with db() as s:
-            s.execute(text("SELECT 1"))
-        return f"{db.kw['bind'].url.get_backend_name()} reachable, schema up to date"
-
-    def runtime() -> str:
-        if settings.runtime == "swarm":
-            from orchestrator.runtimes.swarm import SwarmRuntime
-
-            swarm = SwarmRuntime(image_repo=settings.docker_image_repo)
-            if not asyncio.run(swarm.ping()):
-                raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
-            if not asyncio.run(swarm.swarm_active()):
-                raise RuntimeError("this engine is not a swarm manager (docker swarm init, or join as one)")
-            image = f"{settings.docker_image_repo}:{settings.bot_version}"
-            if not asyncio.run(swarm.no_new_privileges_enforced(image)):
-                raise RuntimeError(
-                    "this engine (API < 1.46) drops no-new-privileges from services: start dockerd "
-                    "with --no-new-privileges (or set it in daemon.json) on every node"
-                )
-            return f"swarm runtime, manager answers, no-new-privileges enforced, image {image}"
-        if settings.runtime == "docker":
-            from orchestrator.runtimes.docker import DockerRuntime
-
-            engine = DockerRuntime(image_repo=settings.docker_image_repo)
-            if not asyncio.run(engine.ping()):
-                raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
-            image = f"{settings.docker_image_repo}:{settings.bot_version}"
-            return f"docker runtime, engine answers, image {image}"
-        root = settings.data_root
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".doctor"
-        probe.write_text("ok")
-        probe.unlink()
-        import importlib.util
-
-        if importlib.util.find_spec("tenant_bot.main") is None:
-            raise RuntimeError("the bot (tenant_bot) is not installed")
-        return f"process runtime, {root.resolve()} writable"
-
-    def bot_code() -> str:
-        from orchestrator.runtimes.bot_code import closed_bot_code
-        from shared.process_hardening import can_switch_users
-
-        if settings.runtime != "process" or not can_switch_users():
-            return "bots do not run as users of their own from this interpreter: nothing to check"
-        closed = closed_bot_code()
-        if closed is not None and settings.network != "devnet":
-            raise RuntimeError(closed.sentence())  # the process runtime refuses to start bots
-        return f"warning: {closed.sentence()}" if closed else "the bots' users can read all their code"
-
-    checks += [_check("database", database), _check("runtime", runtime), _check("bot code", bot_code)]
+    checks = [
+        _check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}"),
+        _check("database", lambda: _database_probe(settings)),
+        _check("runtime", lambda: _runtime_probe(settings)),
+        _check("bot code", lambda: _bot_code_probe(settings)),
+    ]
     endpoints = {
         "hyperliquid": (settings.hyperliquid_url + "/info", "POST"),
         "asgard": (settings.asgard_url, "GET"),
@@ -423,14 +374,79 @@ def _checks() -> list[dict[str, Any]]:
         "privy": (f"{settings.privy_api_url}/v1/apps/{settings.privy_app_id}/jwks.json", "GET"),
     }
     for name, (url, method) in endpoints.items():
-
-        def reach(url: str = url, method: str = method) -> str:
-            # Any HTTP answer means the venue is reachable; only a transport error fails the check.
-            r = httpx.request(method, url, json={} if method == "POST" else None, timeout=5)
-            return f"{url} answered {r.status_code}"
-
-        checks.append(_check(name, reach))
+        checks.append(_check(name, partial(_reach, url, method)))
     return checks
+
+
+def _reach(url: str, method: str) -> str:
+    import httpx
+
+    # Any HTTP answer means the venue is reachable; only a transport error fails the check.
+    r = httpx.request(method, url, json={} if method == "POST" else None, timeout=5)
+    return f"{url} answered {r.status_code}"
+
+
+def _database_probe(settings: ControlPlaneSettings) -> str:
+    from sqlalchemy import text
+
+    from orchestrator.database.session import open_database
+
+    db = open_database(settings.database_url)
+    with db() as s:
+        s.execute(text("SELECT 1"))
+    return f"{db.kw['bind'].url.get_backend_name()} reachable, schema up to date"
+
+
+def _runtime_probe(settings: ControlPlaneSettings) -> str:
+    if settings.runtime == "swarm":
+        return _swarm_probe(settings)
+    if settings.runtime == "docker":
+        from orchestrator.runtimes.docker import DockerRuntime
+
+        engine = DockerRuntime(image_repo=settings.docker_image_repo)
+        if not asyncio.run(engine.ping()):
+            raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
+        image = f"{settings.docker_image_repo}:{settings.bot_version}"
+        return f"docker runtime, engine answers, image {image}"
+    root = settings.data_root
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / ".doctor"
+    probe.write_text("ok")
+    probe.unlink()
+    import importlib.util
+
+    if importlib.util.find_spec("tenant_bot.main") is None:
+        raise RuntimeError("the bot (tenant_bot) is not installed")
+    return f"process runtime, {root.resolve()} writable"
+
+
+def _swarm_probe(settings: ControlPlaneSettings) -> str:
+    from orchestrator.runtimes.swarm import SwarmRuntime
+
+    swarm = SwarmRuntime(image_repo=settings.docker_image_repo)
+    if not asyncio.run(swarm.ping()):
+        raise RuntimeError("the Docker engine does not answer (is dockerd running?)")
+    if not asyncio.run(swarm.swarm_active()):
+        raise RuntimeError("this engine is not a swarm manager (docker swarm init, or join as one)")
+    image = f"{settings.docker_image_repo}:{settings.bot_version}"
+    if not asyncio.run(swarm.no_new_privileges_enforced(image)):
+        raise RuntimeError(
+            "this engine (API < 1.46) drops no-new-privileges from services: start dockerd "
+            "with --no-new-privileges (or set it in daemon.json) on every node"
+        )
+    return f"swarm runtime, manager answers, no-new-privileges enforced, image {image}"
+
+
+def _bot_code_probe(settings: ControlPlaneSettings) -> str:
+    from orchestrator.runtimes.bot_code import closed_bot_code
+    from shared.process_hardening import can_switch_users
+
+    if settings.runtime != "process" or not can_switch_users():
+        return "bots do not run as users of their own from this interpreter: nothing to check"
+    closed = closed_bot_code()
+    if closed is not None and settings.network != "devnet":
+        raise RuntimeError(closed.sentence())  # the process runtime refuses to start bots
+    return f"warning: {closed.sentence()}" if closed else "the bots' users can read all their code"
 
 
 @app.command()

@@ -103,8 +103,9 @@ class ControlPlaneSettings(BasisSettings):
     # address).
     broker_url: str | None = None
     # A risk config YAML whose `transactions` section bounds what the broker signs (programs,
-    # contracts, destinations, amounts). None = the bot's packaged defaults (tenant_bot/risk/defaults.yaml),
-    # so the broker and every bot enforce the same numbers unless the operator narrows them.
+    # contracts, destinations, amounts; its other sections are ignored here). None = the packaged
+    # defaults the bots start from too (shared/transaction_defaults.yaml), so the broker and every bot
+    # enforce the same numbers unless the operator narrows them.
     broker_policy_file: Path | None = None
     # Per-tenant signing rate: a token bucket refilled at this many signatures a second, holding at
     # most `broker_burst`. An open needs a handful; this only stops a runaway bot hammering Privy.

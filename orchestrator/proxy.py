@@ -369,6 +369,27 @@ def parse_head(raw: bytes) -> _Head:
     return _Head(int(rest[:3]), headers, length, chunked, keep_alive, event_stream)
 
 
+async def _redirect_to_root(scope: Scope, send: Send) -> None:
+    """`/app` → `/app/`: a relative redirect to the mount's root, never one built from `Host`."""
+    root = scope.get("root_path", "").encode("utf-8")
+    query = scope.get("query_string", b"")
+    location = root + b"/" + (b"?" + query if query else b"")
+    await send({"type": "http.response.start", "status": 307, "headers": [(b"location", location)]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _failure(exc: BaseException, base_url: str) -> tuple[int, str]:
+    """The status and sentence a client gets when its bot could not be asked or did not answer."""
+    if isinstance(exc, _BodyRefused):
+        return exc.status, exc.detail
+    if isinstance(exc, _UpstreamSlow):
+        return 504, "your bot did not answer in time"
+    log.info("proxy: bot at %s unreachable: %s", base_url, type(exc).__name__)
+    if isinstance(exc, _UpstreamBroken) and exc.answered:
+        return 502, "your bot answered badly; try again"
+    return 502, NOT_RUNNING
+
+
 class BotProxy:
     """An ASGI app forwarding every request to the `Upstream` that `resolve` names for it.
 
@@ -454,24 +475,15 @@ class BotProxy:
 
     # -- one request
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            upstream = await self.resolve(Request(scope))
-        except ProxyRefusal as refusal:
-            await send_error(scope, send, refusal.status, refusal.detail)
-            return
+        upstream = await self._resolve(scope, send)
         if upstream is None:
-            await send_error(scope, send, 503, STARTING)
             return
         origin = self._origins.get(upstream.base_url)
         if origin is None:
             origin = self._origins[upstream.base_url] = _origin(upstream.base_url)
         target = upstream_target(scope, origin.prefix)
         if target is None:
-            root = scope.get("root_path", "").encode("utf-8")
-            query = scope.get("query_string", b"")
-            location = root + b"/" + (b"?" + query if query else b"")
-            await send({"type": "http.response.start", "status": 307, "headers": [(b"location", location)]})
-            await send({"type": "http.response.body", "body": b""})
+            await _redirect_to_root(scope, send)
             return
         headers, length = request_headers(
             scope, origin.netloc, upstream.token.get_secret_value().encode("latin-1")
@@ -485,25 +497,37 @@ class BotProxy:
             + [b"%b: %b\r\n" % pair for pair in headers]
             + [b"\r\n"]
         )
-        conn: _Connection | None = None
         try:
             conn, response = await self._exchange(origin, head, receive if length != 0 else None, length)
         except _ClientGone:
             return
-        except _BodyRefused as refused:
-            await send_error(scope, send, refused.status, refused.detail)
+        except (_BodyRefused, _UpstreamSlow, _UpstreamBroken, OSError, TimeoutError) as exc:
+            await send_error(scope, send, *_failure(exc, upstream.base_url))
             return
-        except _UpstreamSlow:
-            await send_error(scope, send, 504, "your bot did not answer in time")
-            return
-        except (OSError, TimeoutError, _UpstreamBroken) as exc:
-            log.info("proxy: bot at %s unreachable: %s", upstream.base_url, type(exc).__name__)
-            if isinstance(exc, _UpstreamBroken) and exc.answered:
-                await send_error(scope, send, 502, "your bot answered badly; try again")
-            else:
-                await send_error(scope, send, 502, NOT_RUNNING)
-            return
-        owner = upstream.owner
+        await self._deliver(upstream.owner, origin, conn, response, scope, receive, send)
+
+    async def _resolve(self, scope: Scope, send: Send) -> Upstream | None:
+        """The request's upstream; None once the client has been answered instead (refused, starting)."""
+        try:
+            upstream = await self.resolve(Request(scope))
+        except ProxyRefusal as refusal:
+            await send_error(scope, send, refusal.status, refusal.detail)
+            return None
+        if upstream is None:
+            await send_error(scope, send, 503, STARTING)
+        return upstream
+
+    async def _deliver(
+        self,
+        owner: str,
+        origin: _Origin,
+        conn: _Connection,
+        response: _Head,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Relay the bot's answer; an event stream counts against its owner's cap while it lasts."""
         if response.event_stream:
             streams = self._streams.get(owner, 0)
             if streams >= self.max_streams_per_user:

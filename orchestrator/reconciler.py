@@ -9,9 +9,10 @@ and at once when the runtime's event stream says a bot died.
 - data (a container runtime's volumes) that belongs neither to a tenant nor to a tenant deleted
   with its data kept (`RetainedData`) is reaped.
 
-With a runtime that has `events()` (docker), `run` follows the engine's events: a bot's container
-that dies, is killed by the OOM killer or is destroyed triggers a pass after a short debounce; the
-stream reconnects with back-off when the engine restarts, and the timer stays as the safety net.
+With a runtime that has an event stream (`Runtime.events`: docker and swarm), `run` follows it: a
+bot's container that dies, is killed by the OOM killer or is destroyed triggers a pass after a short
+debounce; the stream reconnects with back-off when the engine restarts, and the timer stays as the
+safety net.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from orchestrator.database.models import Tenant
-from orchestrator.runtimes.base import BotStatus
 from orchestrator.tenants import TenantService, as_utc, now
 from shared.logging import get_logger
 
@@ -76,12 +77,12 @@ class Reconciler:
         # What runs is observed before the database is read: a tenant is committed before its bot
         # or its volume is created, so whatever is seen here of a tenant is known below.
         observed = await self.runtime.list()
-        volumes = await self._volumes()
+        volumes = await self.runtime.volumes()
         tenants = {t.id: t for t in self.service.all()}
         for bot in observed:
             if bot.tenant_id not in tenants:
                 log.warning("reaping a bot that belongs to no tenant", tenant_id=bot.tenant_id, pid=bot.pid)
-                await self._kill_stray(bot)
+                await self.runtime.kill_stray(bot)
                 if bot.pid is not None:
                     report.reaped.append(bot.pid)
         await self._reap_data(volumes, set(tenants), report)
@@ -92,16 +93,9 @@ class Reconciler:
                 log.error("reconciling a tenant failed", tenant_id=tenant.id, error=str(exc))
         return report
 
-    async def _volumes(self) -> list[str] | None:
-        """Tenant ids of the runtime's data volumes, or None when it keeps no data of its own."""
-        volumes = getattr(self.runtime, "volumes", None)
-        return list(await volumes()) if volumes is not None else None
-
     async def _reap_data(self, volumes: list[str] | None, tenants: set[str], report: PassReport) -> None:
-        if volumes is None:
-            reap = getattr(self.runtime, "reap", None)
-            if reap is not None:  # a runtime that reaps but does not list its volumes
-                report.reaped_data.extend(await reap(self.service.data_owners()))
+        if volumes is None:  # a runtime that does not list its data reaps it itself
+            report.reaped_data.extend(await self.runtime.reap(self.service.data_owners()))
             return
         strays = [v for v in volumes if v not in tenants]
         if not strays:
@@ -118,13 +112,6 @@ class Reconciler:
                 log.error("reaping data failed", tenant_id=tenant_id, error=str(exc))
                 continue
             report.reaped_data.append(tenant_id)
-
-    async def _kill_stray(self, bot: BotStatus) -> None:
-        kill = getattr(self.runtime, "kill_stray", None)
-        if kill is not None and bot.pid is not None:
-            await kill(bot.pid)
-        else:
-            await self.runtime.stop(bot.tenant_id)
 
     async def _one(self, tenant: Tenant, report: PassReport) -> None:
         status = await self.runtime.status(tenant.id)
@@ -200,8 +187,9 @@ class Reconciler:
         interval = self.settings.reconcile_interval_seconds
         wake = asyncio.Event()
         follower: asyncio.Task[None] | None = None
-        if getattr(self.runtime, "events", None) is not None:
-            follower = asyncio.create_task(self._follow_events(stop, wake), name="reconciler-events")
+        stream = self.runtime.events()
+        if stream is not None:
+            follower = asyncio.create_task(self._follow_events(stream, stop, wake), name="reconciler-events")
         self._follow_settles = True
         try:
             while not stop.is_set():
@@ -241,14 +229,17 @@ class Reconciler:
             return interval
         return max(MIN_DELAY_SECONDS, min(interval, (min(due) - current).total_seconds()))
 
-    async def _follow_events(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+    async def _follow_events(
+        self, stream: AsyncIterator[tuple[str, str]] | None, stop: asyncio.Event, wake: asyncio.Event
+    ) -> None:
         """Wake the loop on a bot's death; reconnect with back-off when the stream ends or fails."""
-        events = self.runtime.events  # type: ignore[attr-defined]
         backoff = EVENTS_BACKOFF_SECONDS
         while not stop.is_set():
             opened = time.monotonic()
             try:
-                async for tenant_id, action in events():
+                if stream is None:
+                    raise RuntimeError("the runtime no longer has an event stream")
+                async for tenant_id, action in stream:
                     if action in TRIGGERS:
                         log.info("a bot's container changed", tenant_id=tenant_id, action=action)
                         self.event_wakeups += 1
@@ -267,6 +258,7 @@ class Reconciler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=backoff)
             backoff = min(backoff * 2, EVENTS_BACKOFF_MAX_SECONDS)
+            stream = self.runtime.events()
 
 
 async def _wait_either(first: asyncio.Event, second: asyncio.Event, timeout: float) -> asyncio.Event | None:

@@ -1,23 +1,21 @@
 """Tenants: one bot per user. Provision, start, stop, restart, upgrade and delete, against a runtime.
 
 The database holds what each tenant *should* be doing (desired state, version, limits) and what it
-was last seen doing; the reconciler closes the gap on a timer. A bot's API token is derived from
-the server secret and the tenant id whenever it is needed, and stored nowhere.
+was last seen doing; the reconciler closes the gap on a timer. What a bot is told when it starts is
+the launch contract (`shared/launch.py`); its API token is derived from the server secret and the
+tenant id whenever it is needed, and stored nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import grp
-import hashlib
-import hmac
 import pwd
 import re
 import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +26,9 @@ from sqlalchemy.orm import Session, object_session, sessionmaker
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import RetainedData, Tenant, User
 from orchestrator.database.session import serialize
+from orchestrator.proxy import Upstream
 from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime
-from shared.logging import register_secret
+from shared.launch import BotLaunch, BrokerWallets, bot_secret, bot_token
 
 # How often wait_until_settled asks a starting bot for /health.
 SETTLE_POLL_SECONDS = 0.05
@@ -42,26 +41,6 @@ class TenantError(Exception):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
         self.code = code
-
-
-def bot_token(server_secret: SecretStr, tenant_id: str) -> SecretStr:
-    """The bot's API token: HMAC-SHA256(server secret, tenant id), the same derivation the bot uses."""
-    key = server_secret.get_secret_value().encode()
-    token = hmac.new(key, b"basis-api-token:" + tenant_id.encode(), hashlib.sha256).hexdigest()
-    register_secret(token)
-    return SecretStr(token)
-
-
-def bot_secret(server_secret: SecretStr, tenant_id: str) -> SecretStr:
-    """The secret a bot gets as its BASIS_SERVER_SECRET (its keystore's key derives from it).
-
-    Derived per tenant, never the control plane's own secret: that one derives every tenant's
-    token, with which a bot could ask the signing broker to sign for another tenant's wallets.
-    """
-    key = server_secret.get_secret_value().encode()
-    secret = hmac.new(key, b"basis-bot-secret:" + tenant_id.encode(), hashlib.sha256).hexdigest()
-    register_secret(secret)
-    return SecretStr(secret)
 
 
 def backoff_seconds(failures: int, base: float, cap: float) -> float:
@@ -80,14 +59,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Upstream:
-    """Where a tenant's bot answers, and the token it wants (for the proxy)."""
-
-    base_url: str
-    token: SecretStr
 
 
 def _port_free(port: int) -> bool:
@@ -131,6 +102,8 @@ class TenantService:
         self.sessions = sessions
         self.runtime = runtime
         self._port_free = port_free
+        # Starts waited for in the background (`settle_in_background`), kept until they end.
+        self._settling: set[asyncio.Task[Tenant]] = set()
 
     # ------------------------------------------------------------------ reading
     def get(self, tenant_id: str) -> Tenant:
@@ -152,53 +125,49 @@ class TenantService:
         return bot_token(self.settings.server_secret_value(), tenant_id)
 
     def upstream(self, tenant_id: str) -> Upstream | None:
-        """The bot's address when it is believed to be running, else None (the proxy then says so)."""
+        """Where the bot answers and the token it wants, when it is believed to be running, else None
+        (the proxy then says so). Its owner is the tenant's user (the tenant, for an operator's)."""
         with self.sessions() as s:
             tenant = s.get(Tenant, tenant_id)
         if tenant is None or tenant.port is None or tenant.status != "running":
             return None
-        return Upstream(f"http://127.0.0.1:{tenant.port}", self.token(tenant_id))
+        return Upstream(f"http://127.0.0.1:{tenant.port}", self.token(tenant_id), tenant.user_id or tenant.id)
+
+    def bot_launch(self, tenant: Tenant) -> BotLaunch:
+        """What the tenant's bot is told (the launch contract, shared/launch.py)."""
+        st = self.settings
+        return BotLaunch(
+            tenant_id=tenant.id,
+            network=st.network,
+            bot_version=tenant.version,
+            server_secret=bot_secret(st.server_secret_value(), tenant.id),
+            api_token=self.token(tenant.id),
+            hyperliquid_url=st.hyperliquid_url,
+            asgard_url=st.asgard_url,
+            solana_rpc_url=st.solana_rpc_url,
+            arbitrum_rpc_url=st.arbitrum_rpc_url,
+            asgard_api_key=st.asgard_api_key,
+            # The user's Privy wallets: the bot signs through the control plane's broker with its token;
+            # the Privy app secret stays here. Without a user (an operator's `basis tenants create`), the
+            # bot keeps its own keys (LocalSigner).
+            wallets=self._privy_wallets(tenant),
+            extra=st.bot_env,
+        )
 
     def spec(self, tenant: Tenant) -> BotSpec:
-        st = self.settings
-        env = {
-            **st.bot_env,
-            "BASIS_NETWORK": st.network,
-            "BASIS_SERVER_SECRET": bot_secret(st.server_secret_value(), tenant.id).get_secret_value(),
-            "BASIS_API_TOKEN": self.token(tenant.id).get_secret_value(),
-            "BASIS_HYPERLIQUID_URL": st.hyperliquid_url,
-            "BASIS_ASGARD_URL": st.asgard_url,
-            "BASIS_SOLANA_RPC_URL": st.solana_rpc_url,
-            "BASIS_ARBITRUM_RPC_URL": st.arbitrum_rpc_url,
-            "BASIS_LOG_JSON": "true",
-            "BASIS_BOT_VERSION": tenant.version,
-        }
-        wallets = self._privy_wallets(tenant)
-        if wallets is not None:
-            # The user's Privy wallets: the bot signs through the control plane's broker with its
-            # token (BASIS_API_TOKEN); the Privy app secret stays here. Without a user (an operator's
-            # `basis tenants create`), the bot keeps its own keys (LocalSigner).
-            env["BASIS_SIGNER"] = "broker"
-            env["BASIS_BROKER_URL"] = st.broker_url_value()
-            env["BASIS_SOLANA_ADDRESS"], env["BASIS_EVM_ADDRESS"] = wallets
-        else:
-            for name in ("BASIS_SIGNER", "BASIS_BROKER_URL", "BASIS_SOLANA_ADDRESS", "BASIS_EVM_ADDRESS"):
-                env.pop(name, None)  # not from bot_env either: the user decides the signer, not a default
-        if st.asgard_api_key is not None:
-            env["BASIS_ASGARD_API_KEY"] = st.asgard_api_key.get_secret_value()
         assert tenant.port is not None
         return BotSpec(
             tenant_id=tenant.id,
             version=tenant.version,
             port=tenant.port,
-            data_dir=st.data_root / tenant.id,
-            env=env,
+            data_dir=self.settings.data_root / tenant.id,
+            env=self.bot_launch(tenant).environment(),
             limits=dict(tenant.limits or {}),
             uid=tenant.uid,
         )
 
-    def _privy_wallets(self, tenant: Tenant) -> tuple[str, str] | None:
-        """(Solana address, EVM address) of the tenant's user's Privy wallets, if it has both."""
+    def _privy_wallets(self, tenant: Tenant) -> BrokerWallets | None:
+        """The tenant's user's Privy wallets, if it has both, signed for at this control plane's broker."""
         if tenant.user_id is None:
             return None
         session = object_session(tenant)
@@ -211,7 +180,7 @@ class TenantService:
             user.solana_wallet_id and user.solana_address and user.evm_wallet_id and user.evm_address
         ):
             return None
-        return user.solana_address, user.evm_address
+        return BrokerWallets(self.settings.broker_url_value(), user.solana_address, user.evm_address)
 
     # ------------------------------------------------------------------ ports
     def _allocate_port(self, s: Session, tenant: Tenant) -> int:
@@ -359,6 +328,18 @@ class TenantService:
                 return self.mark_failed(tenant_id, f"the bot did not answer /health within {timeout:g} s")
             # Often a new user waits on this: 50 ms adds little to their wait and little load.
             await asyncio.sleep(SETTLE_POLL_SECONDS)
+
+    def settle_in_background(self, tenant_id: str) -> None:
+        """`wait_until_settled` in a task of its own: whoever asked for the start answers at once, and the
+        portal polls the outcome (`GET /api/v1/tenant`)."""
+        task = asyncio.get_running_loop().create_task(self.wait_until_settled(tenant_id))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def aclose(self) -> None:
+        """Stop waiting for the starts still settling (the bots keep starting; the reconciler follows)."""
+        for task in list(self._settling):
+            task.cancel()
 
     def mark_running(self, tenant_id: str, status: BotStatus) -> Tenant:
         with self.sessions.begin() as s:

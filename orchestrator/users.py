@@ -44,7 +44,6 @@ class Users:
         self.privy = privy
         # One sign-in at a time per Privy user, so two tabs verifying at once make one user.
         self._locks: dict[str, asyncio.Lock] = {}
-        self._background: set[asyncio.Task[Any]] = set()
 
     def all(self) -> list[User]:
         with self.sessions() as s:
@@ -76,7 +75,7 @@ class Users:
         tenant = self.tenants.of_user(user_id)
         if tenant is None:
             tenant = await self.tenants.provision(user_id=user_id, start=True, wait=False)
-            self._settle_in_background(tenant.id)
+            self.tenants.settle_in_background(tenant.id)
             log.info("tenant provisioned for a new user", user_id=user_id, tenant_id=tenant.id)
         return SignedInUser(user_id=user_id, is_new=is_new, tenant_id=tenant.id)
 
@@ -92,12 +91,3 @@ class Users:
             assert user is not None
             user.solana_wallet_id, user.solana_address = solana.id, solana.address
             user.evm_wallet_id, user.evm_address = ethereum.id, ethereum.address
-
-    def _settle_in_background(self, tenant_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self.tenants.wait_until_settled(tenant_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def aclose(self) -> None:
-        for task in list(self._background):
-            task.cancel()

@@ -1,10 +1,6 @@
 """Withdrawal addresses: where a user lets the signing broker send their money besides their own
-accounts and the venues. One per chain, set only by the signed-in user (session + CSRF); a bot
-cannot set one (it has no session).
-
-    GET    /api/v1/withdrawals               both chains' addresses, and when each becomes usable
-    PUT    /api/v1/withdrawals/{chain}        {address} → registered, usable after the delay (CSRF)
-    DELETE /api/v1/withdrawals/{chain}        no address on that chain any more, at once (CSRF)
+accounts and the venues. One per chain, set only by the signed-in user (session + CSRF, through the
+routes of orchestrator/routes/withdrawals.py); a bot cannot set one (it has no session).
 
 `chain` is `solana` (a wallet address: tokens go to its associated token accounts) or `evm` (an
 address on Arbitrum, and the destination of Hyperliquid withdrawals). A new address becomes usable
@@ -19,9 +15,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,8 +28,14 @@ log = get_logger(__name__)
 
 Chain = Literal["solana", "evm"]
 CHAINS: tuple[Chain, ...] = ("solana", "evm")
-# What is personal must not outlive a sign-out in a shared browser.
-PRIVATE = {"Cache-Control": "no-store"}
+
+
+class InvalidAddress(ValueError):
+    """Not an address of that chain, or the user's own wallet; the message says which and why."""
+
+
+class NoSuchUser(LookupError):
+    """The session's user is gone (deleted meanwhile)."""
 
 
 class WithdrawalBook:
@@ -64,17 +63,17 @@ class WithdrawalBook:
         }
 
     def register(self, user_id: str, chain: Chain, address: str) -> None:
-        """Set the user's address on `chain` (replacing any), usable after the delay. ValueError for an
-        address that is not one of that chain's, or the user's own wallet."""
+        """Set the user's address on `chain` (replacing any), usable after the delay. `InvalidAddress` for
+        an address that is not one of that chain's, or the user's own wallet."""
         address = normalise(chain, address)
         now = self._now()
         with self._db.begin() as db:
             user = db.get(User, user_id)
             if user is None:
-                raise LookupError(user_id)
+                raise NoSuchUser(user_id)
             own = user.solana_address if chain == "solana" else user.evm_address
             if own is not None and address.lower() == own.lower():
-                raise ValueError(
+                raise InvalidAddress(
                     f"{address} is your bot's own {chain} wallet; register an address of yours elsewhere."
                 )
             row = db.get(WithdrawalAddress, (user_id, chain))
@@ -105,10 +104,10 @@ def normalise(chain: Chain, address: str) -> str:
     text = address.strip()
     if chain == "solana":
         if not is_solana_address(text):
-            raise ValueError(f"{text!r} is not a Solana address (base58, 32 bytes).")
+            raise InvalidAddress(f"{text!r} is not a Solana address (base58, 32 bytes).")
         return text
     if not (text.startswith("0x") and is_evm_address(text)):
-        raise ValueError(f"{text!r} is not an EVM address (0x and 40 hex digits).")
+        raise InvalidAddress(f"{text!r} is not an EVM address (0x and 40 hex digits).")
     return to_checksum_address(text)
 
 
@@ -120,75 +119,3 @@ def _entry(row: WithdrawalAddress, now: datetime) -> dict[str, Any]:
         "usable_at": usable_at.isoformat(),
         "usable": usable_at <= now,
     }
-
-
-class AddressBody(BaseModel):
-    address: str = Field(min_length=1, max_length=100)
-
-
-class Registered(BaseModel):
-    address: str
-    registered_at: str
-    usable_at: str
-    usable: bool
-
-
-class Withdrawals(BaseModel):
-    delay_seconds: float
-    solana: Registered | None
-    evm: Registered | None
-
-
-class ErrorBody(BaseModel):
-    detail: str | list[dict[str, Any]]
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Not signed in."},
-    403: {"model": ErrorBody, "description": "A state change without the CSRF token."},
-    422: {"model": ErrorBody, "description": "The address is not one of that chain's, and why."},
-}
-
-
-def make_withdrawals_router(book: WithdrawalBook) -> APIRouter:
-    from orchestrator.auth.router import current_user
-
-    router = APIRouter(prefix="/api/v1/withdrawals", tags=["withdrawals"])
-
-    @router.get("", response_model=Withdrawals, responses=ERRORS, summary="The user's withdrawal addresses")
-    async def show(user_id: str = Depends(current_user)) -> Response:
-        return JSONResponse(book.view(user_id), headers=PRIVATE)
-
-    @router.put(
-        "/{chain}",
-        response_model=Withdrawals,
-        responses=ERRORS,
-        summary="Register the user's withdrawal address on one chain (usable after the delay)",
-    )
-    async def register(chain: Chain, body: AddressBody, user_id: str = Depends(current_user)) -> Response:
-        try:
-            book.register(user_id, chain, body.address)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        except LookupError:
-            raise HTTPException(401, "Sign in first.") from None
-        return JSONResponse(book.view(user_id), headers=PRIVATE)
-
-    @router.delete(
-        "/{chain}",
-        response_model=Withdrawals,
-        responses=ERRORS,
-        summary="Remove the user's withdrawal address on one chain (at once)",
-    )
-    async def remove(chain: Chain, user_id: str = Depends(current_user)) -> Response:
-        book.remove(user_id, chain)
-        return JSONResponse(book.view(user_id), headers=PRIVATE)
-
-    return router
-
-
-def install_withdrawals(app: FastAPI) -> None:
-    """The withdrawal-address API, on the app's database and settings (after the auth routes)."""
-    settings = app.state.settings
-    book = WithdrawalBook(app.state.db, timedelta(seconds=settings.withdrawal_delay_seconds))
-    app.include_router(make_withdrawals_router(book))

@@ -1,14 +1,12 @@
 """The bot's settings: where it keeps its data, which venues it talks to, how it trades.
 
 Every field is an environment variable `BASIS_<NAME>` (or a `.env` line). With no configuration
-at all the bot talks to a local devnet (`make run`) and keeps its data under `var/bot/`.
+at all the bot talks to a local devnet (`make run`) and keeps its data under `var/bot/`. What the
+control plane sets when it starts a bot, and how, is the launch contract (`shared/launch.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from shared.logging import register_secret
+from shared.launch import bot_token, read_secret_files, variable
 from shared.network_addresses import is_loopback_host, is_loopback_url
 from shared.settings import BasisSettings, own_secret
 
@@ -103,29 +101,20 @@ class BotSettings(BasisSettings):
     def _secret_files(cls, data: object) -> object:
         # A container gets its secrets as files (`BASIS_<NAME>_FILE`), never in its environment,
         # where `docker inspect` would show them. A value set directly wins over a file.
-        if not isinstance(data, dict):
-            return data
-        for name in ("server_secret", "api_token", "asgard_api_key"):
-            path = os.environ.get(f"BASIS_{name.upper()}_FILE")
-            if path and data.get(name) is None:
-                try:
-                    data[name] = Path(path).read_text().strip()
-                except OSError:
-                    raise ValueError(f"BASIS_{name.upper()}_FILE names a file that cannot be read") from None
-        return data
+        return read_secret_files(data) if isinstance(data, dict) else data
 
     def not_on_loopback(self) -> list[str]:
         """The settings naming a place off this machine: an upstream or the API's listening address."""
         urls = {
-            "BASIS_HYPERLIQUID_URL": self.hyperliquid_url,
-            "BASIS_ASGARD_URL": self.asgard_url,
-            "BASIS_SOLANA_RPC_URL": self.solana_rpc_url,
-            "BASIS_ARBITRUM_RPC_URL": self.arbitrum_rpc_url,
-            "BASIS_BROKER_URL": self.broker_url,
+            variable("hyperliquid_url"): self.hyperliquid_url,
+            variable("asgard_url"): self.asgard_url,
+            variable("solana_rpc_url"): self.solana_rpc_url,
+            variable("arbitrum_rpc_url"): self.arbitrum_rpc_url,
+            variable("broker_url"): self.broker_url,
         }
         out = [name for name, url in urls.items() if url is not None and not is_loopback_url(url)]
         if not is_loopback_host(self.api_host):
-            out.append("BASIS_API_HOST")
+            out.append(variable("api_host"))
         return out
 
     @model_validator(mode="after")
@@ -150,11 +139,12 @@ class BotSettings(BasisSettings):
     def _broker_signer(self) -> BotSettings:
         if self.signer != "broker":
             return self
-        missing = [
-            f"BASIS_{name.upper()}"
-            for name in ("broker_url", "solana_address", "evm_address")
-            if not getattr(self, name)
-        ]
+        wanted = {
+            "broker_url": self.broker_url,
+            "solana_address": self.solana_address,
+            "evm_address": self.evm_address,
+        }
+        missing = [variable(name) for name, value in wanted.items() if not value]
         if missing:
             raise ValueError(f"BASIS_SIGNER=broker needs {', '.join(missing)}")
         assert self.broker_url and self.solana_address and self.evm_address
@@ -196,7 +186,4 @@ class BotSettings(BasisSettings):
             return self.api_token
         if self.network != "devnet":
             return None
-        secret = self.server_secret_value().get_secret_value().encode()
-        derived = hmac.new(secret, b"basis-api-token:" + self.tenant_id.encode(), hashlib.sha256).hexdigest()
-        register_secret(derived)  # never in a log line, like every other secret
-        return SecretStr(derived)
+        return bot_token(self.server_secret_value(), self.tenant_id)

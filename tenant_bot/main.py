@@ -35,6 +35,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from shared.launch import variable
 from shared.logging import configure_logging
 from shared.process_hardening import RUN_AS_ENV, drop_privileges, harden_process, private_tree
 from shared.runtime_lock import LockHeld, hold_inherited
@@ -87,7 +88,7 @@ def preload(env: Mapping[str, str] | None) -> None:
     if env is None:
         names: tuple[str, ...] = SERVE_IMPORTS
     else:
-        names = LOCAL_SIGNER_IMPORTS if env.get("BASIS_SIGNER", "local") != "broker" else ()
+        names = LOCAL_SIGNER_IMPORTS if env.get(variable("signer"), "local") != "broker" else ()
     for name in names:
         importlib.import_module(name)
 

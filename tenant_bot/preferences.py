@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from tenant_bot.risk.config import RiskConfig, RiskConfigError, merge
+from shared.config_files import merge
+from tenant_bot.risk.config import RiskConfig, RiskConfigError
 from tenant_bot.storage.state import KeyValueStore
 
 ProtocolName = Literal["kamino", "marginfi", "solend", "drift"]

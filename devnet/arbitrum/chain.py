@@ -28,6 +28,7 @@ from devnet.arbitrum.transactions import SignedTx, TxDecodeError, decode_raw_tra
 from devnet.arbitrum.usdc import USDC_ADDRESS, CallResult, Log, UsdcToken
 from devnet.config import DevnetConfig
 from devnet.faults import FaultBook
+from devnet.jsonrpc import NodeError
 from shared.assets import ARBITRUM_CHAIN_ID, HYPERLIQUID_BRIDGE, HYPERLIQUID_MIN_DEPOSIT_USDC
 from shared.logging import get_logger
 
@@ -59,14 +60,11 @@ CODE = {
 }
 
 
-class ChainError(Exception):
+class ChainError(NodeError):
     """A JSON-RPC error as geth (Arbitrum Nitro) answers it: -32000 and a sentence, or 3 for a revert."""
 
     def __init__(self, message: str, code: int = -32000, data: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
+        super().__init__(code, message, data)
 
 
 @dataclass

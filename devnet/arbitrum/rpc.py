@@ -8,7 +8,6 @@ revert data. Batches and notifications follow JSON-RPC 2.0; a body that is not J
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -26,6 +25,7 @@ from devnet.arbitrum.chain import (
 )
 from devnet.arbitrum.transactions import AccessListEntry, SignedTx
 from devnet.arbitrum.usdc import Log
+from devnet.jsonrpc import Handler, JsonRpcNode, NodeError, read_body, reply
 
 CLIENT_VERSION = "nitro/v3.6.5-89cef87"
 MAX_BODY = 5 * 1024 * 1024
@@ -37,11 +37,12 @@ EMPTY_ROOT = "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421
 EMPTY_UNCLES = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"
 ZERO_HASH = "0x" + "00" * 32
 
-Handler = Callable[[list[Any]], Any]
 
-
-class InvalidParams(Exception):
+class InvalidParams(NodeError):
     """-32602 with geth's "invalid argument N: …" message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(-32602, message)
 
 
 def _missing(index: int) -> InvalidParams:
@@ -129,8 +130,16 @@ def _fixed_hex(value: Any, index: int, size: int, go_type: str) -> bytes:
         raise _bad(index, "invalid hex string") from None
 
 
-class EthRpc:
-    """Method table and JSON-RPC envelope handling over one `ArbitrumChain`."""
+class EthRpc(JsonRpcNode):
+    """The method table over one `ArbitrumChain`, behind the devnet's JSON-RPC envelope in geth's words
+    (a notification runs, as geth executes it, but gets no answer)."""
+
+    parse_error = "parse error"
+    invalid_request = "invalid request"
+    empty_batch = "empty batch"
+    internal_error = "internal error"
+    max_batch = MAX_BATCH
+    id_first = True
 
     def __init__(self, chain: ArbitrumChain) -> None:
         self.chain = chain
@@ -159,54 +168,27 @@ class EthRpc:
             "eth_getLogs": self.eth_get_logs,
         }
 
-    # ------------------------------------------------------------------ envelope
-    def handle_body(self, body: bytes) -> bytes:
-        try:
-            request = json.loads(body)
-        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
-            return _dump(_error(None, -32700, "parse error"))
-        if isinstance(request, list):
-            if not request:
-                return _dump(_error(None, -32600, "empty batch"))
-            if len(request) > MAX_BATCH:
-                return _dump(_error(None, -32600, "batch too large"))
-            answers = [a for a in (self.handle_call(r) for r in request) if a is not None]
-            return _dump(answers) if answers else b""
-        answer = self.handle_call(request)
-        return _dump(answer) if answer is not None else b""
-
-    def handle_call(self, request: Any) -> dict[str, Any] | None:
-        if not isinstance(request, dict):
-            return _error(None, -32600, "invalid request")
-        has_id = "id" in request
+    # ------------------------------------------------------------------ envelope (devnet/jsonrpc.py)
+    def refuse(self, request: dict[str, Any]) -> dict[str, Any] | None:
         request_id = request.get("id")
         if not _valid_id(request_id):
-            return _error(None, -32600, "invalid request")
+            return self.error(None, -32600, self.invalid_request)
         method = request.get("method")
         if request.get("jsonrpc") != "2.0" or not isinstance(method, str) or not method:
-            return _error(request_id, -32600, "invalid request")
+            return self.error(request_id, -32600, self.invalid_request)
+        return None
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        request_id, method = request.get("id"), request["method"]
         params = request.get("params")
         if params is None:
             params = []
         if not isinstance(params, list):
-            answer = _error(request_id, -32602, "non-array args")
-            return answer if has_id else None
+            return self.error(request_id, -32602, "non-array args")
         handler = self.methods.get(method)
         if handler is None:
-            answer = _error(request_id, -32601, f"the method {method} does not exist/is not available")
-            return answer if has_id else None
-        try:
-            result = handler(params)
-        except InvalidParams as exc:
-            answer = _error(request_id, -32602, str(exc))
-        except ChainError as exc:
-            answer = _error(request_id, exc.code, exc.message, exc.data)
-        except Exception as exc:  # a bug reads as an internal error, never a dropped connection
-            answer = _error(request_id, -32603, f"internal error: {exc}")
-        else:
-            answer = {"jsonrpc": "2.0", "id": request_id, "result": result}
-        # A notification runs (geth executes it) but gets no answer.
-        return answer if has_id else None
+            return self.error(request_id, -32601, f"the method {method} does not exist/is not available")
+        return self.run(request_id, handler, params)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -424,37 +406,8 @@ class EthRpc:
             raise _bad(
                 0, f"json: cannot unmarshal {_go_type(criteria)} into Go value of type filters.FilterCriteria"
             )
-        if criteria.get("blockHash") is not None:
-            if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
-                raise _bad(0, "cannot specify both BlockHash and FromBlock/Choose either")
-            number = self.chain.block_number_of(parse_hash(criteria["blockHash"], 0))
-            if number is None:
-                raise ChainError("unknown block")
-            first = last = number
-        else:
-            head = self.chain.block_number
-            first = self._log_bound(criteria.get("fromBlock"), head)
-            last = self._log_bound(criteria.get("toBlock"), head)
-            if first > last:
-                raise ChainError("invalid block range params")
-        addresses_value = criteria.get("address")
-        if addresses_value is None:
-            addresses: set[str] | None = None
-        elif isinstance(addresses_value, list):
-            addresses = {parse_address(a, 0) for a in addresses_value}
-        else:
-            addresses = {parse_address(addresses_value, 0)}
-        topics_value = criteria.get("topics") or []
-        if not isinstance(topics_value, list) or len(topics_value) > 4:
-            raise _bad(0, "invalid topic(s)" if isinstance(topics_value, list) else "invalid topics")
-        topics: list[set[bytes] | None] = []
-        for position in topics_value:
-            if position is None:
-                topics.append(None)
-            elif isinstance(position, list):
-                topics.append({parse_hash(t, 0) for t in position if t is not None} or None)
-            else:
-                topics.append({parse_hash(position, 0)})
+        first, last = self._log_range(criteria)
+        addresses, topics = _log_filter(criteria)
         out = []
         for block in self.chain.mined_blocks(first, last):
             for receipt in block.receipts:
@@ -467,6 +420,22 @@ class EthRpc:
                         continue
                     out.append(self._log_json(receipt, entry, index))
         return out
+
+    def _log_range(self, criteria: dict[str, Any]) -> tuple[int, int]:
+        """The first and last block a log filter reads: its block hash's, or from/to (tags allowed)."""
+        if criteria.get("blockHash") is not None:
+            if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
+                raise _bad(0, "cannot specify both BlockHash and FromBlock/Choose either")
+            number = self.chain.block_number_of(parse_hash(criteria["blockHash"], 0))
+            if number is None:
+                raise ChainError("unknown block")
+            return number, number
+        head = self.chain.block_number
+        first = self._log_bound(criteria.get("fromBlock"), head)
+        last = self._log_bound(criteria.get("toBlock"), head)
+        if first > last:
+            raise ChainError("invalid block range params")
+        return first, last
 
     def _log_bound(self, value: Any, head: int) -> int:
         if value is None or value in BLOCK_TAGS:
@@ -596,19 +565,31 @@ def _root(kind: bytes, block: Block) -> bytes:
     return keccak(kind + block.number.to_bytes(8, "big") + b"".join(r.tx.hash for r in block.receipts))
 
 
+def _log_filter(criteria: dict[str, Any]) -> tuple[set[str] | None, list[set[bytes] | None]]:
+    """A log filter's addresses (None: any) and topics by position (None at a position: any there)."""
+    addresses_value = criteria.get("address")
+    if addresses_value is None:
+        addresses: set[str] | None = None
+    elif isinstance(addresses_value, list):
+        addresses = {parse_address(a, 0) for a in addresses_value}
+    else:
+        addresses = {parse_address(addresses_value, 0)}
+    topics_value = criteria.get("topics") or []
+    if not isinstance(topics_value, list) or len(topics_value) > 4:
+        raise _bad(0, "invalid topic(s)" if isinstance(topics_value, list) else "invalid topics")
+    topics: list[set[bytes] | None] = []
+    for position in topics_value:
+        if position is None:
+            topics.append(None)
+        elif isinstance(position, list):
+            topics.append({parse_hash(t, 0) for t in position if t is not None} or None)
+        else:
+            topics.append({parse_hash(position, 0)})
+    return addresses, topics
+
+
 def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
-
-
-def _error(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": request_id, "error": error}
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 # ---------------------------------------------------------------------------------------------- ASGI
@@ -626,45 +607,24 @@ def create_app(chain: ArbitrumChain) -> ASGIApp:
         method = scope["method"]
         headers = dict(scope["headers"])
         if method == "OPTIONS":
-            await _reply(send, 200, b"", b"text/plain", cors=True)
+            await reply(send, 200, b"", b"text/plain", cors_methods=b"POST, GET, OPTIONS")
             return
         if method == "GET" and not scope.get("query_string") and headers.get(b"content-length", b"0") == b"0":
-            await _reply(send, 200, b"", b"text/plain")
+            await reply(send, 200, b"", b"text/plain")
             return
         if method != "POST":
-            await _reply(send, 405, b"method not allowed\n", b"text/plain; charset=utf-8")
+            await reply(send, 405, b"method not allowed\n", b"text/plain; charset=utf-8")
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                text = f"content length too large ({len(body)}>{MAX_BODY})\n".encode()
-                await _reply(send, 413, text, b"text/plain; charset=utf-8")
-                return
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_BODY)
+        if len(body) > MAX_BODY:
+            text = f"content length too large ({len(body)}>{MAX_BODY})\n".encode()
+            await reply(send, 413, text, b"text/plain; charset=utf-8")
+            return
         content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         if content_type not in ACCEPTED_TYPES:
             text = b"invalid content type, only application/json is supported\n"
-            await _reply(send, 415, text, b"text/plain; charset=utf-8")
+            await reply(send, 415, text, b"text/plain; charset=utf-8")
             return
-        try:
-            answer = rpc.handle_body(bytes(body))
-        except Exception as exc:  # never a bare 500: the client gets a JSON-RPC internal error
-            answer = _dump(_error(None, -32603, f"internal error: {exc}"))
-        await _reply(send, 200, answer, b"application/json")
+        await reply(send, 200, rpc.answer_body(body), b"application/json")
 
     return app
-
-
-async def _reply(send: Any, status: int, body: bytes, content_type: bytes, cors: bool = False) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if cors:
-        headers += [
-            (b"access-control-allow-origin", b"*"),
-            (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
-            (b"access-control-allow-headers", b"content-type"),
-        ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

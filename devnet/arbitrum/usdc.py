@@ -129,48 +129,55 @@ class UsdcToken:
         if value:
             return _revert(b"")  # no payable function
         sel, args = data[:4], data[4:]
-        if sel == BALANCE_OF and len(args) >= 32:
-            return _ok(self.balance_of(_address(args, 0)).to_bytes(32, "big"))
-        if sel == ALLOWANCE and len(args) >= 64:
-            owner, spender = _address(args, 0), _address(args, 1)
-            return _ok(self.allowances.get((owner, spender), 0).to_bytes(32, "big"))
-        if sel == TOTAL_SUPPLY:
-            return _ok(self.total_supply.to_bytes(32, "big"))
-        if sel == DECIMALS:
-            return _ok(USDC_DECIMALS.to_bytes(32, "big"))
-        if sel == SYMBOL_SEL:
-            return _ok(encode(["string"], [SYMBOL]))
-        if sel == NAME_SEL:
-            return _ok(encode(["string"], [NAME]))
-        if sel == VERSION_SEL:
-            return _ok(encode(["string"], [VERSION]))
-        if sel == NONCES and len(args) >= 32:
-            return _ok(bytes(32))  # no permit has been used on the devnet
-        if sel == DOMAIN_SEPARATOR:
-            return _ok(self.domain_separator)
         if sel == TRANSFER and len(args) >= 64:
             return self._transfer(sender, sender, _address(args, 0), _uint(args, 1), commit)
         if sel == TRANSFER_FROM and len(args) >= 96:
-            owner = _address(args, 0)
-            amount = _uint(args, 2)
-            allowed = self.allowances.get((owner, sender), 0)
-            if amount > allowed:
-                return _revert(revert_data("ERC20: transfer amount exceeds allowance"))
-            result = self._transfer(sender, owner, _address(args, 1), amount, commit)
-            if result.success and commit:
-                self.allowances[(owner, sender)] = allowed - amount
-            return result
+            return self._transfer_from(sender, args, commit)
         if sel == APPROVE and len(args) >= 64:
-            spender, amount = _address(args, 0), _uint(args, 1)
-            if spender == ZERO_ADDRESS:
-                return _revert(revert_data("ERC20: approve to the zero address"))
-            if commit:
-                self.allowances[(sender, spender)] = amount
-            log = Log(
-                USDC_ADDRESS, (APPROVAL_TOPIC, address_word(sender), address_word(spender)), _word(amount)
-            )
-            return CallResult(True, _word(1), GAS_APPROVE, [log])
-        return _revert(b"")  # unknown selector or short calldata: the contract reverts without a reason
+            return self._approve(sender, args, commit)
+        answer = self._view(sel, args)
+        # An unknown selector or short calldata: the contract reverts without a reason.
+        return _ok(answer) if answer is not None else _revert(b"")
+
+    def _view(self, sel: bytes, args: bytes) -> bytes | None:
+        """What a read-only function answers, or None when `sel` is none of them (or `args` too short)."""
+        if sel == BALANCE_OF and len(args) >= 32:
+            return self.balance_of(_address(args, 0)).to_bytes(32, "big")
+        if sel == ALLOWANCE and len(args) >= 64:
+            owner, spender = _address(args, 0), _address(args, 1)
+            return self.allowances.get((owner, spender), 0).to_bytes(32, "big")
+        if sel == NONCES and len(args) >= 32:
+            return bytes(32)  # no permit has been used on the devnet
+        constants = {
+            TOTAL_SUPPLY: lambda: self.total_supply.to_bytes(32, "big"),
+            DECIMALS: lambda: USDC_DECIMALS.to_bytes(32, "big"),
+            SYMBOL_SEL: lambda: encode(["string"], [SYMBOL]),
+            NAME_SEL: lambda: encode(["string"], [NAME]),
+            VERSION_SEL: lambda: encode(["string"], [VERSION]),
+            DOMAIN_SEPARATOR: lambda: self.domain_separator,
+        }
+        answer = constants.get(sel)
+        return answer() if answer is not None else None
+
+    def _transfer_from(self, sender: str, args: bytes, commit: bool) -> CallResult:
+        owner = _address(args, 0)
+        amount = _uint(args, 2)
+        allowed = self.allowances.get((owner, sender), 0)
+        if amount > allowed:
+            return _revert(revert_data("ERC20: transfer amount exceeds allowance"))
+        result = self._transfer(sender, owner, _address(args, 1), amount, commit)
+        if result.success and commit:
+            self.allowances[(owner, sender)] = allowed - amount
+        return result
+
+    def _approve(self, sender: str, args: bytes, commit: bool) -> CallResult:
+        spender, amount = _address(args, 0), _uint(args, 1)
+        if spender == ZERO_ADDRESS:
+            return _revert(revert_data("ERC20: approve to the zero address"))
+        if commit:
+            self.allowances[(sender, spender)] = amount
+        log = Log(USDC_ADDRESS, (APPROVAL_TOPIC, address_word(sender), address_word(spender)), _word(amount))
+        return CallResult(True, _word(1), GAS_APPROVE, [log])
 
     def _transfer(self, caller: str, owner: str, recipient: str, amount: int, commit: bool) -> CallResult:
         if recipient == ZERO_ADDRESS:

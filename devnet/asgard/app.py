@@ -8,9 +8,9 @@ Solana is down, 500 only for a bug.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -48,7 +48,16 @@ async def _object(request: Request) -> dict[str, Any]:
     return body
 
 
+def _venue(request: Request) -> AsgardVenue:
+    return request.app.state.venue  # type: ignore[no-any-return]
+
+
+Venue = Annotated[AsgardVenue, Depends(_venue)]
+router = APIRouter(prefix=PREFIX)
+
+
 def create_app(venue: AsgardVenue) -> Any:
+    """The API over `venue`, behind Asgard's public rate limit."""
     app = FastAPI(
         title="Asgard margin trading (Basis devnet)",
         version="1",
@@ -57,101 +66,123 @@ def create_app(venue: AsgardVenue) -> Any:
         openapi_url=f"{PREFIX}/openapi.json",
         redoc_url=None,
     )
-
-    @app.exception_handler(AsgardError)
-    async def _asgard(_request: Request, exc: AsgardError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        first = problems[0] if problems else {"field": "body", "message": "invalid"}
-        return _error(
-            422, "ValidationError", "INVALID_REQUEST", f"{first['field']}: {first['message']}", problems
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-        return _error(exc.status_code, "HttpError", code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _bug(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("asgard emulator error")
-        return _error(500, "InternalServerError", "INTERNAL", f"internal error: {type(exc).__name__}")
-
-    api = APIRouter(prefix=PREFIX)
-
-    @api.get("/markets")
-    async def markets() -> dict[str, Any]:
-        return venue.markets()
-
-    @api.get("/token-metadata")
-    async def token_metadata() -> dict[str, Any]:
-        return venue.tokens()
-
-    @api.get("/token-metadata/{mint}")
-    async def token_by_mint(mint: str) -> dict[str, Any]:
-        return venue.token(mint)
-
-    @api.post("/create-position-simulate")
-    async def create_simulate(body: TradeRequest) -> dict[str, Any]:
-        return venue.build_open(body, simulate=True)
-
-    @api.post("/create-position")
-    async def create(body: TradeRequest) -> dict[str, Any]:
-        return venue.build_open(body)
-
-    @api.post("/submit-create-position-tx")
-    async def submit_create(request: Request) -> dict[str, Any]:
-        return venue.submit_open(await _object(request))
-
-    @api.post("/close-position-simulate")
-    async def close_simulate(body: CloseRequest) -> dict[str, Any]:
-        return venue.build_close(body, simulate=True)
-
-    @api.post("/close-position")
-    async def close(body: CloseRequest) -> dict[str, Any]:
-        return venue.build_close(body)
-
-    @api.post("/submit-close-position-tx")
-    async def submit_close(request: Request) -> dict[str, Any]:
-        return venue.submit_close(await _object(request))
-
-    @api.post("/position/partial-close")
-    async def partial_close(body: PartialCloseRequest) -> dict[str, Any]:
-        return venue.build_partial_close(body)
-
-    @api.post("/submit-position-update-tx")
-    async def submit_update(body: UpdateSubmitRequest) -> dict[str, Any]:
-        return venue.submit_update(body.model_dump(mode="json", exclude_none=True))
-
-    @api.post("/positions")
-    async def positions(body: WalletRequest) -> list[dict[str, Any]]:
-        return venue.wallet_positions(body.walletPubkey, "all")
-
-    @api.post("/positions/open")
-    async def positions_open(body: WalletRequest) -> list[dict[str, Any]]:
-        return venue.wallet_positions(body.walletPubkey, "open")
-
-    @api.post("/positions/closed")
-    async def positions_closed(body: WalletRequest) -> list[dict[str, Any]]:
-        return venue.wallet_positions(body.walletPubkey, "closed")
-
-    @api.post("/positions/by-pda")
-    async def position_by_pda(pda: str = Query(min_length=1)) -> dict[str, Any]:
-        return venue.position_by_pda(pda)
-
-    @api.post("/refresh-positions")
-    async def refresh(body: RefreshRequest) -> dict[str, Any]:
-        return venue.refresh(body)
-
-    @api.api_route("/all-liquidation-events", methods=["GET", "POST"])
-    async def liquidation_events() -> list[dict[str, Any]]:
-        return venue.all_liquidation_events()
-
-    app.include_router(api)
+    app.state.venue = venue
+    app.add_exception_handler(AsgardError, _asgard)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _bug)
+    app.include_router(router)
     return PublicRateLimit(app)
+
+
+# ---------------------------------------------------------------------- errors, in Asgard's body
+async def _asgard(_request: Request, exc: AsgardError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]} for e in exc.errors()
+    ]
+    first = problems[0] if problems else {"field": "body", "message": "invalid"}
+    return _error(
+        422, "ValidationError", "INVALID_REQUEST", f"{first['field']}: {first['message']}", problems
+    )
+
+
+async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+    return _error(exc.status_code, "HttpError", code, str(exc.detail))
+
+
+async def _bug(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("asgard emulator error")
+    return _error(500, "InternalServerError", "INTERNAL", f"internal error: {type(exc).__name__}")
+
+
+# ---------------------------------------------------------------------- the routes
+# One thin route per endpoint of Asgard's API, each one call to the venue: alike by design (the list is
+# the API's surface; the work, and what differs, is in AsgardVenue).
+@router.get("/markets")
+async def markets(venue: Venue) -> dict[str, Any]:
+    return venue.markets()
+
+
+@router.get("/token-metadata")
+async def token_metadata(venue: Venue) -> dict[str, Any]:
+    return venue.tokens()
+
+
+@router.get("/token-metadata/{mint}")
+async def token_by_mint(mint: str, venue: Venue) -> dict[str, Any]:
+    return venue.token(mint)
+
+
+@router.post("/create-position-simulate")
+async def create_simulate(body: TradeRequest, venue: Venue) -> dict[str, Any]:
+    return venue.build_open(body, simulate=True)
+
+
+@router.post("/create-position")
+async def create(body: TradeRequest, venue: Venue) -> dict[str, Any]:
+    return venue.build_open(body)
+
+
+@router.post("/submit-create-position-tx")
+async def submit_create(request: Request, venue: Venue) -> dict[str, Any]:
+    return venue.submit_open(await _object(request))
+
+
+@router.post("/close-position-simulate")
+async def close_simulate(body: CloseRequest, venue: Venue) -> dict[str, Any]:
+    return venue.build_close(body, simulate=True)
+
+
+@router.post("/close-position")
+async def close(body: CloseRequest, venue: Venue) -> dict[str, Any]:
+    return venue.build_close(body)
+
+
+@router.post("/submit-close-position-tx")
+async def submit_close(request: Request, venue: Venue) -> dict[str, Any]:
+    return venue.submit_close(await _object(request))
+
+
+@router.post("/position/partial-close")
+async def partial_close(body: PartialCloseRequest, venue: Venue) -> dict[str, Any]:
+    return venue.build_partial_close(body)
+
+
+@router.post("/submit-position-update-tx")
+async def submit_update(body: UpdateSubmitRequest, venue: Venue) -> dict[str, Any]:
+    return venue.submit_update(body.model_dump(mode="json", exclude_none=True))
+
+
+@router.post("/positions")
+async def positions(body: WalletRequest, venue: Venue) -> list[dict[str, Any]]:
+    return venue.wallet_positions(body.walletPubkey, "all")
+
+
+@router.post("/positions/open")
+async def positions_open(body: WalletRequest, venue: Venue) -> list[dict[str, Any]]:
+    return venue.wallet_positions(body.walletPubkey, "open")
+
+
+@router.post("/positions/closed")
+async def positions_closed(body: WalletRequest, venue: Venue) -> list[dict[str, Any]]:
+    return venue.wallet_positions(body.walletPubkey, "closed")
+
+
+@router.post("/positions/by-pda")
+async def position_by_pda(venue: Venue, pda: str = Query(min_length=1)) -> dict[str, Any]:
+    return venue.position_by_pda(pda)
+
+
+@router.post("/refresh-positions")
+async def refresh(body: RefreshRequest, venue: Venue) -> dict[str, Any]:
+    return venue.refresh(body)
+
+
+@router.api_route("/all-liquidation-events", methods=["GET", "POST"])
+async def liquidation_events(venue: Venue) -> list[dict[str, Any]]:
+    return venue.all_liquidation_events()

@@ -606,15 +606,11 @@ class AsgardVenue:
 
     def submit_open(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._sync()
-            key, bundle, build = self._take_back(body, "open", "positionPda")
+            key, bundle, build = self._submitted(body, "open", "positionPda")
             if build is None:
-                txs.check_signed(bundle)
                 return self._landed[key]
             plan = build.open
             assert plan is not None
-            txs.check_signed(bundle)
-            self._check_fresh(bundle)
             lend = self.market.lending[plan.source.key]
             if not lend.active:
                 raise invalid(f"the {plan.source.strategy} source became inactive", code="SOURCE_INACTIVE")
@@ -804,15 +800,11 @@ class AsgardVenue:
 
     def submit_close(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._sync()
-            key, bundle, build = self._take_back(body, "close", "positionPDA")
+            key, bundle, build = self._submitted(body, "close", "positionPDA")
             if build is None:
-                txs.check_signed(bundle)
                 return self._landed[key]
             quote = build.close
             assert quote is not None
-            txs.check_signed(bundle)
-            self._check_fresh(bundle)
             position = self._owned_active(
                 build.pda, build.owner, self.positions[build.pda].source.protocol.value
             )
@@ -957,27 +949,11 @@ class AsgardVenue:
 
     def submit_update(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            self._sync()
-            key, bundle, build = self._take_back(body, "update", "positionPDA")
+            key, bundle, build = self._submitted(body, "update", "positionPDA")
             if build is None:
-                txs.check_signed(bundle)
                 return self._landed[key]
             quote, record = build.close, build.update
             assert quote is not None and record is not None
-            src = self.positions[build.pda].source
-            for field_name, expected in (
-                ("positionId", build.position_id),
-                ("tokenATokenMint", src.token_a_mint),
-                ("tokenBTokenMint", src.token_b_mint),
-                ("protocol", src.protocol.value),
-            ):
-                if body[field_name] != expected:
-                    raise invalid(
-                        f"{field_name} does not match the position this transaction updates",
-                        code="ECHO_MISMATCH",
-                    )
-            txs.check_signed(bundle)
-            self._check_fresh(bundle)
             position = self._owned_active(
                 build.pda, build.owner, self.positions[build.pda].source.protocol.value
             )
@@ -1039,6 +1015,36 @@ class AsgardVenue:
                 break
             self._pending.popitem(last=False)
         self._pending[txs.message_key(bundle)] = build
+
+    def _submitted(
+        self, body: dict[str, Any], kind: str, pda_field: str
+    ) -> tuple[str, list[VersionedTransaction], Build | None]:
+        """What every submit checks first, under the lock: the transactions are the ones this API built
+        for this kind of submit, echoed back unchanged, signed, and their blockhash still valid. The
+        build is None when they already landed: the submit answers `self._landed[key]` again."""
+        self._sync()
+        key, bundle, build = self._take_back(body, kind, pda_field)
+        if build is not None and kind == "update":
+            self._check_update_echo(body, build)
+        txs.check_signed(bundle)
+        if build is not None:
+            self._check_fresh(bundle)
+        return key, bundle, build
+
+    def _check_update_echo(self, body: dict[str, Any], build: Build) -> None:
+        """An update's body echoes its position (checked before the signatures, as Asgard does)."""
+        src = self.positions[build.pda].source
+        for field_name, expected in (
+            ("positionId", build.position_id),
+            ("tokenATokenMint", src.token_a_mint),
+            ("tokenBTokenMint", src.token_b_mint),
+            ("protocol", src.protocol.value),
+        ):
+            if body[field_name] != expected:
+                raise invalid(
+                    f"{field_name} does not match the position this transaction updates",
+                    code="ECHO_MISMATCH",
+                )
 
     def _take_back(
         self, body: dict[str, Any], kind: str, pda_field: str

@@ -36,6 +36,7 @@ from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
+from devnet.jsonrpc import NodeError
 from shared.assets import TOKENS, Chain
 
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
@@ -56,14 +57,8 @@ MINT_LAMPORTS = 1_461_600
 _MINT_AUTHORITY = Pubkey.from_string("BasisDevnetMintAuthority1111111111111111111")
 
 
-class RpcError(Exception):
+class RpcError(NodeError):
     """A JSON-RPC error as the validator would return it."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
 
 
 @dataclass

@@ -29,6 +29,7 @@ from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionStatus
 
+from devnet.jsonrpc import Handler, JsonRpcNode, read_body, reply
 from devnet.solana.chain import (
     FINALIZED_AFTER,
     GENESIS_SLOT,
@@ -63,8 +64,6 @@ TX_TYPE = "solana_transaction::versioned::VersionedTransaction"
 COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 DEFAULT_UNITS_PER_INSTRUCTION = 200_000
 MAX_COMPUTE_UNITS = 1_400_000
-
-Handler = Callable[[list[Any]], Any]
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -268,8 +267,8 @@ def transaction_error_json(err: Any) -> Any:
     return json.loads(status.to_json())["err"]
 
 
-class SolanaRpc:
-    """Method table and JSON-RPC envelope handling over one `SolanaChain`."""
+class SolanaRpc(JsonRpcNode):
+    """The method table over one `SolanaChain`, behind the devnet's JSON-RPC envelope in agave's words."""
 
     def __init__(self, chain: SolanaChain) -> None:
         self.chain = chain
@@ -304,57 +303,32 @@ class SolanaRpc:
             "simulateTransaction": self.simulate_transaction,
         }
 
-    # ------------------------------------------------------------------ envelope
-    def handle_body(self, body: bytes) -> bytes:
-        """A whole HTTP body in, the whole answer out (b"" when only notifications came in)."""
-        try:
-            request = json.loads(body)
-        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
-            return _dump(_error_response(None, -32700, "Parse error"))
-        if isinstance(request, list):
-            if not request:
-                return _dump(_error_response(None, -32600, "Invalid request"))
-            answers = [a for a in (self.handle_call(r) for r in request) if a is not None]
-            return _dump(answers) if answers else b""
-        answer = self.handle_call(request)
-        return _dump(answer) if answer is not None else b""
-
-    def handle_call(self, request: Any) -> dict[str, Any] | None:
-        if not isinstance(request, dict):
-            return _error_response(None, -32600, "Invalid request")
+    # ------------------------------------------------------------------ envelope (devnet/jsonrpc.py)
+    def refuse(self, request: dict[str, Any]) -> dict[str, Any] | None:
         has_id = "id" in request
         request_id = request.get("id")
-        method = request.get("method")
-        params = request.get("params", [])
         if (
-            not isinstance(method, str)
+            not isinstance(request.get("method"), str)
             or request.get("jsonrpc", "2.0") != "2.0"
             or (has_id and not _valid_id(request_id))
         ):
-            return _error_response(
-                request_id if has_id and _valid_id(request_id) else None, -32600, "Invalid request"
+            return self.error(
+                request_id if has_id and _valid_id(request_id) else None, -32600, self.invalid_request
             )
-        answer = self._run(method, params, request_id)
-        # A notification (no "id") runs like a call, but its answer is not sent (JSON-RPC 2.0).
-        return answer if has_id else None
+        return None
 
-    def _run(self, method: str, params: Any, request_id: Any) -> dict[str, Any]:
-        handler = self.methods.get(method)
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        request_id, params = request.get("id"), request.get("params", [])
+        handler = self.methods.get(request["method"])
         if handler is None:
-            return _error_response(request_id, -32601, "Method not found")
+            return self.error(request_id, -32601, "Method not found")
         if params is None:
             params = []
         if not isinstance(params, list):
-            return _error_response(
+            return self.error(
                 request_id, -32602, f"Invalid params: invalid type: {_serde_kind(params)}, expected a tuple."
             )
-        try:
-            result = handler(params)
-        except RpcError as exc:
-            return _error_response(request_id, exc.code, exc.message, exc.data)
-        except Exception as exc:  # a bug must read as an internal error, never a dropped connection
-            return _error_response(request_id, -32603, f"Internal error: {exc}")
-        return {"jsonrpc": "2.0", "result": result, "id": request_id}
+        return self.run(request_id, handler, params)
 
     # ------------------------------------------------------------------ helpers
     def _slot(self, commitment: str) -> int:
@@ -1019,17 +993,6 @@ def _valid_id(value: Any) -> bool:
     return value is None or (isinstance(value, (str, int)) and not isinstance(value, bool))
 
 
-def _error_response(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "error": error, "id": request_id}
-
-
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
 # ---------------------------------------------------------------------------------------------- ASGI
 ASGIApp = Callable[
     [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
@@ -1046,13 +1009,13 @@ def create_app(chain: SolanaChain) -> ASGIApp:
             return
         method = scope["method"]
         if method == "GET" and scope["path"] == "/health":
-            await _reply(send, 200, b"behind" if chain.halted else b"ok", b"text/plain; charset=utf-8")
+            await reply(send, 200, b"behind" if chain.halted else b"ok", b"text/plain; charset=utf-8")
             return
         if method == "OPTIONS":
-            await _reply(send, 200, b"", b"text/plain", cors=True)
+            await reply(send, 200, b"", b"text/plain", cors_methods=b"POST, OPTIONS")
             return
         if method != "POST":
-            await _reply(
+            await reply(
                 send, 405, b"Used HTTP Method is not allowed. POST or OPTIONS is required", b"text/plain"
             )
             return
@@ -1060,39 +1023,18 @@ def create_app(chain: SolanaChain) -> ASGIApp:
         for name, value in scope["headers"]:
             if name == b"content-type":
                 content_type = value.split(b";", 1)[0].strip().lower()
-        body = bytearray()
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_REQUEST_BODY:
-                await _reply(send, 413, b"Payload Too Large", b"text/plain")
-                return
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive, MAX_REQUEST_BODY)
+        if len(body) > MAX_REQUEST_BODY:
+            await reply(send, 413, b"Payload Too Large", b"text/plain")
+            return
         if content_type != b"application/json":
-            await _reply(
+            await reply(
                 send,
                 415,
                 b"Supplied content type is not allowed. Content-Type: application/json is required",
                 b"text/plain",
             )
             return
-        try:
-            answer = rpc.handle_body(bytes(body))
-        except Exception as exc:  # never a bare 500: the client gets a JSON-RPC internal error
-            answer = _dump(_error_response(None, -32603, f"Internal error: {exc}"))
-        await _reply(send, 200, answer, b"application/json")
+        await reply(send, 200, rpc.answer_body(body), b"application/json")
 
     return app
-
-
-async def _reply(send: Any, status: int, body: bytes, content_type: bytes, cors: bool = False) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if cors:
-        headers += [
-            (b"access-control-allow-origin", b"*"),
-            (b"access-control-allow-methods", b"POST, OPTIONS"),
-            (b"access-control-allow-headers", b"content-type"),
-        ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -9,6 +9,10 @@
 The code request opens a sign-in flow bound to this browser (cookie `basis_signin`); the limits on
 wrong codes and on code requests, and why the owner's right code passes them, are in rate_limit.py.
 
+The routes take what they work with (`SignIn`: Privy, the session store, the user directory, the rate
+limiter) through dependencies; `install_sign_in` puts them on an app. Other routes take the signed-in
+user's id through `current_user` (`CurrentUser`).
+
 CSRF: every state-changing request carries `X-CSRF-Token` equal to the `basis_csrf` cookie
 (double submit, constant-time compare); with a session, it must also equal that session's own
 token, so a cookie planted from a sibling domain does not pass. Missing or wrong → 403.
@@ -18,11 +22,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -38,6 +41,7 @@ from orchestrator.auth.rate_limit import (
     verify_checks,
 )
 from orchestrator.auth.sessions import ActiveSession, SessionStore
+from orchestrator.errors import ErrorBody
 from shared.logging import get_logger
 
 log = get_logger("orchestrator.auth")
@@ -73,12 +77,6 @@ class VerifyBody(BaseModel):
     remember: bool = False
 
 
-class ErrorBody(BaseModel):
-    """What an error answer holds: a sentence for a person, or FastAPI's list of field errors."""
-
-    detail: str | list[dict[str, Any]]
-
-
 # Documented so the schema tells the truth: our own 422s carry a sentence, not FastAPI's list.
 INVALID_INPUT: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "The email address or code is not valid, and why."}
@@ -95,8 +93,35 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _secure(request: Request, forced: bool | None) -> bool:
-    return forced if forced is not None else request.url.scheme == "https"
+@dataclass(frozen=True)
+class SignIn:
+    """What the sign-in routes work with, installed on an app with `install_sign_in`."""
+
+    privy: PrivyClient
+    sessions: SessionStore
+    users: UserDirectory
+    limiter: RateLimiter
+    # True: session cookies always `Secure` (users come over https only); None: when the request did.
+    cookie_secure: bool | None = None
+
+    def secure(self, request: Request) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else request.url.scheme == "https"
+
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+def install_sign_in(app: FastAPI, sign_in: SignIn) -> None:
+    """The sign-in routes on `app`, and `current_user` for the app's other routes."""
+    app.state.sign_in = sign_in
+    app.include_router(router)
+
+
+def sign_in_of(request: Request) -> SignIn:
+    return request.app.state.sign_in  # type: ignore[no-any-return]
+
+
+SignInDep = Annotated[SignIn, Depends(sign_in_of)]
 
 
 def session_of(sessions: SessionStore, request: Request) -> ActiveSession | None:
@@ -115,196 +140,186 @@ def check_csrf(request: Request, session: ActiveSession | None) -> None:
         raise _fail(403, "The CSRF token does not belong to this session; reload the page.")
 
 
-def make_current_user(sessions: SessionStore) -> Callable[[Request], Awaitable[str]]:
-    """A FastAPI dependency: the signed-in user's id, or 401 (403 on a state change without CSRF)."""
-
-    async def current_user(request: Request) -> str:
-        session = await run_in_threadpool(session_of, sessions, request)
-        if session is None:
-            raise _fail(401, "Sign in first.")
-        check_csrf(request, session)
-        return session.user_id
-
-    return current_user
+async def current_user(request: Request, sign_in: SignInDep) -> str:
+    """A dependency: the signed-in user's id, or 401 (403 on a state change without CSRF)."""
+    session = await run_in_threadpool(session_of, sign_in.sessions, request)
+    if session is None:
+        raise _fail(401, "Sign in first.")
+    check_csrf(request, session)
+    return session.user_id
 
 
-async def current_user(request: Request) -> str:
-    """`make_current_user` for the store the app keeps in `app.state.auth_sessions`."""
-    sessions: SessionStore | None = getattr(request.app.state, "auth_sessions", None)
-    if sessions is None:
-        raise RuntimeError("app.state.auth_sessions is not set; the auth router is not installed")
-    return await make_current_user(sessions)(request)
+CurrentUser = Annotated[str, Depends(current_user)]
 
 
-def make_auth_router(
-    privy: PrivyClient,
-    sessions: SessionStore,
-    users: UserDirectory,
-    *,
-    limiter: RateLimiter | None = None,
-    cookie_secure: bool | None = None,
-) -> APIRouter:
-    """`limiter` defaults to one on the sessions' database; `cookie_secure` None = Secure on https."""
-    limits = limiter or RateLimiter(sessions.db)
-    router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+async def anonymous_csrf(request: Request, sign_in: SignInDep) -> ActiveSession | None:
+    """A dependency of the sign-in forms: CSRF checked, for a visitor too; their session, if any."""
+    session = await run_in_threadpool(session_of, sign_in.sessions, request)
+    check_csrf(request, session)
+    return session
 
-    def set_cookie(
-        request: Request, response: Response, name: str, value: str, max_age: int | None, http_only: bool
-    ) -> None:
-        response.set_cookie(
-            name,
-            value,
-            max_age=max_age,
-            path="/",
-            httponly=http_only,
-            samesite="lax",
-            secure=_secure(request, cookie_secure),
-        )
 
-    def set_flow_cookie(request: Request, response: Response, token: str) -> None:
-        # Sent only to the sign-in routes, never to a bot (path) nor with another site's request.
-        response.set_cookie(
-            FLOW_COOKIE,
-            token,
-            max_age=int(FLOW_TTL.total_seconds()),
-            path=FLOW_COOKIE_PATH,
-            httponly=True,
-            samesite="strict",
-            secure=_secure(request, cookie_secure),
-        )
-
-    def clear_flow_cookie(request: Request, response: Response) -> None:
-        response.delete_cookie(
-            FLOW_COOKIE,
-            path=FLOW_COOKIE_PATH,
-            httponly=True,
-            samesite="strict",
-            secure=_secure(request, cookie_secure),
-        )
-
-    def clear_cookies(request: Request, response: Response) -> None:
-        for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
-            response.delete_cookie(
-                name, path="/", httponly=http_only, samesite="lax", secure=_secure(request, cookie_secure)
-            )
-
-    async def limited(checks: list[tuple[Limit, str]]) -> Attempt:
-        """Count this attempt under every limit, atomically (racing requests cannot all pass), or 429."""
-        try:
-            return await run_in_threadpool(limits.acquire, checks)
-        except Limited as exc:
-            wait = exc.retry_after_s
-            advice = exc.limit.advice if exc.limit is not None else "Too many attempts; try again in {wait}."
-            raise _fail(429, advice.format(wait=_minutes(wait)), {"Retry-After": str(wait)}) from None
-
-    async def anonymous_csrf(request: Request) -> ActiveSession | None:
-        session = await run_in_threadpool(session_of, sessions, request)
-        check_csrf(request, session)
-        return session
-
-    @router.get("/csrf")
-    async def csrf(request: Request, response: Response) -> dict[str, str]:
-        """The visitor's CSRF token (reused if the cookie already holds one), for the sign-in forms."""
-        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-        set_cookie(request, response, CSRF_COOKIE, token, None, http_only=False)
-        return {"csrf_token": token}
-
-    @router.post(
-        "/privy/initiate", status_code=202, dependencies=[Depends(anonymous_csrf)], responses=INVALID_INPUT
+def _set_cookie(
+    response: Response, name: str, value: str, max_age: int | None, *, http_only: bool, secure: bool
+) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", httponly=http_only, samesite="lax", secure=secure
     )
-    async def initiate(body: InitiateBody, request: Request, response: Response) -> dict[str, str]:
-        email = _email(body.email)
-        client = _client(request)
-        await limited(initiate_checks(email, client))
-        try:
-            await privy.initiate(email)
-        except RateLimited as exc:
-            raise _too_many(exc) from None
-        except PrivyError as exc:
-            raise _upstream(exc) from None
-        # This browser asked for the newest code: its flow is the email's current one.
-        set_flow_cookie(request, response, await run_in_threadpool(limits.open_flow, email))
-        log.info("sign-in code sent", client=client)
-        return {"status": "sent", "email": email}
 
-    @router.post("/privy/verify", responses=INVALID_INPUT)
-    async def verify(
-        body: VerifyBody,
-        request: Request,
-        response: Response,
-        previous: ActiveSession | None = Depends(anonymous_csrf),
-    ) -> dict[str, object]:
-        email = _email(body.email)
-        try:
-            code = normalise_code(body.code)
-        except InvalidInput as exc:
-            raise _fail(422, str(exc)) from None
-        client = _client(request)
-        flow_token = request.cookies.get(FLOW_COOKIE)
-        flow = await run_in_threadpool(limits.current_flow, email, flow_token)
-        # Counted before Privy is asked, so parallel guesses cannot all get through; only a wrong
-        # code keeps counting.
-        attempt = await limited(verify_checks(email, client, flow))
-        try:
-            privy_user = await privy.verify(email, code)
-        except InvalidCode:
-            log.info("sign-in code refused", client=client)
-            raise _fail(
-                401, "That code is wrong or has expired; check the latest email or send a new code."
-            ) from None
-        except RateLimited as exc:
-            await run_in_threadpool(limits.refund, attempt)
-            raise _too_many(exc) from None
-        except PrivyError as exc:
-            await run_in_threadpool(limits.refund, attempt)
-            raise _upstream(exc) from None
-        await run_in_threadpool(limits.refund, attempt)
-        await run_in_threadpool(limits.close_flow, email, flow_token)
-        clear_flow_cookie(request, response)
-        try:
-            signed_in = await users.sign_in(privy_user)
-        except HTTPException:  # the directory's own answer (e.g. 503 while a bot starts) stands
-            raise
-        except Exception:
-            log.exception("user directory failed to sign in a verified user", privy_user_id=privy_user.id)
-            raise _fail(503, "Your account could not be set up just now; try again in a minute.") from None
-        if previous is not None:  # a new sign-in replaces whatever session this browser had
-            await run_in_threadpool(sessions.delete, request.cookies.get(SESSION_COOKIE))
-        new = await run_in_threadpool(lambda: sessions.create(signed_in.user_id, remember=body.remember))
-        max_age = new.max_age_s
-        set_cookie(request, response, SESSION_COOKIE, new.cookie_value, max_age, http_only=True)
-        set_cookie(request, response, CSRF_COOKIE, new.csrf_token, max_age, http_only=False)
-        log.info("signed in", user_id=signed_in.user_id, new_user=signed_in.is_new, remember=body.remember)
-        return {
-            "user_id": signed_in.user_id,
-            "is_new": signed_in.is_new,
-            "tenant_id": signed_in.tenant_id,
-            "csrf_token": new.csrf_token,
-            "expires_at": new.expires_at.isoformat(),
-        }
 
-    @router.post("/logout", status_code=204)
-    async def logout(request: Request) -> Response:
-        session = await anonymous_csrf(request)
-        if session is not None:
-            await run_in_threadpool(sessions.delete, request.cookies.get(SESSION_COOKIE))
-            log.info("signed out", user_id=session.user_id)
-        response = Response(status_code=204)
-        clear_cookies(request, response)
-        return response
+def _set_flow_cookie(response: Response, token: str, secure: bool) -> None:
+    # Sent only to the sign-in routes, never to a bot (path) nor with another site's request.
+    response.set_cookie(
+        FLOW_COOKIE,
+        token,
+        max_age=int(FLOW_TTL.total_seconds()),
+        path=FLOW_COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
 
-    @router.get("/me")
-    async def me(request: Request) -> dict[str, object]:
-        session = await run_in_threadpool(session_of, sessions, request)
-        if session is None:
-            raise _fail(401, "Sign in first.")
-        return {
-            "user_id": session.user_id,
-            "expires_at": session.expires_at.isoformat(),
-            "remember": session.remember,
-        }
 
-    return router
+def _clear_flow_cookie(response: Response, secure: bool) -> None:
+    response.delete_cookie(
+        FLOW_COOKIE, path=FLOW_COOKIE_PATH, httponly=True, samesite="strict", secure=secure
+    )
+
+
+def _clear_cookies(response: Response, secure: bool) -> None:
+    for name, http_only in ((SESSION_COOKIE, True), (CSRF_COOKIE, False)):
+        response.delete_cookie(name, path="/", httponly=http_only, samesite="lax", secure=secure)
+
+
+async def _limited(limiter: RateLimiter, checks: list[tuple[Limit, str]]) -> Attempt:
+    """Count this attempt under every limit, atomically (racing requests cannot all pass), or 429."""
+    try:
+        return await run_in_threadpool(limiter.acquire, checks)
+    except Limited as exc:
+        wait = exc.retry_after_s
+        advice = exc.limit.advice if exc.limit is not None else "Too many attempts; try again in {wait}."
+        raise _fail(429, advice.format(wait=_minutes(wait)), {"Retry-After": str(wait)}) from None
+
+
+@router.get("/csrf")
+async def csrf(request: Request, response: Response, sign_in: SignInDep) -> dict[str, str]:
+    """The visitor's CSRF token (reused if the cookie already holds one), for the sign-in forms."""
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    _set_cookie(response, CSRF_COOKIE, token, None, http_only=False, secure=sign_in.secure(request))
+    return {"csrf_token": token}
+
+
+@router.post(
+    "/privy/initiate", status_code=202, dependencies=[Depends(anonymous_csrf)], responses=INVALID_INPUT
+)
+async def initiate(
+    body: InitiateBody, request: Request, response: Response, sign_in: SignInDep
+) -> dict[str, str]:
+    email = _email(body.email)
+    client = _client(request)
+    await _limited(sign_in.limiter, initiate_checks(email, client))
+    try:
+        await sign_in.privy.initiate(email)
+    except RateLimited as exc:
+        raise _too_many(exc) from None
+    except PrivyError as exc:
+        raise _upstream(exc) from None
+    # This browser asked for the newest code: its flow is the email's current one.
+    token = await run_in_threadpool(sign_in.limiter.open_flow, email)
+    _set_flow_cookie(response, token, sign_in.secure(request))
+    log.info("sign-in code sent", client=client)
+    return {"status": "sent", "email": email}
+
+
+@router.post("/privy/verify", responses=INVALID_INPUT)
+async def verify(
+    body: VerifyBody,
+    request: Request,
+    response: Response,
+    sign_in: SignInDep,
+    previous: ActiveSession | None = Depends(anonymous_csrf),
+) -> dict[str, object]:
+    email = _email(body.email)
+    try:
+        code = normalise_code(body.code)
+    except InvalidInput as exc:
+        raise _fail(422, str(exc)) from None
+    flow_token = request.cookies.get(FLOW_COOKIE)
+    privy_user = await _verified(sign_in, email, code, _client(request), flow_token)
+    secure = sign_in.secure(request)
+    _clear_flow_cookie(response, secure)
+    signed_in = await _signed_in(sign_in, privy_user)
+    if previous is not None:  # a new sign-in replaces whatever session this browser had
+        await run_in_threadpool(sign_in.sessions.delete, request.cookies.get(SESSION_COOKIE))
+    new = await run_in_threadpool(lambda: sign_in.sessions.create(signed_in.user_id, remember=body.remember))
+    _set_cookie(response, SESSION_COOKIE, new.cookie_value, new.max_age_s, http_only=True, secure=secure)
+    _set_cookie(response, CSRF_COOKIE, new.csrf_token, new.max_age_s, http_only=False, secure=secure)
+    log.info("signed in", user_id=signed_in.user_id, new_user=signed_in.is_new, remember=body.remember)
+    return {
+        "user_id": signed_in.user_id,
+        "is_new": signed_in.is_new,
+        "tenant_id": signed_in.tenant_id,
+        "csrf_token": new.csrf_token,
+        "expires_at": new.expires_at.isoformat(),
+    }
+
+
+async def _verified(sign_in: SignIn, email: str, code: str, client: str, flow_token: str | None) -> PrivyUser:
+    """The Privy user whose code this is, counted against the limits first; the flow closed after."""
+    flow = await run_in_threadpool(sign_in.limiter.current_flow, email, flow_token)
+    # Counted before Privy is asked, so parallel guesses cannot all get through; only a wrong
+    # code keeps counting.
+    attempt = await _limited(sign_in.limiter, verify_checks(email, client, flow))
+    try:
+        privy_user = await sign_in.privy.verify(email, code)
+    except InvalidCode:
+        log.info("sign-in code refused", client=client)
+        raise _fail(
+            401, "That code is wrong or has expired; check the latest email or send a new code."
+        ) from None
+    except RateLimited as exc:
+        await run_in_threadpool(sign_in.limiter.refund, attempt)
+        raise _too_many(exc) from None
+    except PrivyError as exc:
+        await run_in_threadpool(sign_in.limiter.refund, attempt)
+        raise _upstream(exc) from None
+    await run_in_threadpool(sign_in.limiter.refund, attempt)
+    await run_in_threadpool(sign_in.limiter.close_flow, email, flow_token)
+    return privy_user
+
+
+async def _signed_in(sign_in: SignIn, privy_user: PrivyUser) -> SignedInUser:
+    """The core's user for a verified Privy user (made on a first sign-in)."""
+    try:
+        return await sign_in.users.sign_in(privy_user)
+    except HTTPException:  # the directory's own answer (e.g. 503 while a bot starts) stands
+        raise
+    except Exception:
+        log.exception("user directory failed to sign in a verified user", privy_user_id=privy_user.id)
+        raise _fail(503, "Your account could not be set up just now; try again in a minute.") from None
+
+
+@router.post("/logout", status_code=204)
+async def logout(request: Request, sign_in: SignInDep) -> Response:
+    session = await anonymous_csrf(request, sign_in)
+    if session is not None:
+        await run_in_threadpool(sign_in.sessions.delete, request.cookies.get(SESSION_COOKIE))
+        log.info("signed out", user_id=session.user_id)
+    response = Response(status_code=204)
+    _clear_cookies(response, sign_in.secure(request))
+    return response
+
+
+@router.get("/me")
+async def me(request: Request, sign_in: SignInDep) -> dict[str, object]:
+    session = await run_in_threadpool(session_of, sign_in.sessions, request)
+    if session is None:
+        raise _fail(401, "Sign in first.")
+    return {
+        "user_id": session.user_id,
+        "expires_at": session.expires_at.isoformat(),
+        "remember": session.remember,
+    }
 
 
 def _email(value: str) -> str:

@@ -17,7 +17,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from orchestrator.runtimes.base import BotSpec, health_answers
+from orchestrator.runtimes.base import BotSpec, Runtime, RuntimeUnavailable, health_answers
+from shared.launch import placement, secret_files, variable
 
 T = TypeVar("T")
 
@@ -40,8 +41,6 @@ OWNER_CAPS = ["CHOWN", "FOWNER", "DAC_READ_SEARCH"]
 # tenant or instance label, so nothing takes it for a bot; one a killed control plane left is removed
 # with the volume.
 OWNER_LABEL = "basis.volume-owner"
-# Settings that are secrets: delivered as files, never as environment variables.
-SECRET_ENV = ("BASIS_SERVER_SECRET", "BASIS_API_TOKEN", "BASIS_ASGARD_API_KEY")
 # Limits when the tenant's own do not say: `memory_mb`, `cpus`, `pids`.
 DEFAULT_LIMITS: dict[str, int | float] = {"memory_mb": 512, "cpus": 1.0, "pids": 256}
 INSTANCE = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
@@ -56,7 +55,8 @@ HEALTHCHECK_TEST = [
     "CMD",
     "bash",
     "-c",
-    'exec 3<>"/dev/tcp/127.0.0.1/${BASIS_API_PORT}" && '
+    # The port the bot's API listens on in its container (the launch's placement).
+    f'exec 3<>"/dev/tcp/127.0.0.1/${variable("api_port")}" && '
     "printf 'GET /health HTTP/1.0\\r\\nHost: 127.0.0.1\\r\\n\\r\\n' >&3 && "
     'read -r -t 2 status <&3 && [[ "$status" == "HTTP/1."?" 200 "* ]]',
 ]
@@ -68,7 +68,7 @@ HEALTHCHECK_TIMING = {
 }
 
 
-class DockerRuntimeError(RuntimeError):
+class DockerRuntimeError(RuntimeUnavailable):
     """The engine refused or could not be reached; the message names the tenant, never a secret."""
 
 
@@ -129,25 +129,15 @@ def effective_limits(spec: BotSpec) -> tuple[int, int, int]:
 def bot_environment(
     spec: BotSpec, *, host_network: bool, secret_dir: str
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(environment, secret files): each secret becomes `<NAME>_FILE` = `<secret_dir>/<name>`."""
-    env: dict[str, str] = {}
-    secrets: dict[str, str] = {}
-    for key, value in spec.env.items():
-        if key in SECRET_ENV:
-            filename = key.removeprefix("BASIS_").lower()
-            secrets[filename] = value
-            env[f"{key}_FILE"] = f"{secret_dir}/{filename}"
-        else:
-            env[key] = value
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            "BASIS_TENANT_ID": spec.tenant_id,
-            "BASIS_DATA_DIR": DATA_DIR,
-            "BASIS_API_HOST": "127.0.0.1" if host_network else "0.0.0.0",
-            "BASIS_API_PORT": str(spec.port if host_network else CONTAINER_PORT),
-        }
-    )
+    """(environment, secret files): the launch's settings with each secret as a file in `secret_dir`
+    (`shared.launch.secret_files`), and where the bot runs: /data, on the container's port 8080 (or on
+    its own port on the host's loopback, with the host's network)."""
+    env, secrets = secret_files(spec.env, secret_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    if host_network:
+        env.update(placement(spec.tenant_id, DATA_DIR, "127.0.0.1", spec.port))
+    else:
+        env.update(placement(spec.tenant_id, DATA_DIR, "0.0.0.0", CONTAINER_PORT))
     return env, secrets
 
 
@@ -158,9 +148,9 @@ def port_of(labels: dict[str, str] | None) -> int | None:
         return None
 
 
-class EngineRuntime:
+class EngineRuntime(Runtime):
     """The engine plumbing both runtimes stand on: a lazy SDK client, blocking calls in worker threads,
-    names, labels, per-tenant locks and the tenants' data volumes."""
+    names, labels, per-tenant locks, the tenants' data volumes and the engine's event stream."""
 
     def __init__(
         self,
@@ -281,10 +271,28 @@ class EngineRuntime:
         with contextlib.suppress(NotFound):
             volume.remove(force=True)
 
+    def _remove_data(self, tenant_id: str) -> None:
+        """Remove the tenant's data volume (blocking; `reap` and `remove` run it in a worker thread)."""
+        self._remove_volume(tenant_id)
+
     async def volumes(self) -> list[str]:
-        """Tenant ids of every data volume of ours, whether a tenant owns it or not."""
+        """Tenant ids of every data volume of ours on this engine, whether a tenant owns it or not."""
         found = await self._call(self.client.volumes.list, filters={"label": self._selector()})
         return sorted((v.attrs.get("Labels") or {}).get(TENANT_LABEL, "") for v in found)
+
+    async def reap(self, owners: set[str]) -> list[str]:
+        """Remove the bots *and volumes* of ours that belong to none of `owners`; their tenant ids. (The
+        reconciler lists `volumes` instead, and asks again before each; operators and tests call this.)"""
+        reaped: set[str] = set()
+        for bot in await self.list():
+            if bot.tenant_id not in owners:
+                await self.stop(bot.tenant_id)
+                reaped.add(bot.tenant_id)
+        for tenant_id in await self.volumes():
+            if tenant_id not in owners:
+                await self._call(self._remove_data, tenant_id)
+                reaped.add(tenant_id)
+        return sorted(reaped)
 
     async def events(self) -> AsyncIterator[tuple[str, str]]:
         """(tenant id, action) for every engine event about containers of ours on this engine, as it

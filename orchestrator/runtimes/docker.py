@@ -63,7 +63,6 @@ from orchestrator.runtimes.container import (
     MANAGED_BY_VALUE,
     OWNER_CAPS,
     PORT_LABEL,
-    SECRET_ENV,
     SECRETS_DIR,
     TENANT_LABEL,
     TMP_SIZE,
@@ -91,7 +90,6 @@ __all__ = [
     "MANAGED_BY_VALUE",
     "PORT_LABEL",
     "SECRETS_DIR",
-    "SECRET_ENV",
     "TENANT_LABEL",
     "VERSION_LABEL",
     "DockerRuntime",
@@ -445,12 +443,6 @@ class DockerRuntime(EngineRuntime):
             out.append(await self._status_of(tenant_id, container))
         return out
 
-    async def kill_stray(self, pid: int) -> None:
-        """Remove a container of ours that no tenant owns (its pid from `list`); its volume stays."""
-        for bot in await self.list():
-            if bot.pid == pid:
-                await self.stop(bot.tenant_id)
-
     async def logs(self, tenant_id: str, lines: int = 100) -> str:
         container = await self._call(self._get_container, tenant_id)
         if container is None or lines <= 0:
@@ -461,22 +453,7 @@ class DockerRuntime(EngineRuntime):
     async def remove(self, tenant_id: str, purge: bool = False) -> None:
         await self.stop(tenant_id)
         if purge:
-            await self._call(self._remove_volume, tenant_id)
-
-    # ------------------------------------------------------------------ beyond the interface
-    # (`volumes`, `events` and `ping` come from EngineRuntime, shared with the swarm runtime.)
-    async def reap(self, tenant_ids: set[str]) -> list[str]:
-        """Remove containers *and volumes* of ours that belong to none of `tenant_ids`; returns their ids."""
-        reaped: set[str] = set()
-        for bot in await self.list():
-            if bot.tenant_id not in tenant_ids:
-                await self.stop(bot.tenant_id)
-                reaped.add(bot.tenant_id)
-        for tenant_id in await self.volumes():
-            if tenant_id not in tenant_ids:
-                await self._call(self._remove_volume, tenant_id)
-                reaped.add(tenant_id)
-        return sorted(reaped)
+            await self._call(self._remove_data, tenant_id)
 
 
 class _ChunkReader:

@@ -66,8 +66,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.runtimes.base import BotSpec, BotStatus, health_answers
+from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime, health_answers
 from orchestrator.runtimes.bot_code import closed_bot_code
+from shared.launch import placement
 from shared.logging import get_logger
 from shared.process_hardening import RUN_AS_ENV, can_switch_users, hand_over
 from shared.runtime_lock import LOCK_FD_ENV, holder
@@ -158,7 +159,7 @@ def _open_private(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
-class ProcessRuntime:
+class ProcessRuntime(Runtime):
     name = "process"
 
     def __init__(
@@ -306,15 +307,13 @@ class ProcessRuntime:
 
     def _env(self, spec: BotSpec) -> dict[str, str]:
         """The bot's whole environment: the allow-list of the control plane's, then its settings."""
+        folder = str(self.tenant_dir(spec.tenant_id))
         return {
             **passed_environment(),
             **spec.env,
             "PYTHONUNBUFFERED": "1",
-            "HOME": str(self.tenant_dir(spec.tenant_id)),
-            "BASIS_TENANT_ID": spec.tenant_id,
-            "BASIS_DATA_DIR": str(self.tenant_dir(spec.tenant_id)),
-            "BASIS_API_HOST": "127.0.0.1",
-            "BASIS_API_PORT": str(spec.port),
+            "HOME": folder,
+            **placement(spec.tenant_id, folder, "127.0.0.1", spec.port),
         }
 
     def _user(self, spec: BotSpec) -> int | None:
@@ -541,10 +540,10 @@ class ProcessRuntime:
             out.append(await self._status_of(proc.tenant_id, proc))
         return out
 
-    async def kill_stray(self, pid: int) -> None:
-        """Stop a bot of this data root that no tenant owns (its pid from `list`)."""
+    async def kill_stray(self, bot: BotStatus) -> None:
+        """Stop a bot of this data root that no tenant owns, by the pid `list` gave (its files stay)."""
         for proc in self._scan():
-            if proc.pid == pid:
+            if proc.pid == bot.pid:
                 await self._terminate(proc)
 
     async def logs(self, tenant_id: str, lines: int = 100) -> str:

@@ -486,12 +486,6 @@ class SwarmRuntime(EngineRuntime):
             out.append(await self._status_of(tenant_id, service))
         return out
 
-    async def kill_stray(self, pid: int) -> None:
-        """Remove a service of ours that no tenant owns (its pid from `list`); its volume stays."""
-        for bot in await self.list():
-            if bot.pid == pid:
-                await self.stop(bot.tenant_id)
-
     async def logs(self, tenant_id: str, lines: int = 100) -> str:
         """The bot's output; when its task failed, the engine's reason as a last line (a task rejected
         before its container ran, say for a missing image, has no output of its own)."""
@@ -512,26 +506,21 @@ class SwarmRuntime(EngineRuntime):
     async def remove(self, tenant_id: str, purge: bool = False) -> None:
         await self.stop(tenant_id)
         if purge:
-            await self._call(self._remove_volume_when_free, tenant_id)
+            await self._call(self._remove_data, tenant_id)
             await self._call(self._remove_configs, tenant_id)
             self._pinned.discard(tenant_id)
 
     # ------------------------------------------------------------------ beyond the interface
-    # (`volumes`, `events` and `ping` come from EngineRuntime: events about this node's task containers.)
-    async def reap(self, tenant_ids: set[str]) -> list[str]:
-        """Remove services, volumes, secrets and node configs of ours that belong to none of
-        `tenant_ids`; returns their tenant ids."""
-        reaped: set[str] = set()
-        for bot in await self.list():
-            if bot.tenant_id not in tenant_ids:
-                await self.stop(bot.tenant_id)
-                reaped.add(bot.tenant_id)
-        for tenant_id in await self.volumes():
-            if tenant_id not in tenant_ids:
-                await self._call(self._remove_volume_when_free, tenant_id)
-                reaped.add(tenant_id)
+    # (`volumes` and `events` come from EngineRuntime: events about this node's task containers.)
+    def _remove_data(self, tenant_id: str) -> None:
+        self._remove_volume_when_free(tenant_id)
+
+    async def reap(self, owners: set[str]) -> list[str]:
+        """Remove services, volumes, secrets and node configs of ours that belong to none of `owners`;
+        returns their tenant ids."""
+        reaped = set(await super().reap(owners))
         leftovers = await self._call(self._leftover_tenants)
-        for tenant_id in leftovers - tenant_ids:
+        for tenant_id in leftovers - owners:
             await self._call(self._remove_secrets, tenant_id)
             await self._call(self._remove_configs, tenant_id)
             self._pinned.discard(tenant_id)

@@ -1,5 +1,8 @@
 """`RiskConfig`: every risk threshold, loaded from the packaged `defaults.yaml` plus a user file.
 
+Its `transactions` section (what the bot may sign) is `shared.transaction_config.TransactionsConfig`,
+with defaults the control plane's signing broker shares (`shared/transaction_defaults.yaml`).
+
 The YAML is the documentation: each threshold there carries a comment saying what it measures and
 why its default is what it is. Numbers are read as exact `Decimal`s (a YAML float never becomes a
 Python float), unknown keys are errors, and the thresholds of one breaker must be ordered
@@ -13,13 +16,15 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.config_files import ConfigFileError, merge, problems, read_yaml
+from shared.transaction_config import TransactionsConfig, transaction_defaults
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
 
-class RiskConfigError(ValueError):
+class RiskConfigError(ConfigFileError):
     """A risk config file that cannot be used; the message names the file and the keys."""
 
 
@@ -133,85 +138,6 @@ class ExecutionFailureConfig(_Section):
     halt_after_consecutive_failures: int = Field(ge=1)
 
 
-class TransactionsConfig(_Section):
-    solana_programs: tuple[str, ...]
-    solana_trusted_destinations: tuple[str, ...] = ()
-    max_sol_out_lamports: int = Field(ge=0)
-    max_priority_fee_lamports: int = Field(ge=0)
-    max_usdc_per_transfer: Decimal = Field(gt=0)
-    evm_chain_ids: tuple[int, ...]
-    evm_contracts: tuple[str, ...]
-    erc20_destinations: tuple[str, ...]
-    hyperliquid_destinations: tuple[str, ...] = ()
-    hyperliquid_signature_chain_ids: tuple[int, ...]
-    max_token_out_per_transaction: dict[str, Decimal]
-    outflow_budget: dict[str, Decimal]
-    outflow_budget_window_hours: Decimal = Field(gt=0)
-    max_evm_gas: int = Field(gt=0)
-    max_evm_fee_per_gas_wei: int = Field(ge=0)
-    max_evm_priority_fee_per_gas_wei: int = Field(ge=0)
-    max_evm_fee_wei: int = Field(ge=0)
-    hyperliquid_assets: tuple[int, ...]
-    hyperliquid_max_leverage: int = Field(ge=1)
-    hyperliquid_price_band_bps: Decimal = Field(gt=0, lt=10_000)
-    hyperliquid_max_order_usd: Decimal = Field(gt=0)
-
-    @field_validator("max_token_out_per_transaction")
-    @classmethod
-    def _solana_tokens(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        # USDC's cap is max_usdc_per_transfer (every chain); these are the other Solana tokens.
-        from shared.assets import LSTS, Asset
-
-        return _asset_amounts(value, {Asset.SOL, *LSTS})
-
-    @field_validator("outflow_budget")
-    @classmethod
-    def _outflow_assets(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        from shared.transaction_policy import OUTFLOW_ASSETS
-
-        return _asset_amounts(value, set(OUTFLOW_ASSETS))
-
-    @field_validator("solana_programs", "solana_trusted_destinations")
-    @classmethod
-    def _base58(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # shared.addresses, not solders/eth_utils: same answers, without their import at every start.
-        from shared.addresses import is_solana_address
-
-        for text in value:
-            if not is_solana_address(text):
-                raise ValueError(f"{text!r} is not a Solana address")
-        return value
-
-    @field_validator("evm_contracts", "erc20_destinations", "hyperliquid_destinations")
-    @classmethod
-    def _evm(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from shared.addresses import is_evm_address, to_checksum_address
-
-        out = []
-        for text in value:
-            if not is_evm_address(text):
-                raise ValueError(f"{text!r} is not an EVM address")
-            out.append(to_checksum_address(text))
-        return tuple(out)
-
-
-def _asset_amounts(value: dict[str, Decimal], allowed: set[Any]) -> dict[str, Decimal]:
-    """`value` keyed by canonical asset names (`jitosol` → `jitoSOL`), each a known, allowed asset
-    with an amount of at least zero."""
-    from shared.assets import Asset
-
-    out: dict[str, Decimal] = {}
-    for name, amount in value.items():
-        asset = Asset.parse(name)
-        if asset not in allowed:
-            names = ", ".join(sorted(a.value for a in allowed))
-            raise ValueError(f"{asset.value} cannot be listed here (only {names})")
-        if amount < 0:
-            raise ValueError(f"{asset.value}: {amount} is negative")
-        out[asset.value] = amount
-    return out
-
-
 class RiskConfig(_Section):
     asgard_health: AsgardHealthConfig
     hyperliquid_margin: HyperliquidMarginConfig
@@ -233,59 +159,21 @@ class RiskConfig(_Section):
         return _validate(merge(self.model_dump(mode="python"), overrides), "overrides")
 
 
-class _DecimalLoader(yaml.SafeLoader):
-    """YAML loader that reads floats as exact Decimals (`0.1` → Decimal("0.1"))."""
-
-
-def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
-    return Decimal(loader.construct_scalar(node).replace("_", ""))  # type: ignore[arg-type]
-
-
-_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)
-    except OSError as exc:
-        raise RiskConfigError(f"cannot read risk config {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise RiskConfigError(f"risk config {path} is not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise RiskConfigError(f"risk config {path} must be a mapping of sections, not {type(data).__name__}")
-    return data
-
-
-def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`base` with `override`'s keys changed; nested mappings merge key by key."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _validate(data: dict[str, Any], source: str) -> RiskConfig:
     try:
         return RiskConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown key {where!r}")
-            else:
-                problems.append(f"{where}: {err['msg']}")
-        raise RiskConfigError(f"invalid risk config ({source}): " + "; ".join(problems)) from None
+        raise RiskConfigError(f"invalid risk config ({source}): {problems(exc)}") from None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return read_yaml(path, "risk config", RiskConfigError)
 
 
 def load_risk_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RiskConfig:
-    """The packaged defaults, overridden by the YAML file at `path` and then by `overrides`."""
-    data = _read(DEFAULTS_PATH)
+    """The packaged defaults (with the shared transaction defaults as their `transactions` section),
+    overridden by the YAML file at `path` and then by `overrides`."""
+    data = merge(transaction_defaults(), _read(DEFAULTS_PATH))
     sources = ["defaults"]
     if path is not None:
         data = merge(data, _read(Path(path)))

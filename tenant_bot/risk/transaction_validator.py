@@ -4,7 +4,7 @@ makes goes, and the policy's defaults from the bot's risk config.
 The rules themselves (`TransactionPolicy`, `TransactionValidator`, `TransactionRejected`) live in
 `shared.transaction_policy`, because the control plane's signing broker enforces them too. Here they
 gain defaults: with no config, the policy is the `transactions` section of the packaged risk config
-(`tenant_bot/risk/defaults.yaml`).
+(`shared/transaction_defaults.yaml`, the defaults the signing broker starts from too).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.logging import get_logger
+from shared.transaction_config import TransactionsConfig
 from shared.transaction_policy import (
     ATA_PROGRAM,
     COMPUTE_BUDGET_PROGRAM,
@@ -26,7 +27,7 @@ from shared.transaction_policy import (
 )
 from shared.transaction_policy import TransactionPolicy as _SharedPolicy
 from shared.transaction_policy import TransactionValidator as _SharedValidator
-from tenant_bot.risk.config import RiskConfig, TransactionsConfig, load_risk_config
+from tenant_bot.risk.config import RiskConfig, load_risk_config
 from tenant_bot.signing.signer import Signer
 
 log = get_logger(__name__)

@@ -25,9 +25,9 @@ from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.tenants import TenantService
 from tests.docker.test_docker_runtime import bot_ports, container_of
 from tests.docker.test_swarm_runtime import container_of as swarm_container_of
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
-from tests.integration.orchestrator.test_tenants_support import health, settings_env
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.tenants import health, settings_env
 
 pytestmark = pytest.mark.devnet
 

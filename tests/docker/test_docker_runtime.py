@@ -28,9 +28,9 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.tenants import TenantService
-from tests.integration.orchestrator.test_tenants_support import health, settings_for
 from tests.support.devnet import DevnetProcess
 from tests.support.privileges import needs_root
+from tests.support.tenants import health, settings_for
 
 pytestmark = pytest.mark.devnet
 

@@ -22,8 +22,8 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.tenants import TenantService
 from tests.docker.test_docker_runtime import bot_ports
-from tests.integration.orchestrator.test_tenants_support import health, settings_env, settings_for
 from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.tenants import health, settings_env, settings_for
 
 pytestmark = pytest.mark.devnet
 

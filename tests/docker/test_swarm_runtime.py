@@ -25,8 +25,8 @@ from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.swarm import SwarmRuntime
 from orchestrator.tenants import TenantService
 from tests.docker.test_docker_runtime import addresses, bot_ports, owned_and_stray, settle
-from tests.integration.orchestrator.test_tenants_support import health, settings_env, settings_for
 from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.tenants import health, settings_env, settings_for
 
 pytestmark = pytest.mark.devnet
 

@@ -1,5 +1,5 @@
 """Helpers for the sign-in and deployment attack replays (no tests in here): a real `basis serve` on a
-devnet (tests/integration/orchestrator/test_broker_support.py `ControlPlane`), and browser-like
+devnet (tests/support/control_plane.py `ControlPlane`), and browser-like
 clients that connect from a chosen loopback source address (127.0.0.0/8 is all loopback on Linux),
 so one test can play several people on several networks."""
 
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from orchestrator.auth.router import CSRF_COOKIE, CSRF_HEADER
-from tests.integration.orchestrator.test_broker_support import ControlPlane
+from tests.support.control_plane import ControlPlane
 from tests.support.devnet import DevnetProcess
 
 

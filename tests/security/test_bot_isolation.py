@@ -26,16 +26,16 @@ from pydantic import SecretStr
 
 from orchestrator.config import DEVNET_SERVER_SECRET
 from orchestrator.runtimes.process import PASSED_ENV
-from orchestrator.tenants import bot_token
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
-from tests.integration.orchestrator.test_tenants_support import (
+from shared.launch import bot_token
+from tests.support.control_plane import ControlPlane, SignedIn
+from tests.support.devnet import ROOT, start_devnet
+from tests.support.privileges import bot_data_root, needs_root
+from tests.support.tenants import (
     cold_environ,
     pid_alive,
     settings_env,
     wait_for,
 )
-from tests.support.devnet import ROOT, start_devnet
-from tests.support.privileges import bot_data_root, needs_root
 
 pytestmark = pytest.mark.devnet
 

@@ -28,7 +28,7 @@ import pytest
 from orchestrator.runtimes.docker import DockerRuntime
 from tests.docker.conftest import bot_image, docker_client, instance  # noqa: F401  (fixtures)
 from tests.docker.test_docker_runtime import bot_ports, container_of
-from tests.integration.orchestrator.test_broker_support import ControlPlane, free_port
+from tests.support.control_plane import ControlPlane, free_port
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet

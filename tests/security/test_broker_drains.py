@@ -47,7 +47,7 @@ from shared.assets import HYPERLIQUID_BRIDGE, TOKENS, Asset, Chain
 from shared.transaction_policy import DEVNET_ASGARD_CUSTODY, TOKEN_PROGRAM, USDC_ARBITRUM
 from tenant_bot.signing.broker import BrokerSigner
 from tenant_bot.venues.hyperliquid import HyperliquidClient, OrderState, cloid_for
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import DevnetProcess, start_devnet
 
 pytestmark = pytest.mark.devnet

@@ -27,7 +27,7 @@ from hyperliquid.utils.signing import sign_l1_action
 from tenant_bot.signing.broker import BrokerSigner
 from tenant_bot.strategy.sizing import marketable_limit
 from tenant_bot.venues.hyperliquid import HyperliquidClient, OrderOutcome, OrderState, cloid_for
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import DevnetProcess, start_devnet
 
 pytestmark = pytest.mark.devnet
@@ -128,7 +128,9 @@ def signed(plane: ControlPlane, user: SignedIn, body: dict[str, Any]) -> None:
 
 async def _with_bot_client(plane: ControlPlane, user: SignedIn, body: Any) -> Any:
     """Run `body(hl)` with the bot's own Hyperliquid client and broker signer (its token, no key)."""
-    signer = BrokerSigner(plane.internal_url, user.tenant_id, user.token, user.solana_address, user.evm_address)
+    signer = BrokerSigner(
+        plane.internal_url, user.tenant_id, user.token, user.solana_address, user.evm_address
+    )
     try:
         async with HyperliquidClient(plane.dn.url("hyperliquid"), signer) as hl:
             return await body(hl)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.orchestrator.test_broker_support import ControlPlane
 from tests.support.attack import (
     Flood,
     Watch,
@@ -30,6 +29,7 @@ from tests.support.attack import (
     open_many,
     read_answer,
 )
+from tests.support.control_plane import ControlPlane
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet

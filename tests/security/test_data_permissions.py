@@ -21,12 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.tenants import bot_token
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
-from tests.integration.orchestrator.test_tenants_support import wait_for
+from shared.launch import bot_token
 from tests.security.test_bot_isolation import attack_as, basis
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import start_devnet
 from tests.support.privileges import bot_data_root, needs_root
+from tests.support.tenants import wait_for
 
 pytestmark = pytest.mark.devnet
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from orchestrator.config import DEVNET_SERVER_SECRET
-from orchestrator.tenants import bot_token
+from shared.launch import bot_token
 from tenant_bot.config import DEVNET_SERVER_SECRET as BOT_DEVNET_SECRET
 from tests.security.signin_support import control_plane
 from tests.support.devnet import ROOT, DevnetProcess

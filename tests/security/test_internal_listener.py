@@ -21,9 +21,9 @@ from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
-from tests.integration.orchestrator.test_tenants_support import service_for
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import DevnetProcess
+from tests.support.tenants import service_for
 
 pytestmark = pytest.mark.devnet
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
 from tests.support.attack import Answer, Watch, answered_by_bot, connect, read_answer
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
 from tests.support.attack import answered_by_bot, connect, read_answer
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from shared.web_files import file_below
 from tenant_bot.api.context import Context
 
 router = APIRouter(tags=["page"])
@@ -22,11 +23,7 @@ async def index(c: Context) -> FileResponse:
 
 @router.get("/static/{path:path}", summary="An asset of the page", response_class=FileResponse)
 async def static(path: str, c: Context) -> FileResponse:
-    root = (c.web_dir / "static").resolve()
-    try:
-        target = (root / path).resolve()
-    except (OSError, ValueError):
-        raise HTTPException(404, f"no asset {path!r}") from None
-    if not target.is_relative_to(root) or not target.is_file():
+    target = file_below((c.web_dir / "static").resolve(), path)
+    if target is None:
         raise HTTPException(404, f"no asset {path!r}")
     return FileResponse(target, headers={"Cache-Control": "no-cache"})

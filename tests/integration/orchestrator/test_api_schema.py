@@ -29,10 +29,10 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from orchestrator.app import BOT_PREFIX, create_app
 from orchestrator.auth.router import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from orchestrator.runtimes.process import ProcessRuntime
-from tests.integration.orchestrator.test_portal_support import Listeners, loopback_sockets
-from tests.integration.orchestrator.test_tenants_support import kill_all, settings_for
 from tests.support.devnet import DevnetProcess
+from tests.support.portal import Listeners, loopback_sockets
 from tests.support.postgres import BACKENDS, database_url_for
+from tests.support.tenants import kill_all, settings_for
 
 pytestmark = pytest.mark.devnet
 
@@ -85,7 +85,7 @@ def control_plane(
         finally:
             listeners.stop(timeout=30)
             kill_all(ProcessRuntime(cp_settings.data_root))
-            app.state.db.kw["bind"].dispose()
+            app.state.ctx.db.kw["bind"].dispose()
 
 
 def _run(

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.runtimes.process import ProcessRuntime
-from tests.integration.orchestrator.test_tenants_support import kill_all, settings_env, settings_for
 from tests.support.devnet import ROOT, DevnetProcess
 from tests.support.privileges import needs_root
+from tests.support.tenants import kill_all, settings_env, settings_for
 
 pytestmark = pytest.mark.devnet
 

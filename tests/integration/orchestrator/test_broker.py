@@ -40,9 +40,9 @@ from solders.system_program import TransferParams, transfer
 
 from shared.assets import HYPERLIQUID_BRIDGE
 from shared.transaction_policy import USDC_ARBITRUM
-from tests.integration.orchestrator.test_broker_support import ControlPlane, SignedIn
-from tests.integration.orchestrator.test_tenants_support import cold_environ, pid_alive
+from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import start_devnet
+from tests.support.tenants import cold_environ, pid_alive
 
 pytestmark = pytest.mark.devnet
 

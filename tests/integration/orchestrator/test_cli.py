@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from orchestrator.runtimes.process import ProcessRuntime
-from tests.integration.orchestrator.test_broker_support import ControlPlane
-from tests.integration.orchestrator.test_tenants_support import (
+from tests.support.control_plane import ControlPlane
+from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.tenants import (
     health,
     kill_all,
     pid_alive,
@@ -23,7 +24,6 @@ from tests.integration.orchestrator.test_tenants_support import (
     settings_for,
     wait_for,
 )
-from tests.support.devnet import ROOT, DevnetProcess
 
 pytestmark = pytest.mark.devnet
 

@@ -13,15 +13,15 @@ import pytest
 
 from orchestrator.database.models import Tenant
 from orchestrator.portal import balance_state, qr_svg, tenant_progress
-from tests.integration.orchestrator.test_portal_support import ControlPlane, latest_code
 from tests.support.devnet import DevnetProcess
+from tests.support.portal import InProcessControlPlane, latest_code
 
 pytestmark = pytest.mark.devnet
 
 
 @pytest.fixture(scope="module")
-def cp(devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(devnet, tmp_path_factory.mktemp("portal-api"))
+def cp(devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessControlPlane]:
+    plane = InProcessControlPlane(devnet, tmp_path_factory.mktemp("portal-api"))
     plane.start()
     try:
         yield plane
@@ -29,7 +29,7 @@ def cp(devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory) -> Itera
         plane.stop()
 
 
-def _signed_in(cp: ControlPlane) -> tuple[httpx.Client, str]:
+def _signed_in(cp: InProcessControlPlane) -> tuple[httpx.Client, str]:
     """A client with a session (cookies kept by the client) and its CSRF token."""
     client = httpx.Client(base_url=cp.url, timeout=30)
     token = client.get("/api/v1/auth/csrf").json()["csrf_token"]
@@ -46,7 +46,7 @@ def _signed_in(cp: ControlPlane) -> tuple[httpx.Client, str]:
     return client, verified.json()["csrf_token"]
 
 
-def test_the_page_and_its_assets_come_from_this_origin_only(cp: ControlPlane) -> None:
+def test_the_page_and_its_assets_come_from_this_origin_only(cp: InProcessControlPlane) -> None:
     page = httpx.get(cp.url + "/", timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
@@ -63,7 +63,7 @@ def test_the_page_and_its_assets_come_from_this_origin_only(cp: ControlPlane) ->
         assert httpx.get(cp.url + path, timeout=10).status_code == 404, path
 
 
-def test_the_portal_api_needs_a_session(cp: ControlPlane) -> None:
+def test_the_portal_api_needs_a_session(cp: InProcessControlPlane) -> None:
     for path in ("/api/v1/portal/me", "/api/v1/portal/balance", "/api/v1/portal/qr/solana.svg"):
         r = httpx.get(cp.url + path, timeout=10)
         assert r.status_code == 401, path
@@ -71,7 +71,7 @@ def test_the_portal_api_needs_a_session(cp: ControlPlane) -> None:
     assert httpx.post(cp.url + "/api/v1/portal/bot/start", timeout=10).status_code == 401
 
 
-def test_a_signed_in_user_gets_their_profile_qr_codes_and_balance(cp: ControlPlane) -> None:
+def test_a_signed_in_user_gets_their_profile_qr_codes_and_balance(cp: InProcessControlPlane) -> None:
     client, csrf = _signed_in(cp)
     try:
         me = client.get("/api/v1/portal/me")

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.integration.orchestrator.test_portal_support import ControlPlane, latest_code, mailbox
 from tests.support.browser import launch_chromium, require_chromium, screenshot
 from tests.support.devnet import DevnetProcess
+from tests.support.portal import InProcessControlPlane, latest_code, mailbox
 from tests.support.qr import decode_qr
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def cp(
     chromium: Browser, devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ControlPlane]:
-    plane = ControlPlane(devnet, tmp_path_factory.mktemp("portal"))
+) -> Iterator[InProcessControlPlane]:
+    plane = InProcessControlPlane(devnet, tmp_path_factory.mktemp("portal"))
     plane.start()
     try:
         yield plane
@@ -52,7 +52,7 @@ def cp(
 
 
 @pytest.fixture
-def context(chromium: Browser, cp: ControlPlane) -> Iterator[BrowserContext]:
+def context(chromium: Browser, cp: InProcessControlPlane) -> Iterator[BrowserContext]:
     ctx = chromium.new_context(viewport={"width": 1280, "height": 900})
     ctx.set_default_timeout(TIMEOUT_MS)
     yield ctx
@@ -65,7 +65,7 @@ class Opened:
     errors: list[str]
 
 
-def _open(ctx: BrowserContext, cp: ControlPlane) -> Opened:
+def _open(ctx: BrowserContext, cp: InProcessControlPlane) -> Opened:
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -100,7 +100,7 @@ def _connect_and_send_code(page: Page, email: str) -> None:
     page.locator("#dlg-code").wait_for(state="visible")
 
 
-def _sign_in_api(ctx: BrowserContext, cp: ControlPlane, email: str) -> dict[str, Any]:
+def _sign_in_api(ctx: BrowserContext, cp: InProcessControlPlane, email: str) -> dict[str, Any]:
     """Sign a browser context in through the API (the cookies land in the context)."""
     req = ctx.request
     token = req.get(cp.url + "/api/v1/auth/csrf").json()["csrf_token"]
@@ -118,13 +118,13 @@ def _sign_in_api(ctx: BrowserContext, cp: ControlPlane, email: str) -> dict[str,
     return verified.json()  # type: ignore[no-any-return]
 
 
-def _me(ctx: BrowserContext, cp: ControlPlane) -> dict[str, Any]:
+def _me(ctx: BrowserContext, cp: InProcessControlPlane) -> dict[str, Any]:
     r = ctx.request.get(cp.url + "/api/v1/portal/me")
     assert r.status == 200, r.text()
     return r.json()  # type: ignore[no-any-return]
 
 
-def _wait_running(cp: ControlPlane, user_id: str, timeout: float = BOT_START_MS / 1000) -> None:
+def _wait_running(cp: InProcessControlPlane, user_id: str, timeout: float = BOT_START_MS / 1000) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         tenant = cp.tenants.of_user(user_id)
@@ -170,7 +170,7 @@ def _qr_text(page: Page, selector: str) -> str:
 
 
 def test_a_new_user_signs_up_funds_opens_a_position_and_signs_out(
-    context: BrowserContext, cp: ControlPlane, devnet: DevnetProcess
+    context: BrowserContext, cp: InProcessControlPlane, devnet: DevnetProcess
 ) -> None:
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=cp.url)
     opened = _open(context, cp)
@@ -281,7 +281,7 @@ def test_a_new_user_signs_up_funds_opens_a_position_and_signs_out(
 
 
 def test_a_wrong_code_is_shown_inline_and_an_empty_account_gets_the_deposit_dialog(
-    context: BrowserContext, cp: ControlPlane, devnet: DevnetProcess
+    context: BrowserContext, cp: InProcessControlPlane, devnet: DevnetProcess
 ) -> None:
     opened = _open(context, cp)
     page = opened.page
@@ -324,7 +324,7 @@ def test_a_wrong_code_is_shown_inline_and_an_empty_account_gets_the_deposit_dial
 
 
 def test_an_existing_user_with_funds_goes_straight_to_the_dashboard(
-    chromium: Browser, cp: ControlPlane, devnet: DevnetProcess
+    chromium: Browser, cp: InProcessControlPlane, devnet: DevnetProcess
 ) -> None:
     email = _email("funded")
     first = chromium.new_context()
@@ -359,7 +359,7 @@ def test_an_existing_user_with_funds_goes_straight_to_the_dashboard(
 
 
 def test_a_bot_that_fails_to_start_shows_its_error_and_a_retry(
-    context: BrowserContext, cp: ControlPlane, devnet: DevnetProcess
+    context: BrowserContext, cp: InProcessControlPlane, devnet: DevnetProcess
 ) -> None:
     """Never a spinner without end: the start's progress, then the failure and a way out."""
     env = cp.settings.bot_env
@@ -387,7 +387,7 @@ def test_a_bot_that_fails_to_start_shows_its_error_and_a_retry(
     assert opened.errors == []
 
 
-def test_each_session_reaches_only_its_own_bot(chromium: Browser, cp: ControlPlane) -> None:
+def test_each_session_reaches_only_its_own_bot(chromium: Browser, cp: InProcessControlPlane) -> None:
     contexts = [chromium.new_context(viewport={"width": 1100, "height": 800}) for _ in range(2)]
     try:
         users = []

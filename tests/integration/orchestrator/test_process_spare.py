@@ -20,14 +20,14 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from shared.runtime_lock import holder
-from tests.integration.orchestrator.test_tenants_support import (
+from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.tenants import (
     health,
     kill_all,
     pid_alive,
     service_for,
     settings_for,
 )
-from tests.support.devnet import ROOT, DevnetProcess
 
 pytestmark = pytest.mark.devnet
 

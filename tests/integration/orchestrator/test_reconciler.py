@@ -20,7 +20,8 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
-from tests.integration.orchestrator.test_tenants_support import (
+from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.tenants import (
     health,
     kill_all,
     pid_alive,
@@ -29,7 +30,6 @@ from tests.integration.orchestrator.test_tenants_support import (
     settings_for,
     wait_for,
 )
-from tests.support.devnet import ROOT, DevnetProcess
 
 pytestmark = pytest.mark.devnet
 

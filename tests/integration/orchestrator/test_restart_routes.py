@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.orchestrator.test_broker_support import ControlPlane
+from tests.support.control_plane import ControlPlane
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet

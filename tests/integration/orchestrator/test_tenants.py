@@ -14,14 +14,14 @@ import pytest
 from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantError, TenantService
-from tests.integration.orchestrator.test_tenants_support import (
+from tests.support.devnet import DevnetProcess
+from tests.support.tenants import (
     health,
     kill_all,
     pid_alive,
     service_for,
     settings_for,
 )
-from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet
 

@@ -12,8 +12,8 @@ from orchestrator.auth.privy import PrivyClient
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from orchestrator.users import Users
-from tests.integration.orchestrator.test_tenants_support import health, kill_all, service_for, settings_for
 from tests.support.devnet import DevnetProcess
+from tests.support.tenants import health, kill_all, service_for, settings_for
 
 pytestmark = pytest.mark.devnet
 
@@ -55,6 +55,6 @@ async def test_first_sign_in_creates_wallets_tenant_and_bot(
         again = await users.sign_in(privy_user)
         assert not again.is_new and again.user_id == first.user_id and again.tenant_id == first.tenant_id
         assert users.get(first.user_id).solana_wallet_id == user.solana_wallet_id  # type: ignore[union-attr]
-        await users.aclose()
+        await service.aclose()
     finally:
         await privy.aclose()

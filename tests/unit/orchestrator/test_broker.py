@@ -24,10 +24,10 @@ from solders.transaction import VersionedTransaction
 
 from orchestrator.broker import (
     MAX_BODY_BYTES,
+    Refusal,
     SigningBroker,
     SignRequest,
     _RateLimiter,
-    _Refused,
     _signed_evm_mismatch,
     load_policy,
     read_body,
@@ -36,8 +36,9 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
-from orchestrator.tenants import TenantService, bot_secret, bot_token
+from orchestrator.tenants import TenantService
 from shared.assets import HYPERLIQUID_BRIDGE
+from shared.launch import bot_secret, bot_token
 from shared.transaction_policy import USDC_ARBITRUM, PerpMarks
 
 PRIVY_SECRET = "privy-app-secret-for-unit-tests"
@@ -251,14 +252,14 @@ async def test_a_signature_from_another_key_is_never_returned(tmp_path: Path) ->
         SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()),
     ]
     for request in requests:
-        with pytest.raises(_Refused) as err:
+        with pytest.raises(Refusal) as err:
             await broker.sign(tenant, request)
         assert err.value.status == 502 and err.value.outcome == "bad_signature"
 
 
 async def test_a_transaction_privy_changed_is_never_returned(tmp_path: Path) -> None:
     broker, tenant = _broker(tmp_path, FakePrivy(SOLANA, EVM, tamper=True))
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(tenant, SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
     assert err.value.status == 502 and "nonce" in err.value.detail
 
@@ -267,12 +268,12 @@ async def test_policy_and_ownership_are_checked_before_privy_is_asked(tmp_path: 
     privy = FakePrivy(SOLANA, EVM)
     broker, tenant = _broker(tmp_path, privy)
     stranger = Keypair()
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(
             tenant, SignRequest(kind="solana_message", payload=base64.b64encode(_message(stranger)).decode())
         )
     assert err.value.status == 403
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(
             tenant, SignRequest(kind="typed_data", address="0x" + "ab" * 20, payload={"domain": {}})
         )
@@ -293,7 +294,7 @@ def test_authentication_refuses_everything_but_the_tenants_token(tmp_path: Path)
         (f"Bearer {token}", "t-other"),
         (f"Bearer {token}", "T-ONE"),
     ]:
-        with pytest.raises(_Refused) as err:
+        with pytest.raises(Refusal) as err:
             broker.authenticate(header, tenant_id)
         assert err.value.status == 401
 
@@ -323,7 +324,7 @@ async def test_the_operator_can_narrow_the_brokers_policy(tmp_path: Path) -> Non
     svc = TenantService(settings, open_database(settings.database_url), ProcessRuntime(settings.data_root))
     privy = FakePrivy(SOLANA, EVM)
     broker = SigningBroker(settings, svc.sessions, privy, marks=FixedMarks(SOL_MARK))  # type: ignore[arg-type]
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(_user(svc), SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
     assert err.value.status == 403 and "5 USDC allowed" in err.value.detail
     assert privy.calls == []
@@ -345,7 +346,7 @@ def _streamed(chunks: int, size: int = 16 * 1024) -> tuple[Request, list[int]]:
 
 async def test_the_body_is_read_up_to_64_kib_and_no_further() -> None:
     request, pulled = _streamed(chunks=64)  # a megabyte, if it were all read
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await read_body(request)
     assert err.value.status == 413 and "64 KiB" in err.value.detail
     assert sum(pulled) == MAX_BODY_BYTES + 16 * 1024  # the chunk that passed the limit, then nothing
@@ -364,11 +365,11 @@ async def test_an_l1_action_outside_policy_or_unreadable_never_reaches_privy(tmp
         (SignRequest(kind="hyperliquid_l1", payload="text"), 422),
         (_l1(nonce=2**64), 422),
     ]:
-        with pytest.raises(_Refused) as err:
+        with pytest.raises(Refusal) as err:
             await broker.sign(tenant, request)
         assert err.value.status == status, (request, err.value.detail)
     vault = {"action": ORDER, "nonce": 1, "vaultAddress": "0x" + "12" * 20}
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(tenant, SignRequest(kind="hyperliquid_l1", payload=vault))
     assert err.value.status == 403 and "vault" in err.value.detail
     assert privy.calls == []
@@ -383,7 +384,7 @@ async def test_orders_are_bounded_by_the_marks_the_broker_reads_and_only_orders_
     assert isinstance(marks, FixedMarks)
     await broker.sign(tenant, _l1())  # a sell at 150, the mark
     far = {**ORDER, "orders": [{**ORDER["orders"][0], "p": "75"}]}  # type: ignore[dict-item]
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(tenant, _l1(far))
     assert err.value.status == 403 and "5000 bps below its mark of 150 USD" in err.value.detail
     assert marks.reads == 2 and len(privy.calls) == 1
@@ -393,7 +394,7 @@ async def test_orders_are_bounded_by_the_marks_the_broker_reads_and_only_orders_
     broker.marks = FixedMarks(PerpMarks(unreadable="http://127.0.0.1:9/info answered HTTP 500"))
     reduce = {**ORDER, "orders": [{**ORDER["orders"][0], "b": True, "r": True}]}  # type: ignore[dict-item]
     await broker.sign(tenant, _l1(reduce))
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(tenant, _l1())
     assert err.value.status == 403 and "HTTP 500" in err.value.detail and "reduce-only" in err.value.detail
 
@@ -406,7 +407,7 @@ async def test_a_failed_privy_call_gives_the_outflow_back(tmp_path: Path) -> Non
             raise PrivyError(503, "privy is down")
 
     broker, tenant = _broker(tmp_path, DownPrivy(SOLANA, EVM))
-    with pytest.raises(_Refused) as err:
+    with pytest.raises(Refusal) as err:
         await broker.sign(tenant, SignRequest(kind="evm_transaction", payload=_usdc_to_bridge()))
     assert err.value.status == 502
     assert broker.budget.used(tenant.id) == {}

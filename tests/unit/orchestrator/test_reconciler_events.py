@@ -16,11 +16,11 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import RetainedData
 from orchestrator.database.session import open_database
 from orchestrator.reconciler import Reconciler
-from orchestrator.runtimes.base import BotSpec, BotStatus
+from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime
 from orchestrator.tenants import TenantError, TenantService, retained_view
 
 
-class MemoryRuntime:
+class MemoryRuntime(Runtime):
     """Bots that "run" the moment they start, data volumes, and an event stream a test feeds."""
 
     name = "memory"
@@ -32,8 +32,7 @@ class MemoryRuntime:
         self.removed: list[tuple[str, bool]] = []
         self.streams_opened = 0
         self.feed: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
-        if not with_events:
-            self.events = None  # type: ignore[assignment]
+        self.with_events = with_events
 
     async def start(self, spec: BotSpec) -> BotStatus:
         self.data.add(spec.tenant_id)
@@ -64,10 +63,13 @@ class MemoryRuntime:
         if purge:
             self.data.discard(tenant_id)
 
-    async def volumes(self) -> list[str]:
+    async def volumes(self) -> list[str] | None:
         return sorted(self.data)
 
-    async def events(self) -> AsyncIterator[tuple[str, str]]:
+    def events(self) -> AsyncIterator[tuple[str, str]] | None:
+        return self._stream() if self.with_events else None
+
+    async def _stream(self) -> AsyncIterator[tuple[str, str]]:
         self.streams_opened += 1
         while (event := await self.feed.get()) is not None:
             yield event
@@ -138,16 +140,24 @@ async def test_a_pass_reaps_data_of_no_tenant_and_spares_kept_data(tmp_path: Pat
     assert (await Reconciler(service).reconcile_once()).reaped_data == []
 
 
-async def test_a_runtime_that_only_reaps_is_given_every_owner(tmp_path: Path) -> None:
-    runtime = MemoryRuntime()
-    asked: list[set[str]] = []
+class ReapingRuntime(MemoryRuntime):
+    """A runtime that does not list its data, and reaps it itself."""
 
-    async def reap(owners: set[str]) -> list[str]:
-        asked.append(owners)
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[set[str]] = []
+
+    async def volumes(self) -> list[str] | None:
+        return None
+
+    async def reap(self, owners: set[str]) -> list[str]:
+        self.asked.append(owners)
         return []
 
-    runtime.volumes = None  # type: ignore[assignment,method-assign]
-    runtime.reap = reap  # type: ignore[attr-defined]
+
+async def test_a_runtime_that_only_reaps_is_given_every_owner(tmp_path: Path) -> None:
+    runtime = ReapingRuntime()
+    asked = runtime.asked
     service = make_service(tmp_path, runtime)
     await service.provision("live")
     await service.provision("kept")

@@ -14,7 +14,8 @@ from sqlalchemy import inspect
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime, passed_environment
-from orchestrator.tenants import TENANT_ID, TenantService, backoff_seconds, bot_token
+from orchestrator.tenants import TENANT_ID, TenantService, backoff_seconds
+from shared.launch import bot_token
 from tenant_bot.config import BotSettings
 
 

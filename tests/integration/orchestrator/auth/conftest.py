@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import uvicorn
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.auth.privy import PrivyClient, PrivyUser
-from orchestrator.auth.router import CSRF_COOKIE, SignedInUser, make_auth_router, make_current_user
+from orchestrator.auth.rate_limit import RateLimiter
+from orchestrator.auth.router import CSRF_COOKIE, CurrentUser, SignedInUser, SignIn, install_sign_in
 from orchestrator.auth.sessions import SessionStore
 from orchestrator.database.session import open_database
 from tests.support.devnet import DevnetProcess, start_devnet
@@ -115,15 +116,14 @@ def auth_server(
     directory = MemoryDirectory()
     privy = PrivyClient(url, url, app_id, SecretStr(secret))
     app = FastAPI()
-    app.include_router(make_auth_router(privy, sessions, directory))
-    signed_in = make_current_user(sessions)
+    install_sign_in(app, SignIn(privy, sessions, directory, RateLimiter(db)))
 
     @app.post("/api/v1/things")
-    async def change_something(user_id: str = Depends(signed_in)) -> dict[str, str]:
+    async def change_something(user_id: CurrentUser) -> dict[str, str]:
         return {"changed_by": user_id}
 
     @app.get("/api/v1/things")
-    async def read_something(user_id: str = Depends(signed_in)) -> dict[str, str]:
+    async def read_something(user_id: CurrentUser) -> dict[str, str]:
         return {"read_by": user_id}
 
     port = free_port()

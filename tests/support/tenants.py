@@ -1,4 +1,5 @@
-"""Helpers shared by the control-plane tenant, reconciler and CLI tests (no tests in here).
+"""Control-plane settings, tenant services and bot processes for the tests of tenants, the reconciler,
+the CLI, the broker, the runtimes and the attack replays.
 
 Each test gets its own database and data root, and a process runtime sees only the bots of its own
 data root, so a reconciler never touches another test's bots.

@@ -1,4 +1,6 @@
-"""The control plane for the portal tests: the real app in a uvicorn server (no tests in here)."""
+"""The control plane in this test process: the real app (`create_app`) on `basis serve`'s two listeners,
+in a thread, for the portal and API-schema tests (`tests/support/control_plane.py` runs `basis serve`
+as a process of its own instead), and the devnet's mailbox for sign-in codes."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.listeners import ControlPlaneServer, bind, listener_limits
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
-from tests.integration.orchestrator.test_tenants_support import kill_all, settings_for
 from tests.support.devnet import DevnetProcess
+from tests.support.tenants import kill_all, settings_for
 
 
 def loopback_sockets() -> tuple[socket.socket, socket.socket]:
@@ -54,7 +56,7 @@ class Listeners:
         self.thread.join(timeout)
 
 
-class ControlPlane:
+class InProcessControlPlane:
     """`create_app` on `basis serve`'s listeners on free loopback ports, in a thread of this process."""
 
     def __init__(self, devnet: DevnetProcess, root: Path) -> None:
@@ -79,7 +81,7 @@ class ControlPlane:
 
     @property
     def tenants(self) -> TenantService:
-        return self.app.state.tenants  # type: ignore[no-any-return]
+        return self.app.state.ctx.tenants  # type: ignore[no-any-return]
 
     def start(self) -> None:
         self.listeners.start()

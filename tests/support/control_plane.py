@@ -1,5 +1,5 @@
-"""Helpers for the signing-broker tests (no tests in here): a real `basis serve` control plane on
-free loopback ports (its public listener at `url`, the signing broker's internal one at
+"""A real `basis serve` control plane as a process of its own, for the broker, CLI, security and
+container tests: on free loopback ports (its public listener at `url`, the signing broker's internal one at
 `internal_url`), in front of a devnet, and users signed in through its auth API with the codes the
 devnet's mailbox received."""
 
@@ -22,9 +22,9 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
-from orchestrator.tenants import bot_token
-from tests.integration.orchestrator.test_tenants_support import kill_all, settings_env, settings_for
+from shared.launch import bot_token
 from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.tenants import kill_all, settings_env, settings_for
 
 
 def free_port() -> int:
