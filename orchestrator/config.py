@@ -26,13 +26,8 @@ DEVNET_PRIVY_APP_ID = "cmdbbil8gwtla39qbn71b1h45"
 class ControlPlaneSettings(BasisSettings):
     # A longer prefix than the bot's `BASIS_`, so one shell can configure both without clashes
     # (`BASIS_CP_PORT` is the control plane's, `BASIS_API_PORT` a bot's).
-    model_config = SettingsConfigDict(
-        env_prefix="BASIS_CP_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        hide_input_in_errors=True,
-    )
+    # The rest of the config (`.env`, extras ignored, input hidden in errors) is merged from BasisSettings.
+    model_config = SettingsConfigDict(env_prefix="BASIS_CP_")
 
     # SQLAlchemy URL: SQLite by default, PostgreSQL with `postgresql+psycopg://...`.
     database_url: str = "sqlite:///var/control/control.sqlite3"

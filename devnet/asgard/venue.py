@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -386,13 +387,8 @@ class AsgardVenue:
                 "leverage": float(request.leverage),
                 **_protocol_metadata(plan.source.protocol, pda),
             }
-            sims = [self.chain.simulate(tx) for tx in bundle]
-            failed = next((sim for sim in sims if sim.err is not None), None)
-            if simulate:
-                response.update(_simulation_results(plan.source.protocol, sims))
+            if self._simulated(plan.source.protocol, bundle, response, simulate):
                 return response
-            if failed is not None:
-                raise _simulation_failed(failed.err, failed.logs)
             self._remember(
                 bundle,
                 Build(
@@ -605,31 +601,30 @@ class AsgardVenue:
             ixs.append(txs.sol_transfer(payer, txs.jito_tip_account(self._nonce), tip))
 
     def submit_open(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            key, bundle, build = self._submitted(body, "open", "positionPda")
-            if build is None:
-                return self._landed[key]
-            plan = build.open
-            assert plan is not None
-            lend = self.market.lending[plan.source.key]
-            if not lend.active:
-                raise invalid(f"the {plan.source.strategy} source became inactive", code="SOURCE_INACTIVE")
-            self._check_capacity(plan.source, plan.quote)
-            price = self._price(plan.source.asset)
-            if price > build.price * (1 + build.slippage):
-                raise _moved(build.price, price)
-            if build.position_id is None:
-                build.position_id = self._next_id
-                self._next_id += 1
-            # The record's openTxHash: the transaction that opens the position (the bundle's last).
-            position = self._new_position(build, plan, str(bundle[-1].signatures[0]))
-            if not self._deliver(bundle):
-                return position.record()  # looks sent; never lands
-            self._store(position)
-            answer = position.record()
-            self._settle(key, answer)
-            log.info("asgard position opened", position=position.pda, owner=position.owner, id=position.id)
-            return answer
+        return self._submit(body, "open", "positionPda", self._land_open)
+
+    def _land_open(self, key: str, bundle: list[VersionedTransaction], build: Build) -> dict[str, Any]:
+        plan = build.open
+        assert plan is not None
+        lend = self.market.lending[plan.source.key]
+        if not lend.active:
+            raise invalid(f"the {plan.source.strategy} source became inactive", code="SOURCE_INACTIVE")
+        self._check_capacity(plan.source, plan.quote)
+        price = self._price(plan.source.asset)
+        if price > build.price * (1 + build.slippage):
+            raise _moved(build.price, price)
+        if build.position_id is None:
+            build.position_id = self._next_id
+            self._next_id += 1
+        # The record's openTxHash: the transaction that opens the position (the bundle's last).
+        position = self._new_position(build, plan, str(bundle[-1].signatures[0]))
+        if not self._deliver(bundle):
+            return position.record()  # looks sent; never lands
+        self._store(position)
+        answer = position.record()
+        self._settle(key, answer)
+        log.info("asgard position opened", position=position.pda, owner=position.owner, id=position.id)
+        return answer
 
     def _new_position(self, build: Build, plan: OpenPlan, signature: str) -> Position:
         src = plan.source
@@ -725,12 +720,8 @@ class AsgardVenue:
                 **request.model_dump(mode="json"),
                 **_protocol_metadata(src.protocol, position.pda),
             }
-            sim = self.chain.simulate(tx)
-            if simulate:
-                response.update(_simulation_results(src.protocol, [sim]))
+            if self._simulated(src.protocol, [tx], response, simulate):
                 return response
-            if sim.err is not None:
-                raise _simulation_failed(sim.err, sim.logs)
             slippage = Decimal(request.slippageBps) / 10_000
             self._remember(
                 [tx],
@@ -748,6 +739,20 @@ class AsgardVenue:
             )
             response["signedTxs"] = [txs.encode(tx)]
             return response
+
+    def _simulated(
+        self, protocol: Protocol, bundle: list[VersionedTransaction], response: dict[str, Any], simulate: bool
+    ) -> bool:
+        """Simulates a build's transactions. True when the caller only asked for a simulation: `response`
+        then carries the results, failed or not. Otherwise a failed simulation refuses the build."""
+        sims = [self.chain.simulate(tx) for tx in bundle]
+        if simulate:
+            response.update(_simulation_results(protocol, sims))
+            return True
+        failed = next((sim for sim in sims if sim.err is not None), None)
+        if failed is not None:
+            raise _simulation_failed(failed.err, failed.logs)
+        return False
 
     def _check_tip_and_slippage(self, tip: int, slippage_bps: int) -> None:
         if not 0 <= tip <= MAX_JITO_TIP_LAMPORTS:
@@ -799,30 +804,33 @@ class AsgardVenue:
         ]
 
     def submit_close(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            key, bundle, build = self._submitted(body, "close", "positionPDA")
-            if build is None:
-                return self._landed[key]
-            quote = build.close
-            assert quote is not None
-            position = self._owned_active(
-                build.pda, build.owner, self.positions[build.pda].source.protocol.value
-            )
-            price = self._price(position.source.asset)
-            if price < build.price * (1 - build.slippage):
-                raise _moved(build.price, price)
-            signature = str(bundle[-1].signatures[0])
-            target = position if self._deliver(bundle) else replace(position)
-            self._apply_close(target, quote, signature)
-            answer = {
-                **target.record_with_events(),
-                "txHash": signature,
-                "txMetadata": self._tx_metadata(signature),
-            }
-            if target is position:
-                self._settle(key, answer)
-                log.info("asgard position closed", position=position.pda, owner=position.owner)
-            return answer
+        return self._submit(body, "close", "positionPDA", self._land_close)
+
+    def _land_close(self, key: str, bundle: list[VersionedTransaction], build: Build) -> dict[str, Any]:
+        quote = build.close
+        assert quote is not None
+        position, _ = self._closing(build)
+        signature = str(bundle[-1].signatures[0])
+        target = position if self._deliver(bundle) else replace(position)
+        self._apply_close(target, quote, signature)
+        answer = {
+            **target.record_with_events(),
+            "txHash": signature,
+            "txMetadata": self._tx_metadata(signature),
+        }
+        if target is position:
+            self._settle(key, answer)
+            log.info("asgard position closed", position=position.pda, owner=position.owner)
+        return answer
+
+    def _closing(self, build: Build) -> tuple[Position, Decimal]:
+        """The live position a close or an update lands on and the price now; refused when the price
+        fell past the build's slippage since its quote."""
+        position = self._owned_active(build.pda, build.owner, self.positions[build.pda].source.protocol.value)
+        price = self._price(position.source.asset)
+        if price < build.price * (1 - build.slippage):
+            raise _moved(build.price, price)
+        return position, price
 
     def _apply_close(self, position: Position, quote: CloseQuote, signature: str) -> None:
         src = position.source
@@ -948,63 +956,57 @@ class AsgardVenue:
             }
 
     def submit_update(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            key, bundle, build = self._submitted(body, "update", "positionPDA")
-            if build is None:
-                return self._landed[key]
-            quote, record = build.close, build.update
-            assert quote is not None and record is not None
-            position = self._owned_active(
-                build.pda, build.owner, self.positions[build.pda].source.protocol.value
+        return self._submit(body, "update", "positionPDA", self._land_update)
+
+    def _land_update(self, key: str, bundle: list[VersionedTransaction], build: Build) -> dict[str, Any]:
+        quote, record = build.close, build.update
+        assert quote is not None and record is not None
+        position, price = self._closing(build)
+        signature = str(bundle[-1].signatures[0])
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        landed = self._deliver(bundle)
+        target = position if landed else replace(position)
+        fraction = quote.fraction
+        if landed:
+            self._release(position, fraction)
+        target.a_scaled *= 1 - fraction
+        target.d_scaled *= 1 - fraction
+        token_a, debt = self._amounts(target)
+        target.token_a_current = token_a
+        target.token_b_current = debt
+        target.leverage_current = leverage_of(token_a * price, debt)
+        target.update_count += 1
+        target.last_update_id = update_id
+        answer = {
+            "success": True,
+            "txHash": signature,
+            "txMetadata": self._tx_metadata(signature),
+            "positionUpdate": {"id": update_id, "updateType": record["updateType"], "status": 1},
+            "position": {
+                "id": target.id,
+                "tokenAAmountUICurrent": dec(token_a),
+                "tokenBAmountUICurrent": dec(debt, 6),
+                "leverageCurrent": dec(target.leverage_current, 4),
+                "updateCount": target.update_count,
+            },
+        }
+        if landed:
+            self.position_updates.append(
+                {
+                    "id": update_id,
+                    "positionId": position.id,
+                    "positionPda": position.pda,
+                    "ownerAddress": position.owner,
+                    "protocol": position.source.protocol.value,
+                    **record,
+                    "txHash": signature,
+                    "status": 1,
+                    "createdAt": iso(self.clock.now_ms()),
+                }
             )
-            price = self._price(position.source.asset)
-            if price < build.price * (1 - build.slippage):
-                raise _moved(build.price, price)
-            signature = str(bundle[-1].signatures[0])
-            update_id = self._next_update_id
-            self._next_update_id += 1
-            landed = self._deliver(bundle)
-            target = position if landed else replace(position)
-            fraction = quote.fraction
-            if landed:
-                self._release(position, fraction)
-            target.a_scaled *= 1 - fraction
-            target.d_scaled *= 1 - fraction
-            token_a, debt = self._amounts(target)
-            target.token_a_current = token_a
-            target.token_b_current = debt
-            target.leverage_current = leverage_of(token_a * price, debt)
-            target.update_count += 1
-            target.last_update_id = update_id
-            answer = {
-                "success": True,
-                "txHash": signature,
-                "txMetadata": self._tx_metadata(signature),
-                "positionUpdate": {"id": update_id, "updateType": record["updateType"], "status": 1},
-                "position": {
-                    "id": target.id,
-                    "tokenAAmountUICurrent": dec(token_a),
-                    "tokenBAmountUICurrent": dec(debt, 6),
-                    "leverageCurrent": dec(target.leverage_current, 4),
-                    "updateCount": target.update_count,
-                },
-            }
-            if landed:
-                self.position_updates.append(
-                    {
-                        "id": update_id,
-                        "positionId": position.id,
-                        "positionPda": position.pda,
-                        "ownerAddress": position.owner,
-                        "protocol": position.source.protocol.value,
-                        **record,
-                        "txHash": signature,
-                        "status": 1,
-                        "createdAt": iso(self.clock.now_ms()),
-                    }
-                )
-                self._settle(key, answer)
-            return answer
+            self._settle(key, answer)
+        return answer
 
     # ------------------------------------------------------------------ submit plumbing
     def _remember(self, bundle: list[VersionedTransaction], build: Build) -> None:
@@ -1015,6 +1017,21 @@ class AsgardVenue:
                 break
             self._pending.popitem(last=False)
         self._pending[txs.message_key(bundle)] = build
+
+    def _submit(
+        self,
+        body: dict[str, Any],
+        kind: str,
+        pda_field: str,
+        land: Callable[[str, list[VersionedTransaction], Build], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Every submit, under the lock: the checks of `_submitted`, then the answer it gave before when
+        the transactions already landed, else `land(key, bundle, build)`."""
+        with self._lock:
+            key, bundle, build = self._submitted(body, kind, pda_field)
+            if build is None:
+                return self._landed[key]
+            return land(key, bundle, build)
 
     def _submitted(
         self, body: dict[str, Any], kind: str, pda_field: str

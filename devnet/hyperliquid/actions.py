@@ -261,26 +261,35 @@ def _apply_order(ex: HyperliquidExchange, user: str, parsed: Any, hash_: str) ->
     return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
 
 
-def _parse_cancel(action: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def _cancel_wires(
+    action: dict[str, Any], asset: str, order: str, parse_order: Callable[[object], object]
+) -> list[dict[str, Any]]:
+    """The `cancels` of a cancel action as wires `{asset: uint, order: parse_order(...)}`, in their order."""
     cancels = [_dict(c) for c in _list(action.get("cancels"))]
-    wires = [{"a": _uint(c.get("a")), "o": _uint(c.get("o"))} for c in cancels]
+    return [{asset: _uint(c.get(asset)), order: parse_order(c.get(order))} for c in cancels]
+
+
+def _cancel_answer(statuses: list[Any]) -> dict[str, Any]:
+    # Both cancel actions answer as type "cancel", as live.
+    return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
+
+
+def _parse_cancel(action: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    wires = _cancel_wires(action, "a", "o", _uint)
     return {"type": "cancel", "cancels": wires}, wires
 
 
 def _apply_cancel(ex: HyperliquidExchange, user: str, parsed: Any, hash_: str) -> dict[str, Any]:
-    statuses = [ex.cancel(user, c["a"], oid=c["o"]) for c in parsed]
-    return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
+    return _cancel_answer([ex.cancel(user, c["a"], oid=c["o"]) for c in parsed])
 
 
 def _parse_cancel_by_cloid(action: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    cancels = [_dict(c) for c in _list(action.get("cancels"))]
-    wires = [{"asset": _uint(c.get("asset")), "cloid": _cloid(c.get("cloid"))} for c in cancels]
+    wires = _cancel_wires(action, "asset", "cloid", _cloid)
     return {"type": "cancelByCloid", "cancels": wires}, wires
 
 
 def _apply_cancel_by_cloid(ex: HyperliquidExchange, user: str, parsed: Any, hash_: str) -> dict[str, Any]:
-    statuses = [ex.cancel(user, c["asset"], cloid=c["cloid"]) for c in parsed]
-    return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
+    return _cancel_answer([ex.cancel(user, c["asset"], cloid=c["cloid"]) for c in parsed])
 
 
 def _parse_update_leverage(action: dict[str, Any]) -> tuple[dict[str, Any], Any]:

@@ -61,7 +61,8 @@ class OrderRejected(Exception):
         self.status = status
 
 
-# Per-order texts from the matching engine (they carry the asset index, as live).
+# Per-order texts from the matching engine (they carry the asset index, as live). One small function
+# per text, alike on purpose: each holds the venue's exact wording, and a call site names the one it means.
 def tick(asset: int) -> str:
     return f"Price must be divisible by tick size. asset={asset}"
 

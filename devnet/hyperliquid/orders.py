@@ -43,17 +43,20 @@ class Order:
     def is_open(self) -> bool:
         return self.status == "open"
 
-    def open_order(self) -> dict[str, Any]:
-        """openOrders row."""
-        row: dict[str, Any] = {
+    def _head(self) -> dict[str, Any]:
+        """The fields both kinds of open-order row start with, in the venue's order."""
+        return {
             "coin": self.coin,
             "side": self.side,
             "limitPx": fmt(self.limit_px),
             "sz": fmt(self.sz),
             "oid": self.oid,
             "timestamp": self.timestamp,
-            "origSz": fmt(self.orig_sz),
         }
+
+    def open_order(self) -> dict[str, Any]:
+        """openOrders row."""
+        row = {**self._head(), "origSz": fmt(self.orig_sz)}
         if self.cloid is not None:
             row["cloid"] = self.cloid
         if self.reduce_only:
@@ -63,12 +66,7 @@ class Order:
     def frontend(self) -> dict[str, Any]:
         """frontendOpenOrders row, also the order inside an orderStatus answer."""
         return {
-            "coin": self.coin,
-            "side": self.side,
-            "limitPx": fmt(self.limit_px),
-            "sz": fmt(self.sz),
-            "oid": self.oid,
-            "timestamp": self.timestamp,
+            **self._head(),
             "triggerCondition": "N/A",
             "isTrigger": False,
             "triggerPx": "0.0",

@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from devnet.solana.rpc import b58encode
+
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 APP_SECRET_PREFIX = "privy_app_secret_"
 DID_PREFIX = "did:privy:"
 
@@ -29,16 +30,6 @@ def _base36(data: bytes, length: int) -> str:
     return "".join(out)
 
 
-def base58(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    out = []
-    while number:
-        number, digit = divmod(number, 58)
-        out.append(_BASE58[digit])
-    leading_zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * leading_zeros + "".join(reversed(out))
-
-
 def _seeded(seed: int, purpose: str, size: int = 64) -> bytes:
     return hashlib.shake_256(f"basis-devnet:{seed}:privy:{purpose}".encode()).digest(size)
 
@@ -48,7 +39,7 @@ def app_id_from_seed(seed: int) -> str:
 
 
 def app_secret_from_seed(seed: int) -> str:
-    return APP_SECRET_PREFIX + base58(_seeded(seed, "app-secret", 64))
+    return APP_SECRET_PREFIX + b58encode(_seeded(seed, "app-secret", 64))
 
 
 def signing_key_scalar(seed: int, order: int) -> int:

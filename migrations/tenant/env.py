@@ -11,6 +11,8 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Deliberately the same steps as the other env.py (migrations/control_plane/env.py): Alembic runs each
+# file as its own script for its own database, and the bot's wheel carries only this one.
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:

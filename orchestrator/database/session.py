@@ -14,6 +14,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.sqlite import apply_pragmas
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "control_plane"
 
 # PostgreSQL pool: a handful of connections per process (the API answers from a thread pool), a
@@ -32,12 +34,7 @@ PG_CONNECT_TIMEOUT_S = 10
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL: the CLI and `basis serve` read and write the same file at the same time.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+    apply_pragmas(dbapi_connection, synchronous="NORMAL")
 
 
 def normalise_url(url: str) -> URL:

@@ -95,6 +95,8 @@ def context(request: Request) -> ApiContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+# One small typed dependency per service, the shape orchestrator/context.py uses too (deliberately
+# alike: the two processes share no code but shared/, and FastAPI wants one function per type).
 def _trader(c: ApiContext = Depends(context)) -> Trader:
     return c.trader
 

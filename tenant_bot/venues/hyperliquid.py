@@ -320,6 +320,7 @@ class HyperliquidClient:
         body = await self.sign_order(coin, is_buy, size, limit_px, cloid=cloid, reduce_only=reduce_only)
         return await self._send_order(body, cloid, sent_before=False)
 
+    # The same parameters as `place_ioc` (which calls this), spelled out: a caller reads the signature.
     async def sign_order(
         self,
         coin: str,

@@ -10,6 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+# A migration is a frozen snapshot of the schema at its revision: it spells out its own tables and
+# columns and imports no product code (which changes later), so its definitions repeat on purpose.
+
 revision = "0004_isolation_bot_uids"
 down_revision = "0003_broker_withdrawals"
 branch_labels = None

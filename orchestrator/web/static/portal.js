@@ -36,6 +36,8 @@ function toast(message, severity = "info") {
   setTimeout(() => item.remove(), 6000);
 }
 
+// The Tab wrap repeats tenant_bot/web/static/dialogs.js on purpose: the portal and the dashboard are served
+// by separate processes, and the bot's wheel holds no control-plane file, so neither can import the other's.
 function setupDialog(dialog) {
   dialog.addEventListener("keydown", (ev) => {
     if (ev.key !== "Tab") return;

@@ -8,6 +8,8 @@ function visible(node) {
   return node.offsetParent !== null || node.getClientRects().length > 0;
 }
 
+// The Tab wrap repeats the portal's (orchestrator/web/static/portal.js) on purpose: separate processes serve
+// the two pages, and the bot's wheel holds no control-plane file, so neither can import the other's.
 export function setupDialog(dialog) {
   dialog.addEventListener("keydown", (ev) => {
     if (ev.key !== "Tab") return;
