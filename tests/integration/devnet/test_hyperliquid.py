@@ -162,6 +162,7 @@ def test_gtc_rests_shows_in_the_book_and_cancels(dn: DevnetProcess) -> None:
     bids, _ = book(t.info)
     px = float(D(bids[0]["px"]) - D("0.05"))
     placed = first_status(t.exchange.order("SOL", True, 1.5, px, {"limit": {"tif": "Gtc"}}))
+    assert "resting" in placed, (px, placed)  # seen once as something else: say what, if again
     oid = placed["resting"]["oid"]
     (open_order,) = t.info.open_orders(t.address)
     assert open_order["oid"] == oid and open_order["side"] == "B" and open_order["sz"] == "1.5"
