@@ -40,6 +40,7 @@ def _env(tmp_path: Path, **values: str) -> dict[str, str]:
         BASIS_CP_DATA_ROOT=str(tmp_path / "tenants"),
         BASIS_DATA_DIR=str(tmp_path / "bot"),
         BASIS_LOG_JSON="true",
+        BASIS_CP_BROKER_PORT=str(_free_port()),  # never the default: `make run` may hold it
     )
     env.update(values)
     return env

@@ -112,7 +112,12 @@ def _serve(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 async def test_control_plane_restart_adopts_the_running_bot(service: TenantService, tmp_path: Path) -> None:
     port = _free_port()
-    env = {**settings_env(service.settings), "BASIS_CP_PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **settings_env(service.settings),
+        "BASIS_CP_PORT": str(port),
+        "BASIS_CP_BROKER_PORT": str(_free_port()),  # never the default: `make run` may hold it
+        "PYTHONUNBUFFERED": "1",
+    }
     await service.provision("delta", start=False)
     with service.sessions.begin() as s:
         row = s.get(Tenant, "delta")
