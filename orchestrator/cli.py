@@ -5,6 +5,7 @@
     basis tenants list|create|start|stop|restart|logs|upgrade|delete
     basis doctor                               configuration, database, runtime, venues reachable
     basis devnet ...                           the loopback devnet
+    basis backtest --data DIR [--leverage L]   the bot's own decisions over recorded market history
 
 Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the operation failed (e.g. a bot
 did not become healthy, a doctor check failed), 2 bad input, 3 the database or runtime cannot be reached.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
@@ -157,6 +159,19 @@ def _finish(tenant: Any, as_json: bool, verb: str) -> None:
     if tenant.status == "failed":
         typer.echo(f"error: {tenant.id} did not start: {tenant.last_error}", err=True)
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------- backtest
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def backtest(ctx: typer.Context) -> None:
+    """The bot's own decisions over recorded market history (`basis backtest --help` for the options)."""
+    # The backtest is the bot's code (tenant_bot.backtest), which the control plane never imports: run
+    # it as its own process, with this interpreter, and pass its exit code on.
+    code = subprocess.call([sys.executable, "-m", "tenant_bot.backtest", *ctx.args])
+    raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------------- serve

@@ -4,7 +4,7 @@ A folder holds four files (names fixed, as `../shared/data/history-sol-2025/READ
 
 - `hyperliquid_sol_funding_hourly.json`: Hyperliquid `fundingHistory` rows
   `{"coin","fundingRate","premium","time"}`; `fundingRate` is per hour, positive pays the short.
-- `hyperliquid_sol_candles_daily.json`: Hyperliquid `candleSnapshot` rows `{"t","T","s","i","o","c","h","l",...}`
+- `hyperliquid_sol_candles_daily.json`: Hyperliquid `candleSnapshot` rows `{"t","o","h","l","c","i",...}`
   with `"i": "1d"` (UTC days).
 - `kamino_sol_supply_daily.json`, `kamino_usdc_borrow_daily.json`: DefiLlama yields charts (a bare
   list, or its `{"status","data":[...]}` envelope) of rows `{"timestamp", "apyBase", "apyBaseBorrow"}`,
