@@ -202,7 +202,7 @@ def _panel(r: Result, y0: int) -> str:
         path = " ".join(f"{x(p.at):.1f},{scale(v):.1f}" for p, v in zip(pts, series, strict=True))
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} points="{path}">')
         out.append(f"<title>{name}</title></polyline>")
-    legend_x = right - 330
+    legend_x = right - 390
     for j, (colour, name) in enumerate(
         (
             ("#212121", "total"),
@@ -211,7 +211,7 @@ def _panel(r: Result, y0: int) -> str:
             ("#f9a825", "SOL price"),
         )
     ):
-        lx = legend_x + j * 85
+        lx = legend_x + j * 100
         out.append(f'<rect x="{lx}" y="{y0 + 12}" width="10" height="3" fill="{colour}"/>')
         out.append(f'<text x="{lx + 14}" y="{y0 + 17}">{name}</text>')
     for e in r.events:

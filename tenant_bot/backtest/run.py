@@ -5,7 +5,8 @@ Each hourly step, in order:
    first on an up day, the high first on a down day), reached at hours 0, 8, 16 and 24, so every
    day's high and low are visited (the worst case within the day) and the bot sees the move coming
    as it would at an hourly tick; `static` holds the first open all along (no price path);
-2. a day's interest on the Asgard long at each UTC midnight (the rates in force the day before);
+2. a day's interest on the Asgard long at each UTC midnight (at the rates recorded for the day
+   that ended);
 3. the hour's recorded funding on the short;
 4. each venue liquidates what its rules say is due at that price;
 5. an `Observation` is built from the simulated venues exactly as the live observer builds it, and
@@ -204,7 +205,7 @@ class Backtest:
             t = hour.at
             px = static_px if self.config.static else candle_price(self.history.candles[t.date()], t.hour)
             if i and t.date() != hours[i - 1].at.date():
-                self.asgard.accrue_day(self.history.supply_at(t - DAY), self.history.borrow_at(t - DAY), px)
+                self.asgard.accrue_day(self.history.supply_at(t), self.history.borrow_at(t), px)
             self.hl.settle_funding(hour.rate, px)
             recent.append(hour.rate)
             self._liquidate(t, px)
