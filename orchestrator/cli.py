@@ -14,6 +14,7 @@ did not become healthy, a doctor check failed), 2 bad input, 3 the database or r
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
@@ -170,6 +171,8 @@ def backtest(ctx: typer.Context) -> None:
     """The bot's own decisions over recorded market history (`basis backtest --help` for the options)."""
     # The backtest is the bot's code (tenant_bot.backtest), which the control plane never imports: run
     # it as its own process, with this interpreter, and pass its exit code on.
+    if importlib.util.find_spec("tenant_bot") is None:
+        raise _fail("the bot's code (tenant_bot) is not installed here; run the backtest from a checkout", 1)
     code = subprocess.call([sys.executable, "-m", "tenant_bot.backtest", *ctx.args])
     raise typer.Exit(code)
 
