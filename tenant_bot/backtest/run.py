@@ -353,9 +353,9 @@ class Backtest:
         assert decision.best is not None and obs.snapshot is not None
         if self._ready_at is not None and t < self._ready_at:
             return  # a transfer is on its way
-        if self._ready_at is None and self._level(t):
-            return
         self._ready_at = None
+        if self._level(t):
+            return
         plan = plan_open(
             self.rules,
             self.rules.entry_capital_usd,
