@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 HL_SCHEMAS := tests/support/hl_schemas
 HL_SCHEMAS_STAMP := $(HL_SCHEMAS)/node_modules/.installed
 
-.PHONY: run test bench lint fmt venv clean images
+.PHONY: run test bench backtest lint fmt venv clean images
 
 ## make run: start the devnet (venues, chains and Privy on loopback), then the control plane
 ## (process runtime, SQLite) at http://127.0.0.1:8000; Ctrl-C stops both (the bots keep running).
@@ -39,6 +39,13 @@ test: $(STAMP) $(HL_SCHEMAS_STAMP)
 ## make bench: measure start-up and latency figures; prints a table, writes bench-results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+## make backtest: the bot's own decisions over the recorded history at 2x, 3x and 4x with $10,000
+## (BACKTEST_DATA, BACKTEST_ARGS to change); prints the table, writes var/backtest.json and .svg.
+BACKTEST_DATA ?= $(firstword $(wildcard ../shared/data/history-sol-2025 ../../shared/data/history-sol-2025) ../shared/data/history-sol-2025)
+BACKTEST_ARGS ?=
+backtest: $(STAMP)
+	$(BIN)/basis backtest --data $(BACKTEST_DATA) --json var/backtest.json --svg var/backtest.svg $(BACKTEST_ARGS)
 
 ## make images: the bot and control-plane images (basis/bot:VERSION, basis/control-plane:VERSION), from
 ## the official Python image when a registry answers, else from an offline debootstrap base

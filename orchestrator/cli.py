@@ -5,6 +5,7 @@
     basis tenants list|create|start|stop|restart|logs|upgrade|delete
     basis doctor                               configuration, database, runtime, venues reachable
     basis devnet ...                           the loopback devnet
+    basis backtest --data DIR [--leverage L]   the bot's own decisions over recorded market history
 
 Tables on a terminal, `--json` for scripts. Exit codes: 0 done, 1 the operation failed (e.g. a bot
 did not become healthy, a doctor check failed), 2 bad input, 3 the database or runtime cannot be reached.
@@ -13,7 +14,9 @@ did not become healthy, a doctor check failed), 2 bad input, 3 the database or r
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
@@ -157,6 +160,21 @@ def _finish(tenant: Any, as_json: bool, verb: str) -> None:
     if tenant.status == "failed":
         typer.echo(f"error: {tenant.id} did not start: {tenant.last_error}", err=True)
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------- backtest
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def backtest(ctx: typer.Context) -> None:
+    """The bot's own decisions over recorded market history (`basis backtest --help` for the options)."""
+    # The backtest is the bot's code (tenant_bot.backtest), which the control plane never imports: run
+    # it as its own process, with this interpreter, and pass its exit code on.
+    if importlib.util.find_spec("tenant_bot") is None:
+        raise _fail("the bot's code (tenant_bot) is not installed here; run the backtest from a checkout", 1)
+    code = subprocess.call([sys.executable, "-m", "tenant_bot.backtest", *ctx.args])
+    raise typer.Exit(code)
 
 
 # ---------------------------------------------------------------------- serve

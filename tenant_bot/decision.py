@@ -24,7 +24,16 @@ from tenant_bot.risk.states import TradingState
 from tenant_bot.storage.models import Execution, Position
 from tenant_bot.strategy.lst import LstMonitor
 from tenant_bot.strategy.opportunity import FeeModel, NetApy, best_opportunity
-from tenant_bot.strategy.sizing import SizingConfig, round_size
+from tenant_bot.strategy.rates import RatesSnapshot
+from tenant_bot.strategy.sizing import (
+    PositionPlan,
+    PositionSizer,
+    PriceLevel,
+    SizingConfig,
+    SizingInputs,
+    SizingRejected,
+    round_size,
+)
 
 # Asgard offers partial closes on these lending protocols only; elsewhere reducing means closing.
 PARTIAL_CLOSE_PROTOCOLS = frozenset({"kamino", "drift"})
@@ -101,6 +110,39 @@ class EntryRules:
             allowed_protocols=self.allowed_protocols,
             allowed_assets=self.allowed_assets,
         )
+
+
+def plan_open(
+    rules: EntryRules,
+    capital: Decimal,
+    best: NetApy,
+    snapshot: RatesSnapshot,
+    *,
+    solana_usdc: Decimal,
+    hyperliquid_usdc: Decimal,
+    bids: tuple[PriceLevel, ...],
+    sz_decimals: int,
+    sizing: SizingConfig | None = None,
+) -> PositionPlan | SizingRejected:
+    """The size of an open of `capital` (half on each venue) into `best`, from the free USDC on each
+    venue and the SOL-PERP bids: no I/O (the trader reads the balances and the book). `sizing`
+    replaces the rules' limits (the backtest's static mode deploys all of the capital)."""
+    half = capital / 2
+    lst_rate = snapshot.lst_sol_rates.get(best.asset) if best.asset.is_lst else None
+    lending = snapshot.lending_for(best.protocol, best.asset)
+    return PositionSizer(sizing or rules.sizing()).plan(
+        SizingInputs(
+            leverage=best.leverage,
+            solana_usdc=min(solana_usdc, half),
+            hyperliquid_usdc=min(hyperliquid_usdc, half),
+            sol_price=snapshot.prices["hyperliquid_mark"],
+            asset=best.asset,
+            lst_sol_rate=lst_rate,
+            capacity_usd=lending.capacity_usd if lending else None,
+            bids=bids,
+            sz_decimals=sz_decimals,
+        )
+    )
 
 
 @dataclass(frozen=True)

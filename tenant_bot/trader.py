@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from shared.assets import Asset, Protocol
-from tenant_bot.decision import Decision, EntryRules, Holdings
+from tenant_bot.decision import Decision, EntryRules, Holdings, plan_open
 from tenant_bot.errors import BotError, InvalidRequest, NotFound, Refused, Unavailable
 from tenant_bot.execution.requests import OpenRequest
 from tenant_bot.execution.tasks import ExecutionTasks
@@ -22,7 +22,7 @@ from tenant_bot.observer import Observation, Observer
 from tenant_bot.services import Services
 from tenant_bot.storage.models import Execution
 from tenant_bot.strategy.opportunity import MAX_LEVERAGE, MIN_LEVERAGE, NetApy, best_opportunity
-from tenant_bot.strategy.sizing import PositionPlan, PositionSizer, SizingInputs, SizingRejected, price_levels
+from tenant_bot.strategy.sizing import PositionPlan, SizingRejected, price_levels
 from tenant_bot.venues.outages import UNREACHABLE
 
 # USDC has 6 decimals; an open never asks for more than its plan allows.
@@ -146,21 +146,16 @@ class Trader:
         sz_decimals = await s.venues.sz_decimals()
         balances = await s.solana.balances(s.wallet_signer.solana_address)
         hl_free = obs.hl_state.withdrawable if obs.hl_state else Decimal(0)
-        half = capital / 2
         lst_rate = obs.snapshot.lst_sol_rates.get(best.asset) if best.asset.is_lst else None
-        lending = obs.snapshot.lending_for(best.protocol, best.asset)
-        plan = PositionSizer(rules.sizing()).plan(
-            SizingInputs(
-                leverage=best.leverage,
-                solana_usdc=min(balances.tokens.get(Asset.USDC, Decimal(0)), half),
-                hyperliquid_usdc=min(hl_free, half),
-                sol_price=obs.snapshot.prices["hyperliquid_mark"],
-                asset=best.asset,
-                lst_sol_rate=lst_rate,
-                capacity_usd=lending.capacity_usd if lending else None,
-                bids=price_levels(book.bids),
-                sz_decimals=sz_decimals,
-            )
+        plan = plan_open(
+            rules,
+            capital,
+            best,
+            obs.snapshot,
+            solana_usdc=balances.tokens.get(Asset.USDC, Decimal(0)),
+            hyperliquid_usdc=hl_free,
+            bids=price_levels(book.bids),
+            sz_decimals=sz_decimals,
         )
         if isinstance(plan, SizingRejected):
             raise Refused(f"cannot size a position: {plan.reason}")

@@ -17,7 +17,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "api",  # HTTP: routes, jobs, live feed, metrics
         "bot",  # the parts wired, and the loop
         "notifications",  # webhooks, reading the status view
-        "trader status",  # acting; the read-only view
+        "trader status backtest",  # acting; the read-only view; the bot's decisions over history
         "decision",  # deciding, without I/O
         "observer",  # venue data → observations → risk inputs
         "services",  # everything built once
