@@ -1,6 +1,6 @@
 """Recorded market history, read from its sources' own answer shapes (any folder, any window).
 
-A folder holds four files (names fixed, as `../shared/data/history-sol-2025/README.md` describes):
+A folder holds four files (names fixed, as `data/history-sol-2025/README.md` describes):
 
 - `hyperliquid_sol_funding_hourly.json`: Hyperliquid `fundingHistory` rows
   `{"coin","fundingRate","premium","time"}`; `fundingRate` is per hour, positive pays the short.

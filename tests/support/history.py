@@ -1,5 +1,6 @@
-"""Where the recorded market history lives: `shared/` beside the checkout (or beside its parent, for a
-worktree one level down); BASIS_HISTORY_DIR overrides."""
+"""Where the recorded market history lives: the copy the project ships in `data/history-sol-2025/`
+(the same files as the team's shared folder, in their sources' own shapes); BASIS_HISTORY_DIR
+points the tests at another folder, e.g. a longer download."""
 
 from __future__ import annotations
 
@@ -8,16 +9,4 @@ from pathlib import Path
 
 from tests.support.source import ROOT
 
-NAME = Path("shared") / "data" / "history-sol-2025"
-
-
-def _find() -> Path:
-    if os.environ.get("BASIS_HISTORY_DIR"):
-        return Path(os.environ["BASIS_HISTORY_DIR"])
-    for base in (ROOT.parent, ROOT.parent.parent):
-        if (base / NAME).is_dir():
-            return base / NAME
-    return ROOT.parent / NAME
-
-
-HISTORY_DIR = _find()
+HISTORY_DIR = Path(os.environ.get("BASIS_HISTORY_DIR") or ROOT / "data" / "history-sol-2025")

@@ -21,10 +21,7 @@ from tenant_bot.backtest.history import (
 )
 from tests.support.history import HISTORY_DIR
 
-needs_data = pytest.mark.skipif(not HISTORY_DIR.is_dir(), reason=f"no recorded history at {HISTORY_DIR}")
 
-
-@needs_data
 def test_the_recorded_files_read_whole_in_decimal_with_their_intervals() -> None:
     h = load_history(HISTORY_DIR)
     assert len(h.funding) == 5836 and len(h.candles) == 244
@@ -43,7 +40,6 @@ def test_the_recorded_files_read_whole_in_decimal_with_their_intervals() -> None
     assert h.borrow_at(datetime(2025, 8, 31, 22, 0, tzinfo=UTC)).value != Decimal("4.65396") / 100
 
 
-@needs_data
 def test_a_window_keeps_the_hours_of_its_days() -> None:
     h = load_history(HISTORY_DIR).window(date(2025, 2, 1), date(2025, 2, 28))
     assert len(h.funding) == 28 * 24
@@ -68,7 +64,6 @@ def _edit(folder: Path, name: str, row: int, change: dict[str, object], drop: st
     (folder / name).write_text(json.dumps(rows))
 
 
-@needs_data
 @pytest.mark.parametrize(
     ("name", "row", "change", "drop", "says"),
     [
@@ -98,7 +93,6 @@ def test_a_malformed_row_is_named_with_its_file_and_row(
     assert str(caught.value).startswith(f"{folder / name}: row {row}: {says}")
 
 
-@needs_data
 def test_missing_files_unreadable_json_order_and_gaps_are_said(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
     (folder / SUPPLY_FILE).unlink()
@@ -123,7 +117,6 @@ def test_missing_files_unreadable_json_order_and_gaps_are_said(tmp_path: Path) -
         load_history(tmp_path / "nowhere")
 
 
-@needs_data
 def test_defillama_envelope_reads_like_the_bare_list(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
     rows = json.loads((folder / SUPPLY_FILE).read_text())

@@ -19,7 +19,6 @@ from tenant_bot.backtest.run import Backtest, BacktestConfig
 from tests.support.history import HISTORY_DIR
 from tests.unit.tenant_bot.backtest.synthetic import write_history
 
-needs_data = pytest.mark.skipif(not HISTORY_DIR.is_dir(), reason=f"no recorded history at {HISTORY_DIR}")
 TAKER, ASGARD_OPEN = D("0.00035"), D("0.0015")  # the study's schedule (data README)
 
 
@@ -44,7 +43,6 @@ def _net_carry(leverage: D) -> D:
     return leverage / 2 * (funding_apr + supply) - (leverage - 1) / 2 * borrow - fees
 
 
-@needs_data
 @pytest.mark.parametrize("leverage", [D(2), D(3), D(4)])
 def test_static_mode_matches_the_net_carry_formula_within_a_tenth_of_a_point(leverage: D) -> None:
     result = Backtest(load_history(HISTORY_DIR), BacktestConfig(leverage=leverage, static=True)).run()
@@ -106,7 +104,6 @@ def test_a_slow_rise_is_reduced_by_the_breakers_before_liquidation(tmp_path: Pat
     assert reductions and "from liquidation, below the reduce threshold 10%" in reductions[0].text
 
 
-@needs_data
 def test_at_2x_the_bot_is_never_liquidated_over_the_recorded_window() -> None:
     result = Backtest(load_history(HISTORY_DIR), BacktestConfig(leverage=D(2))).run()
     assert result.liquidations == 0
