@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -55,6 +57,19 @@ def up(
             help="REST weight per client IP per minute on Hyperliquid before HTTP 429 (the venue's: 1200)."
         ),
     ] = 1200,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay recorded history from this folder (e.g. tenant_bot/backtest/history-sol-2025): "
+            "SOL's price, funding and Kamino's rates follow it; --speed 3600 is one recorded hour a second."
+        ),
+    ] = None,
+    history_from: Annotated[
+        str | None, typer.Option(help="First recorded day to replay, YYYY-MM-DD (with --history).")
+    ] = None,
+    history_to: Annotated[
+        str | None, typer.Option(help="Last recorded day to replay, YYYY-MM-DD (with --history).")
+    ] = None,
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
@@ -68,6 +83,9 @@ def up(
             ports=_ports(base_port),
             sol_price=Decimal(sol_price),
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
+            history=Path(history) if history else None,
+            history_from=_day(history_from, "--history-from"),
+            history_to=_day(history_to, "--history-to"),
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":
@@ -97,6 +115,15 @@ def up(
         pass
 
 
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} must be a day, YYYY-MM-DD, got {text!r}") from None
+
+
 def _banner(devnet: Any) -> None:
     cfg = devnet.config
     urls = devnet.urls()
@@ -107,6 +134,9 @@ def _banner(devnet: Any) -> None:
         f"every 10 s; scenario {devnet.market.scenario.name})",
         "",
     ]
+    if devnet.replay is not None:
+        span = devnet.replay.snapshot(devnet.replay.start_ms)
+        lines[-1:-1] = [f"Replaying recorded history {span['from']} to {span['to']} ({cfg.history})"]
     labels = {
         "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as testnet)",
         "asgard": "Asgard        (margin trading API base URL)",

@@ -14,10 +14,10 @@ import tenant_bot.backtest.run as backtest_run
 import tenant_bot.bot
 import tenant_bot.decision
 import tenant_bot.trader
-from tenant_bot.backtest.history import load_history
+from shared.market_history import load_history
 from tenant_bot.backtest.run import Backtest, BacktestConfig
 from tests.support.history import HISTORY_DIR
-from tests.unit.tenant_bot.backtest.synthetic import write_history
+from tests.support.synthetic_history import write_history
 
 TAKER, ASGARD_OPEN = D("0.00035"), D("0.0015")  # the study's schedule (data README)
 
