@@ -72,8 +72,9 @@ class DevnetConfig:
     # Real seconds between a USDC transfer to the Hyperliquid bridge and the credit on Hyperliquid.
     bridge_delay_s: float = 1.0
     # A folder of recorded history (shared/market_history.py's four files): SOL's price, funding and
-    # Kamino's SOL rates follow it from its first hour (devnet/replay.py), at `speed` (3600: one
-    # recorded hour per real second). None: the seeded random market.
+    # Kamino's SOL rates follow it, its first hour replayed at the devnet's start hour
+    # (devnet/replay.py), at `speed` (3600: one recorded hour per real second). None: the seeded
+    # random market.
     history: Path | None = None
     # The recorded days to replay, both included (None: from the first, to the last).
     history_from: date | None = None

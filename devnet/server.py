@@ -52,6 +52,7 @@ class Devnet:
         self.services = resolve_services(only)
         self.started_real = time.time()
         # Loading the record first: a folder that cannot be read is a ValueError before anything starts.
+        # Its first hour is replayed at the current hour of the wall clock (devnet/replay.py).
         self.replay = (
             Replay.load(config.history, config.history_from, config.history_to) if config.history else None
         )

@@ -45,9 +45,11 @@ def test_sol_price_funding_and_rates_follow_the_record(tmp_path: Path) -> None:
         supply_pct=6.0,
         borrow_pct=9.0,
     )
-    replay = Replay.load(folder)
+    replay = Replay.load(folder)  # replayed from the wall clock's hour
     market, clock = _market(replay)
-    assert clock.now_ms() == _ms(START)
+    now = datetime.now(UTC)
+    assert 0 <= _ms(now) - clock.now_ms() < HOUR_MS
+    assert replay.shift_ms % HOUR_MS == 0 and market.snapshot()["replay"]["replaying"] == START.isoformat()
     assert market.oracle_px("SOL") == Decimal(100)
     paid: list[tuple[int, dict[str, float]]] = []
     market.on_hour(lambda t, rates: paid.append((t, rates)))
@@ -73,7 +75,7 @@ def test_sol_price_funding_and_rates_follow_the_record(tmp_path: Path) -> None:
 
 def test_the_devnet_prices_each_recorded_hour_as_the_backtest_does() -> None:
     history = load_history(HISTORY_DIR).window(date(2025, 3, 10), date(2025, 3, 11))
-    replay = Replay(history)
+    replay = Replay(history, _ms(history.funding[0].at))  # unshifted: simulated time is recorded time
     market, clock = _market(replay)
     for hour in range(48):
         at = history.funding[0].at + timedelta(hours=hour)
@@ -87,6 +89,22 @@ def test_the_devnet_prices_each_recorded_hour_as_the_backtest_does() -> None:
     # The venue's history at start is the record's three days before the window.
     first = min(settled)
     assert first == _ms(history.funding[0].at) - 71 * HOUR_MS
+
+
+def test_a_shifted_replay_moves_every_recorded_time_by_whole_hours() -> None:
+    history = load_history(HISTORY_DIR).window(date(2025, 1, 18), date(2025, 1, 18))
+    start = _ms(datetime(2026, 12, 7, 9, tzinfo=UTC))
+    market, clock = _market(Replay(history, start))
+    shift = start - _ms(history.funding[0].at)
+    clock.advance(15 * 3600 + 30 * 60)
+    at = history.funding[0].at + timedelta(hours=15, minutes=30)
+    assert market.oracle_px("SOL") == pytest.approx(history.candle_price(at), rel=Decimal("1e-5"))
+    settled = market.funding_history("SOL")
+    assert settled[-1][0] - settled[-1][0] % HOUR_MS == _ms(history.funding[15].at) + shift
+    assert settled[-1][1] == pytest.approx(history.funding[15].rate.per_hour, abs=Decimal("1e-10"))
+    assert market.snapshot()["replay"]["replaying"] == at.isoformat()
+    with pytest.raises(ValueError, match="whole hour"):
+        Replay(history, start + 1)
 
 
 def test_a_replay_refuses_scenarios_that_move_sol(tmp_path: Path) -> None:
@@ -108,7 +126,8 @@ def test_a_devnet_with_history_starts_its_clock_at_the_window() -> None:
         DevnetConfig(history=HISTORY_DIR, history_from=date(2025, 4, 2), history_to=date(2025, 4, 2)),
         only=["hyperliquid"],
     )
-    assert devnet.replay is not None and devnet.replay.start_ms == _ms(datetime(2025, 4, 2, tzinfo=UTC))
+    assert devnet.replay is not None
     # At the default speed (360x) building the devnet took some simulated minutes, not an hour.
     assert 0 <= devnet.clock.now_ms() - devnet.replay.start_ms < HOUR_MS
-    assert devnet.state()["market"]["replay"]["recorded_hours"] == 24
+    replay = devnet.state()["market"]["replay"]
+    assert replay["recorded_hours"] == 24 and replay["replaying"].startswith("2025-04-02T00:")
