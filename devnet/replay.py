@@ -17,9 +17,9 @@ stamp nonces and ask for "the last 24 hours" by the wall clock, so a market date
 them with nothing; the prices, rates and their order within each day are the record's. The state
 (`GET /state`, `market.replay`) says which recorded hour is being replayed. The first recorded hour's
 funding counts as settled at start, with up to three days of recorded funding before it as the
-venue's history. After the last recorded hour the price holds the last close and funding settles at 0. Reading the record is
-`shared.market_history`'s (the backtest's own reader), so the devnet and the backtest agree on every
-file and every error.
+venue's history. After the last recorded hour the price holds the last close and funding settles
+at 0. Reading the record is `shared.market_history`'s (the backtest's own reader), so the devnet and
+the backtest agree on every file and every error.
 """
 
 from __future__ import annotations
