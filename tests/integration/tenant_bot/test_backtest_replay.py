@@ -79,6 +79,8 @@ def test_the_backtest_and_a_live_bot_on_the_replay_decide_alike_hour_by_hour(tmp
         bot.fund(usdc_solana=half, usdc_hl=half, sol="2")
         assert dn.state()["market"]["replay"]["replaying"].startswith(f"{DAY.isoformat()}T00:00")
 
+        # Past the hour's settlement stamp (up to 60 ms after it), still on its first minute's price.
+        dn.advance(seconds=0.061)
         live: list[set[str]] = []
         seen: set[str] = set()
         for hour in range(HOURS):
