@@ -66,7 +66,9 @@ async function ask(query) {
   }
 }
 
-// The settings in force first; then the slider's leverage once the user lets go of it.
+// The settings in force first, and again whenever they are saved (app.js tells); the slider's
+// leverage once the user lets go of it.
 const slider = $("#leverage");
 slider.addEventListener("change", () => ask(`leverage=${Number(slider.value).toFixed(1)}`));
+document.addEventListener("basis:settings-applied", () => ask(""));
 ask("");

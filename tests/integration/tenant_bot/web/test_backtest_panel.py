@@ -121,6 +121,20 @@ def test_the_card_shows_the_backtest_of_the_settings_and_follows_the_slider(
         assert _card(page) == _expected(at_4x)
         assert at_4x["annualised_return"] != run["annualised_return"]
         screenshot(page, "backtest-02-at-4x")
+
+        # Saving other settings on the page asks again, for the settings now in force.
+        page.locator("#tab-settings").click()
+        page.locator("#s-entry_capital_usd").fill("2500")
+        page.locator("#settings-save").click()
+        page.wait_for_function("document.querySelector('#settings-state').textContent.startsWith('Saved')")
+        page.locator("#tab-home").click()
+        page.wait_for_function(
+            "document.querySelector('#backtest-state').textContent.startsWith('$2,500.00 at')"
+            " && document.querySelector('#backtest').getAttribute('aria-busy') === 'false'"
+        )
+        saved = _backtest(unfunded)
+        assert saved["settings"]["capital_usd"] == "2500"
+        assert _card(page) == _expected(saved)
         assert errors == [], errors
     finally:
         ctx.close()
