@@ -175,7 +175,7 @@ class Backtest:
         self.hl = SimHyperliquid(self.ledger, config.fees.hl_taker_fee)
         self.asgard = SimAsgard(self.ledger, config.fees.asgard_open_fee, config.solana_gas_usd)
         self.rules = config.rules()
-        self.risk = RiskEngine(config.risk)
+        self.risk = RiskEngine(config.risk, log_events=False)
         self.lst_monitor = LstMonitor(depeg_threshold=config.risk.lst_depeg.close_above)
         self.position: Position | None = None
         self.events: list[Event] = []
