@@ -45,6 +45,10 @@ def key_of(config: BacktestConfig) -> Key:
     )
 
 
+class _Stopped(Exception):
+    """The bot is stopping: the run ends here."""
+
+
 @dataclass(frozen=True)
 class Finished:
     """A run's figures (the report's JSON of one run, without its daily series) and its chart."""
@@ -73,6 +77,7 @@ class Backtests:
         self._running: dict[Key, asyncio.Future[Finished]] = {}
         self._progress: dict[Key, Decimal] = {}
         self._failed: dict[Key, str] = {}
+        self._closing = threading.Event()
 
     def ask(self, config: BacktestConfig) -> Answer:
         """The run of `config`: finished, or started now (or earlier) and computing; `Refused` when
@@ -84,6 +89,8 @@ class Backtests:
         if key in self._failed:
             return Answer("failed", error=self._failed[key])
         if key not in self._running:
+            if self._closing.is_set():
+                raise Refused("the bot is stopping; it runs no more backtests")
             if len(self._running) >= QUEUED:
                 raise Refused(f"{QUEUED} backtests are already running; ask again when they finish")
             self._start(key, config)
@@ -92,6 +99,9 @@ class Backtests:
         return Answer("computing", progress=progress)
 
     def close(self) -> None:
+        """Stop: queued runs are dropped and a running one stops at its next progress report, so a
+        stopping bot does not wait seconds for a chart nobody will see."""
+        self._closing.set()
         self._worker.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ internals
@@ -105,7 +115,7 @@ class Backtests:
         self._running.pop(key, None)
         with self._lock:
             self._progress.pop(key, None)
-        if future.cancelled():
+        if future.cancelled() or isinstance(future.exception(), _Stopped):
             return
         exc = future.exception()
         if isinstance(exc, HistoryError):
@@ -126,6 +136,8 @@ class Backtests:
             self._history = load_history(self.folder)
 
         def progress(done: int, total: int) -> None:
+            if self._closing.is_set():
+                raise _Stopped
             with self._lock:
                 self._progress[key] = Decimal(done) / Decimal(total)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tenant_bot.api.backtests import QUEUED, Backtests
+from tenant_bot.api.backtests import QUEUED, Backtests, _Stopped
+from tenant_bot.api.backtests import key_of as backtests_key
 from tenant_bot.backtest.run import BacktestConfig
 from tenant_bot.errors import Refused
 from tests.support.synthetic_history import write_history
@@ -58,3 +59,15 @@ async def test_an_unreadable_record_is_a_failure_with_a_sentence(tmp_path: Path)
     assert answer.state == "failed"
     assert answer.error is not None and "the recorded history cannot be read" in answer.error
     backtests.close()
+
+
+async def test_closing_stops_a_running_run_at_its_next_progress_report(tmp_path: Path) -> None:
+    backtests = Backtests(write_history(tmp_path / "h", DAYS * 20))
+    config = BacktestConfig(leverage=Decimal(3))
+    assert backtests.ask(config).state == "computing"
+    future = backtests._running[backtests_key(config)]
+    backtests.close()
+    with pytest.raises((_Stopped, asyncio.CancelledError)):  # stopped, or dropped before it began
+        await future
+    with pytest.raises(Refused, match="the bot is stopping"):
+        backtests.ask(config)
