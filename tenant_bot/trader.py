@@ -147,7 +147,7 @@ class Trader:
         balances = await s.solana.balances(s.wallet_signer.solana_address)
         hl_free = obs.hl_state.withdrawable if obs.hl_state else Decimal(0)
         half = capital / 2
-        lst_rate = obs.snapshot.lst_sol_rates.get(best.asset) if best.asset.is_lst else None
+        lst_rate = obs.snapshot.sol_per_token(best.asset) if best.asset.is_lst else None
         lending = obs.snapshot.lending_for(best.protocol, best.asset)
         plan = PositionSizer(rules.sizing()).plan(
             SizingInputs(
