@@ -32,7 +32,7 @@ def _devnet() -> tuple[SolanaChain, MarketSimulator, SimClock, StakePools]:
     return chain, market, clock, StakePools(chain, market)
 
 
-def _state(chain: SolanaChain, asset: Asset):  # noqa: ANN202 - the decoder's dataclass
+def _state(chain: SolanaChain, asset: Asset):
     account = chain.account(Pubkey.from_string(STAKE_POOLS[asset].address))
     assert account is not None
     assert str(account.owner) == STAKE_POOLS[asset].program
@@ -68,6 +68,8 @@ def test_the_rate_moves_once_per_epoch_at_the_staking_apy() -> None:
         before.total_lamports,
         before.pool_token_supply,
     )
-    growth = (after.total_lamports / after.pool_token_supply) / (before.total_lamports / before.pool_token_supply)
+    growth = (after.total_lamports / after.pool_token_supply) / (
+        before.total_lamports / before.pool_token_supply
+    )
     epochs_per_year = 365 * 24 * 3600 * 1000 / EPOCH_MS
     assert abs(growth**epochs_per_year - 1 - market.lsts[Asset.JITOSOL].staking_apy) < 1e-6
