@@ -43,7 +43,7 @@ class CandleCache:
             kept = self._series.get(interval)
             if kept is not None and now_ms - kept.fetched_ms < span_ms:
                 return kept
-            candles = await self._hl.candles(self._coin, interval, now_ms - CANDLES_SHOWN * span_ms, now_ms)
+            candles = await self._hl.candles(self._coin, interval, now_ms - CANDLES_SHOWN * span_ms)
             fresh = CandleSeries(self._coin, interval, now_ms, tuple(candles[-CANDLES_SHOWN:]))
             self._series[interval] = fresh
             return fresh

@@ -232,12 +232,14 @@ class HyperliquidClient:
                 return out
             start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
 
-    async def candles(self, coin: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:
-        """Candles of `coin`'s mark over [start_ms, end_ms], oldest first (one request: the venue keeps
-        its 5,000 most recent candles; its weight is 20 plus 1 per 60 candles answered)."""
+    async def candles(self, coin: str, interval: str, start_ms: int) -> list[Candle]:
+        """Candles of `coin`'s mark from `start_ms` to the venue's now, oldest first. One request: the
+        venue keeps its 5,000 most recent candles; its weight is 20 plus 1 per 60 candles answered.
+        `endTime` is optional on the venue (nullish in @nktkas/hyperliquid's schema) and left out, so
+        the candle in progress is always included whatever this host's clock says."""
         if interval not in CANDLE_INTERVALS:
             raise ValueError(f"unknown candle interval {interval!r}; use {', '.join(CANDLE_INTERVALS)}")
-        req = {"coin": coin, "interval": interval, "startTime": start_ms, "endTime": end_ms}
+        req = {"coin": coin, "interval": interval, "startTime": start_ms}
         return parse_candles(await self._info({"type": "candleSnapshot", "req": req}))
 
     async def predicted_funding(self, coin: str) -> FundingRate | None:
