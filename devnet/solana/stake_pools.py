@@ -1,13 +1,16 @@
 """The LSTs' stake pools on the devnet chain: each pool's state account at its real mainnet address,
-owned by its real program, in the SPL stake-pool `StakePool` layout (Borsh, as
+owned by its real program, in its real layout: the SPL stake-pool `StakePool` (Borsh, as
 solana-labs/solana-program-library stake-pool/program/src/state.rs declares it, padded to the 611
-bytes the mainnet accounts have).
+bytes the mainnet accounts have) for jitoSOL and jupSOL, Marinade's Anchor `State` (2,616 bytes) for
+mSOL.
 
 The pool is updated once per epoch, as the real pools are cranked: at each epoch boundary of the
 simulated clock its `total_lamports` becomes supply x the market simulator's fundamental SOL per LST
 (which grows at the LST's staking APY), and the figures it held move to `last_epoch_total_lamports` /
 `last_epoch_pool_token_supply`, as `UpdateStakePoolBalance` does. Between boundaries the account does
 not change, so the on-chain rate lags the market's by up to one epoch's yield, as on mainnet.
+Marinade's State keeps no previous epoch: it gets the new figures and the epoch in
+`last_stake_delta_epoch`, and `msol_price` (SOL per mSOL x 2^32).
 
 Epochs are mainnet's length (432,000 slots of 400 ms: two days) on the simulated clock, so a fast
 devnet runs through them; they are numbered on from the chain's epoch when the devnet started.
@@ -24,14 +27,30 @@ from solders.pubkey import Pubkey
 
 from devnet.market import YEAR_S, MarketSimulator
 from devnet.solana.chain import GENESIS_SLOT, TOKEN_PROGRAM, SolanaChain
-from shared.assets import SLOTS_PER_EPOCH, STAKE_POOLS, TARGET_SLOT_SECONDS, TOKENS, Asset, Chain, StakePool
+from shared.assets import (
+    SLOTS_PER_EPOCH,
+    STAKE_POOLS,
+    TARGET_SLOT_SECONDS,
+    TOKENS,
+    Asset,
+    Chain,
+    PoolLayout,
+    StakePool,
+)
 
 EPOCH_MS = int(SLOTS_PER_EPOCH * TARGET_SLOT_SECONDS * 1000)
 FIRST_EPOCH = GENESIS_SLOT // SLOTS_PER_EPOCH
-ACCOUNT_SIZE = 611  # a mainnet SPL stake pool account's data length
-ACCOUNT_LAMPORTS = 5_143_440  # rent exemption for 611 bytes
+# Data length and rent-exempt lamports of each layout's mainnet account.
+ACCOUNT_SIZE = {PoolLayout.SPL: 611, PoolLayout.MARINADE: 2616}
+ACCOUNT_LAMPORTS = {PoolLayout.SPL: 5_143_440, PoolLayout.MARINADE: 19_098_240}
 # Pool tokens in circulation (raw units, 9 decimals), near mainnet's figures; constant on the devnet.
-POOL_SUPPLY = {Asset.JITOSOL: 12_000_000 * 10**9, Asset.JUPSOL: 4_000_000 * 10**9}
+POOL_SUPPLY = {
+    Asset.JITOSOL: 12_000_000 * 10**9,
+    Asset.JUPSOL: 4_000_000 * 10**9,
+    Asset.MSOL: 3_500_000 * 10**9,
+}
+MARINADE_DISCRIMINATOR = hashlib.sha256(b"account:State").digest()[:8]  # Anchor: sha256("account:State")
+PRICE_DENOMINATOR = 2**32  # Marinade's msol_price unit
 
 
 def _key(pool: StakePool, role: str) -> bytes:
@@ -76,7 +95,26 @@ def encode_stake_pool(
     out += _fee(1, 1000)  # sol_withdrawal_fee
     out += bytes([0])  # next_sol_withdrawal_fee: None
     out += struct.pack("<QQ", last_epoch_pool_token_supply, last_epoch_total_lamports)
-    return bytes(out.ljust(ACCOUNT_SIZE, b"\0"))
+    return bytes(out.ljust(ACCOUNT_SIZE[PoolLayout.SPL], b"\0"))
+
+
+def encode_marinade_state(pool: StakePool, *, lamports: int, msol_supply: int, epoch: int) -> bytes:
+    """Marinade's `State` with the figures the rate comes from; the validator and liquidity-pool
+    bookkeeping the devnet does not run left zero. A twentieth of the SOL sits in the reserve."""
+    mint = TOKENS[(pool.asset, Chain.SOLANA)].address or ""
+    reserve = lamports // 20
+    out = bytearray(ACCOUNT_SIZE[PoolLayout.MARINADE])
+    out[0:8] = MARINADE_DISCRIMINATOR
+    out[8:40] = bytes(Pubkey.from_string(mint))  # msol_mint
+    for at, value in (
+        (244, epoch),  # stake_system.last_stake_delta_epoch
+        (376, lamports - reserve),  # validator_system.total_active_balance
+        (496, reserve),  # available_reserve_balance
+        (504, msol_supply),
+        (512, lamports * PRICE_DENOMINATOR // msol_supply),  # msol_price
+    ):
+        struct.pack_into("<Q", out, at, value)
+    return bytes(out)
 
 
 class StakePools:
@@ -115,16 +153,17 @@ class StakePools:
     def _write(self, asset: Asset) -> None:
         pool = STAKE_POOLS[asset]
         (lamports, supply), (last_lamports, last_supply) = self._now[asset], self._before[asset]
-        data = encode_stake_pool(
-            pool,
-            total_lamports=lamports,
-            pool_token_supply=supply,
-            last_update_epoch=self.epoch,
-            last_epoch_total_lamports=last_lamports,
-            last_epoch_pool_token_supply=last_supply,
-        )
+        if pool.layout is PoolLayout.MARINADE:
+            data = encode_marinade_state(pool, lamports=lamports, msol_supply=supply, epoch=self.epoch)
+        else:
+            data = encode_stake_pool(
+                pool,
+                total_lamports=lamports,
+                pool_token_supply=supply,
+                last_update_epoch=self.epoch,
+                last_epoch_total_lamports=last_lamports,
+                last_epoch_pool_token_supply=last_supply,
+            )
         owner = Pubkey.from_string(pool.program)
-        self.chain.put_account(
-            Pubkey.from_string(pool.address),
-            Account(lamports=ACCOUNT_LAMPORTS, data=data, owner=owner, executable=False),
-        )
+        account = Account(lamports=ACCOUNT_LAMPORTS[pool.layout], data=data, owner=owner, executable=False)
+        self.chain.put_account(Pubkey.from_string(pool.address), account)

@@ -27,9 +27,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from shared.assets import TARGET_SLOT_SECONDS, TOKENS, Asset, Chain, StakePool
+from shared.assets import TARGET_SLOT_SECONDS, TOKENS, Asset, Chain, PoolLayout, StakePool
 from shared.retry import RetryPolicy
-from tenant_bot.chain.stake_pools import PoolRate, decode_stake_pool, pool_rate
+from tenant_bot.chain.stake_pools import (
+    EpochSamples,
+    PoolRate,
+    decode_marinade_state,
+    decode_stake_pool,
+    marinade_rate,
+    pool_rate,
+)
 from tenant_bot.tls import ssl_context
 
 if TYPE_CHECKING:
@@ -89,6 +96,7 @@ class SolanaClient:
         self._http = httpx.AsyncClient(timeout=timeout, verify=ssl_context())
         self._ids = itertools.count(1)
         self._epoch_length: timedelta | None = None
+        self._epoch_samples = EpochSamples()  # pools that keep no previous epoch (Marinade)
 
     def __repr__(self) -> str:
         return f"SolanaClient({self.url!r})"
@@ -169,7 +177,11 @@ class SolanaClient:
                 raise SolanaRpcError(f"solana: {pool.address} is not a {pool.asset.value} stake pool account")
             try:
                 data = base64.b64decode(account["data"][0], validate=True)
-                out[pool.asset] = pool_rate(pool.asset, decode_stake_pool(data), length)
+                if pool.layout is PoolLayout.MARINADE:
+                    state = decode_marinade_state(data)
+                    out[pool.asset] = marinade_rate(pool.asset, state, self._epoch_samples, length)
+                else:
+                    out[pool.asset] = pool_rate(pool.asset, decode_stake_pool(data), length)
             except (KeyError, IndexError, TypeError, ValueError) as exc:
                 raise SolanaRpcError(f"solana: the {pool.asset.value} stake pool account: {exc}") from exc
         return out

@@ -15,10 +15,21 @@ Reading two epochs from one account was chosen over keeping samples: it is right
 pool missed an update the two figures are more than one epoch apart and the yield is overstated for
 that epoch; pools are cranked every epoch in practice. Deposits and withdrawals move both numbers at
 the current rate, so the ratio is untouched by them.
+
+Marinade (mSOL) keeps one Anchor `State` account (marinade-finance liquid-staking-program
+programs/marinade-finance/src/state/mod.rs). Its fair value is the SOL under its control that backs
+mSOL, over the mSOL supply, the formula of its `total_virtual_staked_lamports`: active stake + stake
+cooling down (delayed and emergency) + the reserve − SOL owed to unstake tickets. The account keeps no
+previous epoch, so its yield comes from samples: `EpochSamples` keeps the rate last seen in each of
+the two latest epochs (the State's `last_stake_delta_epoch`, moved once per epoch by the stake-delta
+crank) and compounds the growth between them per epoch. A bot knows mSOL's yield once it has seen
+an epoch change (samples are not stored: after a restart, within two days); until then it credits
+none, which understates mSOL and never overstates it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass
 from datetime import timedelta
@@ -140,3 +151,89 @@ def pool_rate(asset: Asset, state: StakePoolState, epoch_length: timedelta) -> P
         before = Decimal(state.last_epoch_total_lamports) / Decimal(state.last_epoch_pool_token_supply)
         growth = now / before
     return PoolRate(asset, now, state.last_update_epoch, growth, epoch_length)
+
+
+# Anchor's account discriminator: the first 8 bytes of sha256("account:State").
+MARINADE_DISCRIMINATOR = hashlib.sha256(b"account:State").digest()[:8]
+# Offsets in Marinade's `State` (Borsh, after the discriminator): 4 pubkeys, 2 bumps,
+# rent_exempt_for_token_acc u64, reward_fee u32; StakeSystem (a 76-byte List, then
+# delayed_unstake_cooling_down at 226, 2 bumps, slots_for_stake_delta, last_stake_delta_epoch at 244,
+# min_stake, extra_stake_delta_runs u32); ValidatorSystem (List, manager, score u32,
+# total_active_balance at 376, a u8); LiqPool (to 496); then available_reserve_balance 496,
+# msol_supply 504, msol_price 512, circulating_ticket_count 520, circulating_ticket_balance 528,
+# lent_from_reserve, min_deposit, min_withdraw, staking_sol_cap, emergency_cooling_down 568.
+_MARINADE_AT = {
+    "delayed_unstake_cooling_down": 226,
+    "last_stake_delta_epoch": 244,
+    "total_active_balance": 376,
+    "available_reserve_balance": 496,
+    "msol_supply": 504,
+    "circulating_ticket_balance": 528,
+    "emergency_cooling_down": 568,
+}
+_MARINADE_MIN_SIZE = 576
+
+
+@dataclass(frozen=True, slots=True)
+class MarinadeState:
+    """What the bot reads of Marinade's `State`, in lamports and raw mSOL units."""
+
+    total_active_balance: int
+    delayed_unstake_cooling_down: int
+    emergency_cooling_down: int
+    available_reserve_balance: int
+    circulating_ticket_balance: int
+    msol_supply: int
+    last_stake_delta_epoch: int
+
+    @property
+    def virtual_staked_lamports(self) -> int:
+        """The SOL that backs mSOL (Marinade's `total_virtual_staked_lamports`)."""
+        under_control = (
+            self.total_active_balance
+            + self.delayed_unstake_cooling_down
+            + self.emergency_cooling_down
+            + self.available_reserve_balance
+        )
+        return max(under_control - self.circulating_ticket_balance, 0)
+
+
+def decode_marinade_state(data: bytes) -> MarinadeState:
+    """Marinade's `State` account data (2,616 bytes on chain; only the first 576 are read)."""
+    if data[:8] != MARINADE_DISCRIMINATOR:
+        raise PoolLayoutError("not Marinade's State account (wrong Anchor discriminator)")
+    if len(data) < _MARINADE_MIN_SIZE:
+        raise PoolLayoutError(f"Marinade's State account is {len(data)} bytes, not {_MARINADE_MIN_SIZE}")
+    return MarinadeState(**{k: int(struct.unpack_from("<Q", data, at)[0]) for k, at in _MARINADE_AT.items()})
+
+
+class EpochSamples:
+    """The rate last seen in each of the two latest epochs, per asset: growth per epoch between them."""
+
+    def __init__(self) -> None:
+        self._latest: dict[Asset, tuple[int, Decimal]] = {}
+        self._before: dict[Asset, tuple[int, Decimal]] = {}
+
+    def record(self, asset: Asset, epoch: int, rate: Decimal) -> Decimal | None:
+        """Note `rate` at `epoch`; the per-epoch growth from the previous epoch seen, None before one."""
+        latest = self._latest.get(asset)
+        if latest is not None and epoch > latest[0]:
+            self._before[asset] = latest
+        if latest is None or epoch >= latest[0]:
+            self._latest[asset] = (epoch, rate)
+        before = self._before.get(asset)
+        if before is None:
+            return None
+        epochs = Decimal(self._latest[asset][0] - before[0])
+        return ((self._latest[asset][1] / before[1]).ln() / epochs).exp()
+
+
+def marinade_rate(
+    asset: Asset, state: MarinadeState, samples: EpochSamples, epoch_length: timedelta
+) -> PoolRate:
+    """mSOL's fair value from Marinade's State, its growth per epoch from `samples`."""
+    if state.msol_supply <= 0 or state.virtual_staked_lamports <= 0:
+        raise PoolLayoutError(f"the {asset.value} pool is empty: no exchange rate")
+    now = Decimal(state.virtual_staked_lamports) / Decimal(state.msol_supply)
+    growth = samples.record(asset, state.last_stake_delta_epoch, now)
+    return PoolRate(asset, now, state.last_stake_delta_epoch, growth, epoch_length)

@@ -13,10 +13,13 @@ import pytest
 
 from shared.assets import STAKE_POOLS, Asset
 from tenant_bot.chain.stake_pools import (
+    EpochSamples,
     PoolLayoutError,
     PoolRate,
     StakePoolState,
+    decode_marinade_state,
     decode_stake_pool,
+    marinade_rate,
     pool_rate,
 )
 
@@ -85,3 +88,44 @@ def test_bytes_that_are_not_a_stake_pool_are_refused() -> None:
         decode_stake_pool(_jupsol_bytes()[:300])
     with pytest.raises(PoolLayoutError, match="empty"):
         pool_rate(Asset.JITOSOL, StakePoolState(0, 0, 900, 0, 0), EPOCH)
+
+
+MARINADE = Path(__file__).parent / "fixtures" / "marinade-state.json"
+
+
+def _marinade_bytes() -> bytes:
+    account = json.loads(MARINADE.read_text())["account"]
+    return base64.b64decode(account["data"][0]).ljust(account["space"], b"\0")
+
+
+def test_a_real_marinade_state_gives_msol_s_fair_value() -> None:
+    fixture = json.loads(MARINADE.read_text())
+    assert fixture["pubkey"] == STAKE_POOLS[Asset.MSOL].address
+    assert fixture["account"]["owner"] == STAKE_POOLS[Asset.MSOL].program
+    data = _marinade_bytes()
+    state = decode_marinade_state(data)
+    assert state.total_active_balance == 4_410_746_507_832_307
+    assert state.available_reserve_balance == 265_139_147_340_070
+    assert state.circulating_ticket_balance == 60_693_442_364_708
+    assert state.msol_supply == 3_597_210_656_032_211
+    samples = EpochSamples()
+    rate = marinade_rate(Asset.MSOL, state, samples, EPOCH)
+    assert rate.sol_per_token == D(state.virtual_staked_lamports) / D(state.msol_supply)
+    # The same figure as the State's own msol_price (SOL per mSOL x 2^32), which its front end shows.
+    msol_price = D(int.from_bytes(data[512:520], "little")) / D(2**32)
+    assert abs(rate.sol_per_token - msol_price) < D("1e-9")
+    assert rate.epoch_growth is None and rate.staking_apy is None  # one epoch seen: no yield yet
+    with pytest.raises(PoolLayoutError, match="discriminator"):
+        decode_marinade_state(_jupsol_bytes())
+
+
+def test_epoch_samples_compound_the_growth_between_the_two_latest_epochs() -> None:
+    samples = EpochSamples()
+    assert samples.record(Asset.MSOL, 800, D("1.28")) is None
+    assert samples.record(Asset.MSOL, 800, D("1.28")) is None  # the same epoch again
+    assert samples.record(Asset.MSOL, 801, D("1.2805")) == D("1.2805") / D("1.28")
+    # Two epochs apart (a missed one): the growth per epoch is the square root.
+    growth = samples.record(Asset.MSOL, 803, D("1.2815"))
+    assert growth is not None and abs(growth - (D("1.2815") / D("1.2805")).sqrt()) < D("1e-25")
+    # An older epoch (a lagging RPC node) changes nothing.
+    assert samples.record(Asset.MSOL, 802, D("1.3")) == growth
