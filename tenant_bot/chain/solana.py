@@ -1,4 +1,5 @@
-"""The bot's Solana JSON-RPC client: balances, blockhashes, and what became of a signature.
+"""The bot's Solana JSON-RPC client: balances, blockhashes, what became of a signature, and the LSTs'
+stake pool accounts (decoded by `tenant_bot.chain.stake_pools`).
 
 A thin wrapper of solana-py's `AsyncClient` (which talks to the devnet's RPC unchanged) that answers
 in Basis's types: Decimal whole units, assets by mint from `shared.assets.TOKENS`, and signature
