@@ -128,7 +128,7 @@ def plan_open(
     venue and the SOL-PERP bids: no I/O (the trader reads the balances and the book). `sizing`
     replaces the rules' limits (the backtest's static mode deploys all of the capital)."""
     half = capital / 2
-    lst_rate = snapshot.lst_sol_rates.get(best.asset) if best.asset.is_lst else None
+    lst_rate = snapshot.sol_per_token(best.asset) if best.asset.is_lst else None
     lending = snapshot.lending_for(best.protocol, best.asset)
     return PositionSizer(sizing or rules.sizing()).plan(
         SizingInputs(

@@ -146,7 +146,7 @@ class Trader:
         sz_decimals = await s.venues.sz_decimals()
         balances = await s.solana.balances(s.wallet_signer.solana_address)
         hl_free = obs.hl_state.withdrawable if obs.hl_state else Decimal(0)
-        lst_rate = obs.snapshot.lst_sol_rates.get(best.asset) if best.asset.is_lst else None
+        lst_rate = obs.snapshot.sol_per_token(best.asset) if best.asset.is_lst else None
         plan = plan_open(
             rules,
             capital,

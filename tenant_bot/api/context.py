@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tenant_bot.api.candles import CandleCache
 from tenant_bot.api.jobs import JobManager
 from tenant_bot.api.live import LiveFeed
 from tenant_bot.api.metrics import Metrics
@@ -21,6 +22,7 @@ from tenant_bot.api.sse import EventHub
 from tenant_bot.api.valuation import Valuer
 from tenant_bot.bot import Bot
 from tenant_bot.cadence import TickLoop
+from tenant_bot.execution.venues import HEDGE_COIN
 from tenant_bot.observer import Observer
 from tenant_bot.preferences import Preferences
 from tenant_bot.services import Services
@@ -42,6 +44,7 @@ class ApiContext:
     live: LiveFeed = field(init=False)
     metrics: Metrics = field(init=False)
     hub: EventHub = field(init=False)
+    candles: CandleCache = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.services
@@ -49,6 +52,7 @@ class ApiContext:
         self.valuer = Valuer(s, self.observer)
         self.live = LiveFeed(self.bot.tick_hooks, self.valuer, s.events, s.preferences, s.db)
         self.metrics = Metrics(self.status, s.events)
+        self.candles = CandleCache(s.hl, HEDGE_COIN)
         self.hub = EventHub(
             s.events, self.heartbeat_seconds, on_join=self._viewer_joined, on_leave=self.loop.viewer_left
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from shared.assets import Asset
 from tenant_bot.execution.pnl import (
     PNL_PARTS,
     PnlSplit,
@@ -116,9 +117,7 @@ class Valuer:
         snap = obs.snapshot if obs else None
         mark = snap.prices.get("hyperliquid_mark") if snap else None
         sol_px = (snap.prices.get("asgard") or mark) if snap else None
-        lst_rate = Decimal(1)
-        if snap is not None and p.asset != "SOL":
-            lst_rate = next((r for a, r in snap.lst_sol_rates.items() if a.value == p.asset), Decimal(1))
+        lst_rate = (snap.sol_per_token(Asset(p.asset)) if snap is not None else None) or Decimal(1)
         asset_px = sol_px * lst_rate if sol_px is not None else None
         venue_long = self._asgard(p, obs)
         token_size = venue_long.token_size if venue_long is not None else p.long_token_size

@@ -36,9 +36,11 @@ from tenant_bot.venues.hyperliquid_delivery import (
     envelope,
 )
 from tenant_bot.venues.hyperliquid_models import (
+    CANDLE_INTERVALS,
     AssetContext,
     Book,
     BookLevel,
+    Candle,
     FeeRates,
     Fill,
     FundingPayment,
@@ -55,6 +57,7 @@ from tenant_bot.venues.hyperliquid_models import (
     outcome_from_status,
     parse_asset_contexts,
     parse_book,
+    parse_candles,
     parse_fee_rates,
     parse_fill,
     parse_funding_payment,
@@ -228,6 +231,16 @@ class HyperliquidClient:
             if len(page) < PAGE:
                 return out
             start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
+
+    async def candles(self, coin: str, interval: str, start_ms: int) -> list[Candle]:
+        """Candles of `coin`'s mark from `start_ms` to the venue's now, oldest first. One request: the
+        venue keeps its 5,000 most recent candles; its weight is 20 plus 1 per 60 candles answered.
+        `endTime` is optional on the venue (nullish in @nktkas/hyperliquid's schema) and left out, so
+        the candle in progress is always included whatever this host's clock says."""
+        if interval not in CANDLE_INTERVALS:
+            raise ValueError(f"unknown candle interval {interval!r}; use {', '.join(CANDLE_INTERVALS)}")
+        req = {"coin": coin, "interval": interval, "startTime": start_ms}
+        return parse_candles(await self._info({"type": "candleSnapshot", "req": req}))
 
     async def predicted_funding(self, coin: str) -> FundingRate | None:
         """The venue's prediction of its own next rate ("HlPerp"), with the interval it states."""

@@ -1000,7 +1000,16 @@ const SERIES = {
   funding: { label: "SOL funding (APR)", format: (v) => pct(v) },
   apy: { label: "Best net APY", format: (v) => pct(v) },
   pnl: { label: "Total PnL", format: (v) => signedMoney(v) },
+  price: { label: "SOL price (Hyperliquid mark, candle closes)", format: (v) => price(v) },
 };
+// The price chart's candle interval per time range: about a hundred candles each.
+const CANDLE_INTERVAL = { 24: "15m", 168: "1h", 720: "4h" };
+
+async function chartPoints(series, hours) {
+  if (series !== "price") return (await api(`history?series=${series}&hours=${hours}`)).points || [];
+  const data = await api(`candles?interval=${CANDLE_INTERVAL[hours] || "1h"}`);
+  return data.candles.map((c) => ({ at: c.open_ms, value: c.close }));
+}
 
 let chartSeq = 0;
 let chartData = null;
@@ -1008,9 +1017,9 @@ async function loadChart() {
   const seq = ++chartSeq;
   const { series, hours } = state;
   try {
-    const data = await api(`history?series=${series}&hours=${hours}`);
+    const points = await chartPoints(series, hours);
     if (seq !== chartSeq) return;
-    chartData = data.points || [];
+    chartData = points;
     drawChart($("#chart"), chartData, SERIES[series]);
   } catch (err) {
     if (seq === chartSeq) $("#chart").replaceChildren(h("div", { class: "empty", text: err.message }));
