@@ -83,6 +83,18 @@ class BotSettings(BasisSettings):
     # broker signs no order more than 300 bps beyond the venue's mark (`transactions` in the risk config).
     hedge_slippage_bps: int = Field(default=50, ge=1, le=250)
 
+    # Deposits (tenant_bot/execution/deposits.py): USDC arriving at the bot's Arbitrum address is
+    # bridged to Hyperliquid. Seconds between two looks at the Arbitrum balance and the bridge.
+    deposit_poll_seconds: float = Field(default=15.0, gt=0)
+    # Seconds after its transfer was mined before a deposit Hyperliquid has not credited is flagged
+    # (a warning on the dashboard and a notification). Hyperliquid documents a credit in under a
+    # minute (validators sign it); five minutes leaves room for a slow bridge before crying wolf.
+    deposit_credit_timeout_seconds: float = Field(default=300.0, gt=0)
+    # ETH the Arbitrum address must hold before the bot bridges: a USDC transfer costs about
+    # 0.000002 ETH at Arbitrum's floor base fee, so this is room for dozens. Under it the bot sends
+    # nothing and says so. The bot never spends ETH but on gas.
+    deposit_min_gas_eth: Decimal = Field(default=Decimal("0.0001"), ge=0)
+
     # The dashboard API (`basis-bot serve`): where it listens, and the token every request but
     # `/health` must carry in `X-Basis-Token` (only the control plane holds it). On the devnet a
     # default is derived from the server secret so `make run` works with no configuration.

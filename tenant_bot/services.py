@@ -22,6 +22,7 @@ from tenant_bot.config import BotSettings
 from tenant_bot.errors import Misconfigured, Unavailable
 from tenant_bot.execution.config import ExecutionConfig
 from tenant_bot.execution.crash import CrashPoints
+from tenant_bot.execution.deposits import DepositConfig, DepositEngine
 from tenant_bot.execution.engine import ExecutionEngine
 from tenant_bot.execution.journal import Journal
 from tenant_bot.execution.shadow import ShadowExecutor
@@ -64,6 +65,7 @@ class Services:
     preferences: Preferences
     engine: ExecutionEngine
     shadow: ShadowExecutor | None  # shadow mode: hypothetical fills, nothing signed or sent
+    deposits: DepositEngine  # USDC arriving on Arbitrum, bridged on to Hyperliquid
     fees: VenueFees  # the fee model, with the account's Hyperliquid rates once read
     wakeup: Wakeup
     closers: tuple[Closer, ...]
@@ -104,8 +106,20 @@ class Services:
         config = ExecutionConfig(
             hedge_timeout_seconds=settings.hedge_timeout_seconds, slippage_bps=settings.hedge_slippage_bps
         )
-        engine = ExecutionEngine(
-            journal, venues, events, config, CrashPoints(settings.crash_at), on_halt=risk.halt
+        crash = CrashPoints(settings.crash_at)
+        engine = ExecutionEngine(journal, venues, events, config, crash, on_halt=risk.halt)
+        deposits = DepositEngine(
+            store,
+            events,
+            arbitrum,
+            hl,
+            signer,
+            DepositConfig(
+                credit_timeout_seconds=settings.deposit_credit_timeout_seconds,
+                min_gas_eth=settings.deposit_min_gas_eth,
+                shadow=settings.shadow,
+            ),
+            crash,
         )
         shadow = ShadowExecutor(journal, venues, events, config) if settings.shadow else None
         closers = (*closers, hl.aclose, asgard.aclose, solana.aclose, arbitrum.aclose)
@@ -126,6 +140,7 @@ class Services:
             preferences=preferences,
             engine=engine,
             shadow=shadow,
+            deposits=deposits,
             fees=VenueFees(),
             wakeup=wakeup,
             closers=closers,

@@ -19,7 +19,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenant_bot.api.auth import require_token
 from tenant_bot.api.context import ApiContext
-from tenant_bot.api.routes import balances, control, events, health, pages, positions, rates, settings
+from tenant_bot.api.routes import (
+    balances,
+    control,
+    events,
+    health,
+    pages,
+    positions,
+    rates,
+    settings,
+    transfers,
+)
 from tenant_bot.errors import BotError, InvalidRequest, NotFound, Refused, Unavailable
 from tenant_bot.venues.outages import UNREACHABLE
 
@@ -102,7 +112,7 @@ def create_app(context: ApiContext) -> FastAPI:
     guarded = [Depends(require_token)]
     app.include_router(health.public)
     app.include_router(health.router, dependencies=guarded)
-    for module in (rates, settings, positions, control, balances, events):
+    for module in (rates, settings, positions, control, balances, events, transfers):
         app.include_router(module.router, dependencies=guarded)
     app.include_router(pages.router, dependencies=guarded)
 

@@ -270,6 +270,31 @@ class HyperliquidClient:
             next_start = int(page[-1]["time"])
             start = next_start if next_start > start else next_start + 1
 
+    async def ledger_updates(self, start_ms: int, address: str | None = None) -> list[dict[str, Any]]:
+        """Deposits, withdrawals and transfers since `start_ms` (`userNonFundingLedgerUpdates`: each
+        `{"time": ms, "hash": "0x…", "delta": {"type": "deposit" | "withdraw" | …, "usdc": "…", …}}`),
+        oldest first, every page of it."""
+        user = address or self.address
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[int, str, str]] = set()
+        start = start_ms
+        while True:
+            page = await self._info({"type": "userNonFundingLedgerUpdates", "user": user, "startTime": start})
+            if not isinstance(page, list):
+                raise HyperliquidError("userNonFundingLedgerUpdates: the answer is not a list")
+            for row in page:
+                if not isinstance(row, dict) or not isinstance(row.get("delta"), dict):
+                    continue
+                delta = json.dumps(row["delta"], sort_keys=True)
+                key = (int(row.get("time", 0)), str(row.get("hash")), delta)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(row)
+            if len(page) < PAGE:
+                return out
+            next_start = int(page[-1]["time"])
+            start = next_start if next_start > start else next_start + 1
+
     async def order_status(self, cloid: str, address: str | None = None) -> OrderOutcome:
         """The order with this cloid as the venue knows it; NOT_FOUND if it never reached the book.
 
