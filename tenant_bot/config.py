@@ -95,6 +95,12 @@ class BotSettings(BasisSettings):
     # nothing and says so. The bot never spends ETH but on gas.
     deposit_min_gas_eth: Decimal = Field(default=Decimal("0.0001"), ge=0)
 
+    # Withdrawals from Hyperliquid (tenant_bot/execution/withdrawals.py) go only to the user's
+    # registered EVM address. With signer "broker" the control plane keeps it (the portal registers
+    # it; usable after its delay). With signer "local" (self-custody) it is this one, usable at once;
+    # unset, withdrawals are refused.
+    withdrawal_evm_address: str | None = None
+
     # The dashboard API (`basis-bot serve`): where it listens, and the token every request but
     # `/health` must carry in `X-Basis-Token` (only the control plane holds it). On the devnet a
     # default is derived from the server secret so `make run` works with no configuration.
@@ -145,6 +151,13 @@ class BotSettings(BasisSettings):
                 f"when every upstream and the API's address are on loopback, and {', '.join(exposed)} "
                 f"{'is' if len(exposed) == 1 else 'are'} not"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _withdrawal_address(self) -> BotSettings:
+        address = self.withdrawal_evm_address
+        if address is not None and not _EVM_ADDRESS.match(address):
+            raise ValueError("BASIS_WITHDRAWAL_EVM_ADDRESS is not an EVM address (0x and 40 hex digits)")
         return self
 
     @model_validator(mode="after")

@@ -93,6 +93,7 @@ PAGE = 500  # the venue answers time ranges 500 rows at a time
 RATE_LIMIT_COOLDOWN_S = 5.0
 RATE_LIMIT_COOLDOWN_MAX_S = 60.0
 USD_CLASS_TRANSFER_TYPE = "HyperliquidTransaction:UsdClassTransfer"
+WITHDRAW_TYPE = "HyperliquidTransaction:Withdraw"
 
 T = TypeVar("T")
 
@@ -509,6 +510,34 @@ class HyperliquidClient:
         await self._sender.deliver(
             envelope(action, nonce, signature), what="usdClassTransfer", nonce=nonce, cloid=None, parse=parse
         )
+
+    async def withdraw(self, destination: str, amount: Decimal, *, signer: Signer | None = None) -> int:
+        """withdraw3: `amount` USDC leaves the perp balance for `destination` on Arbitrum, less the
+        venue's 1 USDC fee. `signer`: one that knows the registered withdrawal address (the client's
+        own refuses any destination but the wallet itself). Returns the nonce (the ledger entry's)."""
+        if amount <= 0:
+            raise ValueError("a withdrawal amount is positive")
+        nonce = self._next_nonce()
+        action = {
+            "type": "withdraw3",
+            "hyperliquidChain": "Mainnet" if self._mainnet else "Testnet",
+            "signatureChainId": "0xa4b1" if self._mainnet else "0x66eee",
+            "destination": destination,
+            "amount": wire_number(amount),
+            "time": nonce,
+        }
+        from hyperliquid.utils.signing import WITHDRAW_SIGN_TYPES, user_signed_payload
+
+        payload = user_signed_payload(WITHDRAW_TYPE, WITHDRAW_SIGN_TYPES, dict(action))
+        signature = await (signer or self._require_signer()).sign_typed_data(payload)
+
+        def parse(data: Any) -> None:
+            accepted(data)
+
+        await self._sender.deliver(
+            envelope(action, nonce, signature), what="withdraw3", nonce=nonce, cloid=None, parse=parse
+        )
+        return nonce
 
     # ------------------------------------------------------------------ signing and delivery
     def _require_signer(self) -> Signer:
