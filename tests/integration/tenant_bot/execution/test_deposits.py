@@ -191,6 +191,31 @@ def test_a_crash_around_the_bridge_transfer_neither_loses_nor_double_sends_it(
         served.stop()
 
 
+def test_a_dropped_bridge_transfer_is_sent_again_as_the_same_bytes_and_lands_once(
+    dn: DevnetProcess, bot: BotProcess
+) -> None:
+    dn.faucet("arbitrum", "ETH", bot.evm, "0.01")
+    dn.faucet("arbitrum", "USDC", bot.evm, "30")
+    before = bridge(dn)["deposits"]
+    dn.faults("arbitrum", drop_rate=1.0)
+    served = serve(bot, **FAST)
+    try:
+        wait_for(lambda: len(dn.state()["arbitrum"]["dropped"]) >= 3)
+        assert arbitrum_account(dn, bot.evm)["nonce"] == 0 and hl_value(bot) == 0
+        [transfer] = deposits(served)["transfers"]
+        dn.faults("arbitrum", drop_rate=0.0)
+        wait_for(lambda: hl_value(bot) == Decimal(30))
+        assert wait_for(lambda: all_credited(served, 1))["transfers"][0]["tx"] == transfer["tx"]
+        # Every send was the one journaled transaction: its hash each time, one nonce, one deposit.
+        assert set(dn.state()["arbitrum"]["dropped"]) == {transfer["tx"]}
+        time.sleep(1.0)
+        assert arbitrum_account(dn, bot.evm)["nonce"] == 1 and bridge(dn)["deposits"] == before + 1
+        assert hl_value(bot) == Decimal(30)
+    finally:
+        dn.faults("arbitrum", drop_rate=0.0)
+        served.stop()
+
+
 def test_a_deposit_hyperliquid_does_not_credit_in_time_is_flagged(tmp_path: Path) -> None:
     stuck = start_devnet(seed=43, speed=1.0, extra=["--bridge-delay-s", "3600"])
     try:
