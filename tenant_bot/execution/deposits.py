@@ -203,6 +203,10 @@ class DepositEngine:
                 self._mined(book, t, receipt)
                 continue
             if await self._arbitrum.nonce(self.address) > t.nonce:
+                receipt = await self._arbitrum.receipt(t.id)  # mined between the two reads?
+                if receipt is not None:
+                    self._mined(book, t, receipt)
+                    continue
                 t.state = TransferState.FAILED
                 self._save(book)
                 self._events.emit(

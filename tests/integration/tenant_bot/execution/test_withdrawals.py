@@ -55,6 +55,26 @@ def post(user: SignedIn, path: str, body: dict[str, Any] | None = None) -> httpx
     return user.client.post("/app/api/v1/" + path, json=body, headers={"X-CSRF-Token": user.csrf})
 
 
+def test_a_signed_in_users_deposit_is_bridged_through_the_broker(plane: ControlPlane) -> None:
+    """The bridge transfer is signed by the user's Privy wallet through the broker (the bot holds no
+    key), within its policy (USDC to Bridge2 only)."""
+    user = plane.sign_in("depositor")
+    plane.wait_running(user)
+    plane.dn.faucet("arbitrum", "ETH", user.evm_address, "0.01")
+    plane.dn.faucet("arbitrum", "USDC", user.evm_address, "80")
+    deadline = time.monotonic() + 60  # the bot looks every 15 s (BASIS_DEPOSIT_POLL_SECONDS)
+    while time.monotonic() < deadline and hl_value(plane, user.evm_address) != Decimal(80):
+        time.sleep(0.5)
+    assert hl_value(plane, user.evm_address) == Decimal(80), plane.logs()[-3000:]
+    assert arbitrum_usdc_raw(plane, user.evm_address) == 0
+    view = user.client.get("/app/api/v1/deposits").json()
+    deadline = time.monotonic() + 30
+    while view["transfers"][0]["state"] != "credited" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        view = user.client.get("/app/api/v1/deposits").json()
+    assert view["transfers"][0]["state"] == "credited" and view["transfers"][0]["amount_usdc"] == "80"
+
+
 def test_a_confirmed_withdrawal_reaches_the_registered_address_less_the_fee(plane: ControlPlane) -> None:
     user = plane.sign_in("withdrawer")
     plane.wait_running(user)
