@@ -55,6 +55,13 @@ def up(
             help="REST weight per client IP per minute on Hyperliquid before HTTP 429 (the venue's: 1200)."
         ),
     ] = 1200,
+    bridge_delay_s: Annotated[
+        float,
+        typer.Option(
+            help="Real seconds between a USDC transfer to the Hyperliquid bridge and its credit "
+            "(a long one stands for a stuck bridge)."
+        ),
+    ] = 1.0,
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
@@ -68,6 +75,7 @@ def up(
             ports=_ports(base_port),
             sol_price=Decimal(sol_price),
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
+            bridge_delay_s=bridge_delay_s,
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":

@@ -79,6 +79,8 @@ class DevnetConfig:
             raise ValueError("the devnet binds to loopback only")
         if self.hyperliquid_weight_per_minute < 1:
             raise ValueError("--hyperliquid-weight-per-minute must be at least 1")
+        if not self.bridge_delay_s >= 0:
+            raise ValueError(f"--bridge-delay-s must not be negative, got {self.bridge_delay_s}")
         if self.slot_ms < 10:
             raise ValueError("slot_ms must be at least 10")
 

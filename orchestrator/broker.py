@@ -78,6 +78,9 @@ from shared.transaction_policy import (
 log = get_logger("orchestrator.broker")
 
 SIGN_PATH = "/internal/sign"
+# Read-only: the tenant's registered EVM withdrawal address, for the bot to show before it asks for a
+# withdrawal's signature (which `sign` still checks against the same book).
+WITHDRAWAL_ADDRESS_PATH = "/internal/withdrawal-address"
 TENANT_HEADER = "X-Basis-Tenant"
 # A Solana transaction is at most 1232 bytes; typed data and EVM transactions are far smaller.
 MAX_BODY_BYTES = 64 * 1024

@@ -197,3 +197,5 @@ ARBITRUM_CHAIN_ID = 42161
 HYPERLIQUID_BRIDGE = "0x2Df1c51E09aECF9cacB7bc98cB1742757f163dF7"
 # Smaller deposits are lost by the real bridge.
 HYPERLIQUID_MIN_DEPOSIT_USDC = 5
+# What Hyperliquid keeps from each withdrawal to Arbitrum (withdraw3), USDC.
+HYPERLIQUID_WITHDRAW_FEE_USDC = 1

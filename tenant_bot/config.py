@@ -83,6 +83,24 @@ class BotSettings(BasisSettings):
     # broker signs no order more than 300 bps beyond the venue's mark (`transactions` in the risk config).
     hedge_slippage_bps: int = Field(default=50, ge=1, le=250)
 
+    # Deposits (tenant_bot/execution/deposits.py): USDC arriving at the bot's Arbitrum address is
+    # bridged to Hyperliquid. Seconds between two looks at the Arbitrum balance and the bridge.
+    deposit_poll_seconds: float = Field(default=15.0, gt=0)
+    # Seconds after its transfer was mined before a deposit Hyperliquid has not credited is flagged
+    # (a warning on the dashboard and a notification). Hyperliquid documents a credit in under a
+    # minute (validators sign it); five minutes leaves room for a slow bridge before crying wolf.
+    deposit_credit_timeout_seconds: float = Field(default=300.0, gt=0)
+    # ETH the Arbitrum address must hold before the bot bridges: a USDC transfer costs about
+    # 0.000002 ETH at Arbitrum's floor base fee, so this is room for dozens. Under it the bot sends
+    # nothing and says so. The bot never spends ETH but on gas.
+    deposit_min_gas_eth: Decimal = Field(default=Decimal("0.0001"), ge=0)
+
+    # Withdrawals from Hyperliquid (tenant_bot/execution/withdrawals.py) go only to the user's
+    # registered EVM address. With signer "broker" the control plane keeps it (the portal registers
+    # it; usable after its delay). With signer "local" (self-custody) it is this one, usable at once;
+    # unset, withdrawals are refused.
+    withdrawal_evm_address: str | None = None
+
     # The dashboard API (`basis-bot serve`): where it listens, and the token every request but
     # `/health` must carry in `X-Basis-Token` (only the control plane holds it). On the devnet a
     # default is derived from the server secret so `make run` works with no configuration.
@@ -133,6 +151,13 @@ class BotSettings(BasisSettings):
                 f"when every upstream and the API's address are on loopback, and {', '.join(exposed)} "
                 f"{'is' if len(exposed) == 1 else 'are'} not"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _withdrawal_address(self) -> BotSettings:
+        address = self.withdrawal_evm_address
+        if address is not None and not _EVM_ADDRESS.match(address):
+            raise ValueError("BASIS_WITHDRAWAL_EVM_ADDRESS is not an EVM address (0x and 40 hex digits)")
         return self
 
     @model_validator(mode="after")

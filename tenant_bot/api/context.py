@@ -23,6 +23,7 @@ from tenant_bot.api.valuation import Valuer
 from tenant_bot.bot import Bot
 from tenant_bot.cadence import TickLoop
 from tenant_bot.execution.venues import HEDGE_COIN
+from tenant_bot.execution.withdrawals import WithdrawalDesk
 from tenant_bot.observer import Observer
 from tenant_bot.preferences import Preferences
 from tenant_bot.services import Services
@@ -125,6 +126,10 @@ def _jobs(c: ApiContext = Depends(context)) -> JobManager:
     return c.jobs
 
 
+def _withdrawals(c: ApiContext = Depends(context)) -> WithdrawalDesk:
+    return c.services.withdrawals
+
+
 def _valuer(c: ApiContext = Depends(context)) -> Valuer:
     return c.valuer
 
@@ -142,4 +147,5 @@ PreferencesDep = Annotated[Preferences, Depends(_preferences)]
 EventsDep = Annotated[EventLog, Depends(_events)]
 JobsDep = Annotated[JobManager, Depends(_jobs)]
 ValuerDep = Annotated[Valuer, Depends(_valuer)]
+WithdrawalsDep = Annotated[WithdrawalDesk, Depends(_withdrawals)]
 PublicWebhooksDep = Annotated[bool, Depends(_public_webhooks_only)]

@@ -96,6 +96,7 @@ PAGE = 500  # the venue answers time ranges 500 rows at a time
 RATE_LIMIT_COOLDOWN_S = 5.0
 RATE_LIMIT_COOLDOWN_MAX_S = 60.0
 USD_CLASS_TRANSFER_TYPE = "HyperliquidTransaction:UsdClassTransfer"
+WITHDRAW_TYPE = "HyperliquidTransaction:Withdraw"
 
 T = TypeVar("T")
 
@@ -280,6 +281,31 @@ class HyperliquidClient:
             if len(page) < PAGE:
                 return out
             # Several coins settle at the same stamp: restart at it and drop what was seen.
+            next_start = int(page[-1]["time"])
+            start = next_start if next_start > start else next_start + 1
+
+    async def ledger_updates(self, start_ms: int, address: str | None = None) -> list[dict[str, Any]]:
+        """Deposits, withdrawals and transfers since `start_ms` (`userNonFundingLedgerUpdates`: each
+        `{"time": ms, "hash": "0x…", "delta": {"type": "deposit" | "withdraw" | …, "usdc": "…", …}}`),
+        oldest first, every page of it."""
+        user = address or self.address
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[int, str, str]] = set()
+        start = start_ms
+        while True:
+            page = await self._info({"type": "userNonFundingLedgerUpdates", "user": user, "startTime": start})
+            if not isinstance(page, list):
+                raise HyperliquidError("userNonFundingLedgerUpdates: the answer is not a list")
+            for row in page:
+                if not isinstance(row, dict) or not isinstance(row.get("delta"), dict):
+                    continue
+                delta = json.dumps(row["delta"], sort_keys=True)
+                key = (int(row.get("time", 0)), str(row.get("hash")), delta)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(row)
+            if len(page) < PAGE:
+                return out
             next_start = int(page[-1]["time"])
             start = next_start if next_start > start else next_start + 1
 
@@ -497,6 +523,34 @@ class HyperliquidClient:
         await self._sender.deliver(
             envelope(action, nonce, signature), what="usdClassTransfer", nonce=nonce, cloid=None, parse=parse
         )
+
+    async def withdraw(self, destination: str, amount: Decimal, *, signer: Signer | None = None) -> int:
+        """withdraw3: `amount` USDC leaves the perp balance for `destination` on Arbitrum, less the
+        venue's 1 USDC fee. `signer`: one that knows the registered withdrawal address (the client's
+        own refuses any destination but the wallet itself). Returns the nonce (the ledger entry's)."""
+        if amount <= 0:
+            raise ValueError("a withdrawal amount is positive")
+        nonce = self._next_nonce()
+        action = {
+            "type": "withdraw3",
+            "hyperliquidChain": "Mainnet" if self._mainnet else "Testnet",
+            "signatureChainId": "0xa4b1" if self._mainnet else "0x66eee",
+            "destination": destination,
+            "amount": wire_number(amount),
+            "time": nonce,
+        }
+        from hyperliquid.utils.signing import WITHDRAW_SIGN_TYPES, user_signed_payload
+
+        payload = user_signed_payload(WITHDRAW_TYPE, WITHDRAW_SIGN_TYPES, dict(action))
+        signature = await (signer or self._require_signer()).sign_typed_data(payload)
+
+        def parse(data: Any) -> None:
+            accepted(data)
+
+        await self._sender.deliver(
+            envelope(action, nonce, signature), what="withdraw3", nonce=nonce, cloid=None, parse=parse
+        )
+        return nonce
 
     # ------------------------------------------------------------------ signing and delivery
     def _require_signer(self) -> Signer:

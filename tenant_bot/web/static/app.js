@@ -293,6 +293,7 @@ function setLeverage(value, { fetch = true } = {}) {
 
 function renderStatus(s) {
   state.status = s;
+  renderDeposits(s.deposits);
   const pill = $("#trading-state");
   let text = "Active";
   let level = "ok";
@@ -319,6 +320,81 @@ function renderStatus(s) {
   $("#btn-resume").hidden = !stoppable;
   setText($('[data-s="tick"]'), ago(s.last_tick_at));
   renderOpenButton();
+}
+
+/* ---------------------------------------------------------------- deposits and withdrawals */
+
+const DEPOSIT_STATES = {
+  signed: "sending",
+  sent: "sent",
+  bridging: "in flight",
+  credited: "credited",
+  failed: "failed, nothing moved",
+};
+
+function renderDeposits(d) {
+  if (!d) return;
+  setText($("#deposits-notice"), d.notice_text || "");
+  const minutes = d.credit_timeout_minutes;
+  $("#deposits-list").replaceChildren(
+    ...d.transfers.map((t) => {
+      const label =
+        t.state === "not_credited" ? `not credited after ${minutes} min` : DEPOSIT_STATES[t.state] || t.state;
+      return h("li", { "data-state": t.state, text: `${money(t.amount_usdc)} · ${label}` });
+    }),
+  );
+}
+
+function setupWithdrawDialog() {
+  const dlg = $("#dlg-withdraw");
+  const quoteBox = $("#w-quote");
+  const review = $("#w-review");
+  const confirm = $("#w-confirm");
+  let quote = null;
+  const reset = () => {
+    quote = null;
+    quoteBox.hidden = true;
+    confirm.hidden = true;
+    review.disabled = false;
+    setText($("#w-error"), "");
+  };
+  $("#btn-withdraw").addEventListener("click", () => {
+    reset();
+    openDialog(dlg, $("#w-amount"));
+  });
+  $("#w-amount").addEventListener("input", reset);
+  review.addEventListener("click", async () => {
+    reset();
+    review.disabled = true;
+    try {
+      quote = await api("withdrawals", { method: "POST", body: { amount_usdc: $("#w-amount").value.trim() } });
+      for (const dd of $$("dd[data-k]", quoteBox)) {
+        const k = dd.dataset.k;
+        dd.textContent = k === "destination" ? quote[k] : money(quote[k]);
+      }
+      quoteBox.hidden = false;
+      confirm.hidden = false;
+      confirm.focus();
+    } catch (err) {
+      setText($("#w-error"), err.message);
+    } finally {
+      review.disabled = false;
+    }
+  });
+  confirm.addEventListener("click", async () => {
+    if (!quote) return;
+    confirm.disabled = true;
+    try {
+      await api(`withdrawals/${encodeURIComponent(quote.id)}/confirm`, { method: "POST" });
+      dlg.close();
+      toast(`Withdrawal sent: ${money(quote.receive_usdc)} to ${shortAddress(quote.destination)}.`);
+      loadBalances();
+    } catch (err) {
+      setText($("#w-error"), err.message);
+    } finally {
+      confirm.disabled = false;
+    }
+  });
 }
 
 async function loadStatus() {
@@ -1057,6 +1133,10 @@ function onEvent(ev) {
   if (kind === "rates.tick") refreshRates();
   if (kind === "pnl.tick" || kind.startsWith("position.")) refreshPositions();
   if (kind.startsWith("position.") || kind.startsWith("execution.")) loadBalances();
+  if (kind.startsWith("deposit.") || kind.startsWith("withdrawal.")) {
+    loadStatus();
+    loadBalances();
+  }
   if (kind.startsWith("risk.") || kind.startsWith("control.") || kind === "bot.started") loadStatus();
   if (kind === "settings.changed") {
     loadSettings();
@@ -1092,6 +1172,7 @@ async function main() {
   setupTabs();
   setupControls();
   setupOpenDialog();
+  setupWithdrawDialog();
   setupSettings();
   setupCharts();
   const slider = $("#leverage");
