@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from devnet.config import SCENARIOS, VENUES, DevnetConfig, Ports
+from shared.networks import network_facts
 
 app = typer.Typer(help="The loopback devnet: venues, chains and Privy, emulated.", no_args_is_help=True)
 
@@ -55,11 +56,22 @@ def up(
             help="REST weight per client IP per minute on Hyperliquid before HTTP 429 (the venue's: 1200)."
         ),
     ] = 1200,
+    hyperliquid_network: Annotated[
+        str,
+        typer.Option(
+            help="How the Hyperliquid emulator verifies signatures: testnet (source b, hyperliquidChain "
+            "Testnet, as the SDK signs for any URL but api.hyperliquid.xyz) or mainnet (source a, Mainnet), "
+            "for bots run with BASIS_NETWORK=mainnet against it."
+        ),
+    ] = "testnet",
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
     from shared.logging import configure_logging
 
+    if hyperliquid_network not in ("testnet", "mainnet"):
+        typer.echo(f"error: --hyperliquid-network is testnet or mainnet, not {hyperliquid_network!r}", err=True)
+        raise typer.Exit(2)
     try:
         config = DevnetConfig(
             seed=seed,
@@ -68,6 +80,7 @@ def up(
             ports=_ports(base_port),
             sol_price=Decimal(sol_price),
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
+            hyperliquid_mainnet=network_facts(hyperliquid_network).hyperliquid_mainnet,
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":
@@ -108,7 +121,8 @@ def _banner(devnet: Any) -> None:
         "",
     ]
     labels = {
-        "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as testnet)",
+        "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as "
+        + ("mainnet)" if cfg.hyperliquid_mainnet else "testnet)"),
         "asgard": "Asgard        (margin trading API base URL)",
         "privy": "Privy         (auth API /api/v1/..., REST API /v1/...)",
         "solana": "Solana RPC    (JSON-RPC)",

@@ -82,7 +82,7 @@ class Services:
         # Defence in depth: the bot checks every payload even when the broker checks it again.
         validator = TransactionValidator(TransactionPolicy.from_config(base_risk, network=settings.network))
         signer = ValidatingSigner(wallet_signer, validator)
-        hl = HyperliquidClient(settings.hyperliquid_url, signer, mainnet=settings.hyperliquid_mainnet)
+        hl = HyperliquidClient(settings.hyperliquid_url, signer, network=settings.facts)
         asgard = AsgardClient(
             settings.asgard_url,
             settings.asgard_key_value(),
