@@ -70,7 +70,9 @@ def up(
     from shared.logging import configure_logging
 
     if hyperliquid_network not in ("testnet", "mainnet"):
-        typer.echo(f"error: --hyperliquid-network is testnet or mainnet, not {hyperliquid_network!r}", err=True)
+        typer.echo(
+            f"error: --hyperliquid-network is testnet or mainnet, not {hyperliquid_network!r}", err=True
+        )
         raise typer.Exit(2)
     try:
         config = DevnetConfig(

@@ -114,9 +114,7 @@ TOKENS: dict[tuple[Asset, Chain], Token] = {
     ),
     (Asset.ETH, Chain.ARBITRUM): Token(Asset.ETH, Chain.ARBITRUM, None, 18),
     # Native USDC on Arbitrum One (not bridged USDC.e, which the Hyperliquid bridge does not accept).
-    (Asset.USDC, Chain.ARBITRUM): Token(
-        Asset.USDC, Chain.ARBITRUM, ARBITRUM_ONE_USDC, 6
-    ),
+    (Asset.USDC, Chain.ARBITRUM): Token(Asset.USDC, Chain.ARBITRUM, ARBITRUM_ONE_USDC, 6),
     # Hyperliquid perp balances are USDC with 6 decimals on the wire (usd × 1e6 in `ntli`).
     (Asset.USDC, Chain.HYPERLIQUID): Token(Asset.USDC, Chain.HYPERLIQUID, None, 6),
 }

@@ -503,7 +503,9 @@ class HyperliquidClient:
         the signer is shown the action itself and computes the hash it signs."""
         signer = self._require_signer()
         nonce = self._next_nonce()
-        return nonce, await signer.sign_hyperliquid_l1(action, nonce, mainnet=self._network.hyperliquid_mainnet)
+        return nonce, await signer.sign_hyperliquid_l1(
+            action, nonce, mainnet=self._network.hyperliquid_mainnet
+        )
 
     async def _write_l1(
         self,
