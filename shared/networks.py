@@ -143,9 +143,7 @@ def network_facts(name: str) -> Network:
     try:
         return NETWORKS[name]
     except KeyError:
-        raise UnknownNetwork(
-            f"unknown network {name!r}: BASIS_NETWORK is one of {', '.join(NETWORK_NAMES)}"
-        ) from None
+        raise UnknownNetwork(f"unknown network {name!r}: choose one of {', '.join(NETWORK_NAMES)}") from None
 
 
 # The URL settings whose default is their network's (same name here and in the settings).
