@@ -125,16 +125,17 @@ def hyperliquid_signature(settings: ControlPlaneSettings) -> str:
     found = _ADDRESS.search(text) if isinstance(text, str) and "does not exist" in text else None
     if found is None:
         raise CheckFailed(
-            f"Hyperliquid did not answer a signed probe as expected (HTTP {r.status_code}: {str(answer)[:160]})"
+            "Hyperliquid did not answer a signed probe as expected "
+            f"(HTTP {r.status_code}: {str(answer)[:160]})"
         )
     recovered = found.group(0).lower()
     if recovered != account.address.lower():
         other = "testnet" if facts.hyperliquid_mainnet else "mainnet"
         raise CheckFailed(
             f"a signature made as {facts.name} signs (hyperliquidChain {facts.hyperliquid_chain}) recovers "
-            f"on {settings.hyperliquid_url} to {recovered}, not to its signer {account.address.lower()}: that "
-            f"venue verifies as {other} (fix: point BASIS_CP_HYPERLIQUID_URL at {facts.hyperliquid_url}, "
-            "or set BASIS_CP_NETWORK to the venue's network)"
+            f"on {settings.hyperliquid_url} to {recovered}, not to its signer {account.address.lower()}: "
+            f"that venue verifies as {other} (fix: point BASIS_CP_HYPERLIQUID_URL at "
+            f"{facts.hyperliquid_url}, or set BASIS_CP_NETWORK to the venue's network)"
         )
     return f"a signed probe recovers to its signer on {settings.hyperliquid_url} ({facts.hyperliquid_chain})"
 
