@@ -23,6 +23,7 @@ import yaml
 
 from shared.transaction_config import TRANSACTION_DEFAULTS_PATH
 from shared.transaction_policy import DEVNET_ASGARD_CUSTODY, DEVNET_ASGARD_PROGRAM
+from tests.support.bot import BotProcess, serve
 from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import DevnetProcess, start_devnet
 from tests.support.home_namespace import crossable_root
@@ -73,10 +74,11 @@ def plane(mainnet_devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactor
         cp.stop()
 
 
-def _job(user: SignedIn, job_id: str, timeout: float = 120) -> dict[str, Any]:
+def _job(api: httpx.Client, job_id: str, timeout: float = 120, prefix: str = "/app") -> dict[str, Any]:
+    """The job once done or failed; `prefix` "/app" through the control plane's proxy, "" on the bot."""
     deadline, job = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
-        job = user.client.get(f"/app/api/v1/jobs/{job_id}").json()
+        job = api.get(f"{prefix}/api/v1/jobs/{job_id}").json()
         if job["state"] in ("done", "failed"):
             return job
         time.sleep(0.2)
@@ -111,7 +113,7 @@ def test_a_signed_in_users_bot_opens_holds_and_closes_on_mainnet_signing(plane: 
         "/app/api/v1/positions/open", json={"capital_usd": "1000", "asset": "SOL"}, headers=csrf
     )
     assert r.status_code == 202, r.text
-    opened = _job(alice, r.json()["id"])
+    opened = _job(alice.client, r.json()["id"])
     assert opened["state"] == "done" and opened["outcome"] == "completed", (opened, plane.logs()[-3000:])
     short = _short(dn, alice.evm_address)
     assert short < 0, short
@@ -135,9 +137,39 @@ def test_a_signed_in_users_bot_opens_holds_and_closes_on_mainnet_signing(plane: 
     # Close: both legs unwound, the reduce-only buy signed as mainnet too.
     r = alice.client.post(f"/app/api/v1/positions/{position['id']}/close", headers=csrf)
     assert r.status_code == 202, r.text
-    closed = _job(alice, r.json()["id"])
+    closed = _job(alice.client, r.json()["id"])
     assert closed["state"] == "done", (closed, plane.logs()[-3000:])
     assert _short(dn, alice.evm_address) == 0
     assert _open_positions(alice) == []
     # Nothing on the venue was refused for an unknown signer (a testnet signature on mainnet).
     assert "does not exist" not in plane.logs()
+
+
+def test_a_bot_with_keys_of_its_own_signs_as_mainnet_too(
+    mainnet_devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A bot started by hand with its own keys (BASIS_SIGNER local, `basis-bot init`): its own signer,
+    not the broker, signs its orders, as BASIS_NETWORK says. Before the one switch it signed as testnet
+    whatever the network (BASIS_HYPERLIQUID_MAINNET defaulted to false), and the venue refused it."""
+    folder = Path(tmp_path_factory.mktemp("own-keys"))
+    policy = deployment_policy(folder)
+    bot = BotProcess(
+        mainnet_devnet, folder / "bot", env_extra={"BASIS_NETWORK": "mainnet", "BASIS_RISK_FILE": str(policy)}
+    )
+    bot.init()
+    bot.fund()
+    served = serve(bot)
+    try:
+        api = served.client()
+        assert api.get("/api/v1/status").json()["wallets"]["signer"] == "local"
+        r = api.post("/api/v1/positions/open", json={"capital_usd": "1000", "asset": "SOL"})
+        assert r.status_code == 202, r.text
+        opened = _job(api, r.json()["id"], prefix="")
+        assert opened["state"] == "done" and opened["outcome"] == "completed", (opened, bot.logs()[-3000:])
+        assert _short(mainnet_devnet, bot.evm) < 0
+        r = api.post(f"/api/v1/positions/{opened['position_id']}/close")
+        assert r.status_code == 202, r.text
+        assert _job(api, r.json()["id"], prefix="")["state"] == "done"
+        assert _short(mainnet_devnet, bot.evm) == 0
+    finally:
+        served.stop()
