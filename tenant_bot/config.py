@@ -176,7 +176,16 @@ class BotSettings(BasisSettings):
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
 
     def asgard_key_value(self) -> SecretStr:
-        return self.asgard_api_key or SecretStr(DEVNET_ASGARD_API_KEY)
+        """The Asgard API key; the devnet's where the network needs none (shared/networks.py).
+        ValueError on a network that needs one when none is set: the bot does not start."""
+        if self.asgard_api_key is not None:
+            return self.asgard_api_key
+        if self.facts.asgard_api_key_required:
+            raise ValueError(
+                f"BASIS_ASGARD_API_KEY is required on {self.network} (the control plane passes its "
+                "BASIS_CP_ASGARD_API_KEY): without one Asgard allows 1 request a second per IP"
+            )
+        return SecretStr(DEVNET_ASGARD_API_KEY)
 
     def api_token_value(self) -> SecretStr | None:
         """The API token; on the devnet, when none is set, HMAC(server secret, tenant id).

@@ -115,3 +115,15 @@ def test_the_policy_signs_user_actions_for_its_own_network_only(network: str, ot
     validator.check_typed_data(_transfer(network_facts(network).hyperliquid_chain), owner_evm=own)
     with pytest.raises(TransactionRejected, match=f"hyperliquidChain '?{other}'? is not allowed"):
         validator.check_typed_data(_transfer(other), owner_evm=own)
+
+
+def test_a_bot_on_a_network_needing_an_asgard_key_has_no_default_one() -> None:
+    on_devnet = BotSettings(_env_file=None)  # type: ignore[call-arg]
+    assert on_devnet.asgard_key_value().get_secret_value()  # the devnet's, which needs none
+    bot = BotSettings(network="mainnet", server_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="BASIS_ASGARD_API_KEY is required on mainnet"):
+        bot.asgard_key_value()
+    given = BotSettings(  # type: ignore[call-arg]
+        network="mainnet", server_secret=SECRET, asgard_api_key=SecretStr("k"), _env_file=None
+    )
+    assert given.asgard_key_value() == SecretStr("k")
