@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from devnet.config import SCENARIOS, VENUES, DevnetConfig, Ports
-from shared.networks import network_facts
+from shared.networks import NETWORKS, network_facts
 
 app = typer.Typer(help="The loopback devnet: venues, chains and Privy, emulated.", no_args_is_help=True)
 
@@ -128,7 +128,7 @@ def _banner(devnet: Any) -> None:
         "asgard": "Asgard        (margin trading API base URL)",
         "privy": "Privy         (auth API /api/v1/..., REST API /v1/...)",
         "solana": "Solana RPC    (JSON-RPC)",
-        "arbitrum": "Arbitrum RPC  (JSON-RPC, chain id 42161)",
+        "arbitrum": f"Arbitrum RPC  (JSON-RPC, chain id {NETWORKS['devnet'].arbitrum_chain_id})",
         "admin": "Devnet admin  (faucet, mailbox, scenario, faults, state)",
     }
     for name in ("hyperliquid", "asgard", "privy", "solana", "arbitrum", "admin"):

@@ -127,8 +127,17 @@ def test_testnet_needs_arbitrum_sepolia_in_the_allow_lists(
     assert out.returncode == 1
     lists = checks["allow-lists"]
     assert not lists["ok"] and "evm_chain_ids: 421614" in lists["detail"]
-    assert "0x1870Dc7A474e045026F9ef053d5bB20a250Cc084" in lists["detail"]  # USDC2 on Arbitrum Sepolia
+    assert (
+        "erc20_destinations: 0x279c9462FDba349550b49a23DE27dd19d5891baA" in lists["detail"]
+    )  # Sepolia bridge
     assert "BASIS_RISK_FILE" in lists["detail"]
+    # USDC2 on Arbitrum Sepolia is named as unsupported, not as something to allow-list (the policy
+    # would let any call to an allow-listed contract it cannot decode through).
+    assert (
+        "(0x1870Dc7A474e045026F9ef053d5bB20a250Cc084) is not one the transaction policy decodes"
+        in lists["detail"]
+    )
+    assert "evm_contracts" not in lists["detail"]
     # And the mainnet devnet is not a testnet venue: a testnet signature recovers to someone else.
     assert "that venue verifies as mainnet" in checks["hyperliquid signature"]["detail"]
 
