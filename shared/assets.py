@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from shared.networks import ARBITRUM_ONE, ARBITRUM_ONE_BRIDGE, ARBITRUM_ONE_USDC
-
 
 class Chain(StrEnum):
     SOLANA = "solana"
@@ -114,7 +112,9 @@ TOKENS: dict[tuple[Asset, Chain], Token] = {
     ),
     (Asset.ETH, Chain.ARBITRUM): Token(Asset.ETH, Chain.ARBITRUM, None, 18),
     # Native USDC on Arbitrum One (not bridged USDC.e, which the Hyperliquid bridge does not accept).
-    (Asset.USDC, Chain.ARBITRUM): Token(Asset.USDC, Chain.ARBITRUM, ARBITRUM_ONE_USDC, 6),
+    (Asset.USDC, Chain.ARBITRUM): Token(
+        Asset.USDC, Chain.ARBITRUM, "0xaf88d065e77c8cC2239327C5EDb3A432268e5831", 6
+    ),
     # Hyperliquid perp balances are USDC with 6 decimals on the wire (usd × 1e6 in `ntli`).
     (Asset.USDC, Chain.HYPERLIQUID): Token(Asset.USDC, Chain.HYPERLIQUID, None, 6),
 }
@@ -134,9 +134,8 @@ def token_by_mint(mint: str) -> Token | None:
     return None
 
 
-# Arbitrum One (mainnet, and the devnet's emulation of it); Arbitrum Sepolia's are in shared/networks.py.
-ARBITRUM_CHAIN_ID = ARBITRUM_ONE
+ARBITRUM_CHAIN_ID = 42161
 # Hyperliquid's Bridge2 on Arbitrum One: native USDC sent here is credited to the sender's perp account.
-HYPERLIQUID_BRIDGE = ARBITRUM_ONE_BRIDGE
+HYPERLIQUID_BRIDGE = "0x2Df1c51E09aECF9cacB7bc98cB1742757f163dF7"
 # Smaller deposits are lost by the real bridge.
 HYPERLIQUID_MIN_DEPOSIT_USDC = 5

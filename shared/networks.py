@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from shared.assets import ARBITRUM_CHAIN_ID, HYPERLIQUID_BRIDGE, TOKENS, Asset, Chain
+
 NetworkName = Literal["devnet", "testnet", "mainnet"]
 NETWORK_NAMES: tuple[str, ...] = get_args(NetworkName)
 
@@ -64,11 +66,12 @@ class Network:
         return int(self.signature_chain_id, 16)
 
 
-ARBITRUM_ONE = 42161
+# Arbitrum One's chain id, native USDC and Hyperliquid's Bridge2 there (Hyperliquid docs, bridge2) are
+# shared/assets.py's, where the tokens are; Arbitrum Sepolia's are only here.
+ARBITRUM_ONE = ARBITRUM_CHAIN_ID
+ARBITRUM_ONE_USDC = TOKENS[(Asset.USDC, Chain.ARBITRUM)].address or ""
+ARBITRUM_ONE_BRIDGE = HYPERLIQUID_BRIDGE
 ARBITRUM_SEPOLIA = 421614
-# Hyperliquid docs, bridge2: native USDC on Arbitrum One and the Bridge2 contract.
-ARBITRUM_ONE_USDC = "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"
-ARBITRUM_ONE_BRIDGE = "0x2Df1c51E09aECF9cacB7bc98cB1742757f163dF7"
 # Hyperliquid docs, bridge2 (testnet): USDC2 and the bridge on Arbitrum Sepolia.
 ARBITRUM_SEPOLIA_USDC = "0x1870Dc7A474e045026F9ef053d5bB20a250Cc084"
 ARBITRUM_SEPOLIA_BRIDGE = "0x279c9462FDba349550b49a23DE27dd19d5891baA"
