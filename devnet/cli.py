@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from devnet.config import SCENARIOS, VENUES, DevnetConfig, Ports
+from shared.networks import NETWORKS, network_facts
 
 app = typer.Typer(help="The loopback devnet: venues, chains and Privy, emulated.", no_args_is_help=True)
 
@@ -62,11 +63,24 @@ def up(
             "(a long one stands for a stuck bridge)."
         ),
     ] = 1.0,
+    hyperliquid_network: Annotated[
+        str,
+        typer.Option(
+            help="How the Hyperliquid emulator verifies signatures: testnet (source b, hyperliquidChain "
+            "Testnet, as the SDK signs for any URL but api.hyperliquid.xyz) or mainnet (source a, Mainnet), "
+            "for bots run with BASIS_NETWORK=mainnet against it."
+        ),
+    ] = "testnet",
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
     from shared.logging import configure_logging
 
+    if hyperliquid_network not in ("testnet", "mainnet"):
+        typer.echo(
+            f"error: --hyperliquid-network is testnet or mainnet, not {hyperliquid_network!r}", err=True
+        )
+        raise typer.Exit(2)
     try:
         config = DevnetConfig(
             seed=seed,
@@ -76,6 +90,7 @@ def up(
             sol_price=Decimal(sol_price),
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
             bridge_delay_s=bridge_delay_s,
+            hyperliquid_mainnet=network_facts(hyperliquid_network).hyperliquid_mainnet,
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":
@@ -116,11 +131,12 @@ def _banner(devnet: Any) -> None:
         "",
     ]
     labels = {
-        "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as testnet)",
+        "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as "
+        + ("mainnet)" if cfg.hyperliquid_mainnet else "testnet)"),
         "asgard": "Asgard        (margin trading API base URL)",
         "privy": "Privy         (auth API /api/v1/..., REST API /v1/...)",
         "solana": "Solana RPC    (JSON-RPC)",
-        "arbitrum": "Arbitrum RPC  (JSON-RPC, chain id 42161)",
+        "arbitrum": f"Arbitrum RPC  (JSON-RPC, chain id {NETWORKS['devnet'].arbitrum_chain_id})",
         "admin": "Devnet admin  (faucet, mailbox, scenario, faults, state)",
     }
     for name in ("hyperliquid", "asgard", "privy", "solana", "arbitrum", "admin"):

@@ -58,8 +58,10 @@ class DevnetConfig:
     ports: Ports = field(default_factory=Ports.default)
     # SOL oracle price at start, in USD.
     sol_price: Decimal = Decimal("150")
-    # The Hyperliquid emulator verifies signatures as this network. The official SDK signs as
-    # testnet for any URL but api.hyperliquid.xyz, so a loopback devnet is a testnet.
+    # The Hyperliquid emulator verifies signatures as mainnet (L1 source "a", hyperliquidChain
+    # "Mainnet") rather than testnet. The official SDK signs as testnet for any URL but
+    # api.hyperliquid.xyz, so a loopback devnet is a testnet by default; `--hyperliquid-network
+    # mainnet` serves bots run with BASIS_NETWORK=mainnet (shared/networks.py).
     hyperliquid_mainnet: bool = False
     # Solana slot time in real milliseconds (blockhashes expire after 150 blocks: ~60 s at 400 ms).
     slot_ms: int = 400

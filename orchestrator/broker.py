@@ -200,7 +200,7 @@ class SigningBroker:
         self.budget = OutflowBudget(sessions, policy.outflow_budget, policy.outflow_budget_window)
         self.withdrawals = WithdrawalBook(sessions, timedelta(seconds=settings.withdrawal_delay_seconds))
         # Hyperliquid's L1 source: the control plane's network decides, never the bot.
-        self.hyperliquid_mainnet = settings.network == "mainnet"
+        self.hyperliquid_mainnet = settings.facts.hyperliquid_mainnet
         self.marks = marks or VenueMarks(
             settings.hyperliquid_url, max_age=settings.broker_mark_max_age_seconds
         )

@@ -94,6 +94,7 @@ from shared.assets import (
     Chain,
     token_by_mint,
 )
+from shared.networks import ARBITRUM_SEPOLIA, network_facts
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
 COMPUTE_BUDGET_PROGRAM = "ComputeBudget111111111111111111111111111111"
@@ -241,7 +242,10 @@ class TransactionPolicy:
     evm_contracts: frozenset[str] = frozenset({USDC_ARBITRUM})
     erc20_destinations: frozenset[str] = frozenset({HYPERLIQUID_BRIDGE})
     hyperliquid_destinations: frozenset[str] = frozenset()
-    hyperliquid_signature_chain_ids: frozenset[int] = frozenset({421614, ARBITRUM_CHAIN_ID})
+    hyperliquid_signature_chain_ids: frozenset[int] = frozenset({ARBITRUM_SEPOLIA, ARBITRUM_CHAIN_ID})
+    # The `hyperliquidChain` a user-signed action must name: the network's ("Mainnet" or "Testnet",
+    # shared/networks.py), so no signature is made for the other network. None: either (no network).
+    hyperliquid_chain: str | None = None
     # Venue accounts on Solana (VENUE in the module doc).
     solana_trusted_destinations: frozenset[str] = frozenset()
     # The bridge loses deposits below this (Hyperliquid Bridge2 doc).
@@ -275,7 +279,8 @@ class TransactionPolicy:
         """From a `transactions` config section (the bot's `TransactionsConfig`), or from any object
         holding one as its `transactions` attribute (a `RiskConfig`). `network` "devnet" also makes
         the devnet's Asgard custody a venue (`DEVNET_ASGARD_CUSTODY`) and its Asgard program callable
-        (`DEVNET_ASGARD_PROGRAM`); nowhere else are they."""
+        (`DEVNET_ASGARD_PROGRAM`); nowhere else are they. Any `network` fixes the `hyperliquidChain`
+        user-signed actions must name (shared/networks.py)."""
         t = getattr(config, "transactions", config)
         venues = frozenset(t.solana_trusted_destinations)
         programs = frozenset(t.solana_programs)
@@ -293,6 +298,7 @@ class TransactionPolicy:
             erc20_destinations=frozenset(t.erc20_destinations),
             hyperliquid_destinations=frozenset(t.hyperliquid_destinations),
             hyperliquid_signature_chain_ids=frozenset(t.hyperliquid_signature_chain_ids),
+            hyperliquid_chain=network_facts(network).hyperliquid_chain if network is not None else None,
             max_token_out_per_transaction={
                 Asset.parse(k): Decimal(v) for k, v in t.max_token_out_per_transaction.items()
             },
@@ -633,6 +639,12 @@ class TransactionValidator:
         if _field_names(types, primary) != expected:
             raise TransactionRejected(
                 f"{primary}: the signed fields {_shown(_field_names(types, primary))} are not {expected}"
+            )
+        chain = self.policy.hyperliquid_chain
+        if chain is not None and message.get("hyperliquidChain") != chain:
+            raise TransactionRejected(
+                f"{primary} for hyperliquidChain {_shown(message.get('hyperliquidChain'))} is not allowed: "
+                f"this network signs for {chain} only"
             )
         amount = self._usdc_amount(message.get("amount"), primary)
         if action == "UsdClassTransfer":

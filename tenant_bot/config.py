@@ -16,11 +16,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from shared.launch import bot_token, read_secret_files, variable
 from shared.network_addresses import is_loopback_host, is_loopback_url
+from shared.networks import NETWORKS
 from shared.settings import BasisSettings, own_secret
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
 DEVNET_SERVER_SECRET = "basis-devnet-server-secret"
 DEVNET_ASGARD_API_KEY = "basis-devnet"
+DEVNET = NETWORKS["devnet"]
 # Address shapes, checked without loading solders or eth_utils (the broker checks ownership).
 _BASE58_KEY = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -48,14 +50,13 @@ class BotSettings(BasisSettings):
     solana_address: str | None = None
     evm_address: str | None = None
 
-    # Venue and chain endpoints (devnet defaults; see README "Pointing at real venues").
-    hyperliquid_url: str = "http://127.0.0.1:3001"
-    # Sign Hyperliquid actions as mainnet (source "a"); the devnet verifies as testnet.
-    hyperliquid_mainnet: bool = False
-    asgard_url: str = "http://127.0.0.1:3002/margin-trading"
+    # Venue and chain endpoints. Not set: the network's (shared/networks.py; the devnet's on loopback
+    # by default). How Hyperliquid actions are signed follows `network` alone, whatever the URL.
+    hyperliquid_url: str = DEVNET.hyperliquid_url
+    asgard_url: str = DEVNET.asgard_url
     asgard_api_key: SecretStr | None = None
-    solana_rpc_url: str = "http://127.0.0.1:8899"
-    arbitrum_rpc_url: str = "http://127.0.0.1:8547"
+    solana_rpc_url: str = DEVNET.solana_rpc_url
+    arbitrum_rpc_url: str = DEVNET.arbitrum_rpc_url
 
     # Seconds between two ticks of the bot loop (refresh, risk, act).
     tick_seconds: float = Field(default=5.0, gt=0)
@@ -200,7 +201,16 @@ class BotSettings(BasisSettings):
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
 
     def asgard_key_value(self) -> SecretStr:
-        return self.asgard_api_key or SecretStr(DEVNET_ASGARD_API_KEY)
+        """The Asgard API key; the devnet's where the network needs none (shared/networks.py).
+        ValueError on a network that needs one when none is set: the bot does not start."""
+        if self.asgard_api_key is not None:
+            return self.asgard_api_key
+        if self.facts.asgard_api_key_required:
+            raise ValueError(
+                f"BASIS_ASGARD_API_KEY is required on {self.network} (the control plane passes its "
+                "BASIS_CP_ASGARD_API_KEY): without one Asgard allows 1 request a second per IP"
+            )
+        return SecretStr(DEVNET_ASGARD_API_KEY)
 
     def api_token_value(self) -> SecretStr | None:
         """The API token; on the devnet, when none is set, HMAC(server secret, tenant id).

@@ -87,10 +87,14 @@ class Services:
         # Defence in depth: the bot checks every payload even when the broker checks it again.
         validator = TransactionValidator(TransactionPolicy.from_config(base_risk, network=settings.network))
         signer = ValidatingSigner(wallet_signer, validator)
-        hl = HyperliquidClient(settings.hyperliquid_url, signer, mainnet=settings.hyperliquid_mainnet)
+        hl = HyperliquidClient(settings.hyperliquid_url, signer, network=settings.facts)
+        try:
+            asgard_key = settings.asgard_key_value()
+        except ValueError as exc:
+            raise Misconfigured(str(exc)) from None
         asgard = AsgardClient(
             settings.asgard_url,
-            settings.asgard_key_value(),
+            asgard_key,
             allowed_programs=validator.policy.solana_programs,
         )
         solana = SolanaClient(settings.solana_rpc_url)

@@ -40,6 +40,7 @@ from devnet.hyperliquid.wire import ZERO, fmt, fmt_sig, fmt_usd, is_address, par
 from devnet.market import HOUR_MS, MarketSimulator
 from shared.assets import HYPERLIQUID_WITHDRAW_FEE_USDC
 from shared.logging import get_logger
+from shared.networks import NETWORKS
 
 log = get_logger("devnet.hyperliquid")
 
@@ -712,7 +713,7 @@ class HyperliquidExchange:
                 for o in sorted(self.orders.all_open(), key=lambda o: o.oid)
             ]
             return {
-                "network": "Mainnet" if self.is_mainnet else "Testnet",
+                "network": NETWORKS["mainnet" if self.is_mainnet else "testnet"].hyperliquid_chain,
                 "accounts": accounts,
                 "positions": positions,
                 "resting_orders": resting,

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from shared.logging import get_logger
+from shared.networks import NETWORKS, Network
 from shared.rates import FundingRate
 from shared.retry import RetryPolicy, send_with_retry
 from tenant_bot.signing.signer import Signer
@@ -107,14 +108,15 @@ class HyperliquidClient:
         base_url: str,
         signer: Signer | None = None,
         *,
-        mainnet: bool = False,
+        network: Network = NETWORKS["devnet"],
         timeout: float = 5.0,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         address: str | None = None,
     ) -> None:
         self._signer = signer
-        self._mainnet = mainnet
+        # How actions are signed (L1 source, hyperliquidChain): the network's, never the URL's.
+        self._network = network
         self._retry = retry or RetryPolicy()
         # Reads are not retried on 429: they wait out the cool-down (see `_info`).
         self._read_retry = replace(self._retry, retry_status=self._retry.retry_status - {429})
@@ -140,8 +142,8 @@ class HyperliquidClient:
         return self._address
 
     @property
-    def mainnet(self) -> bool:
-        return self._mainnet
+    def network(self) -> Network:
+        return self._network
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -509,8 +511,8 @@ class HyperliquidClient:
             "toPerp": bool(to_perp),
             "nonce": nonce,
             # The chain the wallet signs on; any works. Hyperliquid's own chain name stops replays.
-            "signatureChainId": "0xa4b1" if self._mainnet else "0x66eee",
-            "hyperliquidChain": "Mainnet" if self._mainnet else "Testnet",
+            "signatureChainId": self._network.signature_chain_id,
+            "hyperliquidChain": self._network.hyperliquid_chain,
         }
         from hyperliquid.utils.signing import USD_CLASS_TRANSFER_SIGN_TYPES, user_signed_payload
 
@@ -568,7 +570,9 @@ class HyperliquidClient:
         the signer is shown the action itself and computes the hash it signs."""
         signer = self._require_signer()
         nonce = self._next_nonce()
-        return nonce, await signer.sign_hyperliquid_l1(action, nonce, mainnet=self._mainnet)
+        return nonce, await signer.sign_hyperliquid_l1(
+            action, nonce, mainnet=self._network.hyperliquid_mainnet
+        )
 
     async def _write_l1(
         self,

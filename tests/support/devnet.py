@@ -119,11 +119,14 @@ def start_devnet(
     extra: list[str] | None = None,
     timeout: float = 60.0,
     hyperliquid_weight: int = TEST_HYPERLIQUID_WEIGHT,
+    hyperliquid_network: str = "testnet",
 ) -> DevnetProcess:
+    """`hyperliquid_network` "mainnet": the Hyperliquid emulator verifies signatures as mainnet."""
     # A free block can be taken by another process before the devnet binds it: pick another.
     for attempt in range(5):
         try:
-            return _start_devnet(seed, speed, scenario, only, extra, timeout, hyperliquid_weight)
+            more = [*(extra or []), "--hyperliquid-network", hyperliquid_network]
+            return _start_devnet(seed, speed, scenario, only, more, timeout, hyperliquid_weight)
         except PortTaken:
             if attempt == 4:
                 raise
