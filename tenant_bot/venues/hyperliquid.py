@@ -535,8 +535,8 @@ class HyperliquidClient:
         nonce = self._next_nonce()
         action = {
             "type": "withdraw3",
-            "hyperliquidChain": "Mainnet" if self._mainnet else "Testnet",
-            "signatureChainId": "0xa4b1" if self._mainnet else "0x66eee",
+            "hyperliquidChain": self._network.hyperliquid_chain,
+            "signatureChainId": self._network.signature_chain_id,
             "destination": destination,
             "amount": wire_number(amount),
             "time": nonce,
