@@ -353,6 +353,13 @@ class AsgardClient:
 
     async def _with_health(self, owner: str, records: list[dict[str, Any]]) -> list[AsgardPosition]:
         refreshed = await self._refreshed(records) if records else {}
+        # A position the answer left out is unknown, not unhealthy: ask for each one alone, once;
+        # one still missing keeps `health_factor=None` (which closes nothing) until the next refresh.
+        for record in records:
+            if record["positionPda"] not in refreshed:
+                refreshed.update(await self._refreshed([record]))
+                if record["positionPda"] not in refreshed:
+                    log.warning("asgard refresh left a position out", position=record["positionPda"])
         out = []
         for record in records:
             position = parse_position(record, refreshed.get(record["positionPda"]))

@@ -525,3 +525,24 @@ async def test_partial_close_submits_the_documented_update_body() -> None:
     }
     assert sent["positionId"] == 7 and sent["tokenATokenMint"] == WSOL and sent["tokenBTokenMint"] == USDC
     assert sent["lendingApyAtUpdate"] == 0.05 and sent["updateRecordData"] == {"updateType": 4}
+
+
+async def test_a_position_the_refresh_leaves_out_is_asked_again_and_else_unknown_not_unhealthy() -> None:
+    """Issue 15: a position missing from `/refresh-positions` read as health 0, which closed it."""
+    asked: list[list[str]] = []
+    answers = iter([{"positions": {}}, REFRESH])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/positions/open"):
+            return httpx.Response(200, json=[RECORD])
+        asked.append([ref["positionPDA"] for ref in json.loads(request.content)["positionPDAs"]])
+        return httpx.Response(200, json=next(answers, {"positions": {}}))
+
+    asgard = client(handler)
+    (position,) = await asgard.positions("OwnerPubkey")
+    assert asked == [["PDA111"], ["PDA111"]]  # left out, then asked for alone
+    assert position.health_factor == Decimal("0.165")
+    asked.clear()
+    (unknown,) = await asgard.refresh("OwnerPubkey")  # left out twice: unknown
+    assert asked == [["PDA111"], ["PDA111"]]
+    assert unknown.health_factor is None and unknown.is_open
