@@ -33,6 +33,7 @@ from tenant_bot.execution.venues import Parked, Venues
 from tenant_bot.risk.transaction_validator import TransactionRejected
 from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Execution
+from tenant_bot.strategy.exposure import deleverage_target
 from tenant_bot.strategy.fills import hedge_delta
 from tenant_bot.strategy.sizing import hedge_size_for, round_size
 from tenant_bot.venues.asgard import AsgardError
@@ -434,20 +435,32 @@ class ExecutionEngine:
         self.journal.set_state(ex.id, State.REDUCE_SHORT_DONE)
 
     async def _reduce_long(self, ex: Execution) -> None:
+        """Deleverage the long so it sells `fraction` of its tokens and repays debt with them: the
+        equity stays in it and the debt per token falls, so its health factor rises (a proportional
+        partial close would leave leverage and health where they were). The target leverage is fixed
+        in the plan before the first build, so a retry builds the same deleverage."""
         position = self.journal.position(ex.position_id)
         pda = position.asgard_position_id
         assert pda is not None
         fraction = _dec(ex.plan["fraction"])
+        if "target_leverage" not in ex.plan:
+            venue = await self.venues.asgard_position(pda)
+            price = (await self.venues.asgard.prices()).get(Asset(position.asset))
+            if venue is None or price is None:
+                raise Parked("the Asgard position or its price cannot be read to plan the deleverage")
+            target = deleverage_target(venue.token_size, venue.debt_usdc, price, fraction)
+            ex = self.journal.set_state(ex.id, ex.state, plan_update={"target_leverage": str(target)})
+        target = _dec(ex.plan["target_leverage"])
 
         def build() -> Any:
-            return self.venues.asgard.build_partial_close(self.venues.owner, pda, fraction)
+            return self.venues.asgard.build_deleverage(self.venues.owner, pda, target)
 
         try:
             await self.solana.run(
                 ex, StepName.REDUCE_LONG, build, attempts=None, sent_state=State.REDUCE_LONG_SENT
             )
         except BUILD_ERRORS as exc:
-            raise Parked(f"the Asgard partial close could not be built: {exc}") from exc
+            raise Parked(f"the Asgard deleverage could not be built: {exc}") from exc
         venue = await self.venues.asgard_position(pda)
         bought = self.perp.filled(ex.id, StepName.REDUCE_SHORT).size
         self.journal.update_position(
@@ -460,7 +473,7 @@ class ExecutionEngine:
         self._emit(
             ex,
             "position.reduced",
-            f"Position reduced by {fraction:.0%} on both legs",
+            f"Position reduced by {fraction:.0%} on both legs (Asgard deleveraged to {target}x)",
         )
 
     # ------------------------------------------------------------------ helpers

@@ -6,7 +6,7 @@ all read them from here.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 
 def drift(long_sol: Decimal, short_sol: Decimal) -> Decimal:
@@ -20,3 +20,18 @@ def liquidation_distance(liquidation_px: Decimal | None, mark: Decimal | None) -
     if liquidation_px is None or not mark:
         return None
     return (liquidation_px - mark) / mark
+
+
+def deleverage_target(
+    token_size: Decimal, debt_usdc: Decimal, price_usd: Decimal, fraction: Decimal
+) -> Decimal:
+    """The leverage to deleverage a long to so that it sells `fraction` of its tokens: the equity
+    stays, so the tokens held scale with the leverage (L' = L·(1 − fraction)), and the debt repaid
+    with them lowers the debt per token, which is what raises the health factor. Two decimals,
+    rounded down (a little more sold, never less); at least 1."""
+    value = token_size * price_usd
+    equity = value - debt_usdc
+    if equity <= 0:
+        raise ValueError("a long with no equity cannot be deleveraged")
+    target = (value / equity * (1 - fraction)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    return max(target, Decimal(1))

@@ -102,7 +102,7 @@ class BuiltTransaction:
     bundle) and what goes back at submit. Nothing else of a build answer is read: Asgard documents
     only `signedTxs` ("structure varies by protocol"); the blockhash is the one inside each message."""
 
-    kind: str  # "open" | "close" | "partial_close"
+    kind: str  # "open" | "close" | "partial_close" | "deleverage"
     # The body submitted with `signedTxs` replaced: the build's answer echoed back (open, close), or
     # the documented `/submit-position-update-tx` body (partial close).
     payload: dict[str, Any]
