@@ -546,3 +546,51 @@ async def test_a_position_the_refresh_leaves_out_is_asked_again_and_else_unknown
     (unknown,) = await asgard.refresh("OwnerPubkey")  # left out twice: unknown
     assert asked == [["PDA111"], ["PDA111"]]
     assert unknown.health_factor is None and unknown.is_open
+
+
+async def test_deleverage_sends_the_documented_request_and_update_body() -> None:
+    signer = KeypairSigner()
+    owner = signer.keypair.pubkey()
+    tx = built_tx(owner)
+    record = {**RECORD, "walletPubkey": str(owner)}
+    answer = {
+        "protocol": 1,
+        "walletPubkey": str(owner),
+        "positionPDA": "PDA111",
+        "leverageBefore": 3.01,
+        "leverageAfter": 2.25,
+        "targetLeverage": 2.25,
+        "feesMetadata": {"x": 1},
+        "lendingApyAtUpdate": 0.05,
+        "borrowingApyAtUpdate": 0.06,
+        "signedTxs": [base64.b64encode(bytes(tx)).decode()],
+        "updateRecordData": {"updateType": 1},
+    }
+    requests: dict[str, dict[str, Any]] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.rsplit("/margin-trading", 1)[-1]
+        if path == "/positions/by-pda":
+            return httpx.Response(200, json=record)
+        requests[path] = json.loads(request.content)
+        if path == "/position/deleverage":
+            return httpx.Response(200, json=answer)
+        return httpx.Response(200, json={"success": True, "txHash": "x"})
+
+    asgard = client(handler)
+    with pytest.raises(ValueError):
+        await asgard.build_deleverage(str(owner), "PDA111", Decimal("0.9"))
+    built = await asgard.build_deleverage(str(owner), "PDA111", Decimal("2.25"))
+    await asgard.submit(await asgard.sign(built, signer))
+    assert requests["/position/deleverage"] == {
+        "protocol": 1,
+        "walletPubkey": str(owner),
+        "positionPDA": "PDA111",
+        "targetLeverage": 2.25,
+        "jitoTipLamport": asgard.jito_tip_lamports,
+        "slippageBps": 50,
+        "useDirectRoute": False,
+    }
+    sent = requests["/submit-position-update-tx"]
+    assert sent["positionId"] == 7 and sent["updateRecordData"] == {"updateType": 1}
+    assert sent["lendingApyAtUpdate"] == 0.05 and sent["borrowingApyAtUpdate"] == 0.06
