@@ -437,8 +437,9 @@ class ExecutionEngine:
     async def _reduce_long(self, ex: Execution) -> None:
         """Deleverage the long so it sells `fraction` of its tokens and repays debt with them: the
         equity stays in it and the debt per token falls, so its health factor rises (a proportional
-        partial close would leave leverage and health where they were). The target leverage is fixed
-        in the plan before the first build, so a retry builds the same deleverage."""
+        partial close would leave leverage and health where they were). A long with no debt left
+        is partly closed instead. What to send is fixed in the plan before the first build, so a
+        retry builds the same modification."""
         position = self.journal.position(ex.position_id)
         pda = position.asgard_position_id
         assert pda is not None
@@ -447,20 +448,24 @@ class ExecutionEngine:
             venue = await self.venues.asgard_position(pda)
             price = (await self.venues.asgard.prices()).get(Asset(position.asset))
             if venue is None or price is None:
-                raise Parked("the Asgard position or its price cannot be read to plan the deleverage")
+                raise Parked("the Asgard position or its price cannot be read to plan the reduction")
             target = deleverage_target(venue.token_size, venue.debt_usdc, price, fraction)
-            ex = self.journal.set_state(ex.id, ex.state, plan_update={"target_leverage": str(target)})
-        target = _dec(ex.plan["target_leverage"])
+            plan = {"target_leverage": "" if target is None else str(target)}
+            ex = self.journal.set_state(ex.id, ex.state, plan_update=plan)
+        target = _dec(ex.plan["target_leverage"]) if ex.plan["target_leverage"] else None
+        owner, asgard = self.venues.owner, self.venues.asgard
 
         def build() -> Any:
-            return self.venues.asgard.build_deleverage(self.venues.owner, pda, target)
+            if target is None:
+                return asgard.build_partial_close(owner, pda, fraction)
+            return asgard.build_deleverage(owner, pda, target)
 
         try:
             await self.solana.run(
                 ex, StepName.REDUCE_LONG, build, attempts=None, sent_state=State.REDUCE_LONG_SENT
             )
         except BUILD_ERRORS as exc:
-            raise Parked(f"the Asgard deleverage could not be built: {exc}") from exc
+            raise Parked(f"the Asgard reduction could not be built: {exc}") from exc
         venue = await self.venues.asgard_position(pda)
         bought = self.perp.filled(ex.id, StepName.REDUCE_SHORT).size
         self.journal.update_position(
@@ -473,7 +478,8 @@ class ExecutionEngine:
         self._emit(
             ex,
             "position.reduced",
-            f"Position reduced by {fraction:.0%} on both legs (Asgard deleveraged to {target}x)",
+            f"Position reduced by {fraction:.0%} on both legs "
+            + (f"(Asgard deleveraged to {target}x)" if target is not None else "(Asgard partly closed)"),
         )
 
     # ------------------------------------------------------------------ helpers

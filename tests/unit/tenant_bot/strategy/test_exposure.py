@@ -22,5 +22,7 @@ def test_the_deleverage_target_sells_the_fraction_and_raises_health() -> None:
     # Rounded down to two decimals (a little more sold), never below 1.
     assert deleverage_target(D(30), D(2010), D(100), D("0.25")) == D("2.27")  # 3000/990 x 0.75 = 2.2727
     assert deleverage_target(D(30), D(1000), D(100), D("0.5")) == D(1)  # 1.5 x 0.5 = 0.75
+    # No debt: 1x already, nothing a deleverage can repay (a partial close must do it).
+    assert deleverage_target(D(30), D(0), D(100), D("0.25")) is None
     with pytest.raises(ValueError):
         deleverage_target(D(30), D(3000), D(100), D("0.25"))
