@@ -35,7 +35,8 @@ from tenant_bot.strategy.sizing import (
     round_size,
 )
 
-# Asgard offers partial closes on these lending protocols only; elsewhere reducing means closing.
+# Asgard modifies positions (a reduction deleverages) on these lending protocols only; elsewhere
+# reducing means closing.
 PARTIAL_CLOSE_PROTOCOLS = frozenset({"kamino", "drift"})
 # Hyperliquid's minimum order value (reduce-only orders are exempt): smaller drifts wait.
 MIN_ORDER_USD = Decimal(10)

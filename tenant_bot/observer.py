@@ -192,6 +192,7 @@ def market_risk(obs: Observation, consecutive_failures: int) -> MarketRisk:
     return MarketRisk(
         funding_history=snap.funding_history if snap else (),
         price_divergence_bps=divergence,
+        predicted_funding=snap.predicted_funding if snap else None,
         outages=dict(obs.outages),
         consecutive_failures=consecutive_failures,
     )

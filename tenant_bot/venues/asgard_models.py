@@ -103,7 +103,7 @@ class BuiltTransaction:
     bundle) and what goes back at submit. Nothing else of a build answer is read: Asgard documents
     only `signedTxs` ("structure varies by protocol"); the blockhash is the one inside each message."""
 
-    kind: str  # "open" | "close" | "partial_close"
+    kind: str  # "open" | "close" | "partial_close" | "deleverage"
     # The body submitted with `signedTxs` replaced: the build's answer echoed back (open, close), or
     # the documented `/submit-position-update-tx` body (partial close).
     payload: dict[str, Any]
@@ -144,7 +144,9 @@ class AsgardPosition:
     collateral_usdc: Decimal | None  # USDC put in at open (None when collateral was token A)
     debt_usdc: Decimal  # USDC owed now (with interest)
     entry_price: Decimal | None
-    health_factor: Decimal  # fraction the collateral price can fall before liquidation; ≤ 0 liquidatable
+    # Fraction the collateral price can fall before liquidation; ≤ 0 liquidatable. None: unknown (no
+    # refresh answered for it), which closes nothing: an outage never closes.
+    health_factor: Decimal | None
     liquidation_price: Decimal | None
     opened_at_ms: int | None
     is_open: bool
@@ -304,8 +306,7 @@ def parse_position(record: dict[str, Any], refreshed: dict[str, Any] | None) -> 
         collateral_usdc=collateral,
         debt_usdc=debt or Decimal(0),
         entry_price=dec(record.get("tokenAEntryPriceUSD")),
-        # Without a refresh the health is unknown: 0 makes an unknown look dangerous, never safe.
-        health_factor=health if health is not None else Decimal(0),
+        health_factor=health,
         liquidation_price=liquidation_price,
         opened_at_ms=iso_to_ms(record.get("openedAt")),
         is_open=is_open,
