@@ -55,6 +55,13 @@ def up(
             help="REST weight per client IP per minute on Hyperliquid before HTTP 429 (the venue's: 1200)."
         ),
     ] = 1200,
+    privy_allowed_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An origin Privy's client API answers (repeat for more; scheme://host:* = any port). "
+            "Default: http://127.0.0.1:8000 and http://localhost:8000, the control plane of `make run`."
+        ),
+    ] = None,
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
@@ -68,6 +75,7 @@ def up(
             ports=_ports(base_port),
             sol_price=Decimal(sol_price),
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
+            **({"privy_allowed_origins": tuple(privy_allowed_origin)} if privy_allowed_origin else {}),
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":
