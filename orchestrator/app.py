@@ -127,6 +127,7 @@ def build_context(settings: ControlPlaneSettings, runtime: Runtime) -> AppContex
         settings.privy_api_url,
         settings.privy_app_id,
         settings.privy_app_secret or SecretStr(""),
+        origin=settings.page_origin(),
     )
     users = Users(db, tenants, privy)
     # Secure cookies always when users come over https only; else whenever the request did.

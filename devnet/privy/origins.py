@@ -22,10 +22,11 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 CLIENT_PREFIX = "/api/v1/"
-# Headers Privy's browser SDK (@privy-io/js-sdk-core) sets on its calls.
+# Headers Privy's browser SDK (@privy-io/js-sdk-core 0.76) sets on its calls, read from its code.
 ALLOWED_HEADERS = (
     "authorization, content-type, accept, privy-app-id, privy-client-id, privy-client, privy-ca-id, "
-    "privy-idempotency-key, privy-authorization-signature, privy-request-expiry"
+    "privy-retry-attempt, privy-idempotency-key, privy-authorization-signature, privy-request-expiry, "
+    "x-native-app-identifier"
 )
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 PREFLIGHT_MAX_AGE_S = "600"
