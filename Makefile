@@ -10,11 +10,11 @@ PYTEST_ARGS ?=
 HL_SCHEMAS := tests/support/hl_schemas
 HL_SCHEMAS_STAMP := $(HL_SCHEMAS)/node_modules/.installed
 
-# Privy's browser SDK for the portal page, bundled from npm (orchestrator/web/privy/). The bundle,
+# Privy's browser SDK for the portal page, bundled from npm (portal-sdk/). The bundle,
 # orchestrator/web/static/privy-sdk.js, is committed: `make run`, the images and a pip install serve it
 # without Node. `make portal-sdk` rebuilds it from package-lock.json (the same bytes unless the lock
 # changed: tests/unit/orchestrator/test_privy_bundle.py checks).
-PORTAL_SDK := orchestrator/web/privy
+PORTAL_SDK := portal-sdk
 
 .PHONY: run test bench lint fmt venv clean images portal-sdk
 

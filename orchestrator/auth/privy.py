@@ -1,7 +1,7 @@
 """A client of Privy's two hosts: access tokens and users, wallets and signing on the REST API.
 
 Sign-in follows Privy's supported path: the portal page runs Privy's browser SDK (bundled from
-orchestrator/web/privy/) to send and check the email code against the auth API, and posts the
+portal-sdk/) to send and check the email code against the auth API, and posts the
 access token it gets; `user_from_token` verifies it and reads the user with the app secret.
 Access tokens are ES256 JWTs checked against the app's JWKS (iss "privy.io", aud = the app id,
 exp, sub = the user's DID), the keys cached by `kid` and refetched when a token names a key the

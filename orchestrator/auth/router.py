@@ -8,7 +8,7 @@
     POST /api/v1/auth/logout                                       → 204, cookies cleared
     GET  /api/v1/auth/me                                           → {user_id, expires_at} | 401
 
-The portal page signs in on Privy's supported path: Privy's browser SDK (orchestrator/web/privy/)
+The portal page signs in on Privy's supported path: Privy's browser SDK (portal-sdk/)
 sends and checks the code against Privy's auth API from the page's own origin, and the page posts the
 access token it got to `/privy/session`, which verifies it (ES256, the app's JWKS, iss, aud, exp;
 401 with the reason otherwise) and reads the user with the app secret. `initiate`/`verify` are the

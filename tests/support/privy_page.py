@@ -15,7 +15,7 @@ import httpx
 
 from tests.support.devnet import DevnetProcess
 
-# The SDK version the page bundles (orchestrator/web/privy/package.json), as it names itself.
+# The SDK version the page bundles (portal-sdk/package.json), as it names itself.
 SDK_CLIENT = "js-sdk-core:0.76.2"
 
 

@@ -290,7 +290,7 @@ function localEmailProblem(value) {
 }
 
 /* Sign-in follows Privy's supported path: Privy's own browser SDK (bundled as static/privy-sdk.js
-   from orchestrator/web/privy/, loaded on first use) sends and checks the code against Privy's auth
+   from portal-sdk/, loaded on first use) sends and checks the code against Privy's auth
    API from this page's origin; the control plane gets only the access token and verifies it. */
 let privyClientPromise = null;
 

@@ -14,7 +14,7 @@ import pytest
 from tests.support.sdk_schemas import REQUIRE_ENV, node_required
 
 ROOT = Path(__file__).resolve().parents[3]
-SOURCE = ROOT / "orchestrator" / "web" / "privy"
+SOURCE = ROOT / "portal-sdk"
 BUNDLE = ROOT / "orchestrator" / "web" / "static" / "privy-sdk.js"
 
 
@@ -42,15 +42,16 @@ def test_the_bundle_is_the_locked_sdk_and_is_packaged() -> None:
 
 def test_rebuilding_from_the_lockfile_gives_the_same_bytes(tmp_path: Path) -> None:
     npm = _npm()
-    work = tmp_path / "privy"
+    work = tmp_path / "portal-sdk"
     work.mkdir()
-    (tmp_path / "static").mkdir()
+    out = tmp_path / "orchestrator" / "web" / "static"
+    out.mkdir(parents=True)
     for name in ("package.json", "package-lock.json", "entry.js"):
         shutil.copy(SOURCE / name, work / name)
     for args in (["ci", "--no-audit", "--no-fund", "--loglevel=error"], ["run", "build"]):
         done = subprocess.run([npm, *args], cwd=work, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"npm {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    rebuilt = (tmp_path / "static" / "privy-sdk.js").read_bytes()
+    rebuilt = (out / "privy-sdk.js").read_bytes()
     assert rebuilt == BUNDLE.read_bytes(), (
         "orchestrator/web/static/privy-sdk.js is not what package-lock.json builds: "
         "run `make portal-sdk` and commit the result"

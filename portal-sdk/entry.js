@@ -1,5 +1,5 @@
 // The portal's only use of Privy's browser SDK: email sign-in against the app's auth API.
-// Bundled into ../static/privy-sdk.js (see package.json); the portal imports it on demand.
+// Bundled into ../orchestrator/web/static/privy-sdk.js (see package.json); the portal imports it on demand.
 import Privy, { InMemoryCache } from "@privy-io/js-sdk-core";
 
 /**
