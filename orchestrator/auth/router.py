@@ -12,7 +12,8 @@ The portal page signs in on Privy's supported path: Privy's browser SDK (portal-
 sends and checks the code against Privy's auth API from the page's own origin, and the page posts the
 access token it got to `/privy/session`, which verifies it (ES256, the app's JWKS, iss, aud, exp;
 401 with the reason otherwise) and reads the user with the app secret. `initiate`/`verify` are the
-older server-driven path (see privy.py), kept until their callers move.
+older server-driven path (see privy.py), served on the devnet only (`SignIn.server_codes`; 410
+elsewhere) until their tests move.
 
 The code request of the server-driven path opens a sign-in flow bound to this browser (cookie
 `basis_signin`); the limits on wrong codes and on code requests, and why the owner's right code
@@ -125,6 +126,10 @@ class SignIn:
     limiter: RateLimiter
     # True: session cookies always `Secure` (users come over https only); None: when the request did.
     cookie_secure: bool | None = None
+    # The server-driven sign-in (`/privy/initiate`, `/privy/verify`) calls Privy's client API from
+    # the server, which a production Privy app refuses (allowed origins, captcha): served on the
+    # devnet only; elsewhere those routes answer 410 and the page's path is the only one.
+    server_codes: bool = False
 
     def secure(self, request: Request) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else request.url.scheme == "https"
@@ -237,6 +242,7 @@ async def csrf(request: Request, response: Response, sign_in: SignInDep) -> dict
 async def initiate(
     body: InitiateBody, request: Request, response: Response, sign_in: SignInDep
 ) -> dict[str, str]:
+    _server_codes(sign_in)
     email = _email(body.email)
     client = _client(request)
     await _limited(sign_in.limiter, initiate_checks(email, client))
@@ -261,6 +267,7 @@ async def verify(
     sign_in: SignInDep,
     previous: ActiveSession | None = Depends(anonymous_csrf),
 ) -> dict[str, object]:
+    _server_codes(sign_in)
     email = _email(body.email)
     try:
         code = normalise_code(body.code)
@@ -270,6 +277,14 @@ async def verify(
     privy_user = await _verified(sign_in, email, code, _client(request), flow_token)
     _clear_flow_cookie(response, sign_in.secure(request))
     return await _open_session(sign_in, request, response, privy_user, body.remember, previous)
+
+
+def _server_codes(sign_in: SignIn) -> None:
+    if not sign_in.server_codes:
+        raise _fail(
+            410,
+            "Sign in from the portal page: Privy's own sign-in in the browser sends and checks the code.",
+        )
 
 
 @router.get("/privy/config")
