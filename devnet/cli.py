@@ -71,6 +71,13 @@ def up(
             "for bots run with BASIS_NETWORK=mainnet against it."
         ),
     ] = "testnet",
+    privy_allowed_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An origin Privy's client API answers (repeat for more; scheme://host:* = any port). "
+            "Default: http://127.0.0.1:8000 and http://localhost:8000, the control plane of `make run`."
+        ),
+    ] = None,
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
@@ -91,6 +98,7 @@ def up(
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
             bridge_delay_s=bridge_delay_s,
             hyperliquid_mainnet=network_facts(hyperliquid_network).hyperliquid_mainnet,
+            **({"privy_allowed_origins": tuple(privy_allowed_origin)} if privy_allowed_origin else {}),
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":

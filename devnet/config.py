@@ -71,6 +71,10 @@ class DevnetConfig:
     hyperliquid_weight_per_minute: int = 1200
     # Real seconds between a USDC transfer to the Hyperliquid bridge and the credit on Hyperliquid.
     bridge_delay_s: float = 1.0
+    # Origins Privy's client API (/api/v1) answers, as a production app's "allowed origins": the
+    # control plane's page under `make run`. Anything else, or no Origin, gets 403
+    # (devnet/privy/origins.py, which checks each).
+    privy_allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

@@ -302,6 +302,14 @@ class ControlPlaneSettings(BasisSettings):
             hosts.add(self.host.lower())
         return frozenset(hosts)
 
+    def page_origin(self) -> str:
+        """The origin users load the portal page from, which must be one of the Privy app's allowed
+        origins: the public URL, else this listener on loopback (`make run`: http://127.0.0.1:8000)."""
+        if self.public_url is not None:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
     def server_secret_value(self) -> SecretStr:
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
 

@@ -110,6 +110,9 @@ class PortTaken(RuntimeError):
     """Another process took one of the ports between choosing the block and binding it."""
 
 
+TEST_PAGE_ORIGINS = "http://127.0.0.1:*"
+
+
 def start_devnet(
     *,
     seed: int = 7,
@@ -159,6 +162,10 @@ def _start_devnet(
         scenario,
         "--hyperliquid-weight-per-minute",
         str(hyperliquid_weight),
+        # Control planes under test take random loopback ports: their pages' origins are all allowed
+        # on Privy's client API; other origins are refused (devnet/privy/origins.py).
+        "--privy-allowed-origin",
+        TEST_PAGE_ORIGINS,
     ]
     if only:
         cmd += ["--only", ",".join(only)]
