@@ -15,7 +15,7 @@ service they belong to and only its verdict is reported. Every request has a sho
   responses; devnet/hyperliquid/errors.py). The recovered address equals the key's only when the venue
   verifies as the network we sign for (L1 source "a" on mainnet, "b" elsewhere: SDK signing.py).
 - `allow_lists`: the transaction policy the broker enforces (its policy file over the packaged
-  defaults) allows this network's Arbitrum chain, Bridge2 and signature chain id, and decodes its USDC.
+  defaults) is this network's: its Arbitrum chain, Bridge2 and signature chain id allowed, its USDC decoded.
 """
 
 from __future__ import annotations
@@ -142,33 +142,27 @@ def hyperliquid_signature(settings: ControlPlaneSettings) -> str:
 
 def allow_lists(settings: ControlPlaneSettings, policy: TransactionPolicy) -> str:
     from shared.addresses import to_checksum_address
-    from shared.transaction_policy import USDC_ARBITRUM
 
     facts = settings.facts
+    # The network's chain, USDC and Bridge2 come with the switch (`TransactionPolicy.from_config`);
+    # this checks that the policy the broker enforces is the one for this network.
     missing: list[str] = []
     if facts.arbitrum_chain_id not in policy.evm_chain_ids:
-        missing.append(f"evm_chain_ids: {facts.arbitrum_chain_id}")
-    if to_checksum_address(facts.hyperliquid_bridge) not in policy.erc20_destinations:
-        missing.append(f"erc20_destinations: {facts.hyperliquid_bridge} (Hyperliquid Bridge2)")
+        missing.append(f"Arbitrum chain {facts.arbitrum_chain_id}")
+    if policy.evm_usdc != to_checksum_address(facts.arbitrum_usdc):
+        missing.append(f"USDC {facts.arbitrum_usdc} (the policy decodes {policy.evm_usdc})")
+    if policy.hyperliquid_bridge != to_checksum_address(facts.hyperliquid_bridge):
+        missing.append(f"Bridge2 {facts.hyperliquid_bridge}")
     if facts.signature_chain_id_int not in policy.hyperliquid_signature_chain_ids:
         missing.append(f"hyperliquid_signature_chain_ids: {facts.signature_chain_id_int}")
-    problems = []
     if missing:
         where = settings.broker_policy_file or "a policy file named by BASIS_CP_BROKER_POLICY_FILE"
-        problems.append(
-            f"the transaction allow-lists lack what {facts.name} needs: {'; '.join(missing)} (fix: add them "
-            f"to the transactions section of {where} and of the bots' BASIS_RISK_FILE)"
+        raise CheckFailed(
+            f"the transaction policy is not {facts.name}'s: {'; '.join(missing)} (fix: set BASIS_CP_NETWORK="
+            f"{facts.name}; signature chain ids go in the transactions section of {where})"
         )
-    # The policy decodes (and caps) USDC transfers of one contract only: allow-listing another USDC
-    # would let any call to it through undecoded, so that is no fix to suggest.
-    if to_checksum_address(facts.arbitrum_usdc) != to_checksum_address(USDC_ARBITRUM):
-        problems.append(
-            f"{facts.name}'s USDC on Arbitrum ({facts.arbitrum_usdc}) is not one the transaction policy "
-            f"decodes (it knows {USDC_ARBITRUM}): deposits through the bridge cannot be signed there yet"
-        )
-    if problems:
-        raise CheckFailed("; ".join(problems))
     return (
-        f"{facts.name}'s Arbitrum chain, USDC, Bridge2 and signature chain id allowed; "
+        f"{facts.name}'s Arbitrum chain {facts.arbitrum_chain_id}, USDC {policy.evm_usdc}, Bridge2 "
+        f"{policy.hyperliquid_bridge} and signature chain id allowed; "
         f"{len(policy.solana_programs)} Solana programs"
     )

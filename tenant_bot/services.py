@@ -98,7 +98,12 @@ class Services:
             allowed_programs=validator.policy.solana_programs,
         )
         solana = SolanaClient(settings.solana_rpc_url)
-        arbitrum = ArbitrumClient(settings.arbitrum_rpc_url)
+        facts = settings.facts
+        arbitrum = ArbitrumClient(
+            settings.arbitrum_rpc_url,
+            usdc_address=facts.arbitrum_usdc,
+            bridge_address=facts.hyperliquid_bridge,
+        )
         venues = Venues(hl, asgard, solana, signer)
         risk = RiskEngine(
             base_risk,

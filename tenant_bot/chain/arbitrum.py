@@ -75,11 +75,15 @@ class ArbitrumClient:
         *,
         timeout: float = 10.0,
         usdc_address: str = USDC_ADDRESS,
+        bridge_address: str = HYPERLIQUID_BRIDGE,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
+        # The network's native USDC and Hyperliquid's Bridge2 (shared/networks.py; Arbitrum One's by
+        # default, which the devnet emulates).
         self._usdc_address = usdc_address
+        self.bridge_address = bridge_address
         self.retry = retry or RetryPolicy(attempts=3)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
         self._ids = itertools.count(1)
@@ -240,7 +244,7 @@ class ArbitrumClient:
             raise ValueError(
                 f"a Hyperliquid deposit under {HYPERLIQUID_MIN_DEPOSIT_USDC} USDC is lost by the bridge"
             )
-        return await self.sign_usdc_transfer(signer, HYPERLIQUID_BRIDGE, amount, nonce=nonce)
+        return await self.sign_usdc_transfer(signer, self.bridge_address, amount, nonce=nonce)
 
     async def deposit_to_hyperliquid(self, signer: Signer, amount: Decimal) -> str:
         """Send USDC to Hyperliquid's Bridge2; it is credited to the same address's perp account."""

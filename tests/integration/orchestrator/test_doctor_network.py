@@ -118,26 +118,17 @@ def test_a_venue_verifying_as_testnet_fails_the_signature_check(tmp_path: Path) 
     _no_secret(out, settings)
 
 
-def test_testnet_needs_arbitrum_sepolia_in_the_allow_lists(
-    mainnet_devnet: DevnetProcess, tmp_path: Path
-) -> None:
+def test_testnet_gets_arbitrum_sepolia_from_the_switch(mainnet_devnet: DevnetProcess, tmp_path: Path) -> None:
     settings = _settings(mainnet_devnet, tmp_path)
     out = doctor({**settings_env(settings), "BASIS_CP_NETWORK": "mainnet"}, "--network", "testnet", "--json")
     checks = _checks(out)
-    assert out.returncode == 1
+    assert out.returncode == 1  # the venue below verifies as mainnet
     lists = checks["allow-lists"]
-    assert not lists["ok"] and "evm_chain_ids: 421614" in lists["detail"]
-    assert (
-        "erc20_destinations: 0x279c9462FDba349550b49a23DE27dd19d5891baA" in lists["detail"]
-    )  # Sepolia bridge
-    assert "BASIS_RISK_FILE" in lists["detail"]
-    # USDC2 on Arbitrum Sepolia is named as unsupported, not as something to allow-list (the policy
-    # would let any call to an allow-listed contract it cannot decode through).
-    assert (
-        "(0x1870Dc7A474e045026F9ef053d5bB20a250Cc084) is not one the transaction policy decodes"
-        in lists["detail"]
-    )
-    assert "evm_contracts" not in lists["detail"]
+    # Arbitrum Sepolia's chain, USDC2 and bridge come with BASIS_NETWORK=testnet, nothing to add by hand.
+    assert lists["ok"], lists
+    assert "chain 421614" in lists["detail"]
+    assert "USDC 0x1870Dc7A474e045026F9ef053d5bB20a250Cc084" in lists["detail"]
+    assert "Bridge2 0x279c9462FDba349550b49a23DE27dd19d5891baA" in lists["detail"]
     # And the mainnet devnet is not a testnet venue: a testnet signature recovers to someone else.
     assert "that venue verifies as mainnet" in checks["hyperliquid signature"]["detail"]
 

@@ -127,3 +127,45 @@ def test_a_bot_on_a_network_needing_an_asgard_key_has_no_default_one() -> None:
         network="mainnet", server_secret=SECRET, asgard_api_key=SecretStr("k"), _env_file=None
     )
     assert given.asgard_key_value() == SecretStr("k")
+
+
+def _deposit(chain_id: int, usdc: str, bridge: str, raw: int = 10 * 10**6) -> dict[str, Any]:
+    from eth_abi import encode
+
+    data = "0xa9059cbb" + encode(["address", "uint256"], [bridge, raw]).hex()
+    return {
+        "chainId": chain_id,
+        "nonce": 0,
+        "to": usdc,
+        "value": 0,
+        "data": data,
+        "type": 2,
+        "gas": 100_000,
+        "maxFeePerGas": 20_000_000,
+        "maxPriorityFeePerGas": 0,
+    }
+
+
+def test_the_switch_sets_the_evm_allow_lists_of_its_own_network() -> None:
+    from shared.transaction_config import load_transactions_config
+
+    def validator(network: str) -> TransactionValidator:
+        return TransactionValidator(
+            TransactionPolicy.from_config(load_transactions_config(None), network=network)
+        )
+
+    test, main = network_facts("testnet"), network_facts("mainnet")
+    on_test = (test.arbitrum_chain_id, test.arbitrum_usdc, test.hyperliquid_bridge)
+    on_main = (main.arbitrum_chain_id, main.arbitrum_usdc, main.hyperliquid_bridge)
+    # A testnet deployment deposits USDC2 into the Sepolia bridge, decoded: its amount and minimum checked.
+    validator("testnet").check_evm_transaction(_deposit(*on_test))
+    with pytest.raises(TransactionRejected, match="below its 5 USDC minimum"):
+        validator("testnet").check_evm_transaction(_deposit(*on_test, raw=4 * 10**6))
+    with pytest.raises(TransactionRejected, match="not an allow-listed destination"):
+        validator("testnet").check_evm_transaction(_deposit(*on_test[:2], "0x" + "12" * 20))
+    # ... and signs nothing valid on Arbitrum One; mainnet the reverse.
+    with pytest.raises(TransactionRejected, match="EVM chain id 42161 is not allowed"):
+        validator("testnet").check_evm_transaction(_deposit(*on_main))
+    validator("mainnet").check_evm_transaction(_deposit(*on_main))
+    with pytest.raises(TransactionRejected, match="EVM chain id 421614 is not allowed"):
+        validator("mainnet").check_evm_transaction(_deposit(*on_test))
