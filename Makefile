@@ -10,7 +10,13 @@ PYTEST_ARGS ?=
 HL_SCHEMAS := tests/support/hl_schemas
 HL_SCHEMAS_STAMP := $(HL_SCHEMAS)/node_modules/.installed
 
-.PHONY: run test bench backtest lint fmt venv clean images
+# Privy's browser SDK for the portal page, bundled from npm (portal-sdk/). The bundle,
+# orchestrator/web/static/privy-sdk.js, is committed: `make run`, the images and a pip install serve it
+# without Node. `make portal-sdk` rebuilds it from package-lock.json (the same bytes unless the lock
+# changed: tests/unit/orchestrator/test_privy_bundle.py checks).
+PORTAL_SDK := portal-sdk
+
+.PHONY: run test bench backtest lint fmt venv clean images portal-sdk
 
 ## make run: start the devnet (venues, chains and Privy on loopback), then the control plane
 ## (process runtime, SQLite) at http://127.0.0.1:8000; Ctrl-C stops both (the bots keep running).
@@ -96,5 +102,9 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+portal-sdk:
+	cd $(PORTAL_SDK) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
 clean:
-	rm -rf $(VENV) bench-results .pytest_cache .ruff_cache *.egg-info $(HL_SCHEMAS)/node_modules
+	rm -rf $(VENV) bench-results .pytest_cache .ruff_cache *.egg-info $(HL_SCHEMAS)/node_modules \
+	  $(PORTAL_SDK)/node_modules

@@ -221,6 +221,19 @@ async def privy_rotate(devnet: DevnetDep) -> dict[str, Any]:
     return {"kid": kid, "jwks_kids": svc.snapshot()["signing_key"]["jwks_kids"]}
 
 
+class OriginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    origin: str = Field(max_length=300, description="scheme://host[:port], or scheme://host:* for any port.")
+
+
+@router.post("/privy/allowed-origins")
+async def privy_allow_origin(devnet: DevnetDep, req: OriginRequest) -> dict[str, Any]:
+    """Add an allowed origin of the Privy app's client API, as in Privy's dashboard."""
+    svc = _need(devnet, "privy")
+    svc.origins.add(req.origin)  # ValueError → 400 with the reason
+    return {"allowed_origins": svc.origins.listed()}
+
+
 @router.post("/hyperliquid/fees")
 async def hyperliquid_fees(devnet: DevnetDep, req: HyperliquidFeesRequest) -> dict[str, Any]:
     """Set an account's fee rates, as a volume tier, a staking discount or a referral would on the

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from devnet.config import SCENARIOS, VENUES, DevnetConfig, Ports
+from shared.networks import NETWORKS, network_facts
 
 app = typer.Typer(help="The loopback devnet: venues, chains and Privy, emulated.", no_args_is_help=True)
 
@@ -70,11 +71,38 @@ def up(
     history_to: Annotated[
         str | None, typer.Option(help="Last recorded day to replay, YYYY-MM-DD (with --history).")
     ] = None,
+    bridge_delay_s: Annotated[
+        float,
+        typer.Option(
+            help="Real seconds between a USDC transfer to the Hyperliquid bridge and its credit "
+            "(a long one stands for a stuck bridge)."
+        ),
+    ] = 1.0,
+    hyperliquid_network: Annotated[
+        str,
+        typer.Option(
+            help="How the Hyperliquid emulator verifies signatures: testnet (source b, hyperliquidChain "
+            "Testnet, as the SDK signs for any URL but api.hyperliquid.xyz) or mainnet (source a, Mainnet), "
+            "for bots run with BASIS_NETWORK=mainnet against it."
+        ),
+    ] = "testnet",
+    privy_allowed_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An origin Privy's client API answers (repeat for more; scheme://host:* = any port). "
+            "Default: http://127.0.0.1:8000 and http://localhost:8000, the control plane of `make run`."
+        ),
+    ] = None,
 ) -> None:
     """Start the devnet in the foreground and print every URL."""
     from devnet.server import Devnet
     from shared.logging import configure_logging
 
+    if hyperliquid_network not in ("testnet", "mainnet"):
+        typer.echo(
+            f"error: --hyperliquid-network is testnet or mainnet, not {hyperliquid_network!r}", err=True
+        )
+        raise typer.Exit(2)
     try:
         config = DevnetConfig(
             seed=seed,
@@ -86,6 +114,9 @@ def up(
             history=Path(history) if history else None,
             history_from=_day(history_from, "--history-from"),
             history_to=_day(history_to, "--history-to"),
+            bridge_delay_s=bridge_delay_s,
+            hyperliquid_mainnet=network_facts(hyperliquid_network).hyperliquid_mainnet,
+            **({"privy_allowed_origins": tuple(privy_allowed_origin)} if privy_allowed_origin else {}),
         )
         devnet = Devnet(config, only.split(",") if only else None)
         if scenario != "calm":
@@ -138,11 +169,12 @@ def _banner(devnet: Any) -> None:
         span = devnet.replay.snapshot(devnet.replay.start_ms)
         lines[-1:-1] = [f"Replaying recorded history {span['from']} to {span['to']} ({cfg.history})"]
     labels = {
-        "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as testnet)",
+        "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as "
+        + ("mainnet)" if cfg.hyperliquid_mainnet else "testnet)"),
         "asgard": "Asgard        (margin trading API base URL)",
         "privy": "Privy         (auth API /api/v1/..., REST API /v1/...)",
         "solana": "Solana RPC    (JSON-RPC)",
-        "arbitrum": "Arbitrum RPC  (JSON-RPC, chain id 42161)",
+        "arbitrum": f"Arbitrum RPC  (JSON-RPC, chain id {NETWORKS['devnet'].arbitrum_chain_id})",
         "admin": "Devnet admin  (faucet, mailbox, scenario, faults, state)",
     }
     for name in ("hyperliquid", "asgard", "privy", "solana", "arbitrum", "admin"):

@@ -60,8 +60,10 @@ class DevnetConfig:
     ports: Ports = field(default_factory=Ports.default)
     # SOL oracle price at start, in USD.
     sol_price: Decimal = Decimal("150")
-    # The Hyperliquid emulator verifies signatures as this network. The official SDK signs as
-    # testnet for any URL but api.hyperliquid.xyz, so a loopback devnet is a testnet.
+    # The Hyperliquid emulator verifies signatures as mainnet (L1 source "a", hyperliquidChain
+    # "Mainnet") rather than testnet. The official SDK signs as testnet for any URL but
+    # api.hyperliquid.xyz, so a loopback devnet is a testnet by default; `--hyperliquid-network
+    # mainnet` serves bots run with BASIS_NETWORK=mainnet (shared/networks.py).
     hyperliquid_mainnet: bool = False
     # Solana slot time in real milliseconds (blockhashes expire after 150 blocks: ~60 s at 400 ms).
     slot_ms: int = 400
@@ -79,6 +81,10 @@ class DevnetConfig:
     # The recorded days to replay, both included (None: from the first, to the last).
     history_from: date | None = None
     history_to: date | None = None
+    # Origins Privy's client API (/api/v1) answers, as a production app's "allowed origins": the
+    # control plane's page under `make run`. Anything else, or no Origin, gets 403
+    # (devnet/privy/origins.py, which checks each).
+    privy_allowed_origins: tuple[str, ...] = ("http://127.0.0.1:8000", "http://localhost:8000")
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -89,6 +95,8 @@ class DevnetConfig:
             raise ValueError("the devnet binds to loopback only")
         if self.hyperliquid_weight_per_minute < 1:
             raise ValueError("--hyperliquid-weight-per-minute must be at least 1")
+        if not self.bridge_delay_s >= 0:
+            raise ValueError(f"--bridge-delay-s must not be negative, got {self.bridge_delay_s}")
         if self.slot_ms < 10:
             raise ValueError("slot_ms must be at least 10")
         if self.history is None and (self.history_from or self.history_to):

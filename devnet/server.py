@@ -61,6 +61,7 @@ class Devnet:
         self.faults = FaultBook(config.seed, self.clock)
         self.mailbox = Mailbox()
         self.solana: Any = None
+        self.stake_pools: Any = None
         self.arbitrum: Any = None
         self.hyperliquid: Any = None
         self.asgard: Any = None
@@ -74,8 +75,10 @@ class Devnet:
         if "solana" in self.services:
             from devnet.solana import rpc as solana_rpc
             from devnet.solana.chain import SolanaChain
+            from devnet.solana.stake_pools import StakePools
 
             self.solana = SolanaChain(cfg.seed, cfg.slot_ms)
+            self.stake_pools = StakePools(self.solana, self.market)
             self.solana.drop_hook = lambda: self.faults.should_drop("solana")
             self._apps["solana"] = FaultMiddleware(
                 solana_rpc.create_app(self.solana), self.faults, "solana", "jsonrpc"

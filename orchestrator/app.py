@@ -127,6 +127,7 @@ def build_context(settings: ControlPlaneSettings, runtime: Runtime) -> AppContex
         settings.privy_api_url,
         settings.privy_app_id,
         settings.privy_app_secret or SecretStr(""),
+        origin=settings.page_origin(),
     )
     users = Users(db, tenants, privy)
     # Secure cookies always when users come over https only; else whenever the request did.
@@ -136,7 +137,14 @@ def build_context(settings: ControlPlaneSettings, runtime: Runtime) -> AppContex
         db=db,
         tenants=tenants,
         reconciler=Reconciler(tenants),
-        sign_in=SignIn(privy, SessionStore(db), users, RateLimiter(db), cookie_secure=secure),
+        sign_in=SignIn(
+            privy,
+            SessionStore(db),
+            users,
+            RateLimiter(db),
+            cookie_secure=secure,
+            server_codes=settings.network == "devnet",
+        ),
         users=users,
         broker=SigningBroker(settings, db, privy),
         withdrawals=WithdrawalBook(db, timedelta(seconds=settings.withdrawal_delay_seconds)),

@@ -78,6 +78,9 @@ from shared.transaction_policy import (
 log = get_logger("orchestrator.broker")
 
 SIGN_PATH = "/internal/sign"
+# Read-only: the tenant's registered EVM withdrawal address, for the bot to show before it asks for a
+# withdrawal's signature (which `sign` still checks against the same book).
+WITHDRAWAL_ADDRESS_PATH = "/internal/withdrawal-address"
 TENANT_HEADER = "X-Basis-Tenant"
 # A Solana transaction is at most 1232 bytes; typed data and EVM transactions are far smaller.
 MAX_BODY_BYTES = 64 * 1024
@@ -197,7 +200,7 @@ class SigningBroker:
         self.budget = OutflowBudget(sessions, policy.outflow_budget, policy.outflow_budget_window)
         self.withdrawals = WithdrawalBook(sessions, timedelta(seconds=settings.withdrawal_delay_seconds))
         # Hyperliquid's L1 source: the control plane's network decides, never the bot.
-        self.hyperliquid_mainnet = settings.network == "mainnet"
+        self.hyperliquid_mainnet = settings.facts.hyperliquid_mainnet
         self.marks = marks or VenueMarks(
             settings.hyperliquid_url, max_age=settings.broker_mark_max_age_seconds
         )

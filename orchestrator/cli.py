@@ -3,7 +3,8 @@
     basis serve                                the control plane (API, sign-in, proxy, reconciler)
     basis users list                           users and their wallets
     basis tenants list|create|start|stop|restart|logs|upgrade|delete
-    basis doctor                               configuration, database, runtime, venues reachable
+    basis doctor [--network mainnet]           configuration, database, runtime, venues reachable;
+                                               off the devnet: credentials, signatures, allow-lists
     basis devnet ...                           the loopback devnet
     basis backtest --data DIR [--leverage L]   the bot's own decisions over recorded market history
 
@@ -365,21 +366,27 @@ def tenants_delete(
 
 # ---------------------------------------------------------------------- doctor
 def _check(name: str, probe: Callable[[], str]) -> dict[str, Any]:
+    from orchestrator.preflight import CheckFailed
+
     try:
         return {"name": name, "ok": True, "detail": probe()}
+    except CheckFailed as failed:  # its sentence says what is missing and the fix
+        return {"name": name, "ok": False, "detail": str(failed)}
     except Exception as exc:  # every failure is a finding to report, not a crash
         return {"name": name, "ok": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
 
 
-def _checks() -> list[dict[str, Any]]:
+def _checks(network: str | None = None) -> list[dict[str, Any]]:
+    from orchestrator import preflight
     from orchestrator.config import ControlPlaneSettings
 
     try:
-        settings = ControlPlaneSettings()
+        settings = ControlPlaneSettings(**({"network": network} if network else {}))
     except ValidationError as exc:
         return [{"name": "configuration", "ok": False, "detail": _settings_errors(exc)}]
     checks = [
         _check("configuration", lambda: f"network {settings.network}, runtime {settings.runtime}"),
+        _check("network", lambda: preflight.network_summary(settings.facts)),
         _check("database", lambda: _database_probe(settings)),
         _check("runtime", lambda: _runtime_probe(settings)),
         _check("bot code", lambda: _bot_code_probe(settings)),
@@ -393,14 +400,25 @@ def _checks() -> list[dict[str, Any]]:
     }
     for name, (url, method) in endpoints.items():
         checks.append(_check(name, partial(_reach, url, method)))
+    if settings.network != "devnet" or network is not None:
+        from orchestrator.broker import load_policy
+
+        checks += [
+            _check("privy credentials", partial(preflight.credentials_privy, settings)),
+            _check("asgard credentials", partial(preflight.credentials_asgard, settings)),
+            _check("hyperliquid signature", partial(preflight.hyperliquid_signature, settings)),
+            _check("allow-lists", lambda: preflight.allow_lists(settings, load_policy(settings))),
+        ]
     return checks
 
 
 def _reach(url: str, method: str) -> str:
     import httpx
 
+    from orchestrator import preflight
+
     # Any HTTP answer means the venue is reachable; only a transport error fails the check.
-    r = httpx.request(method, url, json={} if method == "POST" else None, timeout=5)
+    r = httpx.request(method, url, json={} if method == "POST" else None, timeout=preflight.TIMEOUT_S)
     return f"{url} answered {r.status_code}"
 
 
@@ -468,16 +486,37 @@ def _bot_code_probe(settings: ControlPlaneSettings) -> str:
 
 
 @app.command()
-def doctor(as_json: AsJson = False) -> None:
-    """Check the configuration, the database, the runtime and that every venue answers. Exits 2 when
-    the settings cannot be used, 1 when another check fails."""
-    checks = _checks()
+def doctor(
+    network: Annotated[
+        str | None,
+        typer.Option(
+            help="Check readiness for this network (devnet, testnet, mainnet) instead of BASIS_CP_NETWORK: "
+            "also the credentials, that signatures recover to their signer, and the allow-lists."
+        ),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check the configuration, the database, the runtime and that every venue answers; outside the
+    devnet (or with --network) also the Privy and Asgard credentials, a signed Hyperliquid probe and
+    the allow-lists. Exits 2 when the settings cannot be used, 1 when another check fails."""
+    from shared.networks import UnknownNetwork, network_facts
+
+    if network is not None:
+        try:
+            network_facts(network)
+        except UnknownNetwork as exc:
+            raise _fail(f"--network: {exc}", 2) from None
+    checks = _checks(network)
     ok = all(c["ok"] for c in checks)
     table = Table("check", "ok", "detail")
     for c in checks:
         table.add_row(c["name"], "[green]yes[/]" if c["ok"] else "[red]no[/]", c["detail"])
     _emit({"ok": ok, "checks": checks}, as_json, table)
     if not ok:
+        failed = [c["name"] for c in checks if not c["ok"]]
+        typer.echo(
+            f"doctor: {len(failed)} check(s) failed: {', '.join(failed)}; see each one's fix above", err=True
+        )
         # Settings that cannot be used are bad input (2), like for every other command.
         raise typer.Exit(2 if checks[0]["name"] == "configuration" and not checks[0]["ok"] else 1)
 

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.network_addresses import is_loopback_host, is_loopback_url, url_host
+from shared.networks import NETWORKS
 from shared.process_hardening import can_switch_users
 from shared.settings import BasisSettings, own_secret
 
@@ -21,6 +22,7 @@ from shared.settings import BasisSettings, own_secret
 DEVNET_SERVER_SECRET = "basis-devnet-control-plane-secret"
 # The devnet's Privy app id for its default seed (7); other seeds print theirs (admin `GET /state`).
 DEVNET_PRIVY_APP_ID = "cmdbbil8gwtla39qbn71b1h45"
+DEVNET = NETWORKS["devnet"]
 
 
 class ControlPlaneSettings(BasisSettings):
@@ -64,15 +66,18 @@ class ControlPlaneSettings(BasisSettings):
     # Privy: app credentials and its two hosts (the devnet serves both on one port).
     privy_app_id: str = DEVNET_PRIVY_APP_ID
     privy_app_secret: SecretStr | None = None
-    privy_auth_url: str = "http://127.0.0.1:3003"
-    privy_api_url: str = "http://127.0.0.1:3003"
+    # Not set: the network's (shared/networks.py; on the devnet its Privy, on loopback).
+    privy_auth_url: str = DEVNET.privy_auth_url
+    privy_api_url: str = DEVNET.privy_api_url
 
     # Venue and chain endpoints handed to every bot.
-    hyperliquid_url: str = "http://127.0.0.1:3001"
-    asgard_url: str = "http://127.0.0.1:3002/margin-trading"
+    # Not set: the network's (shared/networks.py; the devnet's on loopback by default).
+    hyperliquid_url: str = DEVNET.hyperliquid_url
+    asgard_url: str = DEVNET.asgard_url
+    # Asgard's API key (`X-API-Key`), handed to every bot; required on testnet and mainnet.
     asgard_api_key: SecretStr | None = None
-    solana_rpc_url: str = "http://127.0.0.1:8899"
-    arbitrum_rpc_url: str = "http://127.0.0.1:8547"
+    solana_rpc_url: str = DEVNET.solana_rpc_url
+    arbitrum_rpc_url: str = DEVNET.arbitrum_rpc_url
     # Extra `BASIS_*` settings given to every bot, as JSON: {"BASIS_TICK_SECONDS": "1"}.
     bot_env: dict[str, str] = Field(default_factory=dict)
 
@@ -296,6 +301,14 @@ class ControlPlaneSettings(BasisSettings):
         if self.host not in ("", "0.0.0.0", "::"):  # bound to one address: reached by it
             hosts.add(self.host.lower())
         return frozenset(hosts)
+
+    def page_origin(self) -> str:
+        """The origin users load the portal page from, which must be one of the Privy app's allowed
+        origins: the public URL, else this listener on loopback (`make run`: http://127.0.0.1:8000)."""
+        if self.public_url is not None:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     def server_secret_value(self) -> SecretStr:
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)

@@ -6,6 +6,7 @@ The addresses are the real mainnet ones, so code written against the devnet is r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import IntEnum, StrEnum
 
 
@@ -134,8 +135,67 @@ def token_by_mint(mint: str) -> Token | None:
     return None
 
 
+class PoolLayout(StrEnum):
+    """How a pool's state account is laid out."""
+
+    SPL = "spl"  # SPL stake-pool `StakePool` (Borsh): solana-program-library stake-pool state.rs
+    MARINADE = "marinade"  # Marinade's Anchor `State`: marinade-finance liquid-staking-program
+
+
+@dataclass(frozen=True, slots=True)
+class StakePool:
+    """Where an LST's exchange rate lives on Solana: its pool's state account, the program that owns
+    it, and that account's layout."""
+
+    asset: Asset
+    address: str  # the pool's state account
+    program: str  # the program that owns it
+    layout: PoolLayout
+
+
+# Mainnet pools, cited:
+# - SPL stake-pool program and Jito's pool: jito-foundation/jito-omnidocs
+#   jitosol/jitosol-liquid-staking/security/deployed-programs/index.md ("Jito Network will be using the
+#   Solana Program Library deployed stake pool program at address SPoo1Ku8...", "Stake pool address:
+#   Mainnet: Jito4APy...").
+# - jupSOL's pool and Sanctum's multi-validator SPL stake-pool program (a deployment of the SPL code):
+#   igneous-labs/inf-1.5 test-utils/src/keys.rs (JUPSOL_POOL_ID) and igneous-labs/sol-val-calc
+#   test-fixtures/jupsol-pool.json (that account, owner SPMBzsVU...).
+# - Marinade's State and program: igneous-labs/sanctum-marinade-liquid-staking-sdk
+#   test-fixtures/marinade-state.json (that account, owner MarBmsSg...), and MSOL_STATE_ADDRESS in
+#   breakAIDev/2026-02-jupiter-lend tests/src/addresses.rs.
+# INF (Sanctum Infinity, an LST of LSTs priced by its own S-controller pool) is not read yet: the bot
+# values it at the market rate and credits it no staking yield.
+STAKE_POOLS: dict[Asset, StakePool] = {
+    Asset.JITOSOL: StakePool(
+        Asset.JITOSOL,
+        "Jito4APyf642JPZPx3hGc6WWJ8zPKtRbRs4P815Awbb",
+        "SPoo1Ku8WFXoNDMHPsrGSTSG1Y47rzgn41SLUNakuHy",
+        PoolLayout.SPL,
+    ),
+    Asset.JUPSOL: StakePool(
+        Asset.JUPSOL,
+        "8VpRhuxa7sUUepdY3kQiTmX9rS5vx4WgaXiAnXq4KCtr",
+        "SPMBzsVUuoHA4Jm6KunbsotaahvVikZs1JyTW6iJvbn",
+        PoolLayout.SPL,
+    ),
+    Asset.MSOL: StakePool(
+        Asset.MSOL,
+        "8szGkuLTAux9XMgZ2vtY39jVSowEcpBfFfD8hXSEqdGC",
+        "MarBmsSgKXdrN1egZf5sqe1TMai9K1rChYNDJgjq7aD",
+        PoolLayout.MARINADE,
+    ),
+}
+# Solana's epoch schedule on mainnet (getEpochSchedule) and its target slot time: the epoch length a
+# per-epoch growth is annualised with. Real slots run a little slower than 400 ms, so an APY derived
+# with this length is a few percent (relative) high; the devnet runs epochs of exactly this length.
+SLOTS_PER_EPOCH = 432_000
+TARGET_SLOT_SECONDS = Decimal("0.4")
+
 ARBITRUM_CHAIN_ID = 42161
 # Hyperliquid's Bridge2 on Arbitrum One: native USDC sent here is credited to the sender's perp account.
 HYPERLIQUID_BRIDGE = "0x2Df1c51E09aECF9cacB7bc98cB1742757f163dF7"
 # Smaller deposits are lost by the real bridge.
 HYPERLIQUID_MIN_DEPOSIT_USDC = 5
+# What Hyperliquid keeps from each withdrawal to Arbitrum (withdraw3), USDC.
+HYPERLIQUID_WITHDRAW_FEE_USDC = 1

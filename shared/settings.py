@@ -6,12 +6,11 @@ shows them; code that needs the value calls `.get_secret_value()` at the point o
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.logging import register_secret
+from shared.networks import Network, NetworkName, default_urls, network_facts
 
 
 class BasisSettings(BaseSettings):
@@ -30,8 +29,22 @@ class BasisSettings(BaseSettings):
     log_level: str = Field(default="info")
     # Log format. None = JSON when stderr is not a terminal, coloured text when it is.
     log_json: bool | None = None
-    # Which world the component talks to. "devnet" = the loopback emulators in `devnet/`.
-    network: Literal["devnet", "testnet", "mainnet"] = "devnet"
+    # Which world the component talks to: "devnet" (the loopback emulators in `devnet/`), "testnet"
+    # (Hyperliquid's public testnet) or "mainnet". It sets everything that differs between them
+    # (shared/networks.py): how Hyperliquid actions are signed, chain ids and contracts, and the
+    # default URL of every venue a component talks to (an explicit URL setting still wins).
+    network: NetworkName = "devnet"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_urls(cls, data: object) -> object:
+        # The venue URLs a component has and was not given are its network's (shared/networks.py).
+        return default_urls(data, cls.model_fields) if isinstance(data, dict) else data
+
+    @property
+    def facts(self) -> Network:
+        """What differs on this network (URL defaults, signing, chains, contracts)."""
+        return network_facts(self.network)
 
     def model_post_init(self, __context: object) -> None:
         # Whatever secret a settings object holds is scrubbed from every log line from now on.

@@ -94,6 +94,7 @@ from shared.assets import (
     Chain,
     token_by_mint,
 )
+from shared.networks import ARBITRUM_SEPOLIA, network_facts
 
 SYSTEM_PROGRAM = "11111111111111111111111111111111"
 COMPUTE_BUDGET_PROGRAM = "ComputeBudget111111111111111111111111111111"
@@ -240,8 +241,15 @@ class TransactionPolicy:
     evm_chain_ids: frozenset[int] = frozenset({ARBITRUM_CHAIN_ID})
     evm_contracts: frozenset[str] = frozenset({USDC_ARBITRUM})
     erc20_destinations: frozenset[str] = frozenset({HYPERLIQUID_BRIDGE})
+    # The network's native USDC on Arbitrum (whose transfers are decoded and capped) and Hyperliquid's
+    # Bridge2 there (whose minimum deposit is enforced): shared/networks.py, by `from_config`.
+    evm_usdc: str = USDC_ARBITRUM
+    hyperliquid_bridge: str = HYPERLIQUID_BRIDGE
     hyperliquid_destinations: frozenset[str] = frozenset()
-    hyperliquid_signature_chain_ids: frozenset[int] = frozenset({421614, ARBITRUM_CHAIN_ID})
+    hyperliquid_signature_chain_ids: frozenset[int] = frozenset({ARBITRUM_SEPOLIA, ARBITRUM_CHAIN_ID})
+    # The `hyperliquidChain` a user-signed action must name: the network's ("Mainnet" or "Testnet",
+    # shared/networks.py), so no signature is made for the other network. None: either (no network).
+    hyperliquid_chain: str | None = None
     # Venue accounts on Solana (VENUE in the module doc).
     solana_trusted_destinations: frozenset[str] = frozenset()
     # The bridge loses deposits below this (Hyperliquid Bridge2 doc).
@@ -269,14 +277,20 @@ class TransactionPolicy:
         # EVM addresses are compared checksummed, whatever case the caller used.
         for name in ("evm_contracts", "erc20_destinations", "hyperliquid_destinations"):
             object.__setattr__(self, name, frozenset(_checksum(a) for a in getattr(self, name)))
+        for name in ("evm_usdc", "hyperliquid_bridge"):
+            object.__setattr__(self, name, _checksum(getattr(self, name)))
 
     @classmethod
     def from_config(cls, config: Any, *, network: str | None = None) -> TransactionPolicy:
         """From a `transactions` config section (the bot's `TransactionsConfig`), or from any object
         holding one as its `transactions` attribute (a `RiskConfig`). `network` "devnet" also makes
         the devnet's Asgard custody a venue (`DEVNET_ASGARD_CUSTODY`) and its Asgard program callable
-        (`DEVNET_ASGARD_PROGRAM`); nowhere else are they."""
+        (`DEVNET_ASGARD_PROGRAM`); nowhere else are they. Any `network` fixes the `hyperliquidChain`
+        user-signed actions must name (shared/networks.py). The network's Arbitrum chain, its native
+        USDC and Hyperliquid's Bridge2 there are always allowed (the devnet's, Arbitrum One's, without
+        a network); the config's EVM lists add to them."""
         t = getattr(config, "transactions", config)
+        facts = network_facts(network or "devnet")
         venues = frozenset(t.solana_trusted_destinations)
         programs = frozenset(t.solana_programs)
         if network == "devnet":
@@ -288,11 +302,14 @@ class TransactionPolicy:
             max_sol_out_lamports=t.max_sol_out_lamports,
             max_priority_fee_lamports=t.max_priority_fee_lamports,
             max_usdc_per_transfer=t.max_usdc_per_transfer,
-            evm_chain_ids=frozenset(t.evm_chain_ids),
-            evm_contracts=frozenset(t.evm_contracts),
-            erc20_destinations=frozenset(t.erc20_destinations),
+            evm_chain_ids=frozenset(t.evm_chain_ids) | {facts.arbitrum_chain_id},
+            evm_contracts=frozenset(t.evm_contracts) | {facts.arbitrum_usdc},
+            erc20_destinations=frozenset(t.erc20_destinations) | {facts.hyperliquid_bridge},
+            evm_usdc=facts.arbitrum_usdc,
+            hyperliquid_bridge=facts.hyperliquid_bridge,
             hyperliquid_destinations=frozenset(t.hyperliquid_destinations),
             hyperliquid_signature_chain_ids=frozenset(t.hyperliquid_signature_chain_ids),
+            hyperliquid_chain=network_facts(network).hyperliquid_chain if network is not None else None,
             max_token_out_per_transaction={
                 Asset.parse(k): Decimal(v) for k, v in t.max_token_out_per_transaction.items()
             },
@@ -634,6 +651,12 @@ class TransactionValidator:
             raise TransactionRejected(
                 f"{primary}: the signed fields {_shown(_field_names(types, primary))} are not {expected}"
             )
+        chain = self.policy.hyperliquid_chain
+        if chain is not None and message.get("hyperliquidChain") != chain:
+            raise TransactionRejected(
+                f"{primary} for hyperliquidChain {_shown(message.get('hyperliquidChain'))} is not allowed: "
+                f"this network signs for {chain} only"
+            )
         amount = self._usdc_amount(message.get("amount"), primary)
         if action == "UsdClassTransfer":
             return NO_OUTFLOW  # between the account's own spot and perp balances
@@ -824,7 +847,7 @@ class TransactionValidator:
         fee = self._evm_fee(tx)
         outflow = {Asset.ETH: _whole(fee, Asset.ETH)}
         data = _bytes(tx.get("data", tx.get("input")))
-        if contract != _checksum(USDC_ARBITRUM):
+        if contract != self.policy.evm_usdc:
             return Outflow(
                 outflow
             )  # an allow-listed contract we have no decoder for: the allow-list is the check
@@ -849,7 +872,7 @@ class TransactionValidator:
             raise TransactionRejected(
                 f"USDC transfer of {amount} is more than the {self.policy.max_usdc_per_transfer} USDC allowed"
             )
-        if destination == _checksum(HYPERLIQUID_BRIDGE) and amount < self.policy.min_bridge_deposit_usdc:
+        if destination == self.policy.hyperliquid_bridge and amount < self.policy.min_bridge_deposit_usdc:
             raise TransactionRejected(
                 f"USDC transfer of {amount} to the Hyperliquid bridge is below its "
                 f"{self.policy.min_bridge_deposit_usdc} USDC minimum: the deposit would be lost"

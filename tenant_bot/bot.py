@@ -107,8 +107,17 @@ class Bot:
 
     # ------------------------------------------------------------------ the loop
     async def run(self, stop: asyncio.Event, *, max_ticks: int | None = None) -> None:
-        """Tick until `stop` (or `max_ticks`), then let executions in flight reach a journaled point."""
-        await self.loop.run(stop, max_ticks=max_ticks)
+        """Tick until `stop` (or `max_ticks`), then let executions in flight reach a journaled point.
+        The deposit bridge polls beside the loop, on its own cadence, until the loop ends."""
+        bridge_stop = asyncio.Event()
+        bridge = asyncio.create_task(
+            self.services.deposits.run(bridge_stop, self.settings.deposit_poll_seconds), name="deposits"
+        )
+        try:
+            await self.loop.run(stop, max_ticks=max_ticks)
+        finally:
+            bridge_stop.set()
+            await bridge
         self.services.events.emit("bot.stopping", "Stopping: waiting for executions in flight")
         await self.trader.tasks.settle()
 

@@ -16,11 +16,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from shared.launch import bot_token, read_secret_files, variable
 from shared.network_addresses import is_loopback_host, is_loopback_url
+from shared.networks import NETWORKS
 from shared.settings import BasisSettings, own_secret
 
 # Used only when `network` is "devnet": the devnet has no real money to protect.
 DEVNET_SERVER_SECRET = "basis-devnet-server-secret"
 DEVNET_ASGARD_API_KEY = "basis-devnet"
+DEVNET = NETWORKS["devnet"]
 # Address shapes, checked without loading solders or eth_utils (the broker checks ownership).
 _BASE58_KEY = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -48,14 +50,13 @@ class BotSettings(BasisSettings):
     solana_address: str | None = None
     evm_address: str | None = None
 
-    # Venue and chain endpoints (devnet defaults; see README "Pointing at real venues").
-    hyperliquid_url: str = "http://127.0.0.1:3001"
-    # Sign Hyperliquid actions as mainnet (source "a"); the devnet verifies as testnet.
-    hyperliquid_mainnet: bool = False
-    asgard_url: str = "http://127.0.0.1:3002/margin-trading"
+    # Venue and chain endpoints. Not set: the network's (shared/networks.py; the devnet's on loopback
+    # by default). How Hyperliquid actions are signed follows `network` alone, whatever the URL.
+    hyperliquid_url: str = DEVNET.hyperliquid_url
+    asgard_url: str = DEVNET.asgard_url
     asgard_api_key: SecretStr | None = None
-    solana_rpc_url: str = "http://127.0.0.1:8899"
-    arbitrum_rpc_url: str = "http://127.0.0.1:8547"
+    solana_rpc_url: str = DEVNET.solana_rpc_url
+    arbitrum_rpc_url: str = DEVNET.arbitrum_rpc_url
 
     # Seconds between two ticks of the bot loop (refresh, risk, act).
     tick_seconds: float = Field(default=5.0, gt=0)
@@ -82,6 +83,24 @@ class BotSettings(BasisSettings):
     # Slippage band of a marketable IOC order, basis points from the mid. At most 250: the signing
     # broker signs no order more than 300 bps beyond the venue's mark (`transactions` in the risk config).
     hedge_slippage_bps: int = Field(default=50, ge=1, le=250)
+
+    # Deposits (tenant_bot/execution/deposits.py): USDC arriving at the bot's Arbitrum address is
+    # bridged to Hyperliquid. Seconds between two looks at the Arbitrum balance and the bridge.
+    deposit_poll_seconds: float = Field(default=15.0, gt=0)
+    # Seconds after its transfer was mined before a deposit Hyperliquid has not credited is flagged
+    # (a warning on the dashboard and a notification). Hyperliquid documents a credit in under a
+    # minute (validators sign it); five minutes leaves room for a slow bridge before crying wolf.
+    deposit_credit_timeout_seconds: float = Field(default=300.0, gt=0)
+    # ETH the Arbitrum address must hold before the bot bridges: a USDC transfer costs about
+    # 0.000002 ETH at Arbitrum's floor base fee, so this is room for dozens. Under it the bot sends
+    # nothing and says so. The bot never spends ETH but on gas.
+    deposit_min_gas_eth: Decimal = Field(default=Decimal("0.0001"), ge=0)
+
+    # Withdrawals from Hyperliquid (tenant_bot/execution/withdrawals.py) go only to the user's
+    # registered EVM address. With signer "broker" the control plane keeps it (the portal registers
+    # it; usable after its delay). With signer "local" (self-custody) it is this one, usable at once;
+    # unset, withdrawals are refused.
+    withdrawal_evm_address: str | None = None
 
     # The dashboard API (`basis-bot serve`): where it listens, and the token every request but
     # `/health` must carry in `X-Basis-Token` (only the control plane holds it). On the devnet a
@@ -136,6 +155,13 @@ class BotSettings(BasisSettings):
         return self
 
     @model_validator(mode="after")
+    def _withdrawal_address(self) -> BotSettings:
+        address = self.withdrawal_evm_address
+        if address is not None and not _EVM_ADDRESS.match(address):
+            raise ValueError("BASIS_WITHDRAWAL_EVM_ADDRESS is not an EVM address (0x and 40 hex digits)")
+        return self
+
+    @model_validator(mode="after")
     def _broker_signer(self) -> BotSettings:
         if self.signer != "broker":
             return self
@@ -175,7 +201,16 @@ class BotSettings(BasisSettings):
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
 
     def asgard_key_value(self) -> SecretStr:
-        return self.asgard_api_key or SecretStr(DEVNET_ASGARD_API_KEY)
+        """The Asgard API key; the devnet's where the network needs none (shared/networks.py).
+        ValueError on a network that needs one when none is set: the bot does not start."""
+        if self.asgard_api_key is not None:
+            return self.asgard_api_key
+        if self.facts.asgard_api_key_required:
+            raise ValueError(
+                f"BASIS_ASGARD_API_KEY is required on {self.network} (the control plane passes its "
+                "BASIS_CP_ASGARD_API_KEY): without one Asgard allows 1 request a second per IP"
+            )
+        return SecretStr(DEVNET_ASGARD_API_KEY)
 
     def api_token_value(self) -> SecretStr | None:
         """The API token; on the devnet, when none is set, HMAC(server secret, tenant id).

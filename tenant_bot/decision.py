@@ -35,7 +35,8 @@ from tenant_bot.strategy.sizing import (
     round_size,
 )
 
-# Asgard offers partial closes on these lending protocols only; elsewhere reducing means closing.
+# Asgard modifies positions (a reduction deleverages) on these lending protocols only; elsewhere
+# reducing means closing.
 PARTIAL_CLOSE_PROTOCOLS = frozenset({"kamino", "drift"})
 # Hyperliquid's minimum order value (reduce-only orders are exempt): smaller drifts wait.
 MIN_ORDER_USD = Decimal(10)
@@ -128,7 +129,7 @@ def plan_open(
     venue and the SOL-PERP bids: no I/O (the trader reads the balances and the book). `sizing`
     replaces the rules' limits (the backtest's static mode deploys all of the capital)."""
     half = capital / 2
-    lst_rate = snapshot.lst_sol_rates.get(best.asset) if best.asset.is_lst else None
+    lst_rate = snapshot.sol_per_token(best.asset) if best.asset.is_lst else None
     lending = snapshot.lending_for(best.protocol, best.asset)
     return PositionSizer(sizing or rules.sizing()).plan(
         SizingInputs(

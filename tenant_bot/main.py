@@ -56,6 +56,7 @@ SERVE_IMPORTS = (
     "tenant_bot.bot",
     "tenant_bot.api",
     "tenant_bot.api.routes.balances",
+    "tenant_bot.api.routes.candles",
     "tenant_bot.api.routes.control",
     "tenant_bot.api.routes.events",
     "tenant_bot.api.routes.health",

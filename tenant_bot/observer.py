@@ -5,29 +5,31 @@ raised: the outage detector counts it and the observation says so). The mapping 
 answers to a `RatesSnapshot` and from an observation to `MarketRisk` and `PositionRisk` are plain
 functions of their arguments, so recorded observations can be decided on without any venue.
 
-The LST references (the fair SOL rate of each LST when a position in it was first seen) are
-recorded here, as they are observed, and kept across restarts (key `lst_references`).
+An LST's fair SOL value and staking yield are read each tick from its stake pool's own account
+(`SolanaClient.stake_pool_rates`); the market's price of it comes from Asgard's `/token-metadata`. The
+depeg breaker compares the two, so a depeg already present when the bot starts is seen at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
-from shared.assets import Asset
-from shared.rates import Apy, FundingRate
-from tenant_bot.execution.states import PositionStatus
+from shared.assets import STAKE_POOLS, Asset
+from shared.rates import FundingRate
+from tenant_bot.chain.solana import SolanaRpcError
+from tenant_bot.chain.stake_pools import PoolRate
 from tenant_bot.execution.venues import HEDGE_COIN
 from tenant_bot.risk.circuit_breakers import MarketRisk, PositionRisk
 from tenant_bot.services import Services
 from tenant_bot.storage.models import Position
 from tenant_bot.strategy.exposure import liquidation_distance
-from tenant_bot.strategy.lst import LstMonitor, LstReference
+from tenant_bot.strategy.lst import LstMonitor
 from tenant_bot.strategy.prices import price_consensus
 from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
 from tenant_bot.venues.asgard import AsgardPosition
@@ -37,8 +39,6 @@ from tenant_bot.venues.hyperliquid_models import AssetContext
 from tenant_bot.venues.outages import UNREACHABLE
 
 T = TypeVar("T")
-
-LST_KEY = "lst_references"
 
 
 @dataclass
@@ -68,19 +68,20 @@ class Observer:
         self.latest: Observation | None = None
         risk = services.risk.config
         # Only the discount is read from it: the LST breaker applies the thresholds in force.
-        self.lst_monitor = LstMonitor(
-            self._saved_references(), depeg_threshold=Decimal(str(risk.lst_depeg.close_above))
-        )
+        self.lst_monitor = LstMonitor(depeg_threshold=Decimal(str(risk.lst_depeg.close_above)))
 
     async def observe(self) -> Observation:
         s = self._s
         now = datetime.now(UTC)
         obs = Observation(at=now, journal_writes=s.journal.writes)
-        snap, state, asg = await asyncio.gather(
+        snap, state, asg, pools = await asyncio.gather(
             self._probe("hyperliquid", self._snapshot(now), obs),
             self._probe("hyperliquid", s.hl.user_state(), obs),
             self._probe("asgard", s.asgard.refresh(s.wallet_signer.solana_address), obs),
+            self._pool_rates(obs),
         )
+        if snap is not None:
+            snap = with_pool_rates(snap, pools)
         # A chain whose height stops moving is down even if its RPC still answers.
         await asyncio.gather(
             self._probe("solana", s.solana.slot(), obs, height=True),
@@ -94,7 +95,6 @@ class Observer:
             with contextlib.suppress(*UNREACHABLE):
                 obs.sz_decimals = await s.venues.sz_decimals()
         obs.outages = {name: o.since for name, o in s.outages.outages(now).items()}
-        self._record_lst_references(s.journal.positions(PositionStatus.OPEN), obs)
         self.latest = obs
         return obs
 
@@ -125,33 +125,14 @@ class Observer:
         )
         return snapshot_from(now, ctxs[HEDGE_COIN], predicted, [rate for _, rate in history], markets, prices)
 
-    # ------------------------------------------------------------------ LST references
-    def _saved_references(self) -> dict[Asset, LstReference]:
-        saved = self._s.store.get(LST_KEY) or {}
-        return {
-            Asset(name): LstReference(
-                rate=Decimal(v["rate"]),
-                at=datetime.fromisoformat(v["at"]),
-                staking_apy=Apy(Decimal(v["apy"])),
-            )
-            for name, v in saved.items()
-        }
-
-    def _record_lst_references(self, positions: Iterable[Position], obs: Observation) -> None:
-        """Remember the first rate seen of each LST a position holds: its fair rate from then on."""
-        snap = obs.snapshot
-        if snap is None:
-            return
-        for p in positions:
-            asset = Asset(p.asset)
-            rate = snap.lst_sol_rates.get(asset)
-            if p.shadow or not asset.is_lst or rate is None or asset in self.lst_monitor.references:
-                continue
-            apy = snap.staking_for(asset)
-            self.lst_monitor.update_reference(asset, LstReference(rate=rate, at=obs.at, staking_apy=apy))
-            saved = self._s.store.get(LST_KEY) or {}
-            saved[asset.value] = {"rate": str(rate), "at": obs.at.isoformat(), "apy": str(apy.value)}
-            self._s.store.set(LST_KEY, saved)
+    async def _pool_rates(self, obs: Observation) -> dict[Asset, PoolRate]:
+        """The LSTs' stake-pool rates; none (and why, in `obs`) when Solana cannot say. Solana's
+        liveness is judged by its slot probe, so this read does not feed the outage detector."""
+        try:
+            return await self._s.solana.stake_pool_rates(STAKE_POOLS.values())
+        except SolanaRpcError as exc:
+            obs.errors["stake_pools"] = str(exc)[:200]
+            return {}
 
 
 # ---------------------------------------------------------------------- pure mappings
@@ -177,10 +158,6 @@ def snapshot_from(
         )
         for m in markets
     )
-    staking: dict[Asset, Apy] = {}
-    for m in markets:
-        if m.staking_apy is not None:
-            staking[m.asset] = m.staking_apy
     asgard_sol_px = usd.get(Asset.SOL)
     # SOL per LST token as Asgard's oracles price them: what the long is worth in SOL.
     lst_rates = {a: px / asgard_sol_px for a, px in usd.items() if a.is_lst and asgard_sol_px}
@@ -193,10 +170,16 @@ def snapshot_from(
         predicted_funding=predicted,
         funding_history=tuple(funding_history),
         lending=lending,
-        staking=staking,
         lst_sol_rates=lst_rates,
         prices=prices,
     )
+
+
+def with_pool_rates(snapshot: RatesSnapshot, pools: Mapping[Asset, PoolRate]) -> RatesSnapshot:
+    """`snapshot` with each LST's fair value and staking yield from its stake pool."""
+    staking = {a: apy for a, p in pools.items() if (apy := p.staking_apy) is not None}
+    fair = {a: p.sol_per_token for a, p in pools.items()}
+    return replace(snapshot, staking=staking, lst_fair_rates=fair)
 
 
 def market_risk(obs: Observation, consecutive_failures: int) -> MarketRisk:
@@ -209,6 +192,7 @@ def market_risk(obs: Observation, consecutive_failures: int) -> MarketRisk:
     return MarketRisk(
         funding_history=snap.funding_history if snap else (),
         price_divergence_bps=divergence,
+        predicted_funding=snap.predicted_funding if snap else None,
         outages=dict(obs.outages),
         consecutive_failures=consecutive_failures,
     )
@@ -219,10 +203,11 @@ def position_risk(position: Position, obs: Observation, monitor: LstMonitor) -> 
     asset = Asset(position.asset)
     lst_rate, discount = Decimal(1), None
     snap = obs.snapshot
-    if asset.is_lst and snap is not None and asset in snap.lst_sol_rates:
-        lst_rate = snap.lst_sol_rates[asset]
-        if asset in monitor.references:
-            discount = monitor.check(asset, lst_rate, at=obs.at).discount
+    if asset.is_lst and snap is not None:
+        lst_rate = snap.sol_per_token(asset) or Decimal(1)
+        market, fair = snap.lst_sol_rates.get(asset), snap.lst_fair_rates.get(asset)
+        if market is not None and fair is not None:
+            discount = monitor.check(asset, market, fair_rate=fair).discount
     health = None
     long_tokens = position.long_token_size or Decimal(0)
     venue = (obs.asgard_positions or {}).get(position.asgard_position_id or "")

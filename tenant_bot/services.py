@@ -22,10 +22,12 @@ from tenant_bot.config import BotSettings
 from tenant_bot.errors import Misconfigured, Unavailable
 from tenant_bot.execution.config import ExecutionConfig
 from tenant_bot.execution.crash import CrashPoints
+from tenant_bot.execution.deposits import DepositConfig, DepositEngine
 from tenant_bot.execution.engine import ExecutionEngine
 from tenant_bot.execution.journal import Journal
 from tenant_bot.execution.shadow import ShadowExecutor
 from tenant_bot.execution.venues import Venues
+from tenant_bot.execution.withdrawals import WithdrawalDesk
 from tenant_bot.fees import VenueFees
 from tenant_bot.preferences import ALL_ASSETS, ALL_PROTOCOLS, Preferences, Settings, risk_settings_from
 from tenant_bot.risk.config import RiskConfig, RiskConfigError, load_risk_config
@@ -33,6 +35,7 @@ from tenant_bot.risk.engine import EventKind, RiskEngine, RiskEvent
 from tenant_bot.risk.kill_switch import KillSwitch
 from tenant_bot.risk.transaction_validator import TransactionPolicy, TransactionValidator, ValidatingSigner
 from tenant_bot.signing.signer import Signer
+from tenant_bot.signing.withdrawal_address import ConfiguredWithdrawalAddress, WithdrawalAddressSource
 from tenant_bot.storage.database import open_database
 from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.state import KeyValueStore
@@ -64,6 +67,8 @@ class Services:
     preferences: Preferences
     engine: ExecutionEngine
     shadow: ShadowExecutor | None  # shadow mode: hypothetical fills, nothing signed or sent
+    deposits: DepositEngine  # USDC arriving on Arbitrum, bridged on to Hyperliquid
+    withdrawals: WithdrawalDesk  # Hyperliquid to the registered address, requested then confirmed
     fees: VenueFees  # the fee model, with the account's Hyperliquid rates once read
     wakeup: Wakeup
     closers: tuple[Closer, ...]
@@ -74,7 +79,7 @@ class Services:
         wakeup = wakeup or Wakeup()
         db = _open_database(settings)
         store, journal, events = KeyValueStore(db), Journal(db), EventLog(db)
-        wallet_signer, closers = _make_signer(settings)
+        wallet_signer, closers, addresses = _make_signer(settings)
         try:
             base_risk = load_risk_config(settings.risk_file)
         except RiskConfigError as exc:
@@ -82,14 +87,23 @@ class Services:
         # Defence in depth: the bot checks every payload even when the broker checks it again.
         validator = TransactionValidator(TransactionPolicy.from_config(base_risk, network=settings.network))
         signer = ValidatingSigner(wallet_signer, validator)
-        hl = HyperliquidClient(settings.hyperliquid_url, signer, mainnet=settings.hyperliquid_mainnet)
+        hl = HyperliquidClient(settings.hyperliquid_url, signer, network=settings.facts)
+        try:
+            asgard_key = settings.asgard_key_value()
+        except ValueError as exc:
+            raise Misconfigured(str(exc)) from None
         asgard = AsgardClient(
             settings.asgard_url,
-            settings.asgard_key_value(),
+            asgard_key,
             allowed_programs=validator.policy.solana_programs,
         )
         solana = SolanaClient(settings.solana_rpc_url)
-        arbitrum = ArbitrumClient(settings.arbitrum_rpc_url)
+        facts = settings.facts
+        arbitrum = ArbitrumClient(
+            settings.arbitrum_rpc_url,
+            usdc_address=facts.arbitrum_usdc,
+            bridge_address=facts.hyperliquid_bridge,
+        )
         venues = Venues(hl, asgard, solana, signer)
         risk = RiskEngine(
             base_risk,
@@ -104,8 +118,20 @@ class Services:
         config = ExecutionConfig(
             hedge_timeout_seconds=settings.hedge_timeout_seconds, slippage_bps=settings.hedge_slippage_bps
         )
-        engine = ExecutionEngine(
-            journal, venues, events, config, CrashPoints(settings.crash_at), on_halt=risk.halt
+        crash = CrashPoints(settings.crash_at)
+        engine = ExecutionEngine(journal, venues, events, config, crash, on_halt=risk.halt)
+        deposits = DepositEngine(
+            store,
+            events,
+            arbitrum,
+            hl,
+            signer,
+            DepositConfig(
+                credit_timeout_seconds=settings.deposit_credit_timeout_seconds,
+                min_gas_eth=settings.deposit_min_gas_eth,
+                shadow=settings.shadow,
+            ),
+            crash,
         )
         shadow = ShadowExecutor(journal, venues, events, config) if settings.shadow else None
         closers = (*closers, hl.aclose, asgard.aclose, solana.aclose, arbitrum.aclose)
@@ -126,6 +152,8 @@ class Services:
             preferences=preferences,
             engine=engine,
             shadow=shadow,
+            deposits=deposits,
+            withdrawals=WithdrawalDesk(hl, addresses, signer, events),
             fees=VenueFees(),
             wakeup=wakeup,
             closers=closers,
@@ -145,9 +173,11 @@ def _open_database(settings: BotSettings) -> sessionmaker[Session]:
         raise Unavailable(f"cannot open the bot's database at {settings.database_path}: {exc}") from exc
 
 
-def _make_signer(settings: BotSettings) -> tuple[Signer, tuple[Closer, ...]]:
-    """The key holder `BASIS_SIGNER` names (the control plane's broker, or keys of our own), and
-    what closes it."""
+def _make_signer(
+    settings: BotSettings,
+) -> tuple[Signer, tuple[Closer, ...], WithdrawalAddressSource]:
+    """The key holder `BASIS_SIGNER` names (the control plane's broker, or keys of our own), what
+    closes it, and who says where withdrawals may go (the control plane, or the bot's settings)."""
     if settings.signer == "broker":
         from tenant_bot.signing.broker import BrokerSigner
 
@@ -159,13 +189,13 @@ def _make_signer(settings: BotSettings) -> tuple[Signer, tuple[Closer, ...]]:
         broker = BrokerSigner(
             settings.broker_url, settings.tenant_id, token, settings.solana_address, settings.evm_address
         )
-        return broker, (broker.aclose,)
+        return broker, (broker.aclose,), broker
     from tenant_bot.signing.local import LocalSigner
 
     local = LocalSigner.load_or_create(
         settings.keystore_path, settings.tenant_id, settings.server_secret_value()
     )
-    return local, ()
+    return local, (), ConfiguredWithdrawalAddress(settings.withdrawal_evm_address)
 
 
 def default_settings(settings: BotSettings, base_risk: RiskConfig) -> Settings:

@@ -108,7 +108,13 @@ class StatusView:
                 "evm": s.wallet_signer.evm_address,
             },
             "last_tick_at": last.isoformat() if last else None,
+            "deposits": self.deposits(),
         }
+
+    def deposits(self) -> dict[str, Any]:
+        """USDC bridged from Arbitrum to Hyperliquid: why some waits, each transfer in flight,
+        credited or not credited in time (`DepositEngine.view`)."""
+        return self._s.deposits.view()
 
     def positions(self, *statuses: PositionStatus) -> list[Position]:
         return self._s.journal.positions(*statuses)

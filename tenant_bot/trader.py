@@ -22,7 +22,7 @@ from tenant_bot.observer import Observation, Observer
 from tenant_bot.services import Services
 from tenant_bot.storage.models import Execution
 from tenant_bot.strategy.opportunity import MAX_LEVERAGE, MIN_LEVERAGE, NetApy, best_opportunity
-from tenant_bot.strategy.sizing import PositionPlan, SizingRejected, price_levels
+from tenant_bot.strategy.sizing import PositionPlan, SizingRejected, hedge_leverage, price_levels
 from tenant_bot.venues.outages import UNREACHABLE
 
 # USDC has 6 decimals; an open never asks for more than its plan allows.
@@ -102,7 +102,7 @@ class Trader:
 
     # ------------------------------------------------------------------ opening
     def manual_refusal(self) -> str | None:
-        """Why an open asked for by hand is refused now (halted, paused, kill switch), or None."""
+        """Why an open asked for by hand is refused now (the risk engine's entry blockers), or None."""
         return self._s.risk.manual_refusal()
 
     async def prepare_open(
@@ -146,7 +146,7 @@ class Trader:
         sz_decimals = await s.venues.sz_decimals()
         balances = await s.solana.balances(s.wallet_signer.solana_address)
         hl_free = obs.hl_state.withdrawable if obs.hl_state else Decimal(0)
-        lst_rate = obs.snapshot.lst_sol_rates.get(best.asset) if best.asset.is_lst else None
+        lst_rate = obs.snapshot.sol_per_token(best.asset) if best.asset.is_lst else None
         plan = plan_open(
             rules,
             capital,
@@ -175,7 +175,12 @@ class Trader:
             ex_id = await self._s.shadow.open(request, requested_by=requested_by)
             self._s.wakeup.set()  # once journaled: a shadow position is watched like a real one
             return ex_id
-        await self._s.hl.update_leverage(HEDGE_COIN, int(request.leverage), cross=True)
+        perp = (await self._s.hl.markets())[HEDGE_COIN]
+        try:
+            leverage = hedge_leverage(request.leverage, perp.max_leverage)
+        except ValueError as exc:
+            raise Refused(str(exc)) from exc
+        await self._s.hl.update_leverage(HEDGE_COIN, leverage, cross=True)
         ex_id = self._s.engine.begin_open(request, requested_by=requested_by)
         self.tasks.drive(ex_id)
         return ex_id

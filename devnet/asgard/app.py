@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from devnet.asgard.bodies import (
     CloseRequest,
+    DeleverageRequest,
     PartialCloseRequest,
     RefreshRequest,
     TradeRequest,
@@ -151,6 +152,11 @@ async def submit_close(request: Request, venue: Venue) -> dict[str, Any]:
 @router.post("/position/partial-close")
 async def partial_close(body: PartialCloseRequest, venue: Venue) -> dict[str, Any]:
     return venue.build_partial_close(body)
+
+
+@router.post("/position/deleverage")
+async def deleverage(body: DeleverageRequest, venue: Venue) -> dict[str, Any]:
+    return venue.build_deleverage(body)
 
 
 @router.post("/submit-position-update-tx")

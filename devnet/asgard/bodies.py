@@ -70,6 +70,19 @@ class PartialCloseRequest(Body):
     swapPlatform: Literal["dflow", "jupiter"] | None = None
 
 
+class DeleverageRequest(Body):
+    """`DeleveragePositionRequestBody`: targetLeverage must be >= 1.0 and < the current leverage."""
+
+    protocol: Int
+    walletPubkey: str
+    positionPDA: str
+    targetLeverage: Number
+    jitoTipLamport: Int = 0
+    slippageBps: Int
+    useDirectRoute: bool = False
+    swapPlatform: Literal["dflow", "jupiter"] | None = None
+
+
 class WalletRequest(Body):
     walletPubkey: str
 

@@ -20,7 +20,7 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from devnet.market import MarketSimulator, sig
-from shared.assets import LSTS, SOLANA_NATIVE_MINT, TOKENS, Asset, Chain, Protocol
+from shared.assets import SOLANA_NATIVE_MINT, TOKENS, Asset, Chain, Protocol
 
 USDC_MINT = TOKENS[(Asset.USDC, Chain.SOLANA)].address or ""
 
@@ -193,8 +193,6 @@ def markets_payload(
                 row["tokenALiquidationThreshold"] = spec.liquidation_threshold
             elif src.protocol is Protocol.MARGINFI:
                 row["oracleSetup"] = "SwitchboardPull"
-            if asset in LSTS:
-                row["tokenAStakingApyRate"] = _rate(market.lsts[asset].staking_apy)
             liquidity.append(row)
         strategies[f"{asset.value}/USDC"] = {
             "name": f"{asset.value}/USDC",

@@ -5,6 +5,9 @@ routes it through Jupiter/DFlow) costs a price impact of 2 bps plus 1 bp per $10
 build is refused when that exceeds the client's `slippageBps`. Asgard's fee is 0.15% of the
 notional on open and nothing on close.
 
+A deleverage sells token A for USDC and repays debt with all of it (the equity stays in the position);
+a partial close sells a share of both and pays that share of the equity out.
+
 Open with collateral worth C dollars at leverage L: notional N = L·C, USDC debt D = (L−1)·C. With
 USDC collateral (collateralType 1) N − fee is swapped into token A; with token A collateral
 (collateralType 0) the deposit is kept and D − fee is swapped.
@@ -138,6 +141,23 @@ def quote_close(
     proceeds = held * price * (1 - impact)
     fee = proceeds * CLOSE_FEE_RATE
     return CloseQuote(price, fraction, held, proceeds, owed, impact, proceeds - owed - fee, Decimal(0), fee)
+
+
+def quote_deleverage(price: Decimal, token_a: Decimal, debt: Decimal, target_leverage: Decimal) -> CloseQuote:
+    """Sell token A and repay debt with all of the proceeds until the leverage is `target_leverage`;
+    the equity stays in the position (nothing is paid out).
+
+    Selling s costs its price impact i out of the equity E = a·p − d, so s solves
+    (a − s)·p = L·(E − s·p·i): s = (a·p − L·E) / (p·(1 − L·i)).
+    """
+    equity = token_a * price - debt
+    excess_usd = token_a * price - target_leverage * equity
+    impact = swap_impact(excess_usd)
+    sold = excess_usd / (price * (1 - target_leverage * impact))
+    proceeds = sold * price * (1 - impact)
+    fee = proceeds * CLOSE_FEE_RATE
+    repaid = min(debt, proceeds - fee)
+    return CloseQuote(price, sold / token_a, sold, proceeds, repaid, impact, Decimal(0), Decimal(0), fee)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ sent but nothing lands (the Solana RPC never knows the signature); sending the s
 transaction again, before its blockhash expires, lands it once.
 
 Capacities: an open takes its token A deposit and USDC borrow from the source's capacities in the
-market simulator; closes, partial closes and liquidations give them back.
+market simulator; closes, partial closes, deleverages and liquidations give them back.
 
 Locking: HTTP handlers run on the event loop and the market's step listener runs wherever the market
 is advanced (the loop's ticker, or the admin API's worker thread for `/clock/advance`). One re-entrant
@@ -37,7 +37,13 @@ from solders.token.state import TokenAccount
 from solders.transaction import VersionedTransaction
 
 from devnet.asgard import transactions as txs
-from devnet.asgard.bodies import CloseRequest, PartialCloseRequest, RefreshRequest, TradeRequest
+from devnet.asgard.bodies import (
+    CloseRequest,
+    DeleverageRequest,
+    PartialCloseRequest,
+    RefreshRequest,
+    TradeRequest,
+)
 from devnet.asgard.errors import AsgardError, invalid
 from devnet.asgard.interest import InterestIndices
 from devnet.asgard.markets import (
@@ -73,6 +79,7 @@ from devnet.asgard.quotes import (
     liquidate,
     liquidation_price,
     quote_close,
+    quote_deleverage,
     quote_open,
 )
 from devnet.clock import SimClock
@@ -668,10 +675,12 @@ class AsgardVenue:
         lend.deposit_capacity -= float(position.reserved_a)
         lend.borrow_capacity -= float(position.reserved_b)
 
-    def _release(self, position: Position, fraction: Decimal) -> None:
-        """Give back `fraction` of the capacity the position took."""
+    def _release(self, position: Position, fraction: Decimal, debt_fraction: Decimal | None = None) -> None:
+        """Give back `fraction` of the deposit capacity the position took, and `debt_fraction` (the
+        same by default) of the borrow capacity."""
         lend = self.market.lending[position.source.key]
-        back_a, back_b = position.reserved_a * fraction, position.reserved_b * fraction
+        debt_fraction = fraction if debt_fraction is None else debt_fraction
+        back_a, back_b = position.reserved_a * fraction, position.reserved_b * debt_fraction
         lend.deposit_capacity += float(back_a)
         lend.borrow_capacity += float(back_b)
         position.reserved_a -= back_a
@@ -849,111 +858,180 @@ class AsgardVenue:
             position.closed_ms = self.clock.now_ms()
             position.token_a_exit_price = quote.price
 
-    # ------------------------------------------------------------------ partial close
+    # ------------------------------------------------------------------ modifications
     def build_partial_close(self, request: PartialCloseRequest) -> dict[str, Any]:
         with self._lock:
-            self._sync()
-            owner = _pubkey(request.walletPubkey, "walletPubkey")
-            position = self._owned_active(request.positionPDA, request.walletPubkey, request.protocol)
-            if position.source.protocol not in MODIFIABLE:
-                raise invalid(
-                    "position modifications (partial close included) are supported on Kamino (1) "
-                    "and Drift (3) only",
-                    code="UNSUPPORTED_PROTOCOL",
-                )
+            position, token_a, debt, price = self._modifiable(request, "partial close")
             pct = request.closePercentage
             if not 1 <= pct <= 99:
                 raise invalid("closePercentage must be between 1 and 99", code="INVALID_PERCENTAGE")
-            self._check_tip_and_slippage(request.jitoTipLamport, request.slippageBps)
-            src = position.source
-            token_a, debt = self._amounts(position)
-            price = self._price(src.asset)
-            fraction = pct / 100
-            quote = quote_close(price, token_a, debt, receive_token_a=False, fraction=fraction)
-            self._check_impact(quote.impact, request.slippageBps)
-            self._nonce += 1
+            quote = quote_close(price, token_a, debt, receive_token_a=False, fraction=pct / 100)
             text = (
-                f"asgard:partial-close v1 protocol={src.protocol.label} position={position.pda} "
+                f"asgard:partial-close v1 protocol={position.source.protocol.label} position={position.pda} "
                 f"percent={pct} "
-                f"repayUsdcNative={_raw(quote.debt_repaid, 6)} withdrawTokenANative="
-                f"{_raw(quote.sold_a, decimals_of(src.asset))}"
             )
-            tx = self._payout_transaction(
-                owner, position, quote, text, request.jitoTipLamport, request.swapPlatform
+            answer, record = self._build_update(
+                request, position, quote, UpdateType.PARTIAL_CLOSE, text, pct, request.swapPlatform
             )
-            sim = self.chain.simulate(tx)
-            if sim.err is not None:
-                raise _simulation_failed(sim.err, sim.logs)
-            value = token_a * price
-            after_a, after_d = token_a - quote.sold_a, debt - quote.debt_repaid
-            lev_before = leverage_of(value, debt)
-            lev_after = leverage_of(after_a * price, after_d)
-            lend = self.market.lending[src.key]
-            record = {
-                "updateType": UpdateType.PARTIAL_CLOSE.value,
-                "updatePercentage": float(pct),
-                "preTokenAAmountUI": num(token_a),
-                "preTokenBAmountUI": num(debt, 6),
-                "preLeverage": num(lev_before, 4),
-                "preMarginAmountUI": num(value - debt, 6),
-                "collateralType": None,
-                "collateralMint": None,
-                "collateralAmountNative": None,
-                "collateralAmountUI": None,
-                "swapInAmount": num(quote.sold_a),
-                "swapInMint": src.token_a_mint,
-                "swapOutAmount": num(quote.usdc_from_swap, 6),
-                "swapOutMint": USDC_MINT,
-                "postTokenAAmountUI": num(after_a),
-                "postTokenBAmountUI": num(after_d, 6),
-                "postLeverage": num(lev_after, 4),
-                "postMarginAmountUI": num(after_a * price - after_d, 6),
-                "tokenAPriceUSD": float(price),
-                "tokenBPriceUSD": 1.0,
-            }
-            fees = {
-                "asgardFeeUsd": num(quote.fee_usd, 6),
-                "dexPriceImpactBps": num(quote.impact * 10_000, 2),
-                "jitoTipLamport": request.jitoTipLamport,
-            }
-            self._remember(
-                [tx],
-                Build(
-                    "update",
-                    str(owner),
-                    position.pda,
-                    price,
-                    Decimal(request.slippageBps) / 10_000,
-                    request.jitoTipLamport,
-                    time.time(),
-                    close=quote,
-                    update=record,
-                    position_id=position.id,
-                ),
-            )
+            lend = self.market.lending[position.source.key]
             # Exactly `PartialClosePositionResponseBody` (Asgard's doc): no positionId or mints, which the
             # submit needs and a client reads from the position's record.
             return {
                 **request.model_dump(mode="json", include={"protocol", "walletPubkey", "positionPDA"}),
                 "closePercentage": float(pct),
-                "depositAmountUIBefore": record["preTokenAAmountUI"],
-                "borrowAmountUIBefore": record["preTokenBAmountUI"],
+                **answer["before"],
                 "leverageBefore": record["preLeverage"],
-                "marginAmountUIBefore": record["preMarginAmountUI"],
-                "depositAmountUIAfter": record["postTokenAAmountUI"],
-                "borrowAmountUIAfter": record["postTokenBAmountUI"],
+                **answer["after"],
                 "leverageAfter": record["postLeverage"],
-                "marginAmountUIAfter": record["postMarginAmountUI"],
                 "equityWithdrawnUI": float(Decimal(_raw(quote.payout_usdc, 6)).scaleb(-6)),
                 "equityWithdrawnMint": USDC_MINT,
                 "longTokenPriceUSD": float(price),
                 "shortTokenPriceUSD": 1.0,
-                "feesMetadata": fees,
+                "feesMetadata": answer["fees"],
                 "lendingApyAtClose": round(lend.supply_apy, 6),
                 "borrowingApyAtClose": round(lend.usdc_borrow_apy, 6),
-                "signedTxs": [txs.encode(tx)],
+                "signedTxs": answer["signedTxs"],
                 "updateRecordData": record,
             }
+
+    def build_deleverage(self, request: DeleverageRequest) -> dict[str, Any]:
+        """Sell token A to repay debt down to `targetLeverage`; the equity stays in the position."""
+        with self._lock:
+            position, token_a, debt, price = self._modifiable(request, "deleverage")
+            current = leverage_of(token_a * price, debt)
+            target = request.targetLeverage
+            if not Decimal(1) <= target < current:
+                raise invalid(
+                    f"targetLeverage must be >= 1.0 and < the current leverage {num(current, 4)}",
+                    code="INVALID_LEVERAGE",
+                )
+            quote = quote_deleverage(price, token_a, debt, target)
+            text = (
+                f"asgard:deleverage v1 protocol={position.source.protocol.label} position={position.pda} "
+                f"targetLeverage={target} "
+            )
+            answer, record = self._build_update(
+                request, position, quote, UpdateType.DELEVERAGE, text, None, request.swapPlatform
+            )
+            lend = self.market.lending[position.source.key]
+            # Exactly `DeleveragePositionResponseBody` (Asgard's doc).
+            return {
+                **request.model_dump(mode="json", include={"protocol", "walletPubkey", "positionPDA"}),
+                "leverageBefore": record["preLeverage"],
+                "leverageAfter": record["postLeverage"],
+                "targetLeverage": float(target),
+                **answer["before"],
+                **answer["after"],
+                "longTokenPriceUSD": float(price),
+                "shortTokenPriceUSD": 1.0,
+                "feesMetadata": answer["fees"],
+                "lendingApyAtUpdate": round(lend.supply_apy, 6),
+                "borrowingApyAtUpdate": round(lend.usdc_borrow_apy, 6),
+                "signedTxs": answer["signedTxs"],
+                "updateRecordData": record,
+            }
+
+    def _modifiable(
+        self, request: PartialCloseRequest | DeleverageRequest, what: str
+    ) -> tuple[Position, Decimal, Decimal, Decimal]:
+        """The owner's active position a modification may change, its amounts now and the price; the
+        checks every modification makes first."""
+        self._sync()
+        _pubkey(request.walletPubkey, "walletPubkey")
+        position = self._owned_active(request.positionPDA, request.walletPubkey, request.protocol)
+        if position.source.protocol not in MODIFIABLE:
+            raise invalid(
+                f"position modifications ({what} included) are supported on Kamino (1) and Drift (3) only",
+                code="UNSUPPORTED_PROTOCOL",
+            )
+        self._check_tip_and_slippage(request.jitoTipLamport, request.slippageBps)
+        token_a, debt = self._amounts(position)
+        return position, token_a, debt, self._price(position.source.asset)
+
+    def _build_update(
+        self,
+        request: PartialCloseRequest | DeleverageRequest,
+        position: Position,
+        quote: CloseQuote,
+        update_type: UpdateType,
+        text: str,
+        percent: Decimal | None,
+        platform: str | None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The transaction of a modification that sells `quote.sold_a` and repays `quote.debt_repaid`,
+        remembered for its submit; returns the answer's shared parts and its `updateRecordData`."""
+        self._check_impact(quote.impact, request.slippageBps)
+        src = position.source
+        owner = _pubkey(request.walletPubkey, "walletPubkey")
+        token_a, debt = self._amounts(position)
+        price = quote.price
+        self._nonce += 1
+        text += (
+            f"repayUsdcNative={_raw(quote.debt_repaid, 6)} withdrawTokenANative="
+            f"{_raw(quote.sold_a, decimals_of(src.asset))}"
+        )
+        tx = self._payout_transaction(owner, position, quote, text, request.jitoTipLamport, platform)
+        sim = self.chain.simulate(tx)
+        if sim.err is not None:
+            raise _simulation_failed(sim.err, sim.logs)
+        value = token_a * price
+        after_a, after_d = token_a - quote.sold_a, debt - quote.debt_repaid
+        record = {
+            "updateType": update_type.value,
+            "updatePercentage": None if percent is None else float(percent),
+            "preTokenAAmountUI": num(token_a),
+            "preTokenBAmountUI": num(debt, 6),
+            "preLeverage": num(leverage_of(value, debt), 4),
+            "preMarginAmountUI": num(value - debt, 6),
+            "collateralType": None,
+            "collateralMint": None,
+            "collateralAmountNative": None,
+            "collateralAmountUI": None,
+            "swapInAmount": num(quote.sold_a),
+            "swapInMint": src.token_a_mint,
+            "swapOutAmount": num(quote.usdc_from_swap, 6),
+            "swapOutMint": USDC_MINT,
+            "postTokenAAmountUI": num(after_a),
+            "postTokenBAmountUI": num(after_d, 6),
+            "postLeverage": num(leverage_of(after_a * price, after_d), 4),
+            "postMarginAmountUI": num(after_a * price - after_d, 6),
+            "tokenAPriceUSD": float(price),
+            "tokenBPriceUSD": 1.0,
+        }
+        self._remember(
+            [tx],
+            Build(
+                "update",
+                str(owner),
+                position.pda,
+                price,
+                Decimal(request.slippageBps) / 10_000,
+                request.jitoTipLamport,
+                time.time(),
+                close=quote,
+                update=record,
+                position_id=position.id,
+            ),
+        )
+        shared = {
+            "before": {
+                "depositAmountUIBefore": record["preTokenAAmountUI"],
+                "borrowAmountUIBefore": record["preTokenBAmountUI"],
+                "marginAmountUIBefore": record["preMarginAmountUI"],
+            },
+            "after": {
+                "depositAmountUIAfter": record["postTokenAAmountUI"],
+                "borrowAmountUIAfter": record["postTokenBAmountUI"],
+                "marginAmountUIAfter": record["postMarginAmountUI"],
+            },
+            "fees": {
+                "asgardFeeUsd": num(quote.fee_usd, 6),
+                "dexPriceImpactBps": num(quote.impact * 10_000, 2),
+                "jitoTipLamport": request.jitoTipLamport,
+            },
+            "signedTxs": [txs.encode(tx)],
+        }
+        return shared, record
 
     def submit_update(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._submit(body, "update", "positionPDA", self._land_update)
@@ -967,11 +1045,16 @@ class AsgardVenue:
         self._next_update_id += 1
         landed = self._deliver(bundle)
         target = position if landed else replace(position)
-        fraction = quote.fraction
+        # What the build sold and repaid, as shares of what the position holds and owes now.
+        held, owed = self._amounts(target)
+        sold = min(Decimal(1), quote.sold_a / held) if held > 0 else Decimal(0)
+        repaid = min(Decimal(1), quote.debt_repaid / owed) if owed > 0 else Decimal(0)
         if landed:
-            self._release(position, fraction)
-        target.a_scaled *= 1 - fraction
-        target.d_scaled *= 1 - fraction
+            self._release(position, sold, repaid)
+        target.a_scaled *= 1 - sold
+        target.d_scaled *= 1 - repaid
+        if landed and target.a_scaled > 0:  # the liquidation scan's debt per token A changed
+            self._ratios[target.pda] = (target.source.key, float(target.d_scaled / target.a_scaled))
         token_a, debt = self._amounts(target)
         target.token_a_current = token_a
         target.token_b_current = debt

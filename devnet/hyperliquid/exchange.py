@@ -38,11 +38,13 @@ from devnet.hyperliquid.prices import Asset, PriceBoard, universe
 from devnet.hyperliquid.signatures import tx_hash
 from devnet.hyperliquid.wire import ZERO, fmt, fmt_sig, fmt_usd, is_address, parse_decimal, usd
 from devnet.market import HOUR_MS, MarketSimulator
+from shared.assets import HYPERLIQUID_WITHDRAW_FEE_USDC
 from shared.logging import get_logger
+from shared.networks import NETWORKS
 
 log = get_logger("devnet.hyperliquid")
 
-WITHDRAW_FEE = Decimal(1)
+WITHDRAW_FEE = Decimal(HYPERLIQUID_WITHDRAW_FEE_USDC)
 ZERO_HASH = "0x" + "0" * 64
 KEEP_FILLS = 10_000  # per user, as on the venue (the most recent 10000 fills are available)
 KEEP_LEDGER = 10_000  # funding and other ledger entries per user
@@ -711,7 +713,7 @@ class HyperliquidExchange:
                 for o in sorted(self.orders.all_open(), key=lambda o: o.oid)
             ]
             return {
-                "network": "Mainnet" if self.is_mainnet else "Testnet",
+                "network": NETWORKS["mainnet" if self.is_mainnet else "testnet"].hyperliquid_chain,
                 "accounts": accounts,
                 "positions": positions,
                 "resting_orders": resting,

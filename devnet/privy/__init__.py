@@ -9,7 +9,10 @@ client switches between the devnet and Privy by its two base URLs only:
                                        POST /api/v1/sessions/logout           Bearer
                                        GET  /api/v1/users/me                  Bearer
                                        GET  /api/v1/apps/{app_id}/jwks.json
-              every call but the JWKS needs the header `privy-app-id`.
+                                       GET  /api/v1/apps/{app_id}             (the SDK's app config)
+                                       POST /api/v1/analytics_events          (the SDK's, ignored)
+              every call but the JWKS needs the header `privy-app-id` and an allowed `Origin`
+              (CORS as a production app with allowed origins: see `origins`).
     REST API  (https://api.privy.io)   Basic base64(app_id:app_secret) + `privy-app-id`:
                                        GET  /v1/apps/{app_id}            (verification_key)
                                        GET  /v1/apps/{app_id}/jwks.json  (no credentials)

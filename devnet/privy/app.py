@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from devnet.privy.authorization import EXPIRY_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER
 from devnet.privy.errors import PrivyError, invalid_data
+from devnet.privy.origins import cors_middleware
 from devnet.privy.service import PrivyService, SignedRequest
 from shared.logging import get_logger
 
@@ -84,6 +85,8 @@ def create_app(svc: PrivyService) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _bug)
+    # The client API answers only the app's allowed origins, preflight included (origins.py).
+    app.middleware("http")(cors_middleware(svc.origins))
     for router in (auth, auth_checked, public, rest):
         app.include_router(router)
     return app
@@ -128,6 +131,19 @@ auth_checked = APIRouter(prefix="/api/v1", dependencies=[Depends(app_header)])
 @auth.get("/apps/{app_id}/jwks.json")
 async def auth_jwks(svc: Svc, app_id: str) -> dict[str, Any]:
     return svc.jwks(app_id)
+
+
+@auth_checked.get("/apps/{app_id}")
+async def app_config(svc: Svc, app_id: str) -> dict[str, Any]:
+    # The SDK reads the app's public settings first (login methods, wallet creation on login).
+    return svc.app_settings(app_id)
+
+
+@auth_checked.post("/analytics_events")
+async def analytics_events(request: Request) -> dict[str, Any]:
+    # The SDK reports its start-up here; the devnet keeps nothing of it.
+    await _json(request)
+    return {}
 
 
 @auth_checked.post("/passwordless/init")

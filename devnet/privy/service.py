@@ -46,6 +46,7 @@ from devnet.privy.errors import (
 from devnet.privy.idempotency import IdempotencyCache
 from devnet.privy.ids import app_id_from_seed, app_secret_from_seed
 from devnet.privy.key_quorums import KeyQuorum, KeyQuorums
+from devnet.privy.origins import AllowedOrigins
 from devnet.privy.sessions import Session, Sessions
 from devnet.privy.signing_keys import SigningKeyRing
 from devnet.privy.tokens import ACCESS_TOKEN_TTL_S, AccessClaims, TokenIssuer, bearer_token
@@ -108,6 +109,7 @@ class PrivyService:
         self.keys = SigningKeyRing(config.seed, clock.real_ms, KEY_GRACE_MS)
         self.tokens = TokenIssuer(self.app_id, self.keys, clock.real_ms)
         self.codes = OneTimeCodes(code_policy or CodePolicy())
+        self.origins = AllowedOrigins(config.privy_allowed_origins)
         self.sessions = Sessions()
         self.users = Users()
         self.wallets = Wallets()
@@ -176,7 +178,7 @@ class PrivyService:
             "apple_oauth": False,
             "custom_jwt_auth": False,
             "allowlist_enabled": False,
-            "allowed_domains": [],
+            "allowed_domains": self.origins.listed(),
             "allowed_native_app_ids": [],
             "captcha_enabled": False,
             "disable_plus_emails": False,
@@ -587,6 +589,7 @@ class PrivyService:
             "app_secret": self._app_secret,
             "jwks_url": f"{self.config.url('privy')}/v1/apps/{self.app_id}/jwks.json",
             "signing_key": {"current_kid": self.keys.current.kid, "jwks_kids": self.keys.kids()},
+            "allowed_origins": self.origins.listed(),
             "users": [
                 {
                     "id": u.id,

@@ -37,7 +37,7 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
 from devnet.jsonrpc import NodeError
-from shared.assets import TOKENS, Chain
+from shared.assets import SLOTS_PER_EPOCH, TOKENS, Chain
 
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
@@ -46,7 +46,6 @@ MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 
 BLOCKHASH_VALIDITY = 150  # blocks
 FINALIZED_AFTER = 32  # slots
-SLOTS_PER_EPOCH = 432_000
 GENESIS_SLOT = 380_000_000
 GENESIS_HEIGHT = 358_000_000
 KEEP_SLOTS = 400  # blockhashes remembered (older ones are long expired)
@@ -307,6 +306,11 @@ class SolanaChain:
     def account(self, address: Pubkey) -> Account | None:
         with self._lock:
             return self.svm.get_account(address)
+
+    def put_account(self, address: Pubkey, account: Account) -> None:
+        """Write an account a program the devnet does not run would own (a stake pool's state)."""
+        with self._lock:
+            self.svm.set_account(address, account)
 
     def mint_decimals(self, mint: Pubkey) -> int:
         acc = self.account(mint)

@@ -1,9 +1,18 @@
-"""A client of Privy's two hosts: email codes on the auth API, wallets and signing on the REST API.
+"""A client of Privy's two hosts: access tokens and users, wallets and signing on the REST API.
+
+Sign-in follows Privy's supported path: the portal page runs Privy's browser SDK (bundled from
+portal-sdk/) to send and check the email code against the auth API, and posts the
+access token it gets; `user_from_token` verifies it and reads the user with the app secret.
+Access tokens are ES256 JWTs checked against the app's JWKS (iss "privy.io", aud = the app id,
+exp, sub = the user's DID), the keys cached by `kid` and refetched when a token names a key the
+cache does not hold (Privy rotates its signing key); no other algorithm is accepted.
+
+`initiate`/`verify` are the older server-driven sign-in over the auth API's client endpoints. A
+production app refuses those without an allowed `Origin` (and may demand a captcha), so they send
+the page's origin; they stay only until their callers move to the page's path.
 
 The paths, headers and fields are Privy's own (shared/research/privy.md), so pointing the client
 at https://auth.privy.io and https://api.privy.io instead of the devnet is configuration only.
-Access tokens are ES256 JWTs checked against the app's JWKS, cached by `kid` and refetched when a
-token names a key the cache does not hold (Privy rotates its signing key).
 """
 
 from __future__ import annotations
@@ -75,7 +84,23 @@ class InvalidAccessToken(PrivyError):
     """The access token did not verify (signature, kid, issuer, audience or expiry)."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(401, f"Privy access token refused: {reason}", "invalid_token")
+        super().__init__(401, f"Privy access token refused: {reason}.", "invalid_token")
+
+
+# Why PyJWT refused a token, in words a user (or an operator reading a 401) can act on.
+_TOKEN_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "it has expired; sign in again"),
+    (jwt.InvalidAudienceError, "it was issued for another Privy app"),
+    (jwt.InvalidIssuerError, "it was not issued by Privy"),
+    (jwt.ImmatureSignatureError, "it is not valid yet"),
+    (jwt.MissingRequiredClaimError, "a required claim is missing"),
+    (jwt.InvalidSignatureError, "its signature does not verify"),
+    (jwt.DecodeError, "it is not a well-formed JWT"),
+)
+
+
+def _token_reason(exc: jwt.PyJWTError) -> str:
+    return next((reason for kind, reason in _TOKEN_REASONS if isinstance(exc, kind)), "it did not verify")
 
 
 class PrivyUnavailable(PrivyError):
@@ -92,8 +117,12 @@ class PrivyClient:
         *,
         timeout_s: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        origin: str | None = None,
     ) -> None:
         self.auth_url = auth_url.rstrip("/")
+        # The portal page's origin, one of the app's allowed origins: sent on the auth API's client
+        # endpoints by the server-driven sign-in (`initiate`/`verify`), which Privy refuses without it.
+        self.origin = origin
         self.api_url = api_url.rstrip("/")
         self.app_id = app_id
         self._app_secret = app_secret
@@ -130,7 +159,8 @@ class PrivyClient:
             ) from None
 
     async def _auth(self, path: str, body: Any) -> Any:
-        return await self._send("POST", f"{self.auth_url}/api/v1{path}", {"privy-app-id": self.app_id}, body)
+        headers = {"privy-app-id": self.app_id, **({"origin": self.origin} if self.origin else {})}
+        return await self._send("POST", f"{self.auth_url}/api/v1{path}", headers, body)
 
     def _rest_headers(self) -> dict[str, str]:
         pair = f"{self.app_id}:{self._app_secret.get_secret_value()}".encode()
@@ -154,10 +184,20 @@ class PrivyClient:
         user = answer.get("user") or {}
         if user.get("id") != claims.user_id:
             raise InvalidAccessToken("the token's subject is not the signed-in user")
-        address = next(
-            (a.get("address") for a in user.get("linked_accounts", []) if a.get("type") == "email"), email
-        )
-        return PrivyUser(id=claims.user_id, email=str(address).lower(), access_token=token)
+        address = _email_of(user) or email
+        return PrivyUser(id=claims.user_id, email=address, access_token=token)
+
+    async def user_from_token(self, token: str) -> PrivyUser:
+        """The Privy user an access token from the page's SDK sign-in belongs to: the token verified,
+        then the user (and their email) read from the REST API with the app secret."""
+        claims = await self.verify_access_token(token)
+        user = await self._rest("GET", f"/users/{claims.user_id}")
+        if not isinstance(user, dict) or user.get("id") != claims.user_id:
+            raise PrivyUnavailable(502, "Privy's user answer is not the token's user.", "bad_gateway")
+        email = _email_of(user)
+        if email is None:
+            raise PrivyError(422, "This Privy account has no email address; sign in with your email.")
+        return PrivyUser(id=claims.user_id, email=email, access_token=token)
 
     # ------------------------------------------------------------------ access tokens
     async def _fetch_jwks(self) -> None:
@@ -188,18 +228,19 @@ class PrivyClient:
             return self._jwks.get(kid)
 
     async def verify_access_token(self, token: str) -> AccessClaims:
+        """The claims of a Privy access token, or InvalidAccessToken saying what is wrong with it."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise InvalidAccessToken("not a JWT") from None
+            raise InvalidAccessToken("it is not a JWT") from None
         if header.get("alg") != "ES256":
-            raise InvalidAccessToken("not signed with ES256")
+            raise InvalidAccessToken(f"it is signed with {str(header.get('alg'))[:20]!r}, not ES256")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise InvalidAccessToken("no key id")
+            raise InvalidAccessToken("it names no signing key (kid)")
         key = await self._key(kid)
         if key is None:
-            raise InvalidAccessToken("signed by a key that is not in the app's JWKS")
+            raise InvalidAccessToken("it is signed by a key that is not in the app's JWKS")
         try:
             claims = jwt.decode(
                 token,
@@ -211,9 +252,11 @@ class PrivyClient:
                 options={"require": ["exp", "iat", "sub", "sid", "iss", "aud"]},
             )
         except jwt.PyJWTError as exc:
-            raise InvalidAccessToken(type(exc).__name__) from None
-        if not isinstance(claims["sub"], str) or not isinstance(claims["sid"], str):
-            raise InvalidAccessToken("malformed claims")
+            raise InvalidAccessToken(_token_reason(exc)) from None
+        if not isinstance(claims["sub"], str) or not claims["sub"].startswith("did:privy:"):
+            raise InvalidAccessToken("its subject is not a Privy user")
+        if not isinstance(claims["sid"], str):
+            raise InvalidAccessToken("its session id is malformed")
         return AccessClaims(user_id=claims["sub"], session_id=claims["sid"], expires_at=int(claims["exp"]))
 
     # ------------------------------------------------------------------ wallets
@@ -255,6 +298,14 @@ class PrivyClient:
             wallet_id, {"method": "eth_signTransaction", "params": {"transaction": transaction}}
         )
         return _answer_field(data, "signed_transaction")
+
+
+def _email_of(user: dict[str, Any]) -> str | None:
+    """The email address linked to a Privy user (lower case), if any."""
+    for account in user.get("linked_accounts") or []:
+        if isinstance(account, dict) and account.get("type") == "email" and account.get("address"):
+            return str(account["address"]).lower()
+    return None
 
 
 def _answer_field(data: dict[str, Any], name: str) -> str:

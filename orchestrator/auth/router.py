@@ -1,13 +1,23 @@
 """The sign-in API: email code through Privy, then a server-side session in an HttpOnly cookie.
 
     GET  /api/v1/auth/csrf                 sets the `basis_csrf` cookie for a visitor, returns it
+    GET  /api/v1/auth/privy/config                                 → {app_id, auth_url} for the SDK
+    POST /api/v1/auth/privy/session        {access_token, remember} → session + CSRF cookies
     POST /api/v1/auth/privy/initiate       {email}                 → 202, a code is on its way
     POST /api/v1/auth/privy/verify         {email, code, remember} → session + CSRF cookies
     POST /api/v1/auth/logout                                       → 204, cookies cleared
     GET  /api/v1/auth/me                                           → {user_id, expires_at} | 401
 
-The code request opens a sign-in flow bound to this browser (cookie `basis_signin`); the limits on
-wrong codes and on code requests, and why the owner's right code passes them, are in rate_limit.py.
+The portal page signs in on Privy's supported path: Privy's browser SDK (portal-sdk/)
+sends and checks the code against Privy's auth API from the page's own origin, and the page posts the
+access token it got to `/privy/session`, which verifies it (ES256, the app's JWKS, iss, aud, exp;
+401 with the reason otherwise) and reads the user with the app secret. `initiate`/`verify` are the
+older server-driven path (see privy.py), served on the devnet only (`SignIn.server_codes`; 410
+elsewhere) until their tests move.
+
+The code request of the server-driven path opens a sign-in flow bound to this browser (cookie
+`basis_signin`); the limits on wrong codes and on code requests, and why the owner's right code
+passes them, are in rate_limit.py. On the page's path Privy itself limits codes.
 
 The routes take what they work with (`SignIn`: Privy, the session store, the user directory, the rate
 limiter) through dependencies; `install_sign_in` puts them on an app. Other routes take the signed-in
@@ -30,7 +40,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from orchestrator.auth.emails import InvalidInput, normalise_code, normalise_email
-from orchestrator.auth.privy import InvalidCode, PrivyClient, PrivyError, PrivyUser, RateLimited
+from orchestrator.auth.privy import (
+    InvalidAccessToken,
+    InvalidCode,
+    PrivyClient,
+    PrivyError,
+    PrivyUser,
+    RateLimited,
+)
 from orchestrator.auth.rate_limit import (
     FLOW_TTL,
     Attempt,
@@ -71,6 +88,12 @@ class InitiateBody(BaseModel):
     email: str = Field(max_length=1000)
 
 
+class SessionBody(BaseModel):
+    # Privy's access tokens are a few hundred bytes; the bound keeps a body from costing more.
+    access_token: str = Field(min_length=1, max_length=4096)
+    remember: bool = False
+
+
 class VerifyBody(BaseModel):
     email: str = Field(max_length=1000)
     code: str = Field(max_length=100)
@@ -103,6 +126,10 @@ class SignIn:
     limiter: RateLimiter
     # True: session cookies always `Secure` (users come over https only); None: when the request did.
     cookie_secure: bool | None = None
+    # The server-driven sign-in (`/privy/initiate`, `/privy/verify`) calls Privy's client API from
+    # the server, which a production Privy app refuses (allowed origins, captcha): served on the
+    # devnet only; elsewhere those routes answer 410 and the page's path is the only one.
+    server_codes: bool = False
 
     def secure(self, request: Request) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else request.url.scheme == "https"
@@ -215,6 +242,7 @@ async def csrf(request: Request, response: Response, sign_in: SignInDep) -> dict
 async def initiate(
     body: InitiateBody, request: Request, response: Response, sign_in: SignInDep
 ) -> dict[str, str]:
+    _server_codes(sign_in)
     email = _email(body.email)
     client = _client(request)
     await _limited(sign_in.limiter, initiate_checks(email, client))
@@ -239,6 +267,7 @@ async def verify(
     sign_in: SignInDep,
     previous: ActiveSession | None = Depends(anonymous_csrf),
 ) -> dict[str, object]:
+    _server_codes(sign_in)
     email = _email(body.email)
     try:
         code = normalise_code(body.code)
@@ -246,15 +275,63 @@ async def verify(
         raise _fail(422, str(exc)) from None
     flow_token = request.cookies.get(FLOW_COOKIE)
     privy_user = await _verified(sign_in, email, code, _client(request), flow_token)
+    _clear_flow_cookie(response, sign_in.secure(request))
+    return await _open_session(sign_in, request, response, privy_user, body.remember, previous)
+
+
+def _server_codes(sign_in: SignIn) -> None:
+    if not sign_in.server_codes:
+        raise _fail(
+            410,
+            "Sign in from the portal page: Privy's own sign-in in the browser sends and checks the code.",
+        )
+
+
+@router.get("/privy/config")
+async def privy_config(sign_in: SignInDep) -> dict[str, str]:
+    """What the page's Privy SDK needs: the app id and the auth API's URL (neither is a secret)."""
+    return {"app_id": sign_in.privy.app_id, "auth_url": sign_in.privy.auth_url}
+
+
+@router.post("/privy/session", responses=INVALID_INPUT)
+async def privy_session(
+    body: SessionBody,
+    request: Request,
+    response: Response,
+    sign_in: SignInDep,
+    previous: ActiveSession | None = Depends(anonymous_csrf),
+) -> dict[str, object]:
+    """Sign in with the access token Privy's SDK got on the page: 401 with the reason if it does not
+    verify; the user and their wallets made on a first sign-in."""
+    try:
+        privy_user = await sign_in.privy.user_from_token(body.access_token)
+    except InvalidAccessToken as exc:
+        log.info("privy access token refused", client=_client(request), reason=exc.message)
+        raise _fail(401, exc.message) from None
+    except RateLimited as exc:
+        raise _too_many(exc) from None
+    except PrivyError as exc:
+        raise _upstream(exc) from None
+    return await _open_session(sign_in, request, response, privy_user, body.remember, previous)
+
+
+async def _open_session(
+    sign_in: SignIn,
+    request: Request,
+    response: Response,
+    privy_user: PrivyUser,
+    remember: bool,
+    previous: ActiveSession | None,
+) -> dict[str, object]:
+    """The core's user for `privy_user` signed in: a new session and its CSRF token in cookies."""
     secure = sign_in.secure(request)
-    _clear_flow_cookie(response, secure)
     signed_in = await _signed_in(sign_in, privy_user)
     if previous is not None:  # a new sign-in replaces whatever session this browser had
         await run_in_threadpool(sign_in.sessions.delete, request.cookies.get(SESSION_COOKIE))
-    new = await run_in_threadpool(lambda: sign_in.sessions.create(signed_in.user_id, remember=body.remember))
+    new = await run_in_threadpool(lambda: sign_in.sessions.create(signed_in.user_id, remember=remember))
     _set_cookie(response, SESSION_COOKIE, new.cookie_value, new.max_age_s, http_only=True, secure=secure)
     _set_cookie(response, CSRF_COOKIE, new.csrf_token, new.max_age_s, http_only=False, secure=secure)
-    log.info("signed in", user_id=signed_in.user_id, new_user=signed_in.is_new, remember=body.remember)
+    log.info("signed in", user_id=signed_in.user_id, new_user=signed_in.is_new, remember=remember)
     return {
         "user_id": signed_in.user_id,
         "is_new": signed_in.is_new,

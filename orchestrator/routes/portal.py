@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from orchestrator.auth.router import CurrentUser
+from orchestrator.auth.router import CurrentUser, SignInDep
 from orchestrator.context import TenantsDep, UsersDep
 from orchestrator.database.models import Tenant, User
 from orchestrator.portal import bot_balance, qr_svg, tenant_progress
@@ -43,15 +44,26 @@ BOT_PREFIX = "/app"
 NO_CACHE = {"Cache-Control": "no-cache"}
 # What is personal (addresses, QR codes, balances) must not outlive a sign-out in a shared browser.
 PRIVATE = {"Cache-Control": "no-store"}
-# The portal loads nothing from elsewhere; the dashboard iframe is our own origin (`/app/`).
+# The portal loads nothing from elsewhere (Privy's SDK is bundled and served from here); the
+# dashboard iframe is our own origin (`/app/`). Its scripts talk to this origin and to Privy's auth
+# API only (`connect-src`, added per app: see `security_headers`).
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+def security_headers(privy_auth_url: str) -> dict[str, str]:
+    """The page's headers: SECURITY_HEADERS with Privy's auth API allowed as a `connect-src`."""
+    parts = urlsplit(privy_auth_url)
+    privy_origin = f"{parts.scheme}://{parts.netloc}"
+    return {**SECURITY_HEADERS, "Content-Security-Policy": f"{CSP}; connect-src 'self' {privy_origin}"}
+
 
 Chain = Literal["solana", "evm"]
 
@@ -80,11 +92,12 @@ def _own_tenant(tenants: TenantService, user_id: str) -> Tenant:
 
 # ---------------------------------------------------------------------- the page
 @page.get("/")
-async def index() -> FileResponse:
+async def index(sign_in: SignInDep) -> FileResponse:
     index = WEB_DIR / "index.html"
     if not index.is_file():
         raise HTTPException(404, "The portal page is not installed in this build (orchestrator/web).")
-    return FileResponse(index, media_type="text/html", headers={**NO_CACHE, **SECURITY_HEADERS})
+    headers = {**NO_CACHE, **security_headers(sign_in.privy.auth_url)}
+    return FileResponse(index, media_type="text/html", headers=headers)
 
 
 @page.get("/static/{path:path}")

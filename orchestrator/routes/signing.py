@@ -8,11 +8,13 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from orchestrator.broker import (
     MAX_BODY_BYTES,
     SIGN_PATH,
+    WITHDRAWAL_ADDRESS_PATH,
     Refusal,
     SignRequest,
     read_body,
@@ -86,6 +88,20 @@ async def sign(request: Request, broker: BrokerDep, tenant: Tenant = Depends(ten
         raise HTTPException(exc.status, exc.detail, headers=exc.headers) from None
     _log(tenant.id, kind, "signed", 200, started)
     return answer
+
+
+@router.get(
+    WITHDRAWAL_ADDRESS_PATH,
+    summary="The tenant's user's registered EVM withdrawal address, and whether it is usable yet",
+    responses={401: {"description": "missing or wrong tenant token"}},
+)
+async def withdrawal_address(broker: BrokerDep, tenant: Tenant = Depends(tenant_of)) -> dict[str, Any]:
+    """`{"evm": {"address", "registered_at", "usable_at", "usable"} | null}`: only the bot's own user's,
+    only the EVM one (where Hyperliquid withdrawals go); setting it takes the user's session."""
+    if tenant.user_id is None:
+        return {"evm": None}
+    view = await run_in_threadpool(broker.withdrawals.view, tenant.user_id)
+    return {"evm": view["evm"]}
 
 
 async def _request(request: Request, tenant: Tenant, started: float) -> SignRequest:

@@ -22,6 +22,7 @@ from tenant_bot.api.context import ApiContext
 from tenant_bot.api.routes import (
     backtest,
     balances,
+    candles,
     control,
     events,
     health,
@@ -29,6 +30,7 @@ from tenant_bot.api.routes import (
     positions,
     rates,
     settings,
+    transfers,
 )
 from tenant_bot.errors import BotError, InvalidRequest, NotFound, Refused, Unavailable
 from tenant_bot.venues.outages import UNREACHABLE
@@ -112,7 +114,7 @@ def create_app(context: ApiContext) -> FastAPI:
     guarded = [Depends(require_token)]
     app.include_router(health.public)
     app.include_router(health.router, dependencies=guarded)
-    for module in (rates, settings, positions, control, balances, events, backtest):
+    for module in (rates, candles, settings, positions, control, balances, events, transfers, backtest):
         app.include_router(module.router, dependencies=guarded)
     app.include_router(pages.router, dependencies=guarded)
 

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tenant_bot.api.backtests import Backtests
+from tenant_bot.api.candles import CandleCache
 from tenant_bot.api.jobs import JobManager
 from tenant_bot.api.live import LiveFeed
 from tenant_bot.api.metrics import Metrics
@@ -22,6 +23,8 @@ from tenant_bot.api.sse import EventHub
 from tenant_bot.api.valuation import Valuer
 from tenant_bot.bot import Bot
 from tenant_bot.cadence import TickLoop
+from tenant_bot.execution.venues import HEDGE_COIN
+from tenant_bot.execution.withdrawals import WithdrawalDesk
 from tenant_bot.observer import Observer
 from tenant_bot.preferences import Preferences
 from tenant_bot.services import Services
@@ -44,6 +47,7 @@ class ApiContext:
     metrics: Metrics = field(init=False)
     hub: EventHub = field(init=False)
     backtests: Backtests = field(init=False)
+    candles: CandleCache = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.services
@@ -52,6 +56,7 @@ class ApiContext:
         self.live = LiveFeed(self.bot.tick_hooks, self.valuer, s.events, s.preferences, s.db)
         self.metrics = Metrics(self.status, s.events)
         self.backtests = Backtests()
+        self.candles = CandleCache(s.hl, HEDGE_COIN)
         self.hub = EventHub(
             s.events, self.heartbeat_seconds, on_join=self._viewer_joined, on_leave=self.loop.viewer_left
         )
@@ -125,6 +130,10 @@ def _jobs(c: ApiContext = Depends(context)) -> JobManager:
     return c.jobs
 
 
+def _withdrawals(c: ApiContext = Depends(context)) -> WithdrawalDesk:
+    return c.services.withdrawals
+
+
 def _valuer(c: ApiContext = Depends(context)) -> Valuer:
     return c.valuer
 
@@ -142,4 +151,5 @@ PreferencesDep = Annotated[Preferences, Depends(_preferences)]
 EventsDep = Annotated[EventLog, Depends(_events)]
 JobsDep = Annotated[JobManager, Depends(_jobs)]
 ValuerDep = Annotated[Valuer, Depends(_valuer)]
+WithdrawalsDep = Annotated[WithdrawalDesk, Depends(_withdrawals)]
 PublicWebhooksDep = Annotated[bool, Depends(_public_webhooks_only)]

@@ -3,8 +3,9 @@
 Requests never wait on a venue: positions are valued from the last tick's observation (refreshed
 every few seconds) and from Hyperliquid fills and funding payments cached here, refreshed by the
 live feed. An open position's PnL is an estimate split like the ledger a close records
-(`tenant_bot/execution/pnl.py`): total = long equity change + short price PnL + funding − HL fees;
-price is what is left after funding, interest, staking and fees, so the parts add up to the total.
+(`tenant_bot/execution/pnl.py`), with the live long (amounts and price) as its end and the short
+marked at Hyperliquid's mark: total = long equity now + what modifications paid out − margin put in
++ short price PnL + funding − HL fees, each part computed on its own.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from shared.assets import Asset
 from tenant_bot.execution.pnl import (
     PNL_PARTS,
+    LongState,
     PnlSplit,
     attributed_funding,
     fees_of,
+    long_leg,
+    modifications,
     opened_ms,
+    opening,
     position_cloids,
 )
 from tenant_bot.execution.states import LIVE_POSITIONS, SETTLED_POSITIONS, Flow, PositionStatus
@@ -116,9 +122,7 @@ class Valuer:
         snap = obs.snapshot if obs else None
         mark = snap.prices.get("hyperliquid_mark") if snap else None
         sol_px = (snap.prices.get("asgard") or mark) if snap else None
-        lst_rate = Decimal(1)
-        if snap is not None and p.asset != "SOL":
-            lst_rate = next((r for a, r in snap.lst_sol_rates.items() if a.value == p.asset), Decimal(1))
+        lst_rate = (snap.sol_per_token(Asset(p.asset)) if snap is not None else None) or Decimal(1)
         asset_px = sol_px * lst_rate if sol_px is not None else None
         venue_long = self._asgard(p, obs)
         token_size = venue_long.token_size if venue_long is not None else p.long_token_size
@@ -194,21 +198,25 @@ class Valuer:
         short = p.short_size or ZERO
         hl_fees = fees_of(self.cache.fills, position_cloids(self.journal, p.id))
         funding = attributed_funding(self.cache.funding, short, opened_ms(p))
-        record = venue_long.raw.get("record", {}) if venue_long is not None else {}
-        asgard_fee = Decimal(str((record.get("openFeesMetadata") or {}).get("asgardFeeUsd") or 0))
-        long_equity = ZERO
-        if token_size is not None and asset_px is not None:
-            long_equity = token_size * asset_px - (debt or ZERO) - (p.collateral_usdc or ZERO)
         short_pnl = (p.short_entry_px - mark) * short if p.short_entry_px is not None and mark else ZERO
+        record = venue_long.raw.get("record", {}) if venue_long is not None else {}
+        if not record or token_size is None or asset_px is None:  # the long cannot be valued now
+            zero = ZERO
+            split = PnlSplit(funding, zero, zero, -hl_fees, short_pnl, short_pnl + funding - hl_fees)
+            return {k: str(v) for k, v in split.parts().items()}
+        changes = [opening(record), *modifications(self.journal, p.id)]
+        end = LongState(token_size, debt or ZERO, asset_px)
+        long = long_leg(changes, end)
         staking = ZERO
-        if p.asset != "SOL" and token_size and sol_px:
-            staking = token_size * sol_px * (lst_rate - self._open_lst_rate(p))
+        if p.asset != "SOL" and sol_px:
+            staking = changes[0].after.tokens * sol_px * (lst_rate - self._open_lst_rate(p))
         split = PnlSplit(
             funding=funding,
-            interest=-((debt or ZERO) - (p.debt_usdc or ZERO)),
+            interest=long.supply + long.borrow,
             staking=staking,
-            fees=-(hl_fees + asgard_fee),
-            total=long_equity + short_pnl + funding - hl_fees,
+            fees=long.fees - hl_fees,
+            price=long.price - staking + short_pnl,
+            total=long.cash + end.tokens * end.price - end.debt + short_pnl + funding - hl_fees,
         )
         return {k: str(v) for k, v in split.parts().items()}
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from shared.assets import Asset, Protocol
 from shared.market_history import DAY, History, candle_price
-from tenant_bot.backtest.venues import Ledger, SimAsgard, SimHyperliquid
+from tenant_bot.backtest.venues import SOL_PERP_MAX_LEVERAGE, Ledger, SimAsgard, SimHyperliquid
 from tenant_bot.config import BotSettings
 from tenant_bot.decision import Decision, EntryRules, Holdings, decide, plan_open
 from tenant_bot.execution.states import PositionStatus
@@ -49,7 +49,7 @@ from tenant_bot.storage.models import Position
 from tenant_bot.strategy.lst import LstMonitor
 from tenant_bot.strategy.opportunity import FeeModel
 from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
-from tenant_bot.strategy.sizing import PositionPlan, PriceLevel, SizingConfig
+from tenant_bot.strategy.sizing import PositionPlan, PriceLevel, SizingConfig, hedge_leverage
 from tenant_bot.venues.asgard_models import AsgardPosition
 from tenant_bot.venues.hyperliquid_models import PerpPosition, UserState
 
@@ -266,7 +266,8 @@ class Backtest:
     def _hl_state(self, t: datetime, px: Decimal) -> UserState:
         hl = self.hl
         value = hl.account_value(px)
-        margin = hl.size * px / self.config.leverage
+        leverage = hedge_leverage(self.config.leverage, SOL_PERP_MAX_LEVERAGE)
+        margin = hl.size * px / leverage
         positions = {}
         if hl.size:
             positions[HEDGE_COIN] = PerpPosition(
@@ -277,7 +278,7 @@ class Backtest:
                 unrealized_pnl=hl.unrealised(px),
                 liquidation_px=hl.liquidation_px(),
                 margin_used=margin,
-                leverage=int(self.config.leverage),
+                leverage=leverage,
                 is_cross=True,
                 funding_since_open=Decimal(0),
             )

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from shared.rates import Apy, FundingRate
+from tenant_bot.strategy.exposure import deleverage_target
 
-HL_MAINTENANCE_RATE = Decimal("0.025")  # SOL: 1 / (2 × 20x)
+SOL_PERP_MAX_LEVERAGE = 20  # venues.md §0.8: SOL-PERP's maxLeverage below $70M notional
+HL_MAINTENANCE_RATE = Decimal(1) / (2 * SOL_PERP_MAX_LEVERAGE)  # 2.5 %
 KAMINO_SOL_LIQUIDATION_THRESHOLD = Decimal("0.85")
 KAMINO_LIQUIDATION_PENALTY = Decimal("0.01")  # of the debt repaid
 DAYS_PER_YEAR = Decimal(365)
@@ -168,14 +170,23 @@ class SimAsgard:
         self._gas()
 
     def reduce(self, fraction: Decimal, px: Decimal) -> None:
-        """Sell `fraction` of the SOL and repay the same fraction of the debt (a proportional partial
-        close, as the live bot asks Asgard for; it leaves the health factor where it is)."""
-        sold = self.tokens * fraction
-        repaid = self.debt * fraction
+        """Reduce the long as the live bot does (`ExecutionEngine._reduce_long`): a deleverage to the
+        target leverage of `deleverage_target` sells SOL to repay debt and leaves the equity in the
+        position, which raises the health factor; with no debt left to repay, a proportional partial
+        close instead."""
+        target = deleverage_target(self.tokens, self.debt, px, fraction)
+        if target is None:
+            sold = self.tokens * fraction
+            repaid = self.debt * fraction
+            self.deposit -= self.deposit * fraction
+            self.wallet += sold * px - repaid
+        else:
+            kept = (self.tokens * px - self.debt) * target / px
+            sold = self.tokens - kept
+            repaid = min(sold * px, self.debt)
+            self.wallet += sold * px - repaid
         self.tokens -= sold
         self.debt -= repaid
-        self.deposit -= self.deposit * fraction
-        self.wallet += sold * px - repaid
         self._gas()
 
     def close(self, px: Decimal) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import functools
 import itertools
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +55,15 @@ class TransactionOutcomeUnknown(OutcomeUnknown):
         self.tx_hash = tx_hash
 
 
+@dataclass(frozen=True)
+class SignedTransaction:
+    """A signed transaction not yet sent: its bytes, its hash (keccak of them) and its nonce."""
+
+    raw: bytes
+    tx_hash: str
+    nonce: int
+
+
 def _int(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
@@ -65,11 +75,15 @@ class ArbitrumClient:
         *,
         timeout: float = 10.0,
         usdc_address: str = USDC_ADDRESS,
+        bridge_address: str = HYPERLIQUID_BRIDGE,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url
+        # The network's native USDC and Hyperliquid's Bridge2 (shared/networks.py; Arbitrum One's by
+        # default, which the devnet emulates).
         self._usdc_address = usdc_address
+        self.bridge_address = bridge_address
         self.retry = retry or RetryPolicy(attempts=3)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
         self._ids = itertools.count(1)
@@ -160,21 +174,37 @@ class ArbitrumClient:
                 raise TimeoutError(f"transaction {tx_hash} not mined within {timeout}s")
             await asyncio.sleep(poll)
 
+    async def nonce(self, address: str, *, pending: bool = False) -> int:
+        """The address's transaction count: mined only, or with the node's pending ones."""
+        from eth_utils import to_checksum_address
+
+        tag = "pending" if pending else "latest"
+        return _int(await self._rpc("eth_getTransactionCount", [to_checksum_address(address), tag]))
+
     # ------------------------------------------------------------------ writes
     async def transfer_usdc(self, signer: Signer, to: str, amount: Decimal) -> str:
         """Send `amount` native USDC from the signer's EVM wallet to `to`; returns the tx hash once the
         node accepted it (mined or not: confirm with `receipt`)."""
+        signed = await self.sign_usdc_transfer(signer, to, amount)
+        return await self.send_raw_transaction(signed.raw)
+
+    async def sign_usdc_transfer(
+        self, signer: Signer, to: str, amount: Decimal, *, nonce: int | None = None
+    ) -> SignedTransaction:
+        """A signed USDC transfer, not sent: its hash and nonce are known before anything leaves, so a
+        caller can journal them first. Sending the same bytes twice moves the money once (one nonce)."""
         raw_amount = to_raw(amount, USDC.decimals)
         if raw_amount <= 0:
             raise ValueError("amount must be at least one raw unit of USDC (0.000001)")
         from eth_abi import encode
-        from eth_utils import to_checksum_address
+        from eth_utils import keccak, to_checksum_address
 
         sender = to_checksum_address(signer.evm_address)
         data = "0x" + (TRANSFER + encode(["address", "uint256"], [to_checksum_address(to), raw_amount])).hex()
         call = {"from": sender, "to": self.usdc_address, "data": data}
         chain_id = await self.chain_id()
-        nonce = _int(await self._rpc("eth_getTransactionCount", [sender, "pending"]))
+        if nonce is None:
+            nonce = await self.nonce(sender, pending=True)
         estimate = _int(await self._rpc("eth_estimateGas", [call]))
         base_fee = _int(await self._rpc("eth_gasPrice", []))
         tx = {
@@ -189,7 +219,7 @@ class ArbitrumClient:
             "maxPriorityFeePerGas": 0,
         }
         raw = await signer.sign_evm_transaction(tx)
-        return await self.send_raw_transaction(raw)
+        return SignedTransaction(raw=raw, tx_hash="0x" + keccak(raw).hex(), nonce=nonce)
 
     async def send_raw_transaction(self, raw: bytes) -> str:
         from eth_utils import keccak
@@ -205,10 +235,18 @@ class ArbitrumClient:
             raise ArbitrumRpcError(f"the node answered hash {answer}, expected {tx_hash}")
         return tx_hash
 
-    async def deposit_to_hyperliquid(self, signer: Signer, amount: Decimal) -> str:
-        """Send USDC to Hyperliquid's Bridge2; it is credited to the same address's perp account."""
+    async def sign_hyperliquid_deposit(
+        self, signer: Signer, amount: Decimal, *, nonce: int | None = None
+    ) -> SignedTransaction:
+        """A signed USDC transfer to Hyperliquid's Bridge2 (credited to the same address's perp
+        account), not sent; `ValueError` under the bridge's minimum, which it would keep."""
         if amount < HYPERLIQUID_MIN_DEPOSIT_USDC:
             raise ValueError(
                 f"a Hyperliquid deposit under {HYPERLIQUID_MIN_DEPOSIT_USDC} USDC is lost by the bridge"
             )
-        return await self.transfer_usdc(signer, HYPERLIQUID_BRIDGE, amount)
+        return await self.sign_usdc_transfer(signer, self.bridge_address, amount, nonce=nonce)
+
+    async def deposit_to_hyperliquid(self, signer: Signer, amount: Decimal) -> str:
+        """Send USDC to Hyperliquid's Bridge2; it is credited to the same address's perp account."""
+        signed = await self.sign_hyperliquid_deposit(signer, amount)
+        return await self.send_raw_transaction(signed.raw)

@@ -1,4 +1,5 @@
-"""The bot's Solana JSON-RPC client: balances, blockhashes, and what became of a signature.
+"""The bot's Solana JSON-RPC client: balances, blockhashes, what became of a signature, and the LSTs'
+stake pool accounts (decoded by `tenant_bot.chain.stake_pools`).
 
 A thin wrapper of solana-py's `AsyncClient` (which talks to the devnet's RPC unchanged) that answers
 in Basis's types: Decimal whole units, assets by mint from `shared.assets.TOKENS`, and signature
@@ -14,19 +15,29 @@ the expiry was seen (a transaction can land in the last valid block while we loo
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from shared.assets import TOKENS, Asset, Chain
+from shared.assets import TARGET_SLOT_SECONDS, TOKENS, Asset, Chain, PoolLayout, StakePool
 from shared.retry import RetryPolicy
+from tenant_bot.chain.stake_pools import (
+    EpochSamples,
+    PoolRate,
+    decode_marinade_state,
+    decode_stake_pool,
+    marinade_rate,
+    pool_rate,
+)
 from tenant_bot.tls import ssl_context
 
 if TYPE_CHECKING:
@@ -85,6 +96,8 @@ class SolanaClient:
         self._timeout = timeout
         self._http = httpx.AsyncClient(timeout=timeout, verify=ssl_context())
         self._ids = itertools.count(1)
+        self._epoch_length: timedelta | None = None
+        self._epoch_samples = EpochSamples()  # pools that keep no previous epoch (Marinade)
 
     def __repr__(self) -> str:
         return f"SolanaClient({self.url!r})"
@@ -146,6 +159,41 @@ class SolanaClient:
                 raise SolanaRpcError(f"solana {method}: an answer without a result")
             return answer["result"]
         raise SolanaRpcError(f"solana {method}: no attempt made")
+
+    async def stake_pool_rates(self, pools: Iterable[StakePool]) -> dict[Asset, PoolRate]:
+        """Each pool's fair value and staking growth, read from its state account (getMultipleAccounts,
+        base64) in one request. A pool whose account is missing or not a stake pool raises: a wrong
+        address must not pass as "no yield"."""
+        pools = list(pools)
+        if not pools:
+            return {}
+        length = await self.epoch_length()
+        answer = await self._plain_read(
+            "getMultipleAccounts",
+            [[p.address for p in pools], {"encoding": "base64", "commitment": "confirmed"}],
+        )
+        out: dict[Asset, PoolRate] = {}
+        for pool, account in zip(pools, answer.get("value") or [], strict=True):
+            if account is None or account.get("owner") != pool.program:
+                raise SolanaRpcError(f"solana: {pool.address} is not a {pool.asset.value} stake pool account")
+            try:
+                data = base64.b64decode(account["data"][0], validate=True)
+                if pool.layout is PoolLayout.MARINADE:
+                    state = decode_marinade_state(data)
+                    out[pool.asset] = marinade_rate(pool.asset, state, self._epoch_samples, length)
+                else:
+                    out[pool.asset] = pool_rate(pool.asset, decode_stake_pool(data), length)
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise SolanaRpcError(f"solana: the {pool.asset.value} stake pool account: {exc}") from exc
+        return out
+
+    async def epoch_length(self) -> timedelta:
+        """An epoch's nominal length: `slotsPerEpoch` (getEpochSchedule, read once) x the 400 ms slot."""
+        if self._epoch_length is None:
+            schedule = await self._plain_read("getEpochSchedule", [])
+            slots = Decimal(int(schedule["slotsPerEpoch"]))
+            self._epoch_length = timedelta(seconds=float(slots * TARGET_SLOT_SECONDS))
+        return self._epoch_length
 
     async def balances(self, owner: str) -> SolanaBalances:
         from solana.rpc.models import TokenAccountOpts

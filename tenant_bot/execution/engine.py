@@ -33,6 +33,7 @@ from tenant_bot.execution.venues import Parked, Venues
 from tenant_bot.risk.transaction_validator import TransactionRejected
 from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.models import Execution
+from tenant_bot.strategy.exposure import deleverage_target
 from tenant_bot.strategy.fills import hedge_delta
 from tenant_bot.strategy.sizing import hedge_size_for, round_size
 from tenant_bot.venues.asgard import AsgardError
@@ -434,20 +435,37 @@ class ExecutionEngine:
         self.journal.set_state(ex.id, State.REDUCE_SHORT_DONE)
 
     async def _reduce_long(self, ex: Execution) -> None:
+        """Deleverage the long so it sells `fraction` of its tokens and repays debt with them: the
+        equity stays in it and the debt per token falls, so its health factor rises (a proportional
+        partial close would leave leverage and health where they were). A long with no debt left
+        is partly closed instead. What to send is fixed in the plan before the first build, so a
+        retry builds the same modification."""
         position = self.journal.position(ex.position_id)
         pda = position.asgard_position_id
         assert pda is not None
         fraction = _dec(ex.plan["fraction"])
+        if "target_leverage" not in ex.plan:
+            venue = await self.venues.asgard_position(pda)
+            price = (await self.venues.asgard.prices()).get(Asset(position.asset))
+            if venue is None or price is None:
+                raise Parked("the Asgard position or its price cannot be read to plan the reduction")
+            target = deleverage_target(venue.token_size, venue.debt_usdc, price, fraction)
+            plan = {"target_leverage": "" if target is None else str(target)}
+            ex = self.journal.set_state(ex.id, ex.state, plan_update=plan)
+        target = _dec(ex.plan["target_leverage"]) if ex.plan["target_leverage"] else None
+        owner, asgard = self.venues.owner, self.venues.asgard
 
         def build() -> Any:
-            return self.venues.asgard.build_partial_close(self.venues.owner, pda, fraction)
+            if target is None:
+                return asgard.build_partial_close(owner, pda, fraction)
+            return asgard.build_deleverage(owner, pda, target)
 
         try:
             await self.solana.run(
                 ex, StepName.REDUCE_LONG, build, attempts=None, sent_state=State.REDUCE_LONG_SENT
             )
         except BUILD_ERRORS as exc:
-            raise Parked(f"the Asgard partial close could not be built: {exc}") from exc
+            raise Parked(f"the Asgard reduction could not be built: {exc}") from exc
         venue = await self.venues.asgard_position(pda)
         bought = self.perp.filled(ex.id, StepName.REDUCE_SHORT).size
         self.journal.update_position(
@@ -460,7 +478,8 @@ class ExecutionEngine:
         self._emit(
             ex,
             "position.reduced",
-            f"Position reduced by {fraction:.0%} on both legs",
+            f"Position reduced by {fraction:.0%} on both legs "
+            + (f"(Asgard deleveraged to {target}x)" if target is not None else "(Asgard partly closed)"),
         )
 
     # ------------------------------------------------------------------ helpers

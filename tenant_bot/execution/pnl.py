@@ -1,21 +1,29 @@
 """A position's PnL split into funding, interest, staking, fees and price: the one place it is done.
 
-`PnlSplit` is the split; `price` is always what is left of the total after the other parts, so the
-parts add up to it. Two callers fill it:
-- `realised_split`, at close, from what the venues recorded (not the bot's own estimates):
-  funding from Hyperliquid's `userFunding` payments since the open, attributed to this position by
-  its share of the SOL short at each payment; fees from Hyperliquid's fills of this position's
-  orders (found by their cloids, of every perp step: hedge, rebalances, reductions, buy-backs)
-  plus Asgard's open and close fees; interest from the growth of the USDC debt; staking from the
-  growth of an LST's SOL rate (0 for SOL). Total = (USDC Asgard paid out at close − margin put in)
+Every part is computed on its own from what happened, and the total on its own from the cash that
+moved, so "the parts add up to the total" is a check that can fail, not a definition:
+- funding: Hyperliquid's `userFunding` payments since the open, attributed to this position by its
+  share of the SOL short at each payment.
+- interest: the long's lending interest, net: the token A it earned by supply interest, valued at
+  the price that ended each stretch it was earned over, less the growth of the USDC debt. A debt
+  repaid by a deleverage or a partial close is not interest.
+- staking: for an LST, the growth of its SOL rate on the tokens held (0 for SOL).
+- fees: Hyperliquid's fees on every fill of the position (hedge, rebalances, reductions,
+  buy-backs), Asgard's fees, and the swap's price impact of the open, each modification and the close.
+- price: the token A held over each stretch between open, modifications and close, times the
+  change of its oracle price over it (less staking), plus Hyperliquid's realised PnL of every fill.
+- total: (USDC paid out at close + equity withdrawn by partial closes − margin put in)
   + Hyperliquid realised PnL − Hyperliquid fees + funding.
-- the dashboard's estimate of an open position (`tenant_bot/api/valuation.py`), with the same
-  attribution rules on cached venue records.
+The long's stretches come from Asgard's record (entry and exit amounts, prices, swaps and fees) and
+the bot's journal of its modifications (each one's `updateRecordData`: amounts before and after,
+the swap and the price). `long_leg` does the arithmetic on plain numbers; `realised_split` (at
+close) and the dashboard's estimate (`tenant_bot/api/valuation.py`, the live amounts as the end)
+fill it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,7 +31,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tenant_bot.execution.journal import Journal
-from tenant_bot.execution.states import PERP_STEPS
+from tenant_bot.execution.states import PERP_STEPS, Flow, StepName, StepStatus
 from tenant_bot.execution.venues import HEDGE_COIN, Venues
 from tenant_bot.storage.models import Execution, Position, Step
 from tenant_bot.venues.hyperliquid_models import Fill, FundingPayment
@@ -39,18 +47,22 @@ def _dec(value: Any) -> Decimal:
 
 @dataclass(frozen=True)
 class PnlSplit:
+    """Each part in USDC; `total` computed apart from them (see the module doc)."""
+
     funding: Decimal
     interest: Decimal
     staking: Decimal
     fees: Decimal  # negative: paid
+    price: Decimal
     total: Decimal
     # The fees by venue, recorded at close only.
     hl_fees: Decimal | None = None
     asgard_fees: Decimal | None = None
 
     @property
-    def price(self) -> Decimal:
-        return self.total - self.funding - self.interest - self.staking - self.fees
+    def unexplained(self) -> Decimal:
+        """The total less the sum of the parts: 0 (to rounding) when every flow is counted once."""
+        return self.total - (self.funding + self.interest + self.staking + self.fees + self.price)
 
     def parts(self) -> dict[str, Decimal]:
         return {name: getattr(self, name) for name in PNL_PARTS}
@@ -58,6 +70,114 @@ class PnlSplit:
     def as_ledger(self) -> dict[str, Decimal]:
         by_venue = {"hl_fees": self.hl_fees, "asgard_fees": self.asgard_fees}
         return {**self.parts(), **{k: v for k, v in by_venue.items() if v is not None}}
+
+
+@dataclass(frozen=True)
+class LongState:
+    """The long at one instant: token A held, USDC owed, token A's oracle price (USD)."""
+
+    tokens: Decimal
+    debt: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class LongChange:
+    """The open, a modification or the close: the long before and after it, and what it cost or
+    paid. `sold` token A went through the swap for `swapped_usdc` at `before.price` (a negative
+    `sold` buys token A with `-swapped_usdc`, as an open does)."""
+
+    before: LongState
+    after: LongState
+    sold: Decimal
+    swapped_usdc: Decimal
+    fee_usd: Decimal
+    paid_out_usdc: Decimal  # to the wallet (a close's or partial close's proceeds)
+    put_in_usdc: Decimal = ZERO  # from the wallet (an open's margin)
+
+    @property
+    def impact_usd(self) -> Decimal:
+        """What the swap lost against the oracle price."""
+        return self.sold * self.before.price - self.swapped_usdc
+
+
+@dataclass(frozen=True)
+class LongSplit:
+    price: Decimal
+    supply: Decimal
+    borrow: Decimal  # negative: paid
+    fees: Decimal  # negative: Asgard's fees and the swaps' impact
+    cash: Decimal  # paid out − put in
+
+
+def long_leg(changes: Sequence[LongChange], end: LongState) -> LongSplit:
+    """The long's parts over the stretches between `changes` (open first), up to `end` (the state after
+    the close, or the live one). Each stretch from S to E: price a_S·(p_E − p_S), supply
+    (a_E − a_S)·p_E, borrow −(d_E − d_S)."""
+    price = supply = borrow = fees = cash = ZERO
+    for i, change in enumerate(changes):
+        start = change.after
+        stop = changes[i + 1].before if i + 1 < len(changes) else end
+        price += start.tokens * (stop.price - start.price)
+        supply += (stop.tokens - start.tokens) * stop.price
+        borrow -= stop.debt - start.debt
+        fees -= change.fee_usd + change.impact_usd
+        cash += change.paid_out_usdc - change.put_in_usdc
+    return LongSplit(price, supply, borrow, fees, cash)
+
+
+def opening(record: dict[str, Any]) -> LongChange:
+    """The open from Asgard's record: USDC margin swapped (less Asgard's fee) into token A."""
+    swap = (record.get("entryMarketMetadata") or {}).get("onChainExecutedMetadata") or {}
+    tokens = _dec(record.get("tokenAAmountUIEntry"))
+    entry_price = _dec(record.get("tokenAEntryPriceUSD"))
+    # Asgard fills the swap's metadata up to a minute after the open: until then, no impact.
+    bought_with = _dec(swap.get("inputAmount")) if swap else tokens * entry_price
+    return LongChange(
+        before=LongState(ZERO, ZERO, entry_price),
+        after=LongState(tokens, _dec(record.get("tokenBAmountUIEntry")), entry_price),
+        sold=-tokens,
+        swapped_usdc=-bought_with,
+        fee_usd=_dec((record.get("openFeesMetadata") or {}).get("asgardFeeUsd")),
+        paid_out_usdc=ZERO,
+        put_in_usdc=_dec(record.get("collateralAmountUI")),
+    )
+
+
+def modification(update: dict[str, Any], fees: dict[str, Any] | None) -> LongChange:
+    """A deleverage or partial close from the `updateRecordData` its build answered (and its fees)."""
+    price = _dec(update.get("tokenAPriceUSD"))
+    before = LongState(_dec(update.get("preTokenAAmountUI")), _dec(update.get("preTokenBAmountUI")), price)
+    after = LongState(_dec(update.get("postTokenAAmountUI")), _dec(update.get("postTokenBAmountUI")), price)
+    swapped = _dec(update.get("swapOutAmount"))
+    fee = _dec((fees or {}).get("asgardFeeUsd"))
+    repaid = before.debt - after.debt
+    return LongChange(before, after, _dec(update.get("swapInAmount")), swapped, fee, swapped - fee - repaid)
+
+
+def closing(record: dict[str, Any]) -> tuple[LongChange, LongState]:
+    """The close from Asgard's record, and the (empty) long after it."""
+    meta = record.get("closeFeesMetadata") or {}
+    swap = (record.get("exitMarketMetadata") or {}).get("onChainExecutedMetadata") or {}
+    price = _dec(record.get("tokenAExitPriceUSD"))
+    sold, swapped = _dec(swap.get("inputAmount")), _dec(swap.get("outputAmount"))
+    fee = _dec(meta.get("asgardFeeUsd"))
+    usdc, token_a = _dec(meta.get("receivedUsdcUI")), _dec(meta.get("receivedTokenAUI"))
+    debt = swapped - fee - usdc  # what the close repaid: all of the debt
+    before = LongState(sold + token_a, debt, price)
+    after = LongState(ZERO, ZERO, price)
+    return LongChange(before, after, sold, swapped, fee, usdc + token_a * price), after
+
+
+def modifications(journal: Journal, position_id: str) -> list[LongChange]:
+    """The position's landed modifications of its long, oldest first, from the journal."""
+    out = []
+    for ex in journal.executions_of(position_id, Flow.REDUCE):
+        for step in journal.steps(ex.id, StepName.REDUCE_LONG):
+            payload = (step.request or {}).get("payload") or {}
+            if step.status == StepStatus.DONE and payload.get("updateRecordData"):
+                out.append(modification(payload["updateRecordData"], payload.get("feesMetadata")))
+    return out
 
 
 def position_cloids(journal: Journal, position_id: str) -> set[str]:
@@ -101,26 +221,26 @@ async def realised_split(
     funding = attributed_funding(await hl.user_funding(since), position.short_size or ZERO, since)
 
     record = await venues.asgard.position_record(position.asgard_position_id or "")
-    open_fee = _dec((record.get("openFeesMetadata") or {}).get("asgardFeeUsd"))
-    close_meta = record.get("closeFeesMetadata") or {}
-    close_fee = _dec(close_meta.get("asgardFeeUsd"))
-    debt_entry = _dec(record.get("tokenBAmountUIEntry"))
-    debt_close = _dec(record.get("tokenBAmountUICurrent") or record.get("tokenBAmountUIEntry"))
-    exit_price = _dec(record.get("tokenAExitPriceUSD"))
-    paid_out = _dec(close_meta.get("receivedUsdcUI")) + _dec(close_meta.get("receivedTokenAUI")) * exit_price
+    close, end = closing(record)
+    changes = [opening(record), *modifications(journal, position.id), close]
+    long = long_leg(changes, end)
+    asgard_fees = sum((c.fee_usd for c in changes), ZERO)
     staking = ZERO
-    if position.asset != "SOL" and position.long_token_size and lst_rate_open > 0:
-        # The LST's SOL value grew from lst_rate_open to its rate at close; that growth is staking.
+    if position.asset != "SOL" and lst_rate_open > 0:
+        # The LST's SOL value grew from lst_rate_open to its rate at close: that growth of the
+        # entry tokens' price is staking, not price.
         sol_px = (await hl.mids()).get(HEDGE_COIN, ZERO)
+        exit_price = close.before.price
         if sol_px > 0 and exit_price > 0:
             rate_close = exit_price / sol_px
-            staking = position.long_token_size * exit_price * (1 - lst_rate_open / rate_close)
+            staking = changes[0].after.tokens * exit_price * (1 - lst_rate_open / rate_close)
     return PnlSplit(
         funding=funding,
-        interest=-(debt_close - debt_entry),
+        interest=long.supply + long.borrow,
         staking=staking,
-        fees=-(hl_fees + open_fee + close_fee),
-        total=(paid_out - (position.collateral_usdc or ZERO)) + hl_realised - hl_fees + funding,
+        fees=long.fees - hl_fees,
+        price=long.price - staking + hl_realised,
+        total=long.cash + hl_realised - hl_fees + funding,
         hl_fees=-hl_fees,
-        asgard_fees=-(open_fee + close_fee),
+        asgard_fees=-asgard_fees,
     )

@@ -1,8 +1,10 @@
 """Shadow mode: the same decisions on live data, with hypothetical fills and funding.
 
 The shadow executor has no signer at all, so it cannot sign or send anything: a long is priced
-by Asgard's simulate endpoint, a short by walking Hyperliquid's live book, and funding accrues
-each tick from the live hourly rate on the hypothetical short. Positions and executions are
+by Asgard's simulate endpoint, a short by walking Hyperliquid's live book, and each tick accrues
+funding at the live hourly rate on the hypothetical short and net lending interest at the live
+supply and borrow APYs on the hypothetical long and its debt. Staking is the growth of an LST's SOL
+rate from the open to the close, taken out of the price part. Positions and executions are
 written to the same tables, marked `shadow`, so the dashboard shows them the same way.
 """
 
@@ -59,7 +61,9 @@ class ShadowExecutor:
             opened_at=now,
             ledger={
                 "funding": "0",
+                "interest": "0",
                 "fees": str(-(quote.fees_usd + hl_fee)),
+                "lst_sol_rate": str(request.lst_sol_rate),
                 "accrued_at": now.isoformat(),
             },
         )
@@ -78,22 +82,37 @@ class ShadowExecutor:
         return execution_id
 
     async def accrue(self, snapshot: RatesSnapshot) -> None:
-        """Hypothetical funding on each shadow short since the last tick, at the live hourly rate."""
+        """Hypothetical funding and lending interest on each shadow position since the last tick."""
         price = snapshot.prices.get("hyperliquid_oracle") or snapshot.prices.get("hyperliquid_mark")
         if price is None:
             return
+        sol_usd = snapshot.prices.get("asgard") or price
         for p in self.journal.positions(PositionStatus.OPEN):
             if not p.shadow or not p.short_size:
                 continue
             last = datetime.fromisoformat(p.ledger.get("accrued_at", snapshot.at.isoformat()))
-            hours = Decimal(str((snapshot.at - last).total_seconds())) / 3600
-            if hours <= 0:
+            elapsed = snapshot.at - last
+            if elapsed.total_seconds() <= 0:
                 continue
+            hours = Decimal(str(elapsed.total_seconds())) / 3600
             # Positive funding: longs pay shorts, so the short receives it.
             earned = p.short_size * price * snapshot.funding.per_hour * hours
             funding = Decimal(p.ledger.get("funding", "0")) + earned
+            interest = Decimal(p.ledger.get("interest", "0"))
+            asset = Asset(p.asset)
+            lending = snapshot.lending_for(Protocol[p.protocol.upper()], asset)
+            if lending is not None:
+                rate = snapshot.lst_sol_rates.get(asset, Decimal(1)) if asset.is_lst else Decimal(1)
+                value = (p.long_token_size or ZERO) * sol_usd * rate
+                interest += value * (lending.supply.growth(elapsed) - 1)
+                interest -= (p.debt_usdc or ZERO) * (lending.borrow.growth(elapsed) - 1)
             self.journal.update_position(
-                p.id, ledger={"funding": str(funding), "accrued_at": snapshot.at.isoformat()}
+                p.id,
+                ledger={
+                    "funding": str(funding),
+                    "interest": str(interest),
+                    "accrued_at": snapshot.at.isoformat(),
+                },
             )
 
     async def close(self, position_id: str) -> str:
@@ -108,9 +127,22 @@ class ShadowExecutor:
         short_pnl = (p.short_size or ZERO) * ((p.short_entry_px or buy.avg_px) - buy.avg_px)
         fee = buy.filled * buy.avg_px * TAKER_FEE
         funding = Decimal(p.ledger.get("funding", "0"))
+        interest = Decimal(p.ledger.get("interest", "0"))
         fees = Decimal(p.ledger.get("fees", "0")) - fee
-        # Hypothetical: no debt grew and no LST was held long enough to say; price is both legs' PnL.
-        split = PnlSplit(funding, ZERO, ZERO, fees, total=long_pnl + short_pnl + funding + fees)
+        staking = ZERO
+        sol_mid = (await self.hl.mids()).get(HEDGE_COIN, ZERO)
+        if Asset(p.asset).is_lst and sol_mid > 0:
+            # Asgard prices the LST in USD: its SOL rate's growth since the open is staking, not price.
+            rate_open = Decimal(p.ledger.get("lst_sol_rate", "1"))
+            staking = (p.long_token_size or ZERO) * sol_mid * (long_px / sol_mid - rate_open)
+        split = PnlSplit(
+            funding=funding,
+            interest=interest,
+            staking=staking,
+            fees=fees,
+            price=long_pnl + short_pnl - staking,
+            total=long_pnl + short_pnl + funding + interest + fees,
+        )
         execution_id = self.journal.begin(
             p,
             Flow.CLOSE,

@@ -18,6 +18,10 @@ RISK_KINDS = frozenset(
         "position.unwound",
         "bot.tick_failed",
         "execution.failed",
+        # Money that is not where the user expects it (tenant_bot/execution/deposits.py).
+        "deposit.no_gas",
+        "deposit.not_credited",
+        "deposit.failed",
     }
 )
 FILL_KINDS = frozenset({"position.opened", "position.closed", "position.reduced", "position.rebalanced"})
@@ -60,6 +64,9 @@ class Notification:
             "execution.failed": "Execution failed",
             "position.unwound": "Long unwound",
             "bot.tick_failed": "Tick failed",
+            "deposit.no_gas": "Deposit waiting: no ETH for gas",
+            "deposit.not_credited": "Deposit not credited",
+            "deposit.failed": "Deposit transfer failed",
             "position.opened": "Position opened",
             "position.closed": "Position closed",
             "position.reduced": "Position reduced",

@@ -27,8 +27,10 @@ they change and restores both when built, quietly (their events were written whe
 so a restart keeps them. `reconfigure` swaps the thresholds; nobody assigns them from outside.
 
 "Why can't a position be opened now?" is answered here and nowhere else: `entry_blockers()` (every
-reason, for an automatic entry and the dashboard) and `manual_refusal()` (the operator's own
-blockers, for an open asked for by hand, which may proceed while breakers only reduce risk).
+reason, for an automatic entry and the dashboard) and `manual_refusal()` (the sentence that refuses
+an open asked for by hand). Both ask the same blockers: a manual open is refused whenever an
+automatic one would be (reducing, a price divergence, a venue outage, a negative forecast, as well as
+a halt, a pause or the kill switch); the operator's own causes are named first.
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def _when(text: Any) -> datetime:
 
 
 class Cause(StrEnum):
-    """Why entries are blocked; the operator's own causes (not REDUCING) also stop a manual open."""
+    """Why entries are blocked (every cause stops automatic and manual opens alike)."""
 
     HALTED = "halted"
     REDUCING = "reducing"
@@ -142,6 +144,8 @@ class EntryBlocker:
             return "trading is halted; resume it before opening"
         if self.cause is Cause.PAUSED:
             return "the bot is paused; resume it before opening"
+        if self.cause is Cause.REDUCING:
+            return f"the risk engine blocks new entries ({self.reason})"
         path = kill_switch.path if kill_switch is not None else "the kill switch file"
         return f"the kill switch is engaged ({path} exists)"
 
@@ -275,11 +279,10 @@ class RiskEngine:
         return tuple(blockers)
 
     def manual_refusal(self) -> str | None:
-        """Why an open asked for by hand is refused now (halt, pause, kill switch), or None."""
-        for blocker in self.entry_blockers():
-            if blocker.cause is not Cause.REDUCING:
-                return blocker.refusal(self.kill_switch)
-        return None
+        """Why an open asked for by hand is refused now, or None: the same blockers as an automatic
+        entry, the operator's own (halt, pause, kill switch) named before the breakers'."""
+        blockers = sorted(self.entry_blockers(), key=lambda b: b.cause is Cause.REDUCING)
+        return blockers[0].refusal(self.kill_switch) if blockers else None
 
     # ------------------------------------------------------------------ the tick
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> RiskDecision:

@@ -24,6 +24,7 @@ from shared.transaction_policy import (
     USDC_ARBITRUM,
     USDC_MINT,
     TransactionRejected,
+    WithdrawalAddresses,
 )
 from shared.transaction_policy import TransactionPolicy as _SharedPolicy
 from shared.transaction_policy import TransactionValidator as _SharedValidator
@@ -66,12 +67,23 @@ class TransactionValidator(_SharedValidator):
 
 
 class ValidatingSigner:
-    """A `Signer` that validates every payload with `validator` before `inner` signs it."""
+    """A `Signer` that validates every payload with `validator` before `inner` signs it.
 
-    def __init__(self, inner: Signer, validator: _SharedValidator, owner: str | None = None) -> None:
+    `withdrawal`: the user's registered withdrawal addresses, as the control plane says they are usable
+    now (none by default: the bot's everyday signer sends money nowhere but its own accounts and the
+    venues; the withdrawal desk makes one with the address for a confirmed withdrawal)."""
+
+    def __init__(
+        self,
+        inner: Signer,
+        validator: _SharedValidator,
+        owner: str | None = None,
+        withdrawal: WithdrawalAddresses | None = None,
+    ) -> None:
         self.inner = inner
         self.validator = validator
         self._owner = owner
+        self._withdrawal = withdrawal
 
     @property
     def owner(self) -> str:
@@ -91,7 +103,9 @@ class ValidatingSigner:
 
     async def sign_typed_data(self, typed_data: dict[str, Any]) -> dict[str, Any]:
         self._guard(
-            lambda: self.validator.check_typed_data(typed_data, owner_evm=self.inner.evm_address),
+            lambda: self.validator.check_typed_data(
+                typed_data, owner_evm=self.inner.evm_address, withdrawal=self._withdrawal
+            ),
             "typed_data",
         )
         return await self.inner.sign_typed_data(typed_data)

@@ -26,11 +26,13 @@ from pydantic import SecretStr
 
 from shared.logging import get_logger, register_secret
 from shared.transaction_policy import TransactionRejected
+from tenant_bot.signing.withdrawal_address import RegisteredAddress
 from tenant_bot.tls import ssl_context
 
 log = get_logger("tenant_bot.signing.broker")
 
 SIGN_PATH = "/internal/sign"
+WITHDRAWAL_ADDRESS_PATH = "/internal/withdrawal-address"
 TENANT_HEADER = "X-Basis-Tenant"
 # Failures to connect are retried after these pauses (seconds); anything after the send is not.
 CONNECT_RETRY_DELAYS = (0.2, 0.5, 1.0)
@@ -128,13 +130,30 @@ class BrokerSigner:
         except (KeyError, ValueError):
             raise BrokerError("the signing broker's answer has no raw transaction") from None
 
+    # ------------------------------------------------------------------ withdrawals
+    async def registered_withdrawal_address(self) -> RegisteredAddress | None:
+        """The user's registered EVM withdrawal address as the control plane keeps it (a read; the
+        broker checks a withdrawal's signature against the same book)."""
+        try:
+            response = await self._http.get(self.url + WITHDRAWAL_ADDRESS_PATH, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise BrokerUnavailable(
+                f"the control plane at {self.url} cannot be reached ({type(exc).__name__})"
+            ) from None
+        evm = self._answer(response, "withdrawal-address").get("evm")
+        if not isinstance(evm, dict) or not isinstance(evm.get("address"), str):
+            return None
+        return RegisteredAddress(
+            evm["address"], usable=bool(evm.get("usable")), usable_at=evm.get("usable_at")
+        )
+
     # ------------------------------------------------------------------ transport
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token.get_secret_value()}", TENANT_HEADER: self.tenant_id}
+
     async def _sign(self, kind: str, payload: Any, address: str) -> dict[str, Any]:
         body = {"kind": kind, "address": address, "payload": payload}
-        headers = {
-            "Authorization": f"Bearer {self._token.get_secret_value()}",
-            TENANT_HEADER: self.tenant_id,
-        }
+        headers = self._headers()
         for attempt, delay in enumerate((*CONNECT_RETRY_DELAYS, None)):
             try:
                 response = await self._http.post(self.url + SIGN_PATH, json=body, headers=headers)

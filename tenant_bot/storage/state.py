@@ -1,7 +1,8 @@
 """Small pieces of state that must survive a restart, by key (table `state`): the one way to keep them.
 
 Who owns which key: the risk engine `halted` and `pause` (the trading state), the preferences
-`settings` and `presets`, the observer `lst_references`. Values are JSON.
+`settings` and `presets`, the deposit bridge `deposits` (its journal of bridge transfers,
+tenant_bot/execution/deposits.py). Values are JSON.
 """
 
 from __future__ import annotations

@@ -12,5 +12,5 @@ bot shows or trades on can be tested by hand.
   walks, `PositionSizer` and `hedge_size_for`.
 - `fills`: the delta check between the two legs once the hedge has filled.
 - `exposure`: drift between the legs and the short's distance to liquidation (one place for both).
-- `lst`: `LstMonitor`, the discount of an LST against its fair (staking-accrued) SOL rate.
+- `lst`: `LstMonitor`, the discount of an LST against its stake pool's fair SOL rate.
 """

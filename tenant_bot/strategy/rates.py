@@ -51,9 +51,12 @@ class RatesSnapshot:
     predicted_funding: FundingRate | None
     funding_history: tuple[FundingRate, ...]  # recent settled rates, oldest first
     lending: tuple[LendingRate, ...]
-    staking: dict[Asset, Apy] = field(default_factory=dict)  # LST staking yields; SOL absent or zero
-    # SOL per LST token, as the market prices it (the fair rate is `lst.LstMonitor`'s business).
+    # LST staking yields, from each stake pool's last epoch; SOL and LSTs without a readable pool absent.
+    staking: dict[Asset, Apy] = field(default_factory=dict)
+    # SOL per LST token, as the market prices it (Asgard's token prices): what the depeg watch checks.
     lst_sol_rates: dict[Asset, Decimal] = field(default_factory=dict)
+    # SOL per LST token at its stake pool's exchange rate (total lamports / pool tokens): its fair value.
+    lst_fair_rates: dict[Asset, Decimal] = field(default_factory=dict)
     prices: dict[str, Decimal] = field(default_factory=dict)  # {"hyperliquid_mark": …, "asgard": …}
 
     def __post_init__(self) -> None:
@@ -67,6 +70,13 @@ class RatesSnapshot:
             if rate.protocol is protocol and rate.asset is asset:
                 return rate
         return None
+
+    def sol_per_token(self, asset: Asset) -> Decimal | None:
+        """The SOL one token of `asset` is worth, for sizing the hedge and valuing the long: 1 for SOL;
+        for an LST its pool's fair value, or the market rate when its pool is not read (mSOL, INF)."""
+        if not asset.is_lst:
+            return Decimal(1)
+        return self.lst_fair_rates.get(asset, self.lst_sol_rates.get(asset))
 
     def staking_for(self, asset: Asset) -> Apy:
         """The staking yield of the long collateral: zero for SOL or an LST with no reported yield."""

@@ -177,6 +177,21 @@ def hedge_size_for(
     return sol.quantize(lot_size(sz_decimals), rounding=ROUND_HALF_EVEN)
 
 
+def hedge_leverage(leverage: Decimal, max_leverage: int) -> int:
+    """The leverage to set on Hyperliquid for a position sized at `leverage` (which moves in 0.1 steps).
+
+    Hyperliquid's `updateLeverage` takes a whole number, and an order needs initial margin of
+    notional / that number. The short is sized as margin × `leverage`, so rounding down (2.5 → 2)
+    asks for more margin than the leg holds and the hedge is refused; rounding up asks for less. In
+    cross margin a higher setting changes only the initial margin, not the liquidation price.
+    Refused when the perp's `max_leverage` is below `leverage`: that hedge cannot be margined.
+    """
+    whole = int(leverage.to_integral_value(rounding=ROUND_CEILING))
+    if whole > max_leverage:
+        raise ValueError(f"Hyperliquid allows at most {max_leverage}x on this perp, not {leverage}x")
+    return max(whole, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class SizingConfig:
     """Limits on one position. Notional figures are per leg (USD)."""

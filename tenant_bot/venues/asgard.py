@@ -1,6 +1,7 @@
 """The bot's client of Asgard's margin-trading API (LONG SOL/LST against a USDC debt).
 
-Flow, as Asgard documents it: build (`/create-position`, `/close-position`, `/position/partial-close`)
+Flow, as Asgard documents it: build (`/create-position`, `/close-position`, `/position/partial-close`,
+`/position/deleverage`)
 → check and sign the owner's slot locally (`sign`) → submit the build's answer with `signedTxs`
 replaced (`submit`). The transaction id (the first signature) is known before anything is sent, so
 the execution layer writes it down first and resolves a lost answer by the signature's status on
@@ -72,6 +73,7 @@ SUBMIT_PATHS = {
     "open": "/submit-create-position-tx",
     "close": "/submit-close-position-tx",
     "partial_close": "/submit-position-update-tx",
+    "deleverage": "/submit-position-update-tx",
 }
 
 
@@ -107,8 +109,9 @@ def update_submit_body(
         ("lendingApyAtUpdate", "lendingApyAtClose"),
         ("borrowingApyAtUpdate", "borrowingApyAtClose"),
     ):
-        if answer.get(source) is not None:
-            body[field_name] = answer[source]
+        value = answer[field_name] if answer.get(field_name) is not None else answer.get(source)
+        if value is not None:
+            body[field_name] = value
     return body
 
 
@@ -353,6 +356,13 @@ class AsgardClient:
 
     async def _with_health(self, owner: str, records: list[dict[str, Any]]) -> list[AsgardPosition]:
         refreshed = await self._refreshed(records) if records else {}
+        # A position the answer left out is unknown, not unhealthy: ask for each one alone, once;
+        # one still missing keeps `health_factor=None` (which closes nothing) until the next refresh.
+        for record in records:
+            if record["positionPda"] not in refreshed:
+                refreshed.update(await self._refreshed([record]))
+                if record["positionPda"] not in refreshed:
+                    log.warning("asgard refresh left a position out", position=record["positionPda"])
         out = []
         for record in records:
             position = parse_position(record, refreshed.get(record["positionPda"]))
@@ -416,6 +426,26 @@ class AsgardClient:
             "useDirectRoute": False,
         }
         return await self._build("close", "/close-position", body)
+
+    async def build_deleverage(
+        self, owner: str, position_id: str, target_leverage: Decimal, *, slippage_bps: int = 50
+    ) -> BuiltTransaction:
+        """Sell token A to repay debt until the leverage is `target_leverage` (≥ 1, below the current);
+        the equity stays in the position, so the health factor rises. Kamino and Drift only."""
+        if target_leverage < 1:
+            raise ValueError("target leverage must be at least 1")
+        record = await self._record(owner, position_id)
+        body = {
+            "protocol": int(record["protocol"]),
+            "walletPubkey": owner,
+            "positionPDA": position_id,
+            "targetLeverage": _wire_number(target_leverage),
+            "jitoTipLamport": self.jito_tip_lamports,
+            "slippageBps": slippage_bps,
+            "useDirectRoute": False,
+        }
+        answer = await self._build_answer("/position/deleverage", body)
+        return txs.decode_built("deleverage", update_submit_body(body, record, answer))
 
     async def build_partial_close(
         self, owner: str, position_id: str, fraction: Decimal, *, slippage_bps: int = 50

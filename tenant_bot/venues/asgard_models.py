@@ -7,6 +7,8 @@ through a float.
 Field sources (Asgard's public API doc; fields the doc calls unstable are optional here):
 - `healthFactor` is a *percentage* on the wire ("40.94 means the collateral price can drop ~40.94%");
   it is stored here as a fraction (0.4094), the unit every other ratio in Basis uses.
+- LST staking yields are not read here: Asgard does not document them; they come from the stake
+  pools' own accounts (`tenant_bot.chain.stake_pools`).
 - `capacity_usd` of a market is `tokenBMaxBorrowCapacity`: the USDC that can still be borrowed from
   that source. A long borrows USDC, so that is what caps the size of a new position.
 """
@@ -74,7 +76,6 @@ class AsgardMarket:
     liquidation_ltv: Decimal | None  # tokenALiquidationThreshold, when the API gives it (unstable field)
     capacity_usd: Decimal | None  # tokenBMaxBorrowCapacity: USDC still borrowable from this source
     is_active: bool = True
-    staking_apy: Apy | None = None  # LSTs: staking yield, when the API reports it apart from supply_apy
     deposit_capacity: Decimal | None = None  # tokenAMaxDepositCapacity, in whole token A units
     token_a_bank: str = ""
     token_b_bank: str = ""
@@ -102,7 +103,7 @@ class BuiltTransaction:
     bundle) and what goes back at submit. Nothing else of a build answer is read: Asgard documents
     only `signedTxs` ("structure varies by protocol"); the blockhash is the one inside each message."""
 
-    kind: str  # "open" | "close" | "partial_close"
+    kind: str  # "open" | "close" | "partial_close" | "deleverage"
     # The body submitted with `signedTxs` replaced: the build's answer echoed back (open, close), or
     # the documented `/submit-position-update-tx` body (partial close).
     payload: dict[str, Any]
@@ -143,7 +144,9 @@ class AsgardPosition:
     collateral_usdc: Decimal | None  # USDC put in at open (None when collateral was token A)
     debt_usdc: Decimal  # USDC owed now (with interest)
     entry_price: Decimal | None
-    health_factor: Decimal  # fraction the collateral price can fall before liquidation; ≤ 0 liquidatable
+    # Fraction the collateral price can fall before liquidation; ≤ 0 liquidatable. None: unknown (no
+    # refresh answered for it), which closes nothing: an outage never closes.
+    health_factor: Decimal | None
     liquidation_price: Decimal | None
     opened_at_ms: int | None
     is_open: bool
@@ -208,7 +211,6 @@ def parse_markets(body: dict[str, Any], usdc_mint: str) -> list[AsgardMarket]:
                 protocol = Protocol(int(src["lendingProtocol"]))
             except (KeyError, ValueError, TypeError):
                 continue  # a protocol this client does not know
-            staking = dec(src.get("tokenAStakingApyRate"))
             out.append(
                 AsgardMarket(
                     protocol=protocol,
@@ -219,7 +221,6 @@ def parse_markets(body: dict[str, Any], usdc_mint: str) -> list[AsgardMarket]:
                     liquidation_ltv=dec(src.get("tokenALiquidationThreshold")),
                     capacity_usd=dec(src.get("tokenBMaxBorrowCapacity")),
                     is_active=bool(src.get("isActive", True)),
-                    staking_apy=None if staking is None else Apy(staking),
                     deposit_capacity=dec(src.get("tokenAMaxDepositCapacity")),
                     token_a_bank=str(src.get("tokenABank", "")),
                     token_b_bank=str(src.get("tokenBBank", "")),
@@ -305,8 +306,7 @@ def parse_position(record: dict[str, Any], refreshed: dict[str, Any] | None) -> 
         collateral_usdc=collateral,
         debt_usdc=debt or Decimal(0),
         entry_price=dec(record.get("tokenAEntryPriceUSD")),
-        # Without a refresh the health is unknown: 0 makes an unknown look dangerous, never safe.
-        health_factor=health if health is not None else Decimal(0),
+        health_factor=health,
         liquidation_price=liquidation_price,
         opened_at_ms=iso_to_ms(record.get("openedAt")),
         is_open=is_open,

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from shared.logging import get_logger
+from shared.networks import NETWORKS, Network
 from shared.rates import FundingRate
 from shared.retry import RetryPolicy, send_with_retry
 from tenant_bot.signing.signer import Signer
@@ -36,9 +37,11 @@ from tenant_bot.venues.hyperliquid_delivery import (
     envelope,
 )
 from tenant_bot.venues.hyperliquid_models import (
+    CANDLE_INTERVALS,
     AssetContext,
     Book,
     BookLevel,
+    Candle,
     FeeRates,
     Fill,
     FundingPayment,
@@ -55,6 +58,7 @@ from tenant_bot.venues.hyperliquid_models import (
     outcome_from_status,
     parse_asset_contexts,
     parse_book,
+    parse_candles,
     parse_fee_rates,
     parse_fill,
     parse_funding_payment,
@@ -93,6 +97,7 @@ PAGE = 500  # the venue answers time ranges 500 rows at a time
 RATE_LIMIT_COOLDOWN_S = 5.0
 RATE_LIMIT_COOLDOWN_MAX_S = 60.0
 USD_CLASS_TRANSFER_TYPE = "HyperliquidTransaction:UsdClassTransfer"
+WITHDRAW_TYPE = "HyperliquidTransaction:Withdraw"
 
 T = TypeVar("T")
 
@@ -103,14 +108,15 @@ class HyperliquidClient:
         base_url: str,
         signer: Signer | None = None,
         *,
-        mainnet: bool = False,
+        network: Network = NETWORKS["devnet"],
         timeout: float = 5.0,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         address: str | None = None,
     ) -> None:
         self._signer = signer
-        self._mainnet = mainnet
+        # How actions are signed (L1 source, hyperliquidChain): the network's, never the URL's.
+        self._network = network
         self._retry = retry or RetryPolicy()
         # Reads are not retried on 429: they wait out the cool-down (see `_info`).
         self._read_retry = replace(self._retry, retry_status=self._retry.retry_status - {429})
@@ -136,8 +142,8 @@ class HyperliquidClient:
         return self._address
 
     @property
-    def mainnet(self) -> bool:
-        return self._mainnet
+    def network(self) -> Network:
+        return self._network
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -229,6 +235,16 @@ class HyperliquidClient:
                 return out
             start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
 
+    async def candles(self, coin: str, interval: str, start_ms: int) -> list[Candle]:
+        """Candles of `coin`'s mark from `start_ms` to the venue's now, oldest first. One request: the
+        venue keeps its 5,000 most recent candles; its weight is 20 plus 1 per 60 candles answered.
+        `endTime` is optional on the venue (nullish in @nktkas/hyperliquid's schema) and left out, so
+        the candle in progress is always included whatever this host's clock says."""
+        if interval not in CANDLE_INTERVALS:
+            raise ValueError(f"unknown candle interval {interval!r}; use {', '.join(CANDLE_INTERVALS)}")
+        req = {"coin": coin, "interval": interval, "startTime": start_ms}
+        return parse_candles(await self._info({"type": "candleSnapshot", "req": req}))
+
     async def predicted_funding(self, coin: str) -> FundingRate | None:
         """The venue's prediction of its own next rate ("HlPerp"), with the interval it states."""
         return parse_predicted_funding(await self._info({"type": "predictedFundings"}), coin)
@@ -267,6 +283,31 @@ class HyperliquidClient:
             if len(page) < PAGE:
                 return out
             # Several coins settle at the same stamp: restart at it and drop what was seen.
+            next_start = int(page[-1]["time"])
+            start = next_start if next_start > start else next_start + 1
+
+    async def ledger_updates(self, start_ms: int, address: str | None = None) -> list[dict[str, Any]]:
+        """Deposits, withdrawals and transfers since `start_ms` (`userNonFundingLedgerUpdates`: each
+        `{"time": ms, "hash": "0x…", "delta": {"type": "deposit" | "withdraw" | …, "usdc": "…", …}}`),
+        oldest first, every page of it."""
+        user = address or self.address
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[int, str, str]] = set()
+        start = start_ms
+        while True:
+            page = await self._info({"type": "userNonFundingLedgerUpdates", "user": user, "startTime": start})
+            if not isinstance(page, list):
+                raise HyperliquidError("userNonFundingLedgerUpdates: the answer is not a list")
+            for row in page:
+                if not isinstance(row, dict) or not isinstance(row.get("delta"), dict):
+                    continue
+                delta = json.dumps(row["delta"], sort_keys=True)
+                key = (int(row.get("time", 0)), str(row.get("hash")), delta)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(row)
+            if len(page) < PAGE:
+                return out
             next_start = int(page[-1]["time"])
             start = next_start if next_start > start else next_start + 1
 
@@ -470,8 +511,8 @@ class HyperliquidClient:
             "toPerp": bool(to_perp),
             "nonce": nonce,
             # The chain the wallet signs on; any works. Hyperliquid's own chain name stops replays.
-            "signatureChainId": "0xa4b1" if self._mainnet else "0x66eee",
-            "hyperliquidChain": "Mainnet" if self._mainnet else "Testnet",
+            "signatureChainId": self._network.signature_chain_id,
+            "hyperliquidChain": self._network.hyperliquid_chain,
         }
         from hyperliquid.utils.signing import USD_CLASS_TRANSFER_SIGN_TYPES, user_signed_payload
 
@@ -484,6 +525,34 @@ class HyperliquidClient:
         await self._sender.deliver(
             envelope(action, nonce, signature), what="usdClassTransfer", nonce=nonce, cloid=None, parse=parse
         )
+
+    async def withdraw(self, destination: str, amount: Decimal, *, signer: Signer | None = None) -> int:
+        """withdraw3: `amount` USDC leaves the perp balance for `destination` on Arbitrum, less the
+        venue's 1 USDC fee. `signer`: one that knows the registered withdrawal address (the client's
+        own refuses any destination but the wallet itself). Returns the nonce (the ledger entry's)."""
+        if amount <= 0:
+            raise ValueError("a withdrawal amount is positive")
+        nonce = self._next_nonce()
+        action = {
+            "type": "withdraw3",
+            "hyperliquidChain": self._network.hyperliquid_chain,
+            "signatureChainId": self._network.signature_chain_id,
+            "destination": destination,
+            "amount": wire_number(amount),
+            "time": nonce,
+        }
+        from hyperliquid.utils.signing import WITHDRAW_SIGN_TYPES, user_signed_payload
+
+        payload = user_signed_payload(WITHDRAW_TYPE, WITHDRAW_SIGN_TYPES, dict(action))
+        signature = await (signer or self._require_signer()).sign_typed_data(payload)
+
+        def parse(data: Any) -> None:
+            accepted(data)
+
+        await self._sender.deliver(
+            envelope(action, nonce, signature), what="withdraw3", nonce=nonce, cloid=None, parse=parse
+        )
+        return nonce
 
     # ------------------------------------------------------------------ signing and delivery
     def _require_signer(self) -> Signer:
@@ -501,7 +570,9 @@ class HyperliquidClient:
         the signer is shown the action itself and computes the hash it signs."""
         signer = self._require_signer()
         nonce = self._next_nonce()
-        return nonce, await signer.sign_hyperliquid_l1(action, nonce, mainnet=self._mainnet)
+        return nonce, await signer.sign_hyperliquid_l1(
+            action, nonce, mainnet=self._network.hyperliquid_mainnet
+        )
 
     async def _write_l1(
         self,

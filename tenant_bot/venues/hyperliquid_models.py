@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -339,3 +340,47 @@ def average_fill(fills: list[Fill]) -> tuple[Decimal, Decimal | None]:
         return Decimal(0), None
     notional = sum((f.sz * f.px for f in fills), Decimal(0))
     return size, notional / size
+
+
+# candleSnapshot's interval names (gitbook "Info endpoint"), with their length; the dashboard offers these.
+CANDLE_INTERVALS: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+    "1d": timedelta(days=1),
+}
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One candle of `candleSnapshot`: opened at `open_ms`, closing at `close_ms` (the venue's `t`, `T`,
+    ms), prices in USD and volume in coin units, over `interval` (one of `CANDLE_INTERVALS`)."""
+
+    open_ms: int
+    close_ms: int
+    interval: str
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+def parse_candles(answer: list[Any]) -> list[Candle]:
+    """`candleSnapshot` rows, oldest first."""
+    out = [
+        Candle(
+            open_ms=int(c["t"]),
+            close_ms=int(c["T"]),
+            interval=str(c["i"]),
+            open=_d(c["o"]),
+            high=_d(c["h"]),
+            low=_d(c["l"]),
+            close=_d(c["c"]),
+            volume=_d(c["v"]),
+        )
+        for c in answer
+    ]
+    return sorted(out, key=lambda c: c.open_ms)

@@ -1,9 +1,10 @@
 """Sign-in to a ready dashboard, as a new user lives it: a devnet and `basis serve` (process
-runtime, SQLite) on loopback ports; for each of USERS fresh emails: initiate, read the code from
-the devnet mailbox, verify (t0 = the verify answer arrived), then poll `/app/api/v1/status`
+runtime, SQLite) on loopback ports; for each of USERS fresh emails, as the portal page does: the
+code sent through the devnet's Privy, read from the devnet mailbox and checked there, the access
+token posted to the control plane (t0 = its answer arrived), then poll `/app/api/v1/status`
 through the proxy with the session cookie until it answers 200 with the bot's data (t1), and
 check that `/app/` serves the dashboard page. Reported: median and p90 of t1 - t0, how long the
-verify request itself took (Privy round trips, the two wallets, provisioning), and the resident
+code check and session took (Privy's check, the token's, the two wallets, provisioning), and the resident
 memory of one bot left idle for IDLE_SECONDS. The control plane keeps a pre-imported spare bot, as
 `basis serve` does by default (the users come one after another, so some find the next spare still
 importing); the same run without spares (BASIS_CP_BOT_SPARE=false) gives the cold start beside it.
@@ -28,6 +29,7 @@ import httpx
 from tests.bench.control_plane import port_block, start_control_plane
 from tests.bench.results import Figure, median, percentile
 from tests.support.devnet import DevnetProcess, start_devnet
+from tests.support.privy_page import latest_code, privy_headers
 
 USERS = 7
 # As often as a browser might poll; much more often and the polling itself slows the start (2 cores).
@@ -72,21 +74,28 @@ def _env(dn: DevnetProcess, root: Path, port: int) -> dict[str, str]:
 
 
 def _sign_up(client: httpx.Client, dn: DevnetProcess, email: str) -> tuple[float, float, str]:
-    """(t0 as perf_counter, seconds the verify request took, tenant id) for one new user."""
+    """(t0 as perf_counter, seconds from the code's check to the session, tenant id) for one new user,
+    signed in as the portal page does: the code through Privy from the page's origin, then the
+    access token posted to the control plane."""
     csrf = client.get("/api/v1/auth/csrf").json()["csrf_token"]
-    r = client.post("/api/v1/auth/privy/initiate", json={"email": email}, headers={"X-CSRF-Token": csrf})
-    if r.status_code != 202:
-        raise RuntimeError(f"initiate answered {r.status_code}: {r.text}")
-    code = dn.admin("GET", "/mailbox", params={"email": email}).json()["messages"][-1]["code"]
-    started = time.perf_counter()
+    origin = str(client.base_url).rstrip("/")
+    with httpx.Client(base_url=dn.url("privy"), headers=privy_headers(dn, origin), timeout=30) as privy:
+        r = privy.post("/api/v1/passwordless/init", json={"email": email})
+        if r.status_code != 200:
+            raise RuntimeError(f"Privy's passwordless/init answered {r.status_code}: {r.text}")
+        code = latest_code(dn, email)
+        started = time.perf_counter()
+        r = privy.post("/api/v1/passwordless/authenticate", json={"email": email, "code": code})
+        if r.status_code != 200:
+            raise RuntimeError(f"Privy's passwordless/authenticate answered {r.status_code}: {r.text}")
     r = client.post(
-        "/api/v1/auth/privy/verify",
-        json={"email": email, "code": code, "remember": False},
+        "/api/v1/auth/privy/session",
+        json={"access_token": r.json()["token"], "remember": False},
         headers={"X-CSRF-Token": csrf},
     )
     t0 = time.perf_counter()
     if r.status_code != 200:
-        raise RuntimeError(f"verify answered {r.status_code}: {r.text}")
+        raise RuntimeError(f"the session request answered {r.status_code}: {r.text}")
     body = r.json()
     if not body["is_new"] or not body["tenant_id"]:
         raise RuntimeError(f"expected a new user with a tenant, got {body}")
@@ -224,7 +233,7 @@ def _measure(dn: DevnetProcess, port: int, data_root: Path) -> list[Figure]:
         Figure("signin", "verified code → ready dashboard (process) p90", p90, "s", note=note),
         Figure(
             "signin",
-            "verify request (Privy, two wallets, provisioning) median",
+            "code check to session (Privy, token, two wallets, provisioning) median",
             median(verify),
             "s",
             note=note,

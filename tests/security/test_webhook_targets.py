@@ -105,6 +105,7 @@ async def test_private_webhook_targets_are_refused_at_delivery(devnet: DevnetPro
         server_secret=SecretStr("delivery-test-secret-0123456789"),
         hyperliquid_url=devnet.url("hyperliquid"),
         asgard_url=devnet.url("asgard"),
+        asgard_api_key=SecretStr("test-key"),  # required on testnet (shared/networks.py)
         solana_rpc_url=devnet.url("solana"),
         arbitrum_rpc_url=devnet.url("arbitrum"),
     )

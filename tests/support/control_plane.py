@@ -1,7 +1,7 @@
 """A real `basis serve` control plane as a process of its own, for the broker, CLI, security and
 container tests: on free loopback ports (its public listener at `url`, the signing broker's internal one at
-`internal_url`), in front of a devnet, and users signed in through its auth API with the codes the
-devnet's mailbox received."""
+`internal_url`), in front of a devnet, and users signed in as the portal page does (the code through
+the devnet's Privy, read from its mailbox; the access token posted to the control plane)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
 from shared.launch import bot_token
 from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.privy_page import sign_in_through_privy
 from tests.support.tenants import kill_all, settings_env, settings_for
 
 
@@ -129,15 +130,7 @@ class ControlPlane:
     def sign_in(self, name: str) -> SignedIn:
         email = f"{name}-{secrets.token_hex(4)}@example.com"
         client = httpx.Client(base_url=self.url, timeout=60)
-        csrf = client.get("/api/v1/auth/csrf").json()["csrf_token"]
-        r = client.post("/api/v1/auth/privy/initiate", json={"email": email}, headers={"X-CSRF-Token": csrf})
-        assert r.status_code == 202, r.text
-        mail = self.dn.admin("GET", "/mailbox", params={"email": email}).json()["messages"]
-        r = client.post(
-            "/api/v1/auth/privy/verify",
-            json={"email": email, "code": str(mail[-1]["code"])},
-            headers={"X-CSRF-Token": csrf},
-        )
+        r = sign_in_through_privy(client, self.dn, email)  # as the portal page does
         assert r.status_code == 200, r.text
         answer = r.json()
         user = SignedIn(email, client, answer["csrf_token"], answer["user_id"], answer["tenant_id"])

@@ -110,6 +110,9 @@ class PortTaken(RuntimeError):
     """Another process took one of the ports between choosing the block and binding it."""
 
 
+TEST_PAGE_ORIGINS = "http://127.0.0.1:*"
+
+
 def start_devnet(
     *,
     seed: int = 7,
@@ -119,11 +122,14 @@ def start_devnet(
     extra: list[str] | None = None,
     timeout: float = 60.0,
     hyperliquid_weight: int = TEST_HYPERLIQUID_WEIGHT,
+    hyperliquid_network: str = "testnet",
 ) -> DevnetProcess:
+    """`hyperliquid_network` "mainnet": the Hyperliquid emulator verifies signatures as mainnet."""
     # A free block can be taken by another process before the devnet binds it: pick another.
     for attempt in range(5):
         try:
-            return _start_devnet(seed, speed, scenario, only, extra, timeout, hyperliquid_weight)
+            more = [*(extra or []), "--hyperliquid-network", hyperliquid_network]
+            return _start_devnet(seed, speed, scenario, only, more, timeout, hyperliquid_weight)
         except PortTaken:
             if attempt == 4:
                 raise
@@ -156,6 +162,10 @@ def _start_devnet(
         scenario,
         "--hyperliquid-weight-per-minute",
         str(hyperliquid_weight),
+        # Control planes under test take random loopback ports: their pages' origins are all allowed
+        # on Privy's client API; other origins are refused (devnet/privy/origins.py).
+        "--privy-allowed-origin",
+        TEST_PAGE_ORIGINS,
     ]
     if only:
         cmd += ["--only", ",".join(only)]

@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -21,7 +20,10 @@ from orchestrator.listeners import ControlPlaneServer, bind, listener_limits
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from tests.support.devnet import DevnetProcess
+from tests.support.privy_page import latest_code, mailbox
 from tests.support.tenants import kill_all, settings_for
+
+__all__ = ["InProcessControlPlane", "Listeners", "latest_code", "loopback_sockets", "mailbox"]
 
 
 def loopback_sockets() -> tuple[socket.socket, socket.socket]:
@@ -103,19 +105,3 @@ class InProcessControlPlane:
             headers={"X-Basis-Token": upstream.token.get_secret_value()},
             timeout=15,
         )
-
-
-def mailbox(devnet: DevnetProcess, email: str) -> list[dict[str, Any]]:
-    """The devnet's messages to `email`, newest first."""
-    return devnet.admin("GET", "/mailbox", params={"email": email}).json()["messages"]  # type: ignore[no-any-return]
-
-
-def latest_code(devnet: DevnetProcess, email: str, seen: int = 0) -> str:
-    """The code of the newest message to `email`, once more than `seen` messages have arrived."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        messages = mailbox(devnet, email)
-        if len(messages) > seen:
-            return str(messages[0]["code"])
-        time.sleep(0.1)
-    raise AssertionError(f"no new code arrived for {email}")

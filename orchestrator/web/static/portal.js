@@ -289,8 +289,55 @@ function localEmailProblem(value) {
   return "";
 }
 
+/* Sign-in follows Privy's supported path: Privy's own browser SDK (bundled as static/privy-sdk.js
+   from portal-sdk/, loaded on first use) sends and checks the code against Privy's auth
+   API from this page's origin; the control plane gets only the access token and verifies it. */
+let privyClientPromise = null;
+
+function privy() {
+  if (!privyClientPromise) {
+    privyClientPromise = (async () => {
+      const cfg = await api("api/v1/auth/privy/config");
+      if (!cfg.ok) throw { status: cfg.status, error: detailText(cfg) };
+      const { privyClient } = await import("./privy-sdk.js");
+      return privyClient(cfg.data.app_id, cfg.data.auth_url);
+    })();
+    privyClientPromise.catch(() => {
+      privyClientPromise = null; // try again on the next click
+    });
+  }
+  return privyClientPromise;
+}
+
+/** A call through Privy's SDK answered like `api()`: `{ok, status, data, headers}`, never throws. */
+async function viaPrivy(call) {
+  try {
+    return { ok: true, status: 200, data: await call(await privy()), headers: new Headers() };
+  } catch (err) {
+    const status = err && typeof err.status === "number" ? err.status : 0;
+    let detail;
+    if (status === 429) detail = "Too many attempts; wait a few minutes and try again.";
+    else if (err && err.code === "invalid_credentials")
+      detail = "That code is wrong or has expired; check the latest email or send a new code.";
+    else if (status === 0 && !(err && err.error))
+      detail = "The sign-in service cannot be reached; check your connection and try again.";
+    else detail = (err && (err.error || err.message)) || `Sign-in failed (${status}).`;
+    return { ok: false, status, data: { detail }, headers: new Headers() };
+  }
+}
+
 async function sendCode(email) {
-  return api("api/v1/auth/privy/initiate", { method: "POST", body: { email } });
+  return viaPrivy((client) => client.auth.email.sendCode(email));
+}
+
+/** The code checked by Privy, then its access token handed to the control plane for a session. */
+async function signInWithCode(email, code, remember) {
+  const login = await viaPrivy(async (client) => {
+    await client.auth.email.loginWithCode(email, code);
+    return client.getAccessToken();
+  });
+  if (!login.ok) return login;
+  return api("api/v1/auth/privy/session", { method: "POST", body: { access_token: login.data, remember } });
 }
 
 async function onEmailSubmit(ev) {
@@ -318,7 +365,7 @@ async function onEmailSubmit(ev) {
     }
     error.textContent = "";
     input.removeAttribute("aria-invalid");
-    state.email = r.data.email || email;
+    state.email = email;
     openCode();
   } finally {
     state.busy = false;
@@ -449,10 +496,7 @@ async function onCodeSubmit(ev) {
   state.busy = true;
   $("#code-submit").disabled = true;
   try {
-    const r = await api("api/v1/auth/privy/verify", {
-      method: "POST",
-      body: { email: state.email, code: value, remember: $("#remember").checked },
-    });
+    const r = await signInWithCode(state.email, value, $("#remember").checked);
     if (!r.ok) {
       error.textContent = detailText(r); // the server's own sentence: wrong, expired, too many tries
       clearCode();

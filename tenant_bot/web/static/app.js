@@ -293,6 +293,7 @@ function setLeverage(value, { fetch = true } = {}) {
 
 function renderStatus(s) {
   state.status = s;
+  renderDeposits(s.deposits);
   const pill = $("#trading-state");
   let text = "Active";
   let level = "ok";
@@ -319,6 +320,81 @@ function renderStatus(s) {
   $("#btn-resume").hidden = !stoppable;
   setText($('[data-s="tick"]'), ago(s.last_tick_at));
   renderOpenButton();
+}
+
+/* ---------------------------------------------------------------- deposits and withdrawals */
+
+const DEPOSIT_STATES = {
+  signed: "sending",
+  sent: "sent",
+  bridging: "in flight",
+  credited: "credited",
+  failed: "failed, nothing moved",
+};
+
+function renderDeposits(d) {
+  if (!d) return;
+  setText($("#deposits-notice"), d.notice_text || "");
+  const minutes = d.credit_timeout_minutes;
+  $("#deposits-list").replaceChildren(
+    ...d.transfers.map((t) => {
+      const label =
+        t.state === "not_credited" ? `not credited after ${minutes} min` : DEPOSIT_STATES[t.state] || t.state;
+      return h("li", { "data-state": t.state, text: `${money(t.amount_usdc)} · ${label}` });
+    }),
+  );
+}
+
+function setupWithdrawDialog() {
+  const dlg = $("#dlg-withdraw");
+  const quoteBox = $("#w-quote");
+  const review = $("#w-review");
+  const confirm = $("#w-confirm");
+  let quote = null;
+  const reset = () => {
+    quote = null;
+    quoteBox.hidden = true;
+    confirm.hidden = true;
+    review.disabled = false;
+    setText($("#w-error"), "");
+  };
+  $("#btn-withdraw").addEventListener("click", () => {
+    reset();
+    openDialog(dlg, $("#w-amount"));
+  });
+  $("#w-amount").addEventListener("input", reset);
+  review.addEventListener("click", async () => {
+    reset();
+    review.disabled = true;
+    try {
+      quote = await api("withdrawals", { method: "POST", body: { amount_usdc: $("#w-amount").value.trim() } });
+      for (const dd of $$("dd[data-k]", quoteBox)) {
+        const k = dd.dataset.k;
+        dd.textContent = k === "destination" ? quote[k] : money(quote[k]);
+      }
+      quoteBox.hidden = false;
+      confirm.hidden = false;
+      confirm.focus();
+    } catch (err) {
+      setText($("#w-error"), err.message);
+    } finally {
+      review.disabled = false;
+    }
+  });
+  confirm.addEventListener("click", async () => {
+    if (!quote) return;
+    confirm.disabled = true;
+    try {
+      await api(`withdrawals/${encodeURIComponent(quote.id)}/confirm`, { method: "POST" });
+      dlg.close();
+      toast(`Withdrawal sent: ${money(quote.receive_usdc)} to ${shortAddress(quote.destination)}.`);
+      loadBalances();
+    } catch (err) {
+      setText($("#w-error"), err.message);
+    } finally {
+      confirm.disabled = false;
+    }
+  });
 }
 
 async function loadStatus() {
@@ -1001,7 +1077,16 @@ const SERIES = {
   funding: { label: "SOL funding (APR)", format: (v) => pct(v) },
   apy: { label: "Best net APY", format: (v) => pct(v) },
   pnl: { label: "Total PnL", format: (v) => signedMoney(v) },
+  price: { label: "SOL price (Hyperliquid mark, candle closes)", format: (v) => price(v) },
 };
+// The price chart's candle interval per time range: about a hundred candles each.
+const CANDLE_INTERVAL = { 24: "15m", 168: "1h", 720: "4h" };
+
+async function chartPoints(series, hours) {
+  if (series !== "price") return (await api(`history?series=${series}&hours=${hours}`)).points || [];
+  const data = await api(`candles?interval=${CANDLE_INTERVAL[hours] || "1h"}`);
+  return data.candles.map((c) => ({ at: c.open_ms, value: c.close }));
+}
 
 let chartSeq = 0;
 let chartData = null;
@@ -1009,9 +1094,9 @@ async function loadChart() {
   const seq = ++chartSeq;
   const { series, hours } = state;
   try {
-    const data = await api(`history?series=${series}&hours=${hours}`);
+    const points = await chartPoints(series, hours);
     if (seq !== chartSeq) return;
-    chartData = data.points || [];
+    chartData = points;
     drawChart($("#chart"), chartData, SERIES[series]);
   } catch (err) {
     if (seq === chartSeq) $("#chart").replaceChildren(h("div", { class: "empty", text: err.message }));
@@ -1049,6 +1134,10 @@ function onEvent(ev) {
   if (kind === "rates.tick") refreshRates();
   if (kind === "pnl.tick" || kind.startsWith("position.")) refreshPositions();
   if (kind.startsWith("position.") || kind.startsWith("execution.")) loadBalances();
+  if (kind.startsWith("deposit.") || kind.startsWith("withdrawal.")) {
+    loadStatus();
+    loadBalances();
+  }
   if (kind.startsWith("risk.") || kind.startsWith("control.") || kind === "bot.started") loadStatus();
   if (kind === "settings.changed") {
     loadSettings();
@@ -1084,6 +1173,7 @@ async function main() {
   setupTabs();
   setupControls();
   setupOpenDialog();
+  setupWithdrawDialog();
   setupSettings();
   setupCharts();
   const slider = $("#leverage");

@@ -41,6 +41,9 @@ from solders.transaction import VersionedTransaction
 
 from tests.support.devnet import DevnetProcess, start_devnet
 
+# The app's page, an allowed origin of the devnet's Privy (client calls need one).
+PAGE = {"Origin": "http://127.0.0.1:8000"}
+
 pytestmark = pytest.mark.devnet
 
 
@@ -53,7 +56,7 @@ class Privy:
         state = dn.state()["privy"]
         self.app_id: str = state["app_id"]
         self.app_secret: str = state["app_secret"]
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers=PAGE)
 
     # auth API
     def auth(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:

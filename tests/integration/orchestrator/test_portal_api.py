@@ -14,7 +14,8 @@ import pytest
 from orchestrator.database.models import Tenant
 from orchestrator.portal import balance_state, qr_svg, tenant_progress
 from tests.support.devnet import DevnetProcess
-from tests.support.portal import InProcessControlPlane, latest_code
+from tests.support.portal import InProcessControlPlane
+from tests.support.privy_page import sign_in_through_privy
 
 pytestmark = pytest.mark.devnet
 
@@ -32,16 +33,8 @@ def cp(devnet: DevnetProcess, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def _signed_in(cp: InProcessControlPlane) -> tuple[httpx.Client, str]:
     """A client with a session (cookies kept by the client) and its CSRF token."""
     client = httpx.Client(base_url=cp.url, timeout=30)
-    token = client.get("/api/v1/auth/csrf").json()["csrf_token"]
     email = f"portal-api-{secrets.token_hex(4)}@example.com"
-    assert client.post(
-        "/api/v1/auth/privy/initiate", json={"email": email}, headers={"X-CSRF-Token": token}
-    ).is_success
-    verified = client.post(
-        "/api/v1/auth/privy/verify",
-        json={"email": email, "code": latest_code(cp.devnet, email)},
-        headers={"X-CSRF-Token": token},
-    )
+    verified = sign_in_through_privy(client, cp.devnet, email)  # as the page does
     assert verified.status_code == 200, verified.text
     return client, verified.json()["csrf_token"]
 
@@ -51,9 +44,13 @@ def test_the_page_and_its_assets_come_from_this_origin_only(cp: InProcessControl
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    # Its scripts may talk to this origin and to Privy's auth API (the SDK's), nowhere else.
+    assert f"connect-src 'self' {cp.devnet.url('privy')}" in csp
     # Nothing in the page points at another host.
     assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in page.text
+    sdk = httpx.get(f"{cp.url}/static/privy-sdk.js", timeout=10)  # Privy's SDK, bundled and served here
+    assert sdk.status_code == 200 and "js-sdk-core:" in sdk.text
     for asset in ("static/portal.js", "static/api.js", "static/portal.css"):
         r = httpx.get(f"{cp.url}/{asset}", timeout=10)
         assert r.status_code == 200, asset

@@ -20,10 +20,11 @@ import pytest
 from tests.support.browser import launch_chromium, require_chromium, screenshot
 from tests.support.devnet import DevnetProcess
 from tests.support.portal import InProcessControlPlane, latest_code, mailbox
+from tests.support.privy_page import privy_access_token
 from tests.support.qr import decode_qr
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, FrameLocator, Page
+    from playwright.sync_api import Browser, BrowserContext, FrameLocator, Page, Request
 
 pytestmark = pytest.mark.devnet
 
@@ -101,17 +102,14 @@ def _connect_and_send_code(page: Page, email: str) -> None:
 
 
 def _sign_in_api(ctx: BrowserContext, cp: InProcessControlPlane, email: str) -> dict[str, Any]:
-    """Sign a browser context in through the API (the cookies land in the context)."""
+    """Sign a browser context in as the page does (the cookies land in the context): the code
+    through the devnet's Privy from the page's origin, then the access token to the control plane."""
     req = ctx.request
     token = req.get(cp.url + "/api/v1/auth/csrf").json()["csrf_token"]
-    sent = req.post(
-        cp.url + "/api/v1/auth/privy/initiate", data={"email": email}, headers={"X-CSRF-Token": token}
-    )
-    assert sent.status == 202, sent.text()
-    code = latest_code(cp.devnet, email)
+    access_token = privy_access_token(cp.devnet, email, cp.url)
     verified = req.post(
-        cp.url + "/api/v1/auth/privy/verify",
-        data={"email": email, "code": code},
+        cp.url + "/api/v1/auth/privy/session",
+        data={"access_token": access_token},
         headers={"X-CSRF-Token": token},
     )
     assert verified.status == 200, verified.text()
@@ -320,6 +318,51 @@ def test_a_wrong_code_is_shown_inline_and_an_empty_account_gets_the_deposit_dial
     _paste(page, "#code-boxes .digit[data-i='2']", again)  # pasted into any box
     page.locator("#dlg-deposit").wait_for(state="visible", timeout=BOT_START_MS)
     screenshot(page, "portal-10-existing-empty-deposit")
+    assert opened.errors == []
+
+
+def test_sign_in_runs_privys_own_sdk_in_the_page(
+    context: BrowserContext, cp: InProcessControlPlane, devnet: DevnetProcess
+) -> None:
+    """The code is sent and checked by Privy's bundled browser SDK, from the page's origin, against
+    Privy's auth API (the devnet's, which refuses other origins); the control plane gets only the
+    access token. Nothing is loaded from anywhere but the control plane."""
+    privy_url = devnet.url("privy")
+    app_id = devnet.state()["privy"]["app_id"]
+    seen: list[Request] = []
+    context.on("request", lambda r: seen.append(r))
+    opened = _open(context, cp)
+    page = opened.page
+    email = _email("sdk")
+    _connect_and_send_code(page, email)
+    code = latest_code(devnet, email)
+    page.locator("#code-boxes .digit[data-i='0']").focus()
+    page.keyboard.type(code, delay=20)
+    page.locator("#dlg-deposit").wait_for(state="visible", timeout=BOT_START_MS)
+    me = context.request.get(cp.url + "/api/v1/portal/me")
+    assert me.status == 200 and me.json()["email"] == email
+
+    # All headers as sent on the wire (Origin included), read once the page is done.
+    requests = [(r.method, r.url, r.all_headers()) for r in seen]
+
+    def sent(method: str, url: str) -> list[dict[str, str]]:
+        return [h for m, u, h in requests if m == method and u.split("?")[0] == url]
+
+    for path in ("/api/v1/passwordless/init", "/api/v1/passwordless/authenticate"):
+        calls = sent("POST", privy_url + path)
+        assert len(calls) == 1, (path, [u for _, u, _ in requests])
+        headers = calls[0]
+        assert headers["origin"] == cp.url
+        assert headers["privy-app-id"] == app_id
+        assert headers["privy-client"].startswith("js-sdk-core:")
+    assert len(sent("POST", cp.url + "/api/v1/auth/privy/session")) == 1
+    assert not sent("POST", cp.url + "/api/v1/auth/privy/initiate")
+    assert not sent("POST", cp.url + "/api/v1/auth/privy/verify")
+    scripts = [u for m, u, _ in requests if u.endswith(".js")]
+    assert cp.url + "/static/privy-sdk.js" in scripts
+    assert all(u.startswith(cp.url + "/") for u in scripts), scripts
+    elsewhere = [u for _, u, _ in requests if not u.startswith((cp.url + "/", privy_url + "/"))]
+    assert elsewhere == []
     assert opened.errors == []
 
 

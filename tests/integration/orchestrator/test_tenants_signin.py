@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from orchestrator.users import Users
 from tests.support.devnet import DevnetProcess
+from tests.support.privy_page import privy_access_token
 from tests.support.tenants import health, kill_all, service_for, settings_for
 
 pytestmark = pytest.mark.devnet
@@ -34,9 +36,10 @@ async def test_first_sign_in_creates_wallets_tenant_and_bot(
     privy = PrivyClient(st.privy_auth_url, st.privy_api_url, st.privy_app_id, st.privy_app_secret)
     email = f"signin-{secrets.token_hex(4)}@example.com"
     try:
-        await privy.initiate(email)
-        code = devnet.admin("GET", "/mailbox", params={"email": email}).json()["messages"][-1]["code"]
-        privy_user = await privy.verify(email, code)
+        # As the portal page does: the code through Privy from the page, the token to the server.
+        token = await asyncio.to_thread(privy_access_token, devnet, email, st.page_origin())
+        privy_user = await privy.user_from_token(token)
+        assert privy_user.email == email
         users = Users(service.sessions, service, privy)
 
         first = await users.sign_in(privy_user)

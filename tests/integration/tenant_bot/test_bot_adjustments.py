@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from tenant_bot.bot import Bot
 from tenant_bot.config import BotSettings
+from tenant_bot.execution.states import Flow
 from tests.support.devnet import DevnetProcess
 
 pytestmark = pytest.mark.devnet
@@ -139,5 +140,57 @@ async def test_shadow_mode_decides_and_accrues_but_sends_nothing(
         closed = await bot.trader.close_position(position.id)
         assert closed.outcome == "completed"
         assert bot.services.journal.position(position.id).status == "closed"
+    finally:
+        await bot.aclose()
+
+
+async def test_a_health_reduction_restores_the_health_factor_and_is_not_repeated(
+    devnet_factory: Callable[..., DevnetProcess], tmp_path: Path
+) -> None:
+    """Issue 15: the Asgard health "reduce" was a proportional partial close, which leaves leverage
+    and health where they were, so it repeated every cooldown until little was left. Now it
+    deleverages: after one reduction the health factor is above the reduce threshold and the next
+    ticks (with no cooldown in the way) reduce nothing more."""
+    dn = devnet_factory(seed=42, speed=1.0)
+    risk = tmp_path / "risk.yaml"
+    # A fresh 3x SOL position (health about 0.17) is below this reduce threshold.
+    risk.write_text(
+        "asgard_health:\n  alert_below: 0.40\n  reduce_below: 0.25\n  close_below: 0.02\n"
+        "reduce_cooldown_seconds: 0\n"
+    )
+    bot = Bot(_settings(dn, tmp_path / "bot", risk_file=risk))
+    await bot.start()
+    try:
+        me = bot.services.wallet_signer
+        dn.faucet("solana", "SOL", me.solana_address, "1")
+        dn.faucet("solana", "USDC", me.solana_address, "1000")
+        dn.faucet("hyperliquid", "USDC", me.evm_address, "1000")
+        opened = await bot.trader.open_position(
+            Decimal(1000), asset="SOL", protocol="kamino", leverage=Decimal(3)
+        )
+        assert opened.outcome == "completed"
+        journal, venues = bot.services.journal, bot.services.venues
+        pda = journal.position(opened.position_id).asgard_position_id
+        assert pda is not None
+        start = await venues.asgard_position(pda)
+        assert start is not None and start.health_factor is not None
+        assert start.health_factor < Decimal("0.25")
+
+        report = await bot.tick()
+        assert f"reduce {opened.position_id} by 0.25" in report.actions
+        [reduce] = journal.executions_of(opened.position_id, Flow.REDUCE)
+        await bot.trader.tasks.wait(reduce.id)
+        assert journal.execution(reduce.id).outcome == "completed"
+        after = await venues.asgard_position(pda)
+        assert after is not None and after.health_factor is not None
+        assert after.health_factor > Decimal("0.25") > start.health_factor
+        # The long sold about a quarter of its SOL, and the short was bought back by a quarter.
+        assert abs(after.token_size / start.token_size - Decimal("0.75")) < Decimal("0.01")
+
+        for _ in range(3):
+            report = await bot.tick()
+            assert not [a for a in report.actions if a.startswith(("reduce", "close"))], report.actions
+        assert len(journal.executions_of(opened.position_id, Flow.REDUCE)) == 1
+        assert journal.position(opened.position_id).status == "open"
     finally:
         await bot.aclose()

@@ -123,3 +123,27 @@ def _encodings(raw: bytes) -> list[bytes]:
     except UnicodeDecodeError:
         pass
     return [o for o in out if len(o) >= 16]
+
+
+def test_open_at_a_leverage_that_is_not_whole_lands_the_hedge(
+    devnet_factory: Callable[..., DevnetProcess], tmp_path: Path
+) -> None:
+    """Issue 15: at 2.5x Hyperliquid's leverage was set to int(2.5) = 2, so the short (sized at
+    2.5x its margin) needed 1.25x the margin it had: refused, and the long was unwound at a loss.
+    Hyperliquid holds exactly the leg's half of the capital, so any margin shortfall shows."""
+    dn = devnet_factory(seed=12, speed=1.0)
+    bot = BotProcess(dn, tmp_path / "bot")
+    bot.init()
+    bot.fund(usdc_solana="1000", usdc_hl="500", sol="2")
+
+    out = bot.cmd("open", "--capital", "1000", "--asset", "SOL", "--leverage", "2.5")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    opened = json.loads(out.stdout)
+    assert opened["outcome"] == "completed"
+    pos = _position(bot.status(), opened["position"])
+    assert pos["status"] == "open"
+    short = Decimal(pos["short_size"])
+    assert short > 0 and Decimal(str(bot.hl_short())) == short
+    state = bot.hl_info({"type": "clearinghouseState", "user": bot.evm})
+    [leg] = [p["position"] for p in state["assetPositions"] if p["position"]["coin"] == "SOL"]
+    assert leg["leverage"]["value"] == 3  # 2.5 rounded up: the margin the short needs is there

@@ -77,6 +77,30 @@ PARTIAL_CLOSE_ANSWER = {
 }
 
 
+# What Asgard's doc lists in a deleverage's answer (`DeleveragePositionResponseBody`).
+DELEVERAGE_ANSWER = {
+    "protocol",
+    "walletPubkey",
+    "positionPDA",
+    "leverageBefore",
+    "leverageAfter",
+    "targetLeverage",
+    "depositAmountUIBefore",
+    "borrowAmountUIBefore",
+    "marginAmountUIBefore",
+    "depositAmountUIAfter",
+    "borrowAmountUIAfter",
+    "marginAmountUIAfter",
+    "longTokenPriceUSD",
+    "shortTokenPriceUSD",
+    "feesMetadata",
+    "lendingApyAtUpdate",
+    "borrowingApyAtUpdate",
+    "signedTxs",
+    "updateRecordData",
+}
+
+
 @dataclass
 class Env:
     clock: SimClock
@@ -593,6 +617,77 @@ def test_partial_close_halves_the_position_and_keeps_leverage(env: Env) -> None:
     position = env.api.post(f"/positions/by-pda?pda={record['positionPda']}").json()
     assert Decimal(position["tokenAAmountUICurrent"]) == pytest.approx(Decimal(str(a1)), rel=Decimal("1e-6"))
     assert position["updateCount"] == 1 and position["lastUpdateId"] == answer["positionUpdate"]["id"]
+
+
+def test_deleverage_repays_debt_with_sold_collateral_and_keeps_the_equity(env: Env) -> None:
+    """`/position/deleverage`: leverage down to the target, health up, nothing paid out."""
+    kp = env.wallet()
+    record = env.open(kp)
+    before = env.refresh(record)["summary"]
+    body = {
+        "protocol": 1,
+        "walletPubkey": str(kp.pubkey()),
+        "positionPDA": record["positionPda"],
+        "targetLeverage": 2,
+        "slippageBps": 50,
+    }
+    built = env.api.post("/position/deleverage", json=body).json()
+    assert set(built) == DELEVERAGE_ANSWER
+    assert built["updateRecordData"]["updateType"] == 1 and built["targetLeverage"] == 2
+    assert built["leverageBefore"] == pytest.approx(3, rel=0.01)
+    assert built["leverageAfter"] == pytest.approx(2, rel=1e-3)
+    usdc_before = env.usdc(kp)
+    update = {
+        "protocol": 1,
+        "walletPubkey": str(kp.pubkey()),
+        "positionPDA": record["positionPda"],
+        "positionId": record["id"],
+        "tokenATokenMint": record["tokenATokenMint"],
+        "tokenBTokenMint": record["tokenBTokenMint"],
+        "signedTxs": [sign_tx(built["signedTxs"][0], kp)],
+        "updateRecordData": built["updateRecordData"],
+        "lendingApyAtUpdate": built["lendingApyAtUpdate"],
+    }
+    r = env.api.post("/submit-position-update-tx", json=update)
+    assert r.status_code == 200, r.text
+    assert r.json()["positionUpdate"] == {
+        "id": r.json()["positionUpdate"]["id"],
+        "updateType": 1,
+        "status": 1,
+    }
+    after = env.refresh(record)["summary"]
+    a0, a1 = (next(iter(s["booksAndBalances"]["balances"][0].values()))["assetsQt"] for s in (before, after))
+    d0, d1 = (next(iter(s["booksAndBalances"]["balances"][1].values()))["liabsQt"] for s in (before, after))
+    price = float(env.market.price_usd(Asset.SOL))
+    # From about 3x to 2x with the same equity (less the swap's impact): about 2/3 of the SOL and
+    # half of the debt stay.
+    assert a1 == pytest.approx(a0 * 2 / built["leverageBefore"], rel=1e-3)
+    assert a1 * price / (a1 * price - d1) == pytest.approx(2, rel=1e-3)
+    assert (a1 * price - d1) == pytest.approx(a0 * price - d0, rel=1e-3)
+    assert after["healthFactor"] > before["healthFactor"] + 10
+    assert env.usdc(kp) == usdc_before  # the equity stayed in the position
+    # The target must lower the leverage, and not below 1.
+    for target in (3.5, 0.5, 2):
+        assert_asgard_error(
+            env.api.post("/position/deleverage", json={**body, "targetLeverage": target}),
+            422,
+            "INVALID_LEVERAGE",
+        )
+    assert_asgard_error(env.api.post("/position/deleverage", json={**body, "targetLeverage": True}), 422)
+
+
+@pytest.mark.parametrize("protocol", [Protocol.MARGINFI, Protocol.SOLEND])
+def test_deleverage_exists_on_kamino_and_drift_only(env: Env, protocol: Protocol) -> None:
+    kp = env.wallet()
+    record = env.open(kp, protocol=protocol)
+    body = {
+        "protocol": protocol.value,
+        "walletPubkey": str(kp.pubkey()),
+        "positionPDA": record["positionPda"],
+        "targetLeverage": 2,
+        "slippageBps": 50,
+    }
+    assert_asgard_error(env.api.post("/position/deleverage", json=body), 422, "UNSUPPORTED_PROTOCOL")
 
 
 @pytest.mark.parametrize("protocol", [Protocol.MARGINFI, Protocol.SOLEND])

@@ -25,6 +25,9 @@ from devnet.privy.ids import app_id_from_seed, app_secret_from_seed
 from devnet.privy.service import KEY_GRACE_MS
 from shared.logging import known_secrets
 
+# The app's page, an allowed origin of the devnet's Privy (client calls need one).
+PAGE = {"Origin": "http://127.0.0.1:8000"}
+
 
 class FakeTime:
     """Starts at the real time (PyJWT checks `iat` against it) and moves only when told."""
@@ -94,7 +97,7 @@ class Env:
 def make_env(policy: CodePolicy | None = None, seed: int = 7) -> Env:
     fake = FakeTime()
     svc = PrivyService(DevnetConfig(seed=seed), SimClock(1.0, real=fake), Mailbox(), policy)
-    return Env(fake, svc, TestClient(create_app(svc)))
+    return Env(fake, svc, TestClient(create_app(svc), headers=PAGE))
 
 
 @pytest.fixture

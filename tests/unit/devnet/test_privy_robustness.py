@@ -15,8 +15,11 @@ from devnet.config import DevnetConfig
 from devnet.mailbox import Mailbox
 from devnet.privy import PrivyService, create_app
 
+# The app's page, an allowed origin of the devnet's Privy (client calls need one).
+PAGE = {"Origin": "http://127.0.0.1:8000"}
+
 SVC = PrivyService(DevnetConfig(seed=3), SimClock(1.0), Mailbox())
-API = TestClient(create_app(SVC), raise_server_exceptions=False)
+API = TestClient(create_app(SVC), raise_server_exceptions=False, headers=PAGE)
 BASIC = base64.b64encode(f"{SVC.app_id}:{SVC.app_secret_value()}".encode()).decode()
 HEADERS = {"authorization": f"Basic {BASIC}", "privy-app-id": SVC.app_id}
 SOL = API.post("/v1/wallets", json={"chain_type": "solana"}, headers=HEADERS).json()["id"]

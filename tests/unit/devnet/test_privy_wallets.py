@@ -35,6 +35,9 @@ from devnet.config import DevnetConfig
 from devnet.mailbox import Mailbox
 from devnet.privy import PrivyService, create_app
 
+# The app's page, an allowed origin of the devnet's Privy (client calls need one).
+PAGE = {"Origin": "http://127.0.0.1:8000"}
+
 BASE = "http://testserver"
 
 
@@ -106,7 +109,7 @@ class Env:
 @pytest.fixture
 def env() -> Iterator[Env]:
     svc = PrivyService(DevnetConfig(seed=7), SimClock(1.0), Mailbox())
-    yield Env(svc, TestClient(create_app(svc)))
+    yield Env(svc, TestClient(create_app(svc), headers=PAGE))
 
 
 def email() -> str:

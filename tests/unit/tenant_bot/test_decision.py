@@ -7,6 +7,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from shared.assets import Asset, Protocol
+from shared.rates import FundingRate
 from tenant_bot.decision import EntryRules, Holdings, decide
 from tenant_bot.observer import Observation
 from tenant_bot.risk.engine import RiskEngine
@@ -15,11 +16,12 @@ from tenant_bot.risk.states import TradingState
 from tenant_bot.storage.models import Execution, Position
 from tenant_bot.strategy.lst import LstMonitor
 from tenant_bot.strategy.opportunity import FeeModel
-from tenant_bot.venues.asgard_models import AsgardPosition
+from tenant_bot.venues.asgard_models import AsgardPosition, parse_position
 from tenant_bot.venues.hyperliquid_models import PerpPosition, UserState
 from tests.unit.tenant_bot.risk.inputs import CONFIG
 from tests.unit.tenant_bot.strategy.snapshots import AT, snapshot
 
+WSOL = "So11111111111111111111111111111111111111112"
 RULES = EntryRules(
     leverage=D(3),
     auto_entry=True,
@@ -149,3 +151,30 @@ def test_a_drift_is_rebalanced_by_the_gap_and_a_tiny_one_waits() -> None:
     small = _position(short="0.19", long="0.2")
     decision = _decide([small], _observation([small]), RiskEngine(CONFIG))
     assert [t.breaker for t in decision.risk.trips] == ["delta_drift"] and decision.rebalances == ()
+
+
+def test_a_position_whose_health_is_unknown_is_neither_closed_nor_reduced() -> None:
+    """Issue 15: a position missing from Asgard's refresh was read as health 0 and closed; an
+    outage never closes. The record without a refresh is what the client makes of it."""
+    p = _position()
+    obs = _observation([p])
+    record = {"positionPda": "pda-p1", "protocol": 1, "state": 0, "tokenATokenMint": WSOL}
+    unknown = parse_position(record, None)
+    assert unknown is not None and unknown.health_factor is None
+    assert obs.asgard_positions is not None
+    obs.asgard_positions["pda-p1"] = replace(unknown, token_size=D(10))
+    decision = _decide([p], obs, RiskEngine(CONFIG))
+    assert decision.state is TradingState.ACTIVE
+    assert not (decision.closes or decision.reductions)
+    assert not any(t.breaker == "asgard_health" for t in decision.risk.trips)
+
+
+def test_a_negative_funding_forecast_blocks_an_automatic_entry() -> None:
+    """Issue 15: the forecast breaker never received Hyperliquid's predicted rate."""
+    obs = _observation([])
+    assert obs.snapshot is not None
+    obs = replace(obs, snapshot=replace(obs.snapshot, predicted_funding=FundingRate.hourly("-0.00001")))
+    decision = _decide([], obs, RiskEngine(CONFIG))
+    assert [t.breaker for t in decision.risk.trips] == ["funding_forecast"]
+    assert not decision.enter
+    assert decision.no_entry is not None and "predicted SOL-PERP funding" in decision.no_entry

@@ -114,9 +114,10 @@ def auth_server(
     engine = db.kw["bind"]
     sessions = SessionStore(db)
     directory = MemoryDirectory()
-    privy = PrivyClient(url, url, app_id, SecretStr(secret))
+    # The server-driven sign-in sends the page's origin, one the test devnet allows.
+    privy = PrivyClient(url, url, app_id, SecretStr(secret), origin="http://127.0.0.1:8000")
     app = FastAPI()
-    install_sign_in(app, SignIn(privy, sessions, directory, RateLimiter(db)))
+    install_sign_in(app, SignIn(privy, sessions, directory, RateLimiter(db), server_codes=True))
 
     @app.post("/api/v1/things")
     async def change_something(user_id: CurrentUser) -> dict[str, str]:

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.devnet
 @pytest.fixture
 async def privy(privy_credentials: tuple[str, str, str]) -> AsyncIterator[PrivyClient]:
     url, app_id, secret = privy_credentials
-    client = PrivyClient(url, url, app_id, SecretStr(secret))
+    # The server-driven sign-in sends the page's origin, one the test devnet allows.
+    client = PrivyClient(url, url, app_id, SecretStr(secret), origin="http://127.0.0.1:8000")
     yield client
     await client.aclose()
 

@@ -5,11 +5,27 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import update
 
 from orchestrator.auth.models import WebSession
-from orchestrator.auth.router import CSRF_COOKIE, FLOW_COOKIE, SESSION_COOKIE
-from tests.integration.orchestrator.auth.conftest import AuthServer, new_email
+from orchestrator.auth.privy import PrivyClient
+from orchestrator.auth.rate_limit import RateLimiter
+from orchestrator.auth.router import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    FLOW_COOKIE,
+    SESSION_COOKIE,
+    SignIn,
+    install_sign_in,
+)
+from orchestrator.auth.sessions import SessionStore
+from orchestrator.database.session import open_database
+from tests.integration.orchestrator.auth.conftest import AuthServer, MemoryDirectory, new_email
+from tests.support.devnet import DevnetProcess
+from tests.support.privy_page import privy_access_token
 
 pytestmark = pytest.mark.devnet
 
@@ -166,3 +182,28 @@ def test_code_requests_are_limited_per_email_and_network(auth_server: AuthServer
     assert statuses == [202] * 3 + [429]
     # Another network may still ask for that email's code: one network cannot spend it all.
     assert auth_server.initiate(auth_server.client("127.0.2.4"), email).status_code == 202
+
+
+def test_outside_the_devnet_only_the_pages_privy_sign_in_is_served(
+    dn: DevnetProcess, privy_credentials: tuple[str, str, str], control_plane_db_url: str
+) -> None:
+    """A production Privy app refuses its client API from a server, so outside the devnet the
+    server-driven routes answer 410 and send nothing to Privy; the page's path signs in."""
+    url, app_id, secret = privy_credentials
+    db = open_database(control_plane_db_url)
+    privy = PrivyClient(url, url, app_id, SecretStr(secret), origin="http://127.0.0.1:8000")
+    app = FastAPI()
+    install_sign_in(app, SignIn(privy, SessionStore(db), MemoryDirectory(), RateLimiter(db)))
+    email = new_email()
+    with TestClient(app) as browser:
+        csrf = {CSRF_HEADER: browser.get("/api/v1/auth/csrf").json()["csrf_token"]}
+        r = browser.post("/api/v1/auth/privy/initiate", json={"email": email}, headers=csrf)
+        assert r.status_code == 410 and "portal page" in r.json()["detail"]
+        r = browser.post("/api/v1/auth/privy/verify", json={"email": email, "code": "123456"}, headers=csrf)
+        assert r.status_code == 410
+        assert dn.admin("GET", "/mailbox", params={"email": email}).json()["messages"] == []
+        token = privy_access_token(dn, email, "http://127.0.0.1:8000")
+        r = browser.post("/api/v1/auth/privy/session", json={"access_token": token}, headers=csrf)
+        assert r.status_code == 200, r.text
+        assert browser.get("/api/v1/auth/me").status_code == 200
+    db.kw["bind"].dispose()

@@ -99,7 +99,10 @@ def test_open_follow_the_job_then_close(api: httpx.Client) -> None:
     pnl = {k: Decimal(v) for k, v in pos["pnl"].items()}
     assert set(pnl) == {"funding", "interest", "staking", "fees", "price", "total"}
     assert pnl["fees"] < 0
-    assert pnl["funding"] + pnl["interest"] + pnl["staking"] + pnl["fees"] + pnl["price"] == pnl["total"]
+    # Each part is computed on its own and the total from the cash (issue 15), so this can fail;
+    # Asgard's records round amounts to 6-9 decimals, hence a hundredth of a cent of slack.
+    parts = pnl["funding"] + pnl["interest"] + pnl["staking"] + pnl["fees"] + pnl["price"]
+    assert abs(parts - pnl["total"]) < Decimal("0.0001"), (parts, pnl)
     assert api.get("/metrics").text.count("basis_open_positions 1") == 1
 
     r = api.post(f"/api/v1/positions/{pid}/close")
@@ -109,10 +112,8 @@ def test_open_follow_the_job_then_close(api: httpx.Client) -> None:
     pos = _position(api, pid)
     assert pos["status"] == "closed" and pos["closed_at"]
     ledger = {k: Decimal(v) for k, v in pos["pnl"].items()}
-    assert (
-        ledger["funding"] + ledger["interest"] + ledger["staking"] + ledger["fees"] + ledger["price"]
-        == ledger["total"]
-    )
+    parts = ledger["funding"] + ledger["interest"] + ledger["staking"] + ledger["fees"] + ledger["price"]
+    assert abs(parts - ledger["total"]) < Decimal("0.0001"), (parts, ledger)
     r = api.post(f"/api/v1/positions/{pid}/close")
     assert r.status_code == 409 and r.json()["detail"] == f"position {pid} is closed, not open"
 

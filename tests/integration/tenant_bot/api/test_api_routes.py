@@ -42,6 +42,7 @@ GUARDED = [
     ("GET", "/api/v1/history?series=pnl"),
     ("GET", "/api/v1/backtest"),
     ("GET", "/api/v1/backtest.svg"),
+    ("GET", "/api/v1/candles"),
 ]
 
 
@@ -281,3 +282,40 @@ def test_presets_save_load_rename(api: httpx.Client) -> None:
             "body"
         ]
     api.post("/api/v1/settings/reset")
+
+
+def test_candles_carry_their_interval_and_decimal_prices(api: httpx.Client, served: ServedBot) -> None:
+    served.bot.dn.advance(hours=2)  # two simulated hours of minute candles on the venue
+    r = api.get("/api/v1/candles", params={"interval": "5m"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["coin"], body["interval"], body["interval_seconds"]) == ("SOL", "5m", 300)
+    candles = body["candles"]
+    assert len(candles) >= 20
+    for c in candles:
+        assert c["close_ms"] == c["open_ms"] + 300_000 - 1
+        prices = {k: c[k] for k in ("open", "high", "low", "close")}
+        assert all(isinstance(v, str) for v in prices.values())  # decimal strings, never floats
+        o, h, lo, cl = (Decimal(prices[k]) for k in ("open", "high", "low", "close"))
+        assert Decimal(0) < lo <= min(o, cl) <= max(o, cl) <= h
+        assert Decimal(c["volume"]) >= 0
+    assert [c["open_ms"] for c in candles] == sorted(c["open_ms"] for c in candles)
+    # The venue's own candles for the same interval: the same closes, to the digit.
+    venue = served.bot.hl_info(
+        {
+            "type": "candleSnapshot",
+            "req": {"coin": "SOL", "interval": "5m", "startTime": candles[0]["open_ms"]},
+        }
+    )
+    by_time = {v["t"]: v["c"] for v in venue}
+    assert all(Decimal(by_time[c["open_ms"]]) == Decimal(c["close"]) for c in candles[:-1])
+    # Kept for the interval: a second viewer is served without asking Hyperliquid again.
+    again = api.get("/api/v1/candles", params={"interval": "5m"}).json()
+    assert again["fetched_at_ms"] == body["fetched_at_ms"] and again["candles"] == candles
+
+
+@pytest.mark.parametrize("interval", ["7m", "1M", "x" * 10])
+def test_candles_refuse_an_unknown_interval(api: httpx.Client, interval: str) -> None:
+    r = api.get("/api/v1/candles", params={"interval": interval})
+    assert r.status_code == 422
+    assert "interval" in r.text

@@ -1,6 +1,7 @@
 """The notifier on a real bot (in-process) against a real devnet, delivering to a real HTTP receiver.
 
 - a breaker trip reaches the receiver in the configured format;
+- a deposit waiting for gas on Arbitrum reaches it once;
 - with the receiver down, positions still open and close, ticks are not slowed, one `notify.failed`
   is recorded;
 - a receiver answering 500 then 200 gets the message exactly once;
@@ -93,6 +94,33 @@ async def test_a_breaker_trip_reaches_the_receiver(
             assert not [r for r in receiver.accepted() if r.body["kind"].startswith("position.")]
             await bot.trader.tasks.settle()
             assert bot.services.journal.position(opened.position_id).status == "closed"
+        finally:
+            await notifier.aclose()
+            await bot.aclose()
+
+
+# ---------------------------------------------------------------------- (1b) a deposit waiting for gas
+async def test_a_deposit_waiting_for_gas_reaches_the_receiver(
+    devnet_factory: Callable[..., DevnetProcess], tmp_path: Path
+) -> None:
+    dn = devnet_factory(seed=34, speed=1.0)
+    with WebhookReceiver() as receiver:
+        bot = Bot(_settings(dn, tmp_path / "bot"))
+        await bot.start()
+        notifier = Notifier.for_bot(
+            bot.status, lambda: _config(receiver.url(), format="json", events=["risk"])
+        )
+        notifier.attach(bot.services.events)
+        try:
+            evm = bot.services.wallet_signer.evm_address
+            dn.faucet("arbitrum", "USDC", evm, "50")
+            await bot.services.deposits.poll()
+            [waiting] = await receiver.wait_for(_kind("deposit.no_gas"))
+            assert waiting.body["severity"] == "warning"
+            assert "50 USDC" in waiting.body["message"] and evm in waiting.body["message"]
+            await bot.services.deposits.poll()  # still no gas: said once, not at every poll
+            await bot.services.deposits.poll()
+            assert len([r for r in receiver.accepted() if _kind("deposit.no_gas")(r)]) == 1
         finally:
             await notifier.aclose()
             await bot.aclose()

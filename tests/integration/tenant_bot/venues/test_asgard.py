@@ -82,7 +82,6 @@ async def test_markets_list_every_protocol_and_asset_with_the_simulators_rates(d
         # A protocol-specific extra: read when given (Kamino's), never needed.
         if m.liquidation_ltv is not None:
             assert 1 / (1 - m.liquidation_ltv) > m.max_leverage
-        assert (m.staking_apy is not None) == m.asset.is_lst
     await asgard.aclose()
     await solana.aclose()
 

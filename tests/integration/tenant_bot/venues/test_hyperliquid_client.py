@@ -18,6 +18,7 @@ from eth_account import Account
 from pydantic import SecretStr
 from solders.keypair import Keypair
 
+from shared.networks import NETWORKS
 from shared.retry import OutcomeUnknown, RetryPolicy
 from tenant_bot.signing.local import LocalSigner
 from tenant_bot.venues.hyperliquid import (
@@ -222,7 +223,7 @@ async def test_refusals_carry_the_venues_text(dn: DevnetProcess, tmp_path: Path)
     funded = LocalSigner.create(tmp_path / "funded.json", "tenant-x", SECRET)
     dn.faucet("hyperliquid", "USDC", funded.evm_address, "100")
     # Signed for mainnet, sent to a testnet venue: the signature recovers to another address.
-    async with HyperliquidClient(url, funded, mainnet=True) as client:
+    async with HyperliquidClient(url, funded, network=NETWORKS["mainnet"]) as client:
         with pytest.raises(HyperliquidError, match="does not exist"):
             await client.update_leverage("SOL", 3, cross=True)
     # A signer that is not the account it claims to act for.

@@ -81,14 +81,25 @@ def test_a_day_of_interest_on_supply_and_borrow() -> None:
     assert led.borrow == -(a.debt - 2000) and abs(led.borrow + D("0.2674")) < D("0.001")
 
 
-def test_a_proportional_reduction_leaves_the_health_factor_where_it_is() -> None:
+def test_a_reduction_deleverages_as_the_live_bot_and_restores_health() -> None:
+    # 15 SOL at 200 on a 1,000 deposit, 2,000 borrowed; at 180: value 2,700, equity 700, leverage
+    # 3.857; a 25 % reduction deleverages to 3.857 × 0.75 = 2.89 (two decimals, down): 700 × 2.89 /
+    # 180 SOL kept, the 3.7611 SOL sold (677 USD) repay debt, the equity stays in the position.
     a = SimAsgard(Ledger(), open_fee=D(0), gas_per_tx=D(0), wallet=D(1000))
     a.open(D(1000), D(15), D(200))
-    before = a.health_factor(D(180))
+    assert abs(a.health_factor(D(180)) - (1 - D(2000) / (D(2700) * D("0.85")))) < D("1e-20")
     a.reduce(D("0.25"), D(180))
-    assert a.tokens == D("11.25") and a.debt == 1500
-    assert a.health_factor(D(180)) == before
-    assert a.wallet == D("3.75") * 180 - 500
+    assert abs(a.tokens - D(2023) / 180) < D("1e-20") and abs(a.debt - 1323) < D("1e-20")
+    assert abs(a.tokens * 180 - a.debt - 700) < D("1e-20") and abs(a.wallet) < D("1e-20")
+    assert abs(a.health_factor(D(180)) - (1 - D(1323) / (D(2023) * D("0.85")))) < D("1e-20")
+    assert a.health_factor(D(180)) > D("0.23")  # from 0.1285
+
+
+def test_a_long_with_no_debt_is_reduced_by_a_partial_close() -> None:
+    a = SimAsgard(Ledger(), open_fee=D(0), gas_per_tx=D(0), wallet=D(1000))
+    a.open(D(1000), D(5), D(200))
+    a.reduce(D("0.25"), D(180))
+    assert a.tokens == D("3.75") and a.debt == 0 and a.wallet == D("1.25") * 180
 
 
 def test_each_day_visits_its_high_and_low() -> None:

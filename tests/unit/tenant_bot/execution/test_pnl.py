@@ -7,21 +7,21 @@ from pathlib import Path
 
 from shared.rates import FundingRate
 from tenant_bot.execution.journal import Journal
-from tenant_bot.execution.pnl import PnlSplit, attributed_funding, fees_of, position_cloids
-from tenant_bot.execution.states import PERP_STEPS, Flow, State, StepName
+from tenant_bot.execution.pnl import PnlSplit, attributed_funding, fees_of, position_cloids, realised_split
+from tenant_bot.execution.states import PERP_STEPS, Flow, State, StepName, StepStatus
 from tenant_bot.storage.database import open_database
 from tenant_bot.storage.models import Position
 from tenant_bot.venues.hyperliquid_models import Fill, FundingPayment
 
 
-def test_price_is_what_is_left_so_the_parts_add_up() -> None:
-    split = PnlSplit(funding=D("3.5"), interest=D("-0.4"), staking=D("0.2"), fees=D("-1.1"), total=D("7"))
-    assert split.price == D("4.8")
+def test_the_split_keeps_its_parts_and_says_what_they_leave_unexplained() -> None:
+    split = PnlSplit(D("3.5"), D("-0.4"), D("0.2"), D("-1.1"), D("4.8"), total=D("7"))
     parts = split.parts()
     assert list(parts) == ["funding", "interest", "staking", "fees", "price", "total"]
-    assert sum(v for k, v in parts.items() if k != "total") == parts["total"]
+    assert split.unexplained == 0
+    assert PnlSplit(D("3.5"), D("-0.4"), D("0.2"), D("-1.1"), D("4"), total=D("7")).unexplained == D("0.8")
     assert "hl_fees" not in split.as_ledger()
-    assert PnlSplit(D(0), D(0), D(0), D(-1), D(-1), hl_fees=D(-1)).as_ledger()["hl_fees"] == D(-1)
+    assert PnlSplit(D(0), D(0), D(0), D(-1), D(0), D(-1), hl_fees=D(-1)).as_ledger()["hl_fees"] == D(-1)
 
 
 def test_every_perp_step_of_every_flow_counts_in_a_positions_fees(tmp_path: Path) -> None:
@@ -62,3 +62,128 @@ def test_funding_is_attributed_by_the_positions_share_of_the_short() -> None:
 
 def _fill(cloid: str, fee: D) -> Fill:
     return Fill("SOL", D(150), D(1), True, 1_000, 1, cloid, fee, D(0), True)
+
+
+# ------------------------------------------------------------------------------------------------
+# A 3x SOL position with 1000 USDC of margin, deleveraged once and closed; every figure worked by hand.
+#
+# Open at $100: notional 3000, Asgard fee 4.5, 2995.5 USDC swapped for 29.9 SOL (impact 5.5), debt 2000.
+# By the deleverage (SOL $110) supply interest made it 29.95 SOL and the debt grew to 2001. The
+# deleverage sold 7 SOL for 767 USDC (impact 3, no fee), all of it repaying debt: 22.95 SOL, 1234 owed.
+# By the close (SOL $120): 22.96 SOL, 1234.5 owed; all sold for 2750.2 USDC (impact 5), 1515.7 paid out.
+# Hyperliquid: short 29.9 at 100 (fee 1.35), bought back 7 at 110 by the reduction (closed PnL -70,
+# fee 0.35), 0.05 sold at 110 by a rebalance (fee 0.0025), 22.95 bought back at 120 by the close
+# (closed PnL -458.5 against the average entry 2295.5 / 22.95, fee 1). Funding received: 12.3.
+#
+# Long: price 29.9 x 10 + 22.95 x 10 = 528.5; supply 0.05 x 110 + 0.01 x 120 = 6.7; borrow -1 - 0.5
+# = -1.5; fees -(4.5 + 5.5 + 3 + 5) = -18; cash 1515.7 - 1000 = 515.7 (= 528.5 + 6.7 - 1.5 - 18).
+# Short: realised -528.5; fees -2.7025. Total 515.7 - 528.5 - 2.7025 + 12.3 = -3.2025.
+# Parts: funding 12.3, interest 5.2, staking 0, fees -20.7025, price 528.5 - 528.5 = 0.
+RECORD = {
+    "positionPda": "PDA1",
+    "protocol": 1,
+    "collateralType": 1,
+    "collateralAmountUI": "1000",
+    "tokenAEntryPriceUSD": "100",
+    "tokenAAmountUIEntry": "29.9",
+    "tokenBAmountUIEntry": "2000",
+    "tokenAAmountUICurrent": "22.95",  # after the deleverage (the last modification)
+    "tokenBAmountUICurrent": "1234",
+    "entryMarketMetadata": {"onChainExecutedMetadata": {"inputAmount": 2995.5, "outputAmount": 29.9}},
+    "openFeesMetadata": {"asgardFeeUsd": 4.5},
+    "tokenAExitPriceUSD": "120",
+    "exitMarketMetadata": {"onChainExecutedMetadata": {"inputAmount": 22.96, "outputAmount": 2750.2}},
+    "closeFeesMetadata": {"asgardFeeUsd": 0, "receivedUsdcUI": 1515.7, "receivedTokenAUI": 0},
+}
+DELEVERAGE = {
+    "updateType": 1,
+    "preTokenAAmountUI": 29.95,
+    "preTokenBAmountUI": 2001,
+    "swapInAmount": 7,
+    "swapOutAmount": 767,
+    "postTokenAAmountUI": 22.95,
+    "postTokenBAmountUI": 1234,
+    "tokenAPriceUSD": 110,
+}
+CLOIDS = {
+    "hedge": "0x" + "1" * 32,
+    "reduce": "0x" + "2" * 32,
+    "rebalance": "0x" + "3" * 32,
+    "close": "0x" + "4" * 32,
+}
+
+
+class FakeHyperliquid:
+    """Hyperliquid's recorded answers for this position (an external venue, not one of ours)."""
+
+    async def user_fills(self) -> list[Fill]:
+        return [
+            Fill("SOL", D(100), D("29.9"), False, 1, 1, CLOIDS["hedge"], D("1.35"), D(0), True),
+            Fill("SOL", D(110), D(7), True, 2, 2, CLOIDS["reduce"], D("0.35"), D(-70), True),
+            Fill("SOL", D(110), D("0.05"), False, 3, 3, CLOIDS["rebalance"], D("0.0025"), D(0), True),
+            Fill("SOL", D(120), D("22.95"), True, 4, 4, CLOIDS["close"], D(1), D("-458.5"), True),
+            Fill("SOL", D(120), D(5), True, 5, 5, "0x" + "9" * 32, D(9), D(99), True),  # another position's
+        ]
+
+    async def user_funding(self, since_ms: int) -> list[FundingPayment]:
+        rate = FundingRate.hourly(D("0.0001"))
+        return [FundingPayment("SOL", 10, D("12.3"), D("-22.95"), rate)]
+
+    async def mids(self) -> dict[str, D]:
+        return {"SOL": D(120)}
+
+
+class FakeAsgard:
+    async def position_record(self, pda: str) -> dict[str, object]:
+        assert pda == "PDA1"
+        return RECORD
+
+
+class FakeVenues:
+    hyperliquid = FakeHyperliquid()
+    asgard = FakeAsgard()
+
+
+async def test_a_closed_position_counts_every_fill_and_every_yield_once(tmp_path: Path) -> None:
+    """Issue 15: the debt the deleverage repaid counted as interest, supply interest as price."""
+    journal = Journal(open_database(tmp_path / "bot.sqlite3"))
+    position = Position(
+        id="p1",
+        status="open",
+        asset="SOL",
+        protocol="kamino",
+        leverage=D(3),
+        asgard_position_id="PDA1",
+        collateral_usdc=D(1000),
+        short_size=D("22.95"),
+    )
+    for flow, step, key in (
+        (Flow.OPEN, StepName.HEDGE, "hedge"),
+        (Flow.REDUCE, StepName.REDUCE_SHORT, "reduce"),
+        (Flow.REBALANCE, StepName.REBALANCE, "rebalance"),
+        (Flow.CLOSE, StepName.CLOSE_SHORT, "close"),
+    ):
+        ex = journal.begin(position, flow, State.DONE, {}, requested_by="test")
+        journal.intent(ex, step, 1, key=CLOIDS[key], request={})
+    [reduce] = journal.executions_of("p1", Flow.REDUCE)
+    payload = {"updateRecordData": DELEVERAGE, "feesMetadata": {"asgardFeeUsd": 0}}
+    step = journal.intent(
+        reduce.id, StepName.REDUCE_LONG, 1, key="sig-deleverage", request={"payload": payload}
+    )
+    journal.finish(step.id, StepStatus.DONE, {})
+    # An attempt that never landed (its build was refused) counts for nothing.
+    failed = journal.intent(
+        reduce.id, StepName.REDUCE_LONG, 2, key="sig-refused", request={"payload": payload}
+    )
+    journal.finish(failed.id, StepStatus.FAILED, {})
+
+    split = await realised_split(journal, FakeVenues(), journal.position("p1"))  # type: ignore[arg-type]
+    assert split.funding == D("12.3")
+    assert split.interest == D("5.2")  # supply 6.7, borrow -1.5; not the 766 of debt repaid
+    assert split.staking == 0
+    assert split.fees == D("-20.7025")
+    assert split.price == 0  # the long's 528.5 against the short's -528.5
+    assert split.total == D("-3.2025")
+    assert split.hl_fees == D("-2.7025") and split.asgard_fees == D("-4.5")
+    # The parts, each computed on its own, add up to the total computed from the cash.
+    assert split.unexplained == 0

@@ -51,11 +51,11 @@ def test_one_answer_to_why_not_enter(tmp_path: Path) -> None:
     kill = KillSwitch(tmp_path / "KILL")
     engine = RiskEngine(CONFIG, kill_switch=kill)
     assert engine.entry_blockers() == () and engine.manual_refusal() is None
-    # A breaker that only reduces risk blocks automatic entries, not an open asked for by hand.
+    # A breaker that pauses entries blocks an open asked for by hand as well (issue 15: it did not).
     engine.evaluate(market(price_divergence_bps=D("90")), [position()], NOW)
     [blocker] = engine.entry_blockers()
     assert blocker.reason.startswith("pause_entries: SOL prices diverge")
-    assert engine.manual_refusal() is None
+    assert engine.manual_refusal() == f"the risk engine blocks new entries ({blocker.reason})"
     kill.engage("incident", "ops")
     assert engine.manual_refusal() == f"the kill switch is engaged ({kill.path} exists)"
     engine.pause_entries("lunch", "user")

@@ -16,6 +16,7 @@ from tenant_bot.strategy.sizing import (
     SizingInputs,
     SizingRejected,
     book_fill,
+    hedge_leverage,
     hedge_size_for,
     is_valid_price,
     is_valid_size,
@@ -254,3 +255,20 @@ def test_hedge_size_for_the_long_that_filled() -> None:
     assert hedge_size_for(D("1.234"), Asset.SOL, None, 2) == D("1.23")
     with pytest.raises(ValueError):
         hedge_size_for(D(1), Asset.USDC, None, 2)
+
+
+@pytest.mark.parametrize(
+    ("leverage", "expected"), [("2", 2), ("2.1", 3), ("2.5", 3), ("3", 3), ("3.9", 4), ("4", 4)]
+)
+def test_hyperliquid_leverage_is_the_whole_number_at_or_above(leverage: str, expected: int) -> None:
+    """Issue 15: `int(2.5)` = 2 asked initial margin of notional / 2 = 1.25 x the leg's margin."""
+    lev = D(leverage)
+    assert hedge_leverage(lev, 20) == expected
+    margin = D(500)  # the leg's margin; the short is sized at margin x leverage
+    assert margin * lev / hedge_leverage(lev, 20) <= margin
+
+
+def test_hyperliquid_leverage_above_the_perps_maximum_is_refused() -> None:
+    assert hedge_leverage(D("2.5"), 3) == 3
+    with pytest.raises(ValueError, match="at most 2x"):
+        hedge_leverage(D("2.5"), 2)

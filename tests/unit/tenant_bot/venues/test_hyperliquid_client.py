@@ -15,6 +15,7 @@ from eth_account import Account
 from hyperliquid.utils import signing
 from solders.keypair import Keypair
 
+from shared.networks import NETWORKS
 from shared.retry import OutcomeUnknown, RetriesExhausted, RetryPolicy
 from tenant_bot.signing.local import LocalSigner
 from tenant_bot.venues.hyperliquid import (
@@ -139,7 +140,11 @@ def _client_with(
 ) -> HyperliquidClient:
     signer = LocalSigner(Keypair(), Account.create())
     return HyperliquidClient(
-        "http://venue.test", signer, mainnet=mainnet, retry=FAST, transport=httpx.MockTransport(handler)
+        "http://venue.test",
+        signer,
+        network=NETWORKS["mainnet" if mainnet else "devnet"],
+        retry=FAST,
+        transport=httpx.MockTransport(handler),
     )
 
 
