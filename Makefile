@@ -48,7 +48,7 @@ bench: $(STAMP)
 
 ## make backtest: the bot's own decisions over the recorded history at 2x, 3x and 4x with $10,000
 ## (BACKTEST_DATA, BACKTEST_ARGS to change); prints the table, writes var/backtest.json and .svg.
-BACKTEST_DATA ?= data/history-sol-2025
+BACKTEST_DATA ?= tenant_bot/backtest/history-sol-2025
 BACKTEST_ARGS ?=
 backtest: $(STAMP)
 	$(BIN)/basis backtest --data $(BACKTEST_DATA) --json var/backtest.json --svg var/backtest.svg $(BACKTEST_ARGS)

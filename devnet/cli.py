@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -56,6 +58,19 @@ def up(
             help="REST weight per client IP per minute on Hyperliquid before HTTP 429 (the venue's: 1200)."
         ),
     ] = 1200,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay recorded history from this folder (e.g. tenant_bot/backtest/history-sol-2025): "
+            "SOL's price, funding and Kamino's rates follow it; --speed 3600 is one recorded hour a second."
+        ),
+    ] = None,
+    history_from: Annotated[
+        str | None, typer.Option(help="First recorded day to replay, YYYY-MM-DD (with --history).")
+    ] = None,
+    history_to: Annotated[
+        str | None, typer.Option(help="Last recorded day to replay, YYYY-MM-DD (with --history).")
+    ] = None,
     bridge_delay_s: Annotated[
         float,
         typer.Option(
@@ -96,6 +111,9 @@ def up(
             ports=_ports(base_port),
             sol_price=Decimal(sol_price),
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,
+            history=Path(history) if history else None,
+            history_from=_day(history_from, "--history-from"),
+            history_to=_day(history_to, "--history-to"),
             bridge_delay_s=bridge_delay_s,
             hyperliquid_mainnet=network_facts(hyperliquid_network).hyperliquid_mainnet,
             **({"privy_allowed_origins": tuple(privy_allowed_origin)} if privy_allowed_origin else {}),
@@ -128,6 +146,15 @@ def up(
         pass
 
 
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} must be a day, YYYY-MM-DD, got {text!r}") from None
+
+
 def _banner(devnet: Any) -> None:
     cfg = devnet.config
     urls = devnet.urls()
@@ -138,6 +165,9 @@ def _banner(devnet: Any) -> None:
         f"every 10 s; scenario {devnet.market.scenario.name})",
         "",
     ]
+    if devnet.replay is not None:
+        span = devnet.replay.snapshot(devnet.replay.start_ms)
+        lines[-1:-1] = [f"Replaying recorded history {span['from']} to {span['to']} ({cfg.history})"]
     labels = {
         "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as "
         + ("mainnet)" if cfg.hyperliquid_mainnet else "testnet)"),

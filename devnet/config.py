@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 DEFAULT_PORTS = {
     "admin": 3000,
@@ -71,6 +73,14 @@ class DevnetConfig:
     hyperliquid_weight_per_minute: int = 1200
     # Real seconds between a USDC transfer to the Hyperliquid bridge and the credit on Hyperliquid.
     bridge_delay_s: float = 1.0
+    # A folder of recorded history (shared/market_history.py's four files): SOL's price, funding and
+    # Kamino's SOL rates follow it, its first hour replayed at the devnet's start hour
+    # (devnet/replay.py), at `speed` (3600: one recorded hour per real second). None: the seeded
+    # random market.
+    history: Path | None = None
+    # The recorded days to replay, both included (None: from the first, to the last).
+    history_from: date | None = None
+    history_to: date | None = None
     # Origins Privy's client API (/api/v1) answers, as a production app's "allowed origins": the
     # control plane's page under `make run`. Anything else, or no Origin, gets 403
     # (devnet/privy/origins.py, which checks each).
@@ -89,6 +99,8 @@ class DevnetConfig:
             raise ValueError(f"--bridge-delay-s must not be negative, got {self.bridge_delay_s}")
         if self.slot_ms < 10:
             raise ValueError("slot_ms must be at least 10")
+        if self.history is None and (self.history_from or self.history_to):
+            raise ValueError("--history-from and --history-to need --history DIR")
 
     def url(self, service: str) -> str:
         return f"http://{self.host}:{getattr(self.ports, service)}"

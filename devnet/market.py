@@ -9,6 +9,11 @@ listeners (the Hyperliquid emulator pays funding; the Asgard emulator accrues in
 
 The path depends only on the seed and the scenario changes, never on when clients poll: steps are
 on a fixed grid of simulated time and are computed lazily up to "now".
+
+With a `Replay` (devnet/replay.py) SOL follows recorded history instead: its price on the recorded
+candle path (mark = oracle), its funding as recorded, Kamino's SOL supply and USDC borrow APY as
+recorded; the other lending markets are inactive (the record holds Kamino SOL only), the other perps
+walk as before. Scenarios that move SOL (funding_flip, flash_crash) are refused during a replay.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from devnet.clock import SimClock
+from devnet.replay import Replay
 from shared.assets import LSTS, Asset, Protocol
 
 STEP_MS = 60_000
@@ -86,9 +92,12 @@ class PerpState:
     open_interest: float = 0.0
     # (time_ms, hourly rate, average premium)
     funding: list[tuple[int, float, float]] = field(default_factory=list)
+    replayed: bool = False  # a recorded rate settles each hour; the forecast is the last settled
 
     @property
     def predicted_rate(self) -> float:
+        if self.replayed:
+            return self.funding[-1][1] if self.funding else 0.0
         avg = self.premium_sum / self.premium_n if self.premium_n else self.premium
         return hourly_funding(avg)
 
@@ -171,18 +180,26 @@ class Scenario:
     started_ms: int
 
 
+# The one lending market the record holds (Kamino's SOL supply and USDC borrow).
+REPLAYED_MARKET = (Protocol.KAMINO, Asset.SOL)
+
 StepListener = Callable[[int], None]
 HourListener = Callable[[int, dict[str, float]], None]
 
 
 class MarketSimulator:
-    def __init__(self, seed: int, clock: SimClock, sol_price: Decimal = Decimal("150")) -> None:
+    def __init__(
+        self, seed: int, clock: SimClock, sol_price: Decimal = Decimal("150"), replay: Replay | None = None
+    ) -> None:
         self.seed = seed
         self.clock = clock
+        self.replay = replay
         self._rng = random.Random(f"market:{seed}")
         self._advancing = False
         now = clock.now_ms()
         self._step_ms = now - now % STEP_MS  # last step computed
+        if replay is not None:
+            sol_price = replay.price(self._step_ms)
         self.perps: dict[str, PerpState] = {}
         for spec in perp_specs(sol_price):
             mean = 0.0002 if not spec.delisted else 0.0
@@ -206,6 +223,8 @@ class MarketSimulator:
             for key, spec in _lending_table().items()
         }
         self.lsts: dict[Asset, LstState] = {a: LstState(r, y) for a, (r, y) in LST_START.items()}
+        if replay is not None:
+            self._start_replay(replay)
         self.scenario = Scenario("calm", {}, now)
         self._crash: dict[str, Any] | None = None
         self._step_listeners: list[StepListener] = []
@@ -316,10 +335,31 @@ class MarketSimulator:
         self.advance()
         return self.lending.get((protocol, asset))
 
+    # ----------------------------------------------------------------- replay
+    def _start_replay(self, replay: Replay) -> None:
+        sol = self.perps["SOL"]
+        sol.replayed = True
+        sol.premium = sol.premium_mean = 0.0
+        for key, lend in self.lending.items():
+            lend.active = key == REPLAYED_MARKET
+        self._follow_record(self._step_ms)
+
+    def _follow_record(self, t: int) -> None:
+        """SOL's price and Kamino SOL's rates at step `t`, from the record."""
+        assert self.replay is not None
+        sol = self.perps["SOL"]
+        sol.oracle = float(self.replay.price(t))
+        sol.premium = 0.0
+        kamino = self.lending[REPLAYED_MARKET]
+        kamino.supply_apy = float(self.replay.supply(t).value)
+        kamino.usdc_borrow_apy = float(self.replay.borrow(t).value)
+
     # ----------------------------------------------------------------- scenarios
     def set_scenario(self, name: str, params: dict[str, Any] | None = None) -> Scenario:
         """Change the market regime. Outages are handled by the fault book, not here."""
         self.advance()
+        if self.replay is not None and name in ("funding_flip", "flash_crash"):
+            raise ValueError(f"the devnet is replaying recorded history: SOL follows the record, not {name}")
         params = dict(params or {})
         now = self._step_ms
         sol = self.perps["SOL"]
@@ -396,6 +436,8 @@ class MarketSimulator:
             lst.discount += 3.0 * STEP_HOURS * (lst.discount_target - lst.discount)
             lst.discount += 0.0001 * math.sqrt(STEP_HOURS) * rng.gauss(0, 1)
             lst.discount = max(-0.002, min(0.5, lst.discount))
+        if self.replay is not None:
+            self._follow_record(t)
         if t % (24 * HOUR_MS) == 0:
             for p in self.perps.values():
                 p.prev_day_px = p.oracle
@@ -430,7 +472,11 @@ class MarketSimulator:
             if p.spec.delisted:
                 continue
             avg = p.premium_sum / p.premium_n if p.premium_n else p.premium
-            rate = hourly_funding(avg)
+            rate = (
+                float(self.replay.funding(t))
+                if p.replayed and self.replay is not None
+                else hourly_funding(avg)
+            )
             p.funding.append((stamp, rate, avg))
             if len(p.funding) > FUNDING_HISTORY_LIMIT:
                 del p.funding[: len(p.funding) - FUNDING_HISTORY_LIMIT]
@@ -447,6 +493,9 @@ class MarketSimulator:
         for p in self.perps.values():
             if p.spec.delisted:
                 continue
+            if p.replayed and self.replay is not None:
+                p.funding = [(t + 37, float(rate), 0.0) for t, rate in self.replay.lead_in()]
+                continue
             prem = p.premium_mean
             for h in range(72, 0, -1):
                 prem += 0.5 * (p.premium_mean - prem) + hist_rng.gauss(0, 0.0004)
@@ -458,6 +507,7 @@ class MarketSimulator:
         sol = self.perps["SOL"]
         return {
             "sim_time_ms": self.clock.now_ms(),
+            "replay": self.replay.snapshot(self._step_ms) if self.replay is not None else None,
             "speed": self.clock.speed,
             "scenario": {
                 "name": self.scenario.name,

@@ -21,6 +21,7 @@ from devnet.config import PORT_ORDER, VENUES, DevnetConfig
 from devnet.faults import FaultBook, FaultMiddleware
 from devnet.mailbox import Mailbox
 from devnet.market import MarketSimulator
+from devnet.replay import Replay
 from shared.logging import get_logger
 
 log = get_logger("devnet")
@@ -50,8 +51,13 @@ class Devnet:
         self.config = config
         self.services = resolve_services(only)
         self.started_real = time.time()
-        self.clock = SimClock(config.speed)
-        self.market = MarketSimulator(config.seed, self.clock, config.sol_price)
+        # Loading the record first: a folder that cannot be read is a ValueError before anything starts.
+        # Its first hour is replayed at the current hour of the wall clock (devnet/replay.py).
+        self.replay = (
+            Replay.load(config.history, config.history_from, config.history_to) if config.history else None
+        )
+        self.clock = SimClock(config.speed, self.replay.start_ms if self.replay else None)
+        self.market = MarketSimulator(config.seed, self.clock, config.sol_price, self.replay)
         self.faults = FaultBook(config.seed, self.clock)
         self.mailbox = Mailbox()
         self.solana: Any = None

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenant_bot.api.auth import require_token
 from tenant_bot.api.context import ApiContext
 from tenant_bot.api.routes import (
+    backtest,
     balances,
     candles,
     control,
@@ -104,7 +105,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app = FastAPI(
         title="Basis bot",
         version="1",
-        description="One user's bot: rates, settings, positions, jobs, control, balances and events.",
+        description="One user's bot: rates, settings, positions, jobs, control, balances, events, backtests.",
         openapi_url=None,  # served below, behind the token
         docs_url=None,
         redoc_url=None,
@@ -113,7 +114,7 @@ def create_app(context: ApiContext) -> FastAPI:
     guarded = [Depends(require_token)]
     app.include_router(health.public)
     app.include_router(health.router, dependencies=guarded)
-    for module in (rates, candles, settings, positions, control, balances, events, transfers):
+    for module in (rates, candles, settings, positions, control, balances, events, transfers, backtest):
         app.include_router(module.router, dependencies=guarded)
     app.include_router(pages.router, dependencies=guarded)
 

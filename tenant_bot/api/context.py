@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from tenant_bot.api.backtests import Backtests
 from tenant_bot.api.candles import CandleCache
 from tenant_bot.api.jobs import JobManager
 from tenant_bot.api.live import LiveFeed
@@ -45,6 +46,7 @@ class ApiContext:
     live: LiveFeed = field(init=False)
     metrics: Metrics = field(init=False)
     hub: EventHub = field(init=False)
+    backtests: Backtests = field(init=False)
     candles: CandleCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +55,7 @@ class ApiContext:
         self.valuer = Valuer(s, self.observer)
         self.live = LiveFeed(self.bot.tick_hooks, self.valuer, s.events, s.preferences, s.db)
         self.metrics = Metrics(self.status, s.events)
+        self.backtests = Backtests()
         self.candles = CandleCache(s.hl, HEDGE_COIN)
         self.hub = EventHub(
             s.events, self.heartbeat_seconds, on_join=self._viewer_joined, on_leave=self.loop.viewer_left
@@ -93,6 +96,7 @@ class ApiContext:
         self.hub.close()
         await self.live.aclose()
         await self.jobs.aclose()
+        self.backtests.close()
         self.metrics.detach()
 
 

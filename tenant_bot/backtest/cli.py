@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from shared.logging import configure_logging
-from tenant_bot.backtest.history import HistoryError, load_history
+from shared.market_history import HistoryError, load_history
 from tenant_bot.backtest.report import svg, table, to_json
 from tenant_bot.backtest.run import Backtest, BacktestConfig, Result
 from tenant_bot.strategy.opportunity import check_leverage

@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.assets import Asset, Protocol
-from tenant_bot.backtest.history import DAY, Candle, History
+from shared.market_history import DAY, History, candle_price
 from tenant_bot.backtest.venues import SOL_PERP_MAX_LEVERAGE, Ledger, SimAsgard, SimHyperliquid
 from tenant_bot.config import BotSettings
 from tenant_bot.decision import Decision, EntryRules, Holdings, decide, plan_open
@@ -164,14 +164,6 @@ class Result:
         return self.count("hyperliquid_liquidations") + self.count("asgard_liquidations")
 
 
-def candle_price(candle: Candle, hour: int) -> Decimal:
-    """The price `hour` hours into the day on the path that visits both extremes (see the module)."""
-    first, second = (candle.low, candle.high) if candle.close >= candle.open else (candle.high, candle.low)
-    points = (candle.open, first, second, candle.close)
-    leg, into = divmod(hour, 8)
-    return points[leg] + (points[leg + 1] - points[leg]) * into / 8
-
-
 class Backtest:
     """One run over `history`; `run()` once."""
 
@@ -183,7 +175,7 @@ class Backtest:
         self.hl = SimHyperliquid(self.ledger, config.fees.hl_taker_fee)
         self.asgard = SimAsgard(self.ledger, config.fees.asgard_open_fee, config.solana_gas_usd)
         self.rules = config.rules()
-        self.risk = RiskEngine(config.risk)
+        self.risk = RiskEngine(config.risk, log_events=False)
         self.lst_monitor = LstMonitor(depeg_threshold=config.risk.lst_depeg.close_above)
         self.position: Position | None = None
         self.events: list[Event] = []
@@ -196,7 +188,8 @@ class Backtest:
         half = self.config.capital_usd / 2
         self.asgard.wallet, self.hl.balance = half, half
         static_px = self.history.candles[hours[0].at.date()].open
-        recent: deque[Any] = deque(maxlen=24)
+        # The settled rates the live bot would see in the venue's history, the window's lead-in first.
+        recent: deque[Any] = deque((f.rate for f in self.history.before[-24:]), maxlen=24)
         series: list[Point] = []
         peak = drawdown = Decimal(0)
         out = 0

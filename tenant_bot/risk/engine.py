@@ -160,8 +160,12 @@ class RiskEngine:
         on_event: Callable[[RiskEvent], None] | None = None,
         breakers: list[CircuitBreaker] | None = None,
         store: StateStore | None = None,
+        log_events: bool = True,
     ) -> None:
         self._config = config
+        # False for the backtest's engines: thousands of hours of events belong in its results,
+        # not in the log of the bot whose API ran it.
+        self._log_events = log_events
         self.breakers = breakers or default_breakers(config)
         self.kill_switch = kill_switch
         self.on_event = on_event
@@ -413,7 +417,8 @@ class RiskEngine:
             self._store.set(key, value)
 
     def _emit(self, event: RiskEvent) -> None:
-        log.info("risk_event", kind=event.kind.value, message=event.message)
+        if self._log_events:
+            log.info("risk_event", kind=event.kind.value, message=event.message)
         self._pending.append(event)
         if self.on_event is not None:
             try:

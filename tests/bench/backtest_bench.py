@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.logging import configure_logging
-from tenant_bot.backtest.history import load_history
+from shared.market_history import load_history
 from tenant_bot.backtest.run import Backtest, BacktestConfig
 from tests.bench.results import Figure
 from tests.support.history import HISTORY_DIR

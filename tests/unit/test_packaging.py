@@ -75,6 +75,19 @@ def test_the_bot_distribution_holds_the_bot_and_the_core_dependencies_only() -> 
     assert bot["project"]["version"] == PROJECT["project"]["version"]
 
 
+def test_the_bot_distribution_carries_the_recorded_history_it_backtests_on() -> None:
+    from fnmatch import fnmatch
+
+    from tenant_bot.backtest import SHIPPED_HISTORY
+
+    bot = tomllib.loads(_bot_package().bot_pyproject(PROJECT))
+    patterns = bot["tool"]["setuptools"]["package-data"]["tenant_bot.backtest"]
+    folder = SHIPPED_HISTORY.relative_to(ROOT / "tenant_bot" / "backtest")
+    files = sorted(p.name for p in SHIPPED_HISTORY.iterdir())
+    assert len(files) == 5  # the four files of the record and their README
+    assert all(any(fnmatch(f"{folder}/{name}", pattern) for pattern in patterns) for name in files)
+
+
 def test_the_bot_imports_nothing_only_the_control_plane_or_the_devnet_brings() -> None:
     extras = PROJECT["project"]["optional-dependencies"]
     core = _closure(PROJECT["project"]["dependencies"])

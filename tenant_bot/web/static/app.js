@@ -953,6 +953,7 @@ function settingsApplied(s, message) {
   setText($("#settings-error"), "");
   setText($("#settings-state"), message);
   if (!before || before.leverage !== s.leverage) setLeverage(Number(s.leverage));
+  document.dispatchEvent(new CustomEvent("basis:settings-applied")); // static/backtest.js asks again
 }
 
 function setupSettings() {

@@ -9,7 +9,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from tests.support.devnet import ROOT
-from tests.unit.tenant_bot.backtest.synthetic import write_history
+from tests.support.synthetic_history import write_history
 
 
 def basis(*args: str) -> subprocess.CompletedProcess[str]:

@@ -40,6 +40,8 @@ GUARDED = [
     ("GET", "/api/v1/events/stream"),
     ("GET", "/api/v1/events"),
     ("GET", "/api/v1/history?series=pnl"),
+    ("GET", "/api/v1/backtest"),
+    ("GET", "/api/v1/backtest.svg"),
     ("GET", "/api/v1/candles"),
 ]
 

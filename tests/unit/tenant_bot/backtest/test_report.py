@@ -8,11 +8,11 @@ from decimal import Decimal as D
 from pathlib import Path
 from xml.etree import ElementTree
 
+from shared.market_history import load_history
 from tenant_bot.backtest.cli import ProgressBar
-from tenant_bot.backtest.history import load_history
 from tenant_bot.backtest.report import STUDY_ROWS, svg, table, to_json
 from tenant_bot.backtest.run import Backtest, BacktestConfig, Result
-from tests.unit.tenant_bot.backtest.synthetic import write_history
+from tests.support.synthetic_history import write_history
 
 SVG = "{http://www.w3.org/2000/svg}"
 

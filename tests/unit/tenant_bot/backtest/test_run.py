@@ -14,10 +14,10 @@ import tenant_bot.backtest.run as backtest_run
 import tenant_bot.bot
 import tenant_bot.decision
 import tenant_bot.trader
-from tenant_bot.backtest.history import load_history
+from shared.market_history import load_history
 from tenant_bot.backtest.run import Backtest, BacktestConfig
 from tests.support.history import HISTORY_DIR
-from tests.unit.tenant_bot.backtest.synthetic import write_history
+from tests.support.synthetic_history import write_history
 
 TAKER, ASGARD_OPEN = D("0.00035"), D("0.0015")  # the study's schedule (data README)
 
@@ -109,3 +109,15 @@ def test_at_2x_the_bot_is_never_liquidated_over_the_recorded_window() -> None:
     assert result.liquidations == 0
     assert sum(result.waterfall().values()) == result.net_usd
     assert result.count("opens") >= 1
+
+
+def test_a_run_keeps_the_risk_engines_events_out_of_the_log(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    # A day up 45 %: the short nears liquidation and the breakers act; none of it reaches the log
+    # of the process that ran the backtest (a bot's API runs it for its dashboard).
+    folder = write_history(tmp_path / "h", [("100", "101", "99", "100"), ("100", "150", "99", "145")])
+    with capture_logs() as logs:
+        result = Backtest(load_history(folder), BacktestConfig(leverage=D(4))).run()
+    assert {e.kind for e in result.events} & {"reduce", "close", "liquidation"}
+    assert [entry for entry in logs if entry["event"] == "risk_event"] == []

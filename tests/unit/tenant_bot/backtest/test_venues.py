@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+from shared.market_history import Candle, candle_price
 from shared.rates import HOUR, Apy, FundingRate
-from tenant_bot.backtest.history import Candle
-from tenant_bot.backtest.run import candle_price
 from tenant_bot.backtest.venues import Ledger, SimAsgard, SimHyperliquid
 
 

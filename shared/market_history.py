@@ -1,6 +1,6 @@
 """Recorded market history, read from its sources' own answer shapes (any folder, any window).
 
-A folder holds four files (names fixed, as `data/history-sol-2025/README.md` describes):
+A folder holds four files (names fixed, as `tenant_bot/backtest/history-sol-2025/README.md` describes):
 
 - `hyperliquid_sol_funding_hourly.json`: Hyperliquid `fundingHistory` rows
   `{"coin","fundingRate","premium","time"}`; `fundingRate` is per hour, positive pays the short.
@@ -77,12 +77,23 @@ class History:
     candles: dict[date, Candle]
     supply: tuple[DailyRate, ...]  # SOL supply APY on Kamino
     borrow: tuple[DailyRate, ...]  # USDC borrow APY on Kamino
+    # Funding recorded before the window (`window()`), oldest first: what a bot starting at the
+    # window's first hour would already see in the venue's funding history.
+    before: tuple[Funding, ...] = ()
 
     def supply_at(self, at: datetime) -> Apy:
         return _in_force(self.supply, at, "SOL supply")
 
     def borrow_at(self, at: datetime) -> Apy:
         return _in_force(self.borrow, at, "USDC borrow")
+
+    def candle_price(self, at: datetime) -> Decimal:
+        """SOL's price at `at` on its day's candle path (`candle_price`); `HistoryError` off the record."""
+        candle = self.candles.get(at.date())
+        if candle is None:
+            raise HistoryError(f"no candle recorded for {at.date()}")
+        midnight = datetime(at.year, at.month, at.day, tzinfo=UTC)
+        return candle_price(candle, Decimal((at - midnight).total_seconds()) / 3600)
 
     def window(self, start: date | None, end: date | None) -> History:
         """The funding hours whose day lies in [start, end] (either bound open); rates and candles whole."""
@@ -93,7 +104,23 @@ class History:
         )
         if not hours:
             raise HistoryError(f"no recorded funding between {start or 'the start'} and {end or 'the end'}")
-        return History(hours, self.candles, self.supply, self.borrow)
+        first = hours[0].at
+        before = tuple(f for f in self.funding if f.at < first)
+        return History(hours, self.candles, self.supply, self.borrow, before)
+
+
+def candle_price(candle: Candle, hour: int | Decimal) -> Decimal:
+    """The price `hour` hours (0 <= hour < 24) into the day on a path that visits both extremes.
+
+    Open → first extreme → second extreme → close, reached at hours 0, 8, 16 and 24, straight lines
+    between: the low first on an up day, the high first on a down day, so every day's high and low
+    are visited (the worst case within the day). The backtest prices each hour on it and the devnet's
+    replay each minute, so both live through the same path.
+    """
+    first, second = (candle.low, candle.high) if candle.close >= candle.open else (candle.high, candle.low)
+    points = (candle.open, first, second, candle.close)
+    leg, into = divmod(Decimal(hour), 8)
+    return points[int(leg)] + (points[int(leg) + 1] - points[int(leg)]) * into / 8
 
 
 def _in_force(rates: tuple[DailyRate, ...], at: datetime, what: str) -> Apy:

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tenant_bot.backtest.history import BORROW_FILE, CANDLES_FILE, FUNDING_FILE, SUPPLY_FILE
+from shared.market_history import BORROW_FILE, CANDLES_FILE, FUNDING_FILE, SUPPLY_FILE
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.rates import HOUR
-from tenant_bot.backtest.history import (
+from shared.market_history import (
     BORROW_FILE,
     CANDLES_FILE,
     FUNDING_FILE,
@@ -19,6 +18,7 @@ from tenant_bot.backtest.history import (
     HistoryError,
     load_history,
 )
+from shared.rates import HOUR
 from tests.support.history import HISTORY_DIR
 
 
