@@ -1,7 +1,9 @@
-"""The control plane's own proxy route, end to end: a real `basis serve`, two users signed in through its
-auth API, each with a running bot; `/app/...` goes through the real resolver (`AppContext.upstream`),
-which reads the session and checks CSRF, never a resolver of the test's own
-(tests/integration/orchestrator/test_proxy_forwarding.py covers the proxy's forwarding with one)."""
+"""Replays against the control plane's own proxy route: one user's session asking for another user's
+bot, and a state change sent without the session's CSRF token (as a cross-site form would). A real
+`basis serve`, two users signed in through its auth API, each with a running bot; `/app/...` goes
+through the real resolver (`AppContext.upstream`), which reads the session and checks CSRF, never a
+resolver of the test's own (tests/integration/orchestrator/test_proxy_forwarding.py covers the
+proxy's forwarding with one)."""
 
 from __future__ import annotations
 
