@@ -172,3 +172,44 @@ def test_each_breaker_reduces_by_its_own_fraction() -> None:
     hyperliquid = position("h", hl_liquidation_distance=D("0.09"))
     d = RiskEngine(config).evaluate(market(), [asgard, hyperliquid], NOW)
     assert d.reductions == {"a": D("0.3"), "h": D("0.4")}
+
+
+def test_a_trip_that_escalates_then_clears_says_so_with_its_position_and_time() -> None:
+    seen: list[RiskEvent] = []
+    engine = RiskEngine(CONFIG, on_event=seen.append)
+    engine.evaluate(market(), [position(asgard_health_factor=D("0.11"))], NOW)  # alert
+    later, last = NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
+    engine.evaluate(market(), [position(asgard_health_factor=D("0.07"))], later)  # reduce
+    engine.evaluate(market(), [position()], last)  # healthy again
+    [changed] = [e for e in seen if e.kind is EventKind.CHANGED]
+    assert changed.at == later and changed.message.startswith("alert → reduce: ")
+    assert changed.trip is not None and changed.trip.action.value == "reduce"
+    assert changed.previous is not None and changed.previous.action.value == "alert"
+    [cleared] = [e for e in seen if e.kind is EventKind.CLEARED]
+    assert cleared.at == last and cleared.trip is not None
+    assert cleared.message == f"{cleared.trip.breaker} (position p1) cleared (was reduce)"
+
+
+def test_the_kill_switch_file_appearing_and_going_are_events(tmp_path: Path) -> None:
+    seen: list[RiskEvent] = []
+    switch = KillSwitch(tmp_path / "STOP")
+    engine = RiskEngine(CONFIG, kill_switch=switch, on_event=seen.append)
+    engine.evaluate(market(), [], NOW)
+    assert [e for e in seen if e.kind is EventKind.KILL_SWITCH] == []  # absent from the start: quiet
+    (tmp_path / "STOP").touch()
+    engine.evaluate(market(), [], NOW)
+    (tmp_path / "STOP").unlink()
+    later = NOW + timedelta(seconds=5)
+    engine.evaluate(market(), [], later)
+    engaged, released = [e for e in seen if e.kind is EventKind.KILL_SWITCH]
+    assert engaged.message == f"kill switch engaged ({tmp_path / 'STOP'})" and engaged.at == NOW
+    assert released.message == f"kill switch released ({tmp_path / 'STOP'})" and released.at == later
+    assert engaged.state is released.state is TradingState.ACTIVE
+
+
+def test_a_halt_without_a_time_is_dated_now() -> None:
+    engine = RiskEngine(CONFIG)
+    before = datetime.now(UTC)
+    engine.halt("by hand")
+    assert engine.halted is not None and engine.halted.by == "execution"
+    assert before <= engine.halted.at <= datetime.now(UTC)
