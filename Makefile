@@ -16,7 +16,7 @@ HL_SCHEMAS_STAMP := $(HL_SCHEMAS)/node_modules/.installed
 # changed: tests/unit/orchestrator/test_privy_bundle.py checks).
 PORTAL_SDK := portal-sdk
 
-.PHONY: run test bench backtest lint fmt venv clean images portal-sdk
+.PHONY: run test bench backtest mutate lint fmt venv clean images portal-sdk
 
 ## make run: start the devnet (venues, chains and Privy on loopback), then the control plane
 ## (process runtime, SQLite) at http://127.0.0.1:8000; Ctrl-C stops both (the bots keep running).
@@ -45,6 +45,14 @@ test: $(STAMP) $(HL_SCHEMAS_STAMP)
 ## make bench: measure start-up and latency figures; prints a table, writes bench-results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+## make mutate: mutation testing (mutmut) of the critical modules, each against the tests that cover it;
+## prints the score per module and the surviving mutants, writes bench-results/mutation.json. Slow
+## (minutes to an hour a module): not in CI. MUTATE="risk broker" for some modules only,
+## MUTATE="risk --only tenant_bot/risk/engine.py" for one file.
+MUTATE ?=
+mutate: $(STAMP)
+	$(BIN)/python -m tests.mutation $(MUTATE)
 
 ## make backtest: the bot's own decisions over the recorded history at 2x, 3x and 4x with $10,000
 ## (BACKTEST_DATA, BACKTEST_ARGS to change); prints the table, writes var/backtest.json and .svg.

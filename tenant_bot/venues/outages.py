@@ -38,6 +38,20 @@ DEFAULT_FAILURES_TO_TRIP = 3
 DEFAULT_STALE_AFTER_S = 60.0
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from, is `UNREACHABLE`: a client that wraps a failed
+    request in its own error (the Solana client's `SolanaRpcError` from an HTTP 503) still reports an
+    outage, not a bug."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain of causes is short; never follow a cycle for ever
+        if cause is None:
+            return False
+        if isinstance(cause, UNREACHABLE):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 @dataclass(frozen=True)
 class Outage:
     source: str
@@ -138,7 +152,9 @@ class OutageDetector:
         """
         try:
             result = await call
-        except UNREACHABLE as exc:
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
             reason = f"{type(exc).__name__}: {exc}"[:200]
             self.record_failure(source, at, reason)
             return None, reason

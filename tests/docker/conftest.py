@@ -6,6 +6,7 @@ BASIS_DOCKER_SKIP_BUILD=1 uses the image already on the engine (CI builds it wit
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from docker.errors import NotFound
 
 from tests.support.devnet import ROOT
+from tests.support.waiting import wait_until_async
 
 REQUIRE = os.environ.get("BASIS_REQUIRE_DOCKER") == "1"
 PY_IMAGE = "python:3.11-slim-bookworm"
@@ -156,3 +158,15 @@ def swarm_instance(docker_client: Any, swarm: str) -> Iterator[str]:
         item.remove()
     for volume in docker_client.volumes.list(filters=selector):
         volume.remove(force=True)
+
+
+async def event_stream_open(container: Any, seen: list[tuple[str, str]], tenant: str) -> None:
+    """Wait until a runtime's event stream, whose (tenant, action) pairs a follower appends to `seen`,
+    is open: it is once it reports something done after it was asked for. The probe is harmless, an
+    exec of `true` in the tenant's container, repeated until one comes through."""
+
+    async def probed() -> bool:
+        await asyncio.to_thread(container.exec_run, ["true"])
+        return any(t == tenant and a.startswith("exec_") for t, a in seen)
+
+    await wait_until_async(probed, timeout=30, what="the engine's event stream to open", every=0.2)

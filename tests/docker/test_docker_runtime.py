@@ -28,6 +28,7 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.tenants import TenantService
+from tests.docker.conftest import event_stream_open
 from tests.support.devnet import DevnetProcess
 from tests.support.privileges import needs_root
 from tests.support.tenants import health, settings_for
@@ -220,8 +221,8 @@ async def test_stop_start_and_a_kill_keep_the_volume_and_the_bot_state(
                 died.set()
 
     follower = asyncio.create_task(follow())
-    await asyncio.sleep(0.5)  # the stream is open
     old = container_of(docker_client, tid)
+    await event_stream_open(old, seen, tid)
     old.kill()
     await asyncio.wait_for(died.wait(), timeout=15)
     follower.cancel()

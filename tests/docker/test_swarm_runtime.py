@@ -24,6 +24,7 @@ from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.base import BotSpec
 from orchestrator.runtimes.swarm import SwarmRuntime
 from orchestrator.tenants import TenantService
+from tests.docker.conftest import event_stream_open
 from tests.docker.test_docker_runtime import addresses, bot_ports, owned_and_stray, settle
 from tests.support.devnet import ROOT, DevnetProcess
 from tests.support.tenants import health, settings_env, settings_for
@@ -207,14 +208,16 @@ async def test_a_control_plane_restart_adopts_the_service_and_a_crash_is_recover
     runtime = again.runtime
     assert isinstance(runtime, SwarmRuntime)
     died = asyncio.Event()
+    seen: list[tuple[str, str]] = []
 
     async def follow() -> None:
         async for tenant, action in runtime.events():
+            seen.append((tenant, action))
             if (tenant, action) == (tid, "die"):
                 died.set()
 
     follower = asyncio.create_task(follow())
-    await asyncio.sleep(0.5)  # the stream is open
+    await event_stream_open(after, seen, tid)
     after.kill()
     await asyncio.wait_for(died.wait(), timeout=15)
     follower.cancel()

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from tests.support.devnet import DevnetProcess, free_port_block
 from tests.support.privileges import bot_data_root
+from tests.support.waiting import wait_until
 
 
 def settings_for(dn: DevnetProcess, root: Path, **overrides: Any) -> ControlPlaneSettings:
@@ -90,13 +90,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """`wait_until` at a tenth of a second: these predicates ask a process over HTTP or read /proc."""
+    return wait_until(predicate, timeout=timeout, what=what, every=0.1)
 
 
 def health(port: int) -> bool:

@@ -14,6 +14,7 @@ from eth_account.signers.local import LocalAccount
 
 from shared.assets import HYPERLIQUID_BRIDGE
 from tests.support.devnet import DevnetProcess, start_devnet
+from tests.support.waiting import wait_until
 
 USDC = "0xaf88d065e77c8cC2239327C5EDb3A432268e5831"
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -96,8 +97,10 @@ def test_chain_identity_and_balances(dn: DevnetProcess, eth: Eth) -> None:
     assert eth("eth_getCode", USDC, "latest") != "0x"
     assert eth("eth_getCode", account.address, "latest") == "0x"
     first = int(eth("eth_blockNumber"), 16)
-    time.sleep(0.6)
-    assert int(eth("eth_blockNumber"), 16) > first  # blocks keep coming, with or without traffic
+    # Blocks keep coming, with or without traffic.
+    wait_until(
+        lambda: int(eth("eth_blockNumber"), 16) > first, timeout=10, what="a new block without traffic"
+    )
 
 
 def test_eip1559_usdc_transfer_is_mined_with_a_transfer_log(dn: DevnetProcess, eth: Eth) -> None:

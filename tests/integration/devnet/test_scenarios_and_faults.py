@@ -16,6 +16,7 @@ from solders.transaction import VersionedTransaction
 
 from shared.assets import Asset, Chain, token
 from tests.support.devnet import DevnetProcess
+from tests.support.waiting import wait_until
 
 API_KEY = {"X-API-Key": "devnet"}
 
@@ -106,13 +107,16 @@ def test_venue_outage_takes_one_venue_down_for_its_simulated_duration(dn: Devnet
 def test_solana_outage_stalls_the_slot_and_refuses_requests(dn: DevnetProcess) -> None:
     rpc = dn.url("solana")
     dn.scenario("venue_outage", venue="solana", minutes=None)
-    time.sleep(0.3)  # let the ticker see the outage
+    wait_until(
+        lambda: dn.state()["solana"]["halted"], timeout=10, what="the devnet's ticker to halt the chain"
+    )
     assert _rpc(rpc, "getSlot").status_code == 503
     slot = dn.state()["solana"]["slot"]
+    # Not a wait for readiness: a window in which a running chain would have made ~2 slots.
     time.sleep(1.0)
     assert dn.state()["solana"]["slot"] == slot and dn.state()["solana"]["halted"]
     dn.scenario("calm")
-    time.sleep(1.0)
+    wait_until(lambda: dn.state()["solana"]["slot"] > slot, timeout=10, what="the slot to move again")
     assert _rpc(rpc, "getSlot", [{"commitment": "processed"}]).json()["result"] > slot
 
 

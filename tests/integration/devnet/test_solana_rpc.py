@@ -29,6 +29,7 @@ from spl.token.instructions import (
 from spl.token.models import TransferCheckedParams
 
 from tests.support.devnet import DevnetProcess, start_devnet
+from tests.support.waiting import wait_until
 
 USDC = Pubkey.from_string("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
@@ -360,13 +361,16 @@ def test_dropped_transactions_never_land(devnet_factory) -> None:  # type: ignor
 def test_outage_answers_503_and_stops_the_slot(devnet_factory) -> None:  # type: ignore[no-untyped-def]
     dn = devnet_factory(only=["solana"], speed=1.0)
     dn.scenario("venue_outage", venue="solana", minutes=None)
-    time.sleep(0.3)  # the devnet ticker halts the chain within 100 ms
+    wait_until(
+        lambda: dn.state()["solana"]["halted"], timeout=10, what="the devnet's ticker to halt the chain"
+    )
     before = dn.state()["solana"]["slot"]
     assert rpc(dn, {"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).status_code == 503
+    # Not a wait for readiness: a window in which a running chain would have made ~2 slots.
     time.sleep(1.0)
     assert dn.state()["solana"]["slot"] == before
     dn.scenario("calm")
-    time.sleep(1.0)
+    wait_until(lambda: dn.state()["solana"]["slot"] > before, timeout=10, what="the slot to move again")
     assert (
         rpc(
             dn, {"jsonrpc": "2.0", "id": 1, "method": "getSlot", "params": [{"commitment": "processed"}]}

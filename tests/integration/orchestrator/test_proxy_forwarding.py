@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from starlette.routing import Mount
 from orchestrator.proxy import BotProxy, ProxyRefusal, Upstream
 from tests.support.bot import BotProcess, ServedBot, serve
 from tests.support.devnet import DevnetProcess
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -309,14 +309,17 @@ def test_request_bodies_stream_intact(stack: Stack) -> None:
     assert sent.get("transfer-encoding") == "chunked"
 
 
-def _sse_events(lines: Iterator[str], want: int, until: float) -> list[dict[str, Any]]:
-    events, current = [], {}
+def _sse_events(
+    lines: Iterator[str], want: int, until: float, into: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The first `want` pause/resume events of a stream, appended to `into` as each one arrives."""
+    events: list[dict[str, Any]] = [] if into is None else into
+    current: dict[str, Any] = {}
     for line in lines:
         if line.startswith("id: "):
             current["id"] = int(line[4:])
         elif line.startswith("data: "):
             current["data"] = json.loads(line[6:])
-            current["received"] = time.time()
         elif line == "" and "data" in current:
             if current["data"]["kind"] in ("control.paused", "control.resumed"):
                 events.append(current)
@@ -331,29 +334,33 @@ def _sse_events(lines: Iterator[str], want: int, until: float) -> list[dict[str,
 def test_event_stream_is_not_buffered_and_resumes(stack: Stack) -> None:
     direct = httpx.Client(base_url=stack.a.url, headers=stack.a.headers, timeout=10)
     got: list[dict[str, Any]] = []
-    connected = threading.Event()
+    subscribed = threading.Event()
 
     def reader() -> None:
         with stack.client("a") as c, c.stream("GET", "/api/v1/events/stream") as r:
             assert r.status_code == 200
             assert r.headers["content-type"].startswith("text/event-stream")
-            connected.set()
-            got.extend(_sse_events(r.iter_lines(), 4, time.monotonic() + 20))
+            lines = r.iter_lines()
+            # The bot subscribes to its event log before it writes `retry:`: from here on nothing
+            # written can be missed.
+            for line in lines:
+                if line.startswith("retry:"):
+                    subscribed.set()
+                    break
+            _sse_events(lines, 4, time.monotonic() + 20, into=got)
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
-    assert connected.wait(10)
-    time.sleep(0.3)
+    assert subscribed.wait(10)
     for i in range(4):
         path = "/api/v1/control/pause" if i % 2 == 0 else "/api/v1/control/resume"
         assert direct.post(path, json={"reason": "proxy test"}).status_code == 200
-        time.sleep(0.2)
+        # Not buffered: each event crosses the proxy while the stream stays open, before the next is
+        # written (how fast is measured by `make bench`, not here).
+        wait_until(lambda n=i + 1: len(got) >= n, timeout=10, what=f"event {i + 1} through the proxy")
     thread.join(20)
     direct.close()
-    assert len(got) == 4
-    for event in got:
-        delay = event["received"] - datetime.fromisoformat(event["data"]["at"]).timestamp()
-        assert delay < 0.1, f"event arrived {delay * 1000:.0f} ms after it was written"
+    assert [e["data"]["kind"] for e in got] == ["control.paused", "control.resumed"] * 2
     # Last-Event-ID goes through: the bot replays what came after the given id.
     first = got[0]["id"]
     with (

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.bot import BotProcess
+from tests.support.bot import BotProcess, serve
 from tests.support.devnet import DevnetProcess
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -117,6 +118,55 @@ def test_venue_outage_blocks_entries_keeps_positions_and_resumes(
     dn.scenario("calm")
     assert bot.cmd("run", "--ticks", "2").returncode == 0
     assert _position(bot, position_id)["status"] == "open"
+
+
+def test_an_outage_refuses_entries_and_they_resume_after_it(devnet_factory: Factory, tmp_path: Path) -> None:
+    """Nothing open, so nothing else stands in the way of an entry: only the outage breaker refuses it."""
+    dn = devnet_factory(seed=37, speed=1.0)
+    # No grace: the detector's three failures in a row already absorb a blip.
+    risk = _risk_file(tmp_path, "outage:\n  pause_entries_after_seconds: 0\n")
+    bot = _new_bot(
+        dn, tmp_path, BASIS_RISK_FILE=risk, BASIS_MIN_ENTRY_NET_APY="-1", BASIS_ENTRY_CAPITAL_USD="800"
+    )
+    # Solana down: the rates (Hyperliquid, Asgard) still come, so the bot would enter but for the breaker.
+    dn.scenario("venue_outage", venue="solana", minutes=None)
+    served = serve(bot, BASIS_TICK_SECONDS="1")
+    try:
+        with served.client() as api:
+
+            def outage_blockers() -> list[str]:
+                blockers = api.get("/api/v1/status").json()["entry_blockers"]
+                return [b for b in blockers if "solana has not answered" in b and "entries paused" in b]
+
+            wait_until(outage_blockers, timeout=90, what="the Solana outage to pause entries")
+            assert api.post("/api/v1/settings", json={"auto_entry": True}).status_code == 200
+            # Several ticks with auto entry on, a good opportunity and the venue still out: refused.
+            ticked = api.get("/api/v1/status").json()["last_tick_at"]
+            for _ in range(3):
+                ticked = wait_until(
+                    lambda t=ticked: (now := api.get("/api/v1/status").json()["last_tick_at"]) != t and now,
+                    timeout=30,
+                    what="the next tick",
+                )
+            assert outage_blockers()
+            assert api.get("/api/v1/positions").json()["positions"] == []
+            assert bot.asgard_all() == [], "no leg may be sent while entries are paused"
+
+            dn.scenario("calm")
+            # Resumes: the breaker clears and the next tick enters on its own.
+            opened = wait_until(
+                lambda: [
+                    p for p in api.get("/api/v1/positions").json()["positions"] if p["status"] == "open"
+                ],
+                timeout=120,
+                what="an automatic entry after the outage",
+            )
+            assert len(opened) == 1
+            assert not outage_blockers()
+            kinds = [e["kind"] for e in api.get("/api/v1/events", params={"limit": 500}).json()["events"]]
+            assert "risk.tripped" in kinds and "risk.cleared" in kinds
+    finally:
+        served.stop()
 
 
 def test_rejected_hedge_unwinds_the_long(devnet_factory: Factory, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support.bot import ServedBot, funded_bot_on_own_devnet
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +41,7 @@ def wait_job(api: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, A
 
 
 def wait_for(predicate: Any, timeout: float = 20, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
+    return wait_until(predicate, timeout=timeout, what="the bot's answer", every=every)
 
 
 def read_sse(

@@ -18,6 +18,7 @@ from tenant_bot.chain.solana import SignatureState, SolanaClient
 from tenant_bot.signing.local import LocalSigner
 from tenant_bot.venues.outages import OutageDetector
 from tests.support.devnet import DevnetProcess
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.devnet
 
@@ -42,8 +43,12 @@ async def test_solana_clock_blockhash_and_an_unknown_signature(devnet: DevnetPro
         slot, height = await solana.slot(), await solana.block_height()
         blockhash, last_valid = await solana.latest_blockhash()
         assert len(blockhash) >= 32 and height < last_valid <= height + 151
-        await asyncio.sleep(1.0)
-        assert await solana.slot() > slot  # slots advance on the real clock (400 ms each)
+
+        async def advanced() -> bool:
+            return await solana.slot() > slot
+
+        # Slots advance on the real clock (400 ms each).
+        await wait_until_async(advanced, timeout=10, what="the slot to advance", every=0.1)
         status = await solana.signature_status(str(Keypair().sign_message(b"never sent")))
         assert status.state is SignatureState.NOT_FOUND and status.slot is None
 

@@ -128,6 +128,15 @@ def test_delta_drift(long: str, short: str, action: Action | None) -> None:
         assert long in trips[0].reason and short in trips[0].reason
 
 
+def test_drift_of_exactly_one_lot_is_rebalanced() -> None:
+    # 5 % apart and a gap of exactly `min_rebalance_sol` (0.01 SOL): the smallest order that can be
+    # placed, so it is sent; the boundary belongs to "rebalance".
+    p = position(long_sol_equivalent=D("0.2"), short_sol=D("0.19"))
+    assert CONFIG.delta_drift.min_rebalance_sol == D("0.01")
+    [trip] = DeltaDriftBreaker(CONFIG.delta_drift).evaluate(market(), [p], NOW)
+    assert trip.action is Action.REBALANCE and trip.position_id == "p1"
+
+
 def test_drift_below_one_lot_is_not_rebalanced() -> None:
     p = position(long_sol_equivalent=D("0.2"), short_sol=D("0.193"))  # 3.5%, but 0.007 SOL
     assert DeltaDriftBreaker(CONFIG.delta_drift).evaluate(market(), [p], NOW) == []

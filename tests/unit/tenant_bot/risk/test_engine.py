@@ -84,6 +84,21 @@ def test_reduction_takes_the_larger_fraction() -> None:
     assert d.reductions == {"p1": Decimal("0.4")}
 
 
+def test_a_position_being_closed_is_not_also_reduced() -> None:
+    # "p1" trips a reduction (Asgard health 0.07) and a close (15 % drift); "p2" only the reduction.
+    doomed = position("p1", asgard_health_factor=D("0.07"), short_sol=D("8.5"))
+    weak = position("p2", asgard_health_factor=D("0.07"))
+    engine = RiskEngine(CONFIG)
+    d = engine.evaluate(market(), [doomed, weak], NOW)
+    assert d.closes == {"p1"}
+    assert set(d.reductions) == {"p2"}
+    # The dropped reduction did not start p1's cooldown: once the drift is gone it is reduced at once.
+    d = engine.evaluate(
+        market(), [position("p1", asgard_health_factor=D("0.07"))], NOW + timedelta(seconds=1)
+    )
+    assert d.closes == set() and set(d.reductions) == {"p1"}
+
+
 def test_failures_halt_and_halt_is_sticky_until_resume() -> None:
     engine = RiskEngine(CONFIG)
     d = engine.evaluate(market(consecutive_failures=3), [position(asgard_health_factor=D("0.04"))], NOW)

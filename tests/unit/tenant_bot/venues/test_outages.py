@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
+from tenant_bot.chain.solana import SolanaRpcError
 from tenant_bot.venues.outages import DEFAULT_FAILURES_TO_TRIP, Outage, OutageDetector
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -89,3 +91,26 @@ async def test_probe_records_slots_successes_and_failures() -> None:
     assert await d.probe("asgard", markets(), now[0]) == (["ok"], None)
     assert "asgard" not in d.outages(at(1))
     assert d.outages(at(6))["solana"].since == at(0)  # 42 never advanced
+
+
+async def test_a_client_error_raised_from_a_failed_request_is_an_outage_and_a_bug_is_not() -> None:
+    """The Solana client raises its own SolanaRpcError from the HTTP 503 of a chain that is down: still
+    an outage (before, it escaped the probe and failed every tick, so the breaker never saw it)."""
+    d = OutageDetector(failures_to_trip=1)
+
+    async def down() -> int:
+        request = httpx.Request("POST", "http://127.0.0.1:1/")
+        try:
+            httpx.Response(503, request=request).raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise SolanaRpcError("solana getSlot: HTTPStatusError") from exc
+        return 0
+
+    async def wrong() -> int:
+        raise SolanaRpcError("solana getSlot: invalid params")
+
+    result, why = await d.probe("solana", down(), at(0), height=True)
+    assert result is None and why == "SolanaRpcError: solana getSlot: HTTPStatusError"
+    assert d.is_down("solana", at(1))
+    with pytest.raises(SolanaRpcError, match="invalid params"):
+        await d.probe("solana", wrong(), at(2), height=True)
