@@ -1,4 +1,5 @@
-"""Fault injection: per-venue latency, server errors, 429s, dropped transactions, and outages.
+"""Fault injection: per-venue latency, server errors, 429s, dropped transactions, refused or partly
+filled Hyperliquid orders, and outages.
 
 Set through the admin API (`POST /faults`, `POST /scenario` with `venue_outage`). Every emulator's
 HTTP front is wrapped in `FaultMiddleware`; transaction paths ask `should_drop(venue)` themselves,
