@@ -9,8 +9,7 @@ filled short is bought back and the long unwound). After every restart: no leg i
 Hyperliquid short matches the Asgard long, or both are flat), each cloid was filled by one order
 whose fills are exactly what the journal recorded, each Asgard position belongs to one journaled
 open, the USDC funded is still held less the fees and funding the venues recorded (their price PnL
-aside), and the
-execution ends as expected.
+aside), and the execution ends as expected.
 """
 
 from __future__ import annotations
