@@ -58,6 +58,12 @@ class FaultsRequest(BaseModel):
     reject_orders: bool | None = Field(
         default=None, description="Hyperliquid: refuse every non-reduce-only order for margin"
     )
+    ioc_fill_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Hyperliquid: the share of a non-reduce-only IOC order that fills (1 = all)",
+    )
     rogue_program: bool | None = Field(
         default=None,
         description="the same switch as foreign_program (Asgard: add a non-allow-listed program)",

@@ -329,6 +329,10 @@ def faults(
             help="Hyperliquid: refuse every order that is not reduce-only, for margin",
         ),
     ] = None,
+    ioc_fill_fraction: Annotated[
+        float | None,
+        typer.Option(help="Hyperliquid: the share of a non-reduce-only IOC order that fills (1 = all)"),
+    ] = None,
     clear: Annotated[bool, typer.Option(help="Reset this venue's faults first")] = False,
     base_port: BasePort = None,
     as_json: AsJson = False,
@@ -342,6 +346,7 @@ def faults(
         ("drop_rate", drop_rate),
         ("foreign_program", foreign_program),
         ("reject_orders", reject_orders),
+        ("ioc_fill_fraction", ioc_fill_fraction),
     ):
         if value is not None:
             payload[key] = value

@@ -1,4 +1,5 @@
-"""Fault injection: per-venue latency, server errors, 429s, dropped transactions, and outages.
+"""Fault injection: per-venue latency, server errors, 429s, dropped transactions, refused or partly
+filled Hyperliquid orders, and outages.
 
 Set through the admin API (`POST /faults`, `POST /scenario` with `venue_outage`). Every emulator's
 HTTP front is wrapped in `FaultMiddleware`; transaction paths ask `should_drop(venue)` themselves,
@@ -38,11 +39,17 @@ class VenueFaults:
     # refuses an under-funded account ("Insufficient margin to place order."); reduce-only orders
     # still work. Lets a test make a hedge fail while reads and exits keep working.
     reject_orders: bool = False
+    # Hyperliquid only: the share of an IOC order's size that fills when the order is not
+    # reduce-only (rounded down to the asset's lot; the rest is cancelled), as a thin book fills
+    # it. The answer is the venue's for a partial IOC: `filled` with `totalSz` below the size sent.
+    # A share that rounds to nothing is "could not immediately match". 1 = no fault. Lets a test
+    # make a hedge fill partly while exits (reduce-only) keep filling in full.
+    ioc_fill_fraction: float = 1.0
 
     def validate(self) -> None:
         if not 0 <= self.latency_ms <= 60_000:
             raise ValueError("latency_ms must be between 0 and 60000")
-        for name in ("error_rate", "rate_429", "drop_rate"):
+        for name in ("error_rate", "rate_429", "drop_rate", "ioc_fill_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")

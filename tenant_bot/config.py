@@ -114,6 +114,9 @@ class BotSettings(BasisSettings):
     # Testing only: kill the process with SIGKILL at this execution crash point
     # (see `tenant_bot/execution/crash.py`). Never set in production.
     crash_at: str | None = None
+    # Testing only: append every crash point the process passes to this file, one a line, so the
+    # crash tests can check that they walk every point the code reaches. Never set in production.
+    crash_record: Path | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -118,7 +118,7 @@ class Services:
         config = ExecutionConfig(
             hedge_timeout_seconds=settings.hedge_timeout_seconds, slippage_bps=settings.hedge_slippage_bps
         )
-        crash = CrashPoints(settings.crash_at)
+        crash = CrashPoints(settings.crash_at, record=settings.crash_record)
         engine = ExecutionEngine(journal, venues, events, config, crash, on_halt=risk.halt)
         deposits = DepositEngine(
             store,

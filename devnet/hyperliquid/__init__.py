@@ -29,8 +29,11 @@ What is emulated
 Choices where the venue is not documented
 - The "drop" fault applies the action and answers HTTP 504 with an empty body (see app.py).
 - A partially filled IOC ends with orderStatus "canceled" (its unfilled rest); a fully filled one
-  "filled". Rejected orders (tick, margin, IOC without a match...) are kept with the rejection
-  status (e.g. "iocCancelRejected") so orderStatus by cloid answers after a lost reply.
+  "filled". The book is deep enough that a hedge-sized IOC fills in full; the `ioc_fill_fraction`
+  fault (devnet/faults.py) makes non-reduce-only IOCs fill only part, answering `filled` with
+  `totalSz` below the size sent, as the venue documents. Rejected orders (tick, margin, IOC
+  without a match...) are kept with the rejection status (e.g. "iocCancelRejected") so
+  orderStatus by cloid answers after a lost reply.
 - Reduce-only orders are exempt from the $10 minimum, and are cut to the position size.
 - A withdrawal of 1 USDC or less (the fee) is refused like one beyond the withdrawable balance.
 - userFillsByTime answers oldest first (userFills: newest first, as documented).

@@ -307,7 +307,9 @@ class HyperliquidExchange:
             self.orders.add(order)
             book.rest(order)
             return {"resting": ids}
-        matches, self_trades = book.take(order.is_buy, order.limit_px, order.sz, order.user)
+        matches, self_trades = book.take(
+            order.is_buy, order.limit_px, self._takeable(order, asset), order.user
+        )
         for mine in self_trades:
             self.orders.close(mine, "selfTradeCanceled", now)
         if not matches and order.tif == "Ioc":
@@ -328,6 +330,14 @@ class HyperliquidExchange:
             book.rest(order)
             return {"resting": ids}
         return {"filled": {"totalSz": fmt(filled), "avgPx": fmt_sig(notional / filled, 8), **ids}}
+
+    def _takeable(self, order: Order, asset: Asset) -> Decimal:
+        """How much of `order` may take from the book: all of it, unless the partial-IOC fault
+        (`ioc_fill_fraction`) thins the book for IOC orders that are not reduce-only."""
+        fraction = self.faults.get("hyperliquid").ioc_fill_fraction
+        if order.tif != "Ioc" or order.reduce_only or fraction >= 1:
+            return order.sz
+        return rules.round_size_down(order.sz * Decimal(str(fraction)), asset.sz_decimals)
 
     def _trade(
         self,

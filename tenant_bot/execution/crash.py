@@ -5,13 +5,16 @@ point, after everything before it is committed and before anything after it happ
 are derived from the state machine (`states.py`): `open.planned`, then for every step its
 intent, sent and confirmed (a Solana transaction) or filled (a Hyperliquid order) moments, named
 `<step's crash prefix>.<moment>`. The crash tests walk every point in `POINTS` and check that a
-restart ends hedged, closed, reduced or cleanly unwound.
+restart ends hedged, closed, reduced or cleanly unwound. `BASIS_CRASH_RECORD=<file>` makes the
+process append every point it passes to that file, so the tests can check that they walk every
+point the code reaches.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import structlog
 
@@ -39,14 +42,18 @@ KNOWN_POINTS = POINTS + DEPOSIT_POINTS
 
 
 class CrashPoints:
-    def __init__(self, crash_at: str | None) -> None:
+    def __init__(self, crash_at: str | None, *, record: Path | None = None) -> None:
         if crash_at is not None and crash_at not in KNOWN_POINTS:
             raise ValueError(f"unknown crash point {crash_at!r}; known: {', '.join(KNOWN_POINTS)}")
         self._at = crash_at
+        self._record = record
 
     def reached(self, point: str) -> None:
         if point not in KNOWN_POINTS:  # a typo in the engine would make a crash test pass vacuously
             raise ValueError(f"unknown crash point {point!r}")
+        if self._record is not None:  # written before the kill: the point that kills is reached too
+            with self._record.open("a") as f:
+                f.write(point + "\n")
         if point == self._at:
             log.warning("crash point reached: killing the process", point=point)
             os.kill(os.getpid(), signal.SIGKILL)

@@ -9,8 +9,9 @@ the real engine, and prints `{"execution", "state", "outcome"}` as JSON:
     python -m tests.support.bot_steps unwind EXECUTION
 
 `unwind` takes an open whose hedge filled (a crash at `open.hedge.filled` leaves one) and marks it
-unwinding, as the engine does when the hedge's deadline passes after a partial fill: the devnet's
-book is too deep for a partial fill to happen on its own.
+unwinding, as the engine does when the hedge's deadline passes after a partial fill, so the
+unwind's own points can be walked with a whole hedge to buy back. (The crash tests' restarts after
+the hedge's deadline get a real partial fill from the devnet's `ioc_fill_fraction` fault.)
 """
 
 from __future__ import annotations

@@ -417,6 +417,31 @@ def test_dropped_answer_leaves_an_order_to_find_by_cloid(devnet_factory: Any) ->
     assert [o["cloid"] for o in t.info.open_orders(t.address)] == [cloid.to_raw()]
 
 
+def test_partial_fill_fault_fills_part_of_an_ioc_and_cancels_the_rest(devnet_factory: Any) -> None:
+    dn = devnet_factory(only=["hyperliquid"], speed=1.0)
+    t = Trader(dn)
+    dn.faults("hyperliquid", ioc_fill_fraction=0.4)
+    cloid = Cloid.from_int(4040)
+    mid = D(t.info.all_mids()["SOL"])
+    px = float((mid * D("0.99")).quantize(D("0.01")))
+    answer = first_status(t.exchange.order("SOL", False, 1.0, px, {"limit": {"tif": "Ioc"}}, cloid=cloid))
+    # The venue's answer for a partial IOC: filled, with totalSz below the size sent.
+    assert answer["filled"]["totalSz"] == "0.4", answer
+    assert t.info.query_order_by_cloid(t.address, cloid)["order"]["status"] == "canceled"
+    assert D(t.position()["szi"]) == D("-0.4")
+    assert sum(D(f["sz"]) for f in t.info.user_fills(t.address) if f.get("cloid") == cloid.to_raw()) == D(
+        "0.4"
+    )
+    # Exits are not thinned: a reduce-only IOC fills in full.
+    closed = first_status(t.exchange.market_close("SOL"))
+    assert closed["filled"]["totalSz"] == "0.4"
+    # A share that rounds to nothing is "could not immediately match".
+    dn.faults("hyperliquid", ioc_fill_fraction=0.0)
+    refused = first_status(t.exchange.order("SOL", False, 1.0, px, {"limit": {"tif": "Ioc"}}))
+    assert "could not immediately match" in refused["error"], refused
+    assert t.position() is None
+
+
 def test_withdrawal_arrives_on_arbitrum_less_the_fee(devnet_factory: Any) -> None:
     dn = devnet_factory(only=["hyperliquid", "arbitrum"], speed=1.0)
     t = Trader(dn, "100")

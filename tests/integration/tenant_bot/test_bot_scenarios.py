@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,32 @@ def test_rejected_hedge_unwinds_the_long(devnet_factory: Factory, tmp_path: Path
     assert record["closeTxHash"]
     status = bot.status()
     assert _events(status, "execution.hedge_failed")
+    assert _events(status, "position.unwound")
+
+
+def test_a_partly_filled_hedge_is_bought_back_and_the_long_unwound(
+    devnet_factory: Factory, tmp_path: Path
+) -> None:
+    dn = devnet_factory(seed=38, speed=1.0)
+    bot = _new_bot(dn, tmp_path, BASIS_HEDGE_TIMEOUT_SECONDS="3")
+    # A thin book: every order that adds risk fills half its size, the rest cancelled. The hedge
+    # creeps towards its target until its deadline passes or the venue's $10 minimum refuses the
+    # remainder: it fails for good with most of the short filled.
+    dn.faults("hyperliquid", ioc_fill_fraction=0.5)
+    out = bot.cmd("open", "--capital", "1000", "--asset", "SOL")
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert json.loads(out.stdout)["outcome"] == "unwound"
+    fills = bot.hl_fills()
+    sold = sum(Decimal(f["sz"]) for f in fills if f["side"] == "A")
+    bought = sum(Decimal(f["sz"]) for f in fills if f["side"] == "B")
+    # The hedge did fill partly, and that part was bought back: nothing is left naked.
+    assert sold > 0 and bought == sold, (sold, bought)
+    assert bot.hl_short() == 0 and bot.asgard_open() == []
+    [record] = bot.asgard_all()
+    assert record["closeTxHash"]
+    status = bot.status()
+    [failed] = _events(status, "execution.hedge_failed")
+    assert f"{sold} of " in failed["message"], failed["message"]
     assert _events(status, "position.unwound")
 
 

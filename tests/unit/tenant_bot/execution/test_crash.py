@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tenant_bot.execution.crash import POINTS, CrashPoints
-from tenant_bot.execution.states import Leg, StepName
+from tenant_bot.execution.states import Leg, Moment, StepName
 
 
 def test_every_step_has_its_intent_sent_and_done_points() -> None:
@@ -39,3 +41,13 @@ def test_an_unknown_point_is_refused_when_set_and_when_reached() -> None:
         CrashPoints("rebalance.long.intent")
     with pytest.raises(ValueError, match="unknown crash point"):
         CrashPoints(None).reached("open.nowhere")
+
+
+def test_the_points_passed_are_recorded_when_asked(tmp_path: Path) -> None:
+    record = tmp_path / "points"
+    crash = CrashPoints("open.hedge.filled", record=record)
+    crash.reached("open.planned")
+    crash.step(StepName.LONG, Moment.INTENT)
+    assert record.read_text().split() == ["open.planned", "open.long.intent"]
+    CrashPoints(None).reached("open.planned")  # not asked: nothing is written anywhere
+    assert record.read_text().split() == ["open.planned", "open.long.intent"]
