@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from shared.retry import RetryPolicy
+from tenant_bot.chain.arbitrum import ArbitrumClient, ArbitrumRpcError
 from tenant_bot.chain.solana import SolanaRpcError
 from tenant_bot.venues.outages import DEFAULT_FAILURES_TO_TRIP, Outage, OutageDetector
 
@@ -114,3 +116,28 @@ async def test_a_client_error_raised_from_a_failed_request_is_an_outage_and_a_bu
     assert d.is_down("solana", at(1))
     with pytest.raises(SolanaRpcError, match="invalid params"):
         await d.probe("solana", wrong(), at(2), height=True)
+
+
+async def test_an_arbitrum_node_answering_503_is_an_outage() -> None:
+    """An Arbitrum node answering 503 counts as the chain not answering (the client's retries end in
+    RetriesExhausted); a JSON-RPC error from a live node is still raised."""
+
+    def node(request: httpx.Request) -> httpx.Response:
+        if b"eth_blockNumber" in request.content:
+            return httpx.Response(503, text="Service Unavailable")
+        return httpx.Response(
+            200, json={"jsonrpc": "2.0", "id": 1, "error": {"code": -32602, "message": "bad"}}
+        )
+
+    client = ArbitrumClient(
+        "http://127.0.0.1:1", transport=httpx.MockTransport(node), retry=RetryPolicy(attempts=2, base_delay=0)
+    )
+    d = OutageDetector(failures_to_trip=1)
+    try:
+        result, why = await d.probe("arbitrum", client.block_number(), at(0), height=True)
+        assert result is None and why is not None and why.startswith("RetriesExhausted")
+        assert d.is_down("arbitrum", at(1))
+        with pytest.raises(ArbitrumRpcError, match="bad"):
+            await d.probe("arbitrum", client.chain_id(), at(2))
+    finally:
+        await client.aclose()
