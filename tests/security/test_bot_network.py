@@ -108,6 +108,9 @@ def plane(
         "arbitrum_rpc_url": venue["arbitrum"],
     }
     cp = BridgedControlPlane(devnet, tmp_path, overrides=overrides)
+    # The portal is served at the gateway's address: its origin is allowed on the Privy app, as an
+    # operator lists their site in Privy's dashboard (the devnet allows loopback pages only).
+    devnet.admin("POST", "/privy/allowed-origins", json={"origin": cp.url})
     try:
         cp.start()
         yield cp
