@@ -48,7 +48,17 @@ def _observation(*, health: str = "0.21", liquidation_px: str = "200", tokens: s
         liquidation_price=None,
         opened_at_ms=None,
         is_open=True,
-        raw={},
+        # Asgard's record of the open, from which the long's stretch is valued (execution/pnl.py
+        # `opening`): 10 SOL bought at 150 for 1,500 USDC (no swap metadata yet: no impact), 500 put in.
+        raw={
+            "record": {
+                "tokenAAmountUIEntry": "10",
+                "tokenAEntryPriceUSD": "150",
+                "tokenBAmountUIEntry": "1000",
+                "collateralAmountUI": "500",
+                "openFeesMetadata": {"asgardFeeUsd": "0"},
+            }
+        },
     )
     return Observation(at=AT, snapshot=snapshot(), hl_state=state, asgard_positions={"pda-p1": long})
 
