@@ -9,7 +9,8 @@ filled short is bought back and the long unwound). After every restart: no leg i
 Hyperliquid short matches the Asgard long, or both are flat), each cloid was filled by one order
 whose fills are exactly what the journal recorded, each Asgard position belongs to one journaled
 open, the USDC funded is still held less the fees and funding the venues recorded (their price PnL
-aside), and the execution ends as expected.
+aside; not after a reduction, whose sale price the devnet's Asgard record does not keep), and the
+execution ends as expected.
 """
 
 from __future__ import annotations
@@ -91,13 +92,15 @@ def _reached(bot: BotProcess) -> set[str]:
     return set(path.read_text().split()) if path.exists() else set()
 
 
-def _assert_safe(bot: BotProcess, status: dict[str, Any]) -> None:
-    """What must hold after every restart, whatever the flow: see the module's doc."""
+def _assert_safe(bot: BotProcess, status: dict[str, Any], *, conserved: bool = True) -> None:
+    """What must hold after every restart, whatever the flow: see the module's doc. `conserved`
+    False: USDC is not checked (a long reduced on Asgard: see `_assert_adjusted`)."""
     unwalked = _reached(bot) - set(WALKED)
     assert not unwalked, f"the bot reached crash points no test walks: {sorted(unwalked)}"
     _assert_one_order_per_cloid(bot, status)
     _assert_one_asgard_position_per_open(bot, status)
-    _assert_usdc_conserved(bot)
+    if conserved:
+        _assert_usdc_conserved(bot)
 
 
 def _usdc_held(bot: BotProcess) -> Decimal:
@@ -352,7 +355,11 @@ def _assert_adjusted(bot: BotProcess, position_id: str, kind: str) -> None:
     # The venue's amount moves a little with lending interest; a partial close sent twice would
     # be off by the whole fraction (20 %).
     assert abs(Decimal(pos["long_token_size"]) - held) <= held * Decimal("0.001"), (pos, held)
-    _assert_safe(bot, status)
+    # USDC is not checked here: the devnet's Asgard record keeps neither a deleverage's fee nor the
+    # price its tokens were sold at, so the price PnL a reduction realises cannot be counted from the
+    # venue, and it grows with the market's move since the open (2 USDC measured in CI after six
+    # reductions). The opens, closes and unwinds above are checked.
+    _assert_safe(bot, status, conserved=False)
 
 
 @pytest.mark.parametrize("point", REDUCE_POINTS)
