@@ -94,7 +94,8 @@ async def test_simulate_open_quotes_a_3x_long_without_moving_funds(devnet: Devne
     )
     assert quote.notional_usd == pytest.approx(Decimal(3000), rel=Decimal("0.001"))
     assert quote.debt_usdc == pytest.approx(Decimal(2000), rel=Decimal("0.001"))
-    assert quote.token_size * quote.price_usd == quote.notional_usd
+    # token size is notional / price at Decimal's 28 digits, so the product is exact to ~1e-25
+    assert quote.token_size * quote.price_usd == pytest.approx(quote.notional_usd, rel=Decimal("1e-20"))
     sol_price = Decimal(devnet.state()["market"]["prices_usd"]["SOL"])
     assert quote.price_usd == pytest.approx(sol_price, rel=Decimal("0.01"))  # /token-metadata's price
     assert quote.fees_usd > 0
