@@ -88,7 +88,7 @@ def test_public_reads_come_from_the_cache_with_their_age(plane: ControlPlane, al
     now_ms = int(time.time() * 1000)
     ask = {"type": "fundingHistory", "coin": "SOL", "startTime": now_ms - 86_400_000}
     r = info(plane, alice, ask)
-    _, observed = age_of(r)
+    age_of(r)
     rows, venue = r.json(), direct(plane, ask)
     assert rows and [x["time"] for x in rows] == sorted(x["time"] for x in rows)
     assert rows == [x for x in venue if x["time"] <= rows[-1]["time"]]
@@ -287,8 +287,7 @@ def test_a_greedy_tenant_gets_stale_answers_or_429_while_a_quiet_one_reads_fresh
     plane: ControlPlane, alice: SignedIn, bob: SignedIn
 ) -> None:
     own = {"type": "clearinghouseState", "user": alice.evm_address}
-    first = info(plane, alice, own)
-    _, first_observed = age_of(first)
+    age_of(info(plane, alice, own))
     refused_at = None
     for i in range(2000):
         r = info(plane, alice, own)
@@ -319,7 +318,7 @@ def test_a_greedy_tenant_gets_stale_answers_or_429_while_a_quiet_one_reads_fresh
     assert weight_spent_by(plane.dn) <= plane.settings.gateway.budget
 
 
-# ---------------------------------------------------------------------- the venue gone (last: stops the devnet)
+# ---------------------------------------------------------------------- the venue gone (last: stops it)
 def test_with_the_venue_gone_orders_say_nothing_was_sent_and_cached_reads_show_their_age(
     plane: ControlPlane, bob: SignedIn
 ) -> None:
