@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devnet.hyperliquid.exchange import HyperliquidExchange
-from devnet.hyperliquid.history import INTERVALS_MS
+from devnet.hyperliquid.history import INTERVALS_MS, KEEP_CANDLES
 from devnet.hyperliquid.info import InfoService
 from devnet.hyperliquid.wire import ZERO, fmt_usd, is_address
 
@@ -144,7 +144,7 @@ class Feeds:
     def _candle(self, feed: Feed) -> Any:
         interval = feed.params["interval"]
         now = self.ex.now_ms()
-        start = now - 2 * INTERVALS_MS[interval]
+        start = max(0, now - KEEP_CANDLES * INTERVALS_MS[interval])  # the latest candle, however old
         req = {"coin": feed.coin, "interval": interval, "startTime": start}
         candles = self._ask({"type": "candleSnapshot", "req": req})
         return candles[-1] if candles else None

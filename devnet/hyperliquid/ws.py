@@ -115,7 +115,10 @@ class SocketServer:
                 if text is None:
                     raw = message.get("bytes") or b""
                     text = raw.decode("utf-8", "replace")
-                await self._on_message(conn, text)
+                try:
+                    await self._on_message(conn, text)
+                except Exception:  # a devnet bug answers nothing to that message; the socket lives on
+                    log.exception("hyperliquid websocket message failed")
         except WebSocketDisconnect:
             pass
         finally:
