@@ -1,4 +1,5 @@
-"""Hyperliquid's request limits: REST weight per IP, and the request allowance per address.
+"""Hyperliquid's request limits: REST weight per IP, the request allowance per address, and the
+websocket's limits per IP (`SocketLimits`, at the end; the figures and texts are documented there).
 
 Per IP (gitbook "Rate limits and user limits", shared/research/venues.md §1.7): every REST request
 has a weight, and an IP may spend `weight_per_minute` (1,200 on the venue) in any 60 seconds.
@@ -8,6 +9,7 @@ has a weight, and an IP may spend `weight_per_minute` (1,200 on the venue) in an
   exchangeStatus; 60 for userRole; 20 for every other request (an unreadable one included).
   historicalOrders, userFills, userFillsByTime, fundingHistory, userFunding add 1 per 20 items
   answered, candleSnapshot 1 per 60.
+A websocket `post` weighs the same against the same budget (metered.py).
 Over the limit the venue answers HTTP 429 with the body `null` (what the official SDK reports:
 `ClientError(429, None, 'null', None, headers)`, in many public captures). A refused request costs
 nothing; the weight of the items answered is charged after the answer, so one large answer can
