@@ -169,7 +169,7 @@ def _banner(devnet: Any) -> None:
         span = devnet.replay.snapshot(devnet.replay.start_ms)
         lines[-1:-1] = [f"Replaying recorded history {span['from']} to {span['to']} ({cfg.history})"]
     labels = {
-        "hyperliquid": "Hyperliquid   (POST /info, /exchange; signatures as "
+        "hyperliquid": "Hyperliquid   (POST /info, /exchange, websocket /ws; signatures as "
         + ("mainnet)" if cfg.hyperliquid_mainnet else "testnet)"),
         "asgard": "Asgard        (margin trading API base URL)",
         "privy": "Privy         (auth API /api/v1/..., REST API /v1/...)",

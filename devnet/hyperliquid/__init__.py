@@ -1,9 +1,9 @@
 """Hyperliquid's API on loopback (`http://127.0.0.1:3001`), faithful enough for the official SDK.
 
-`hyperliquid.info.Info(url, skip_ws=True)` and `hyperliquid.exchange.Exchange(wallet, url)` work
-against it unchanged. Perps only, on the market simulator's universe in mainnet order (BTC, ETH,
-ATOM, MATIC delisted, DYDX, SOL: SOL is asset 5); spot exists only as the USDC balance that
-usdClassTransfer moves.
+`hyperliquid.info.Info(url, skip_ws=True)` (and `skip_ws=False`: the websocket `/ws`) and
+`hyperliquid.exchange.Exchange(wallet, url)` work against it unchanged. Perps only, on the market
+simulator's universe in mainnet order (BTC, ETH, ATOM, MATIC delisted, DYDX, SOL: SOL is asset 5);
+spot exists only as the USDC balance that usdClassTransfer moves.
 
 What is emulated
 - /info: meta, metaAndAssetCtxs, allMids, l2Book (nSigFigs/mantissa), clearinghouseState,
@@ -14,8 +14,14 @@ What is emulated
   portfolio (history.py). An unknown or malformed body gets HTTP 422 `Failed to deserialize the
   JSON body into the target type`. Shapes are checked against @nktkas/hyperliquid's schemas
   (tests/integration/devnet/test_hyperliquid_schemas.py).
+- /ws (ws.py, feeds.py): subscriptions allMids, l2Book, candle, activeAssetCtx, clearinghouseState,
+  webData2, userFills, userFundings, userEvents, orderUpdates, pushed when the devnet's state
+  changes; `post` (info and actions, weighed against the IP's REST budget); ping; the venue's
+  error texts.
 - Limits (limits.py): REST weight per client IP (1,200 a minute by default, documented weights,
-  HTTP 429 `null` past it) and the per-address request allowance (10,000 + 1 per USDC traded).
+  HTTP 429 `null` past it), the per-address request allowance (10,000 + 1 per USDC traded), and
+  the websocket's per-IP limits (connections, new connections a minute, subscriptions, users,
+  messages a minute, posts in flight).
 - /exchange: order (Gtc, Ioc, Alo; reduce-only; cloid; grouping "na"), cancel, cancelByCloid,
   updateLeverage, updateIsolatedMargin, noop (L1 actions, which an approved agent may sign), and
   usdClassTransfer, withdraw3, usdSend, approveAgent (user-signed). Signatures are recovered with

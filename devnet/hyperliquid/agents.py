@@ -70,6 +70,11 @@ class AgentBook:
             self._agents[a] for n, a in self._by_master.get(master, {}).items() if n and a in self._agents
         ]
 
+    def unnamed(self, master: str) -> Agent | None:
+        """The master's unnamed agent (the one webData2 shows as `agentAddress`), if any."""
+        address = self._by_master.get(master, {}).get("")
+        return self._agents.get(address) if address is not None else None
+
     def snapshot(self) -> dict[str, Any]:
         return {
             a.address: {"master": a.master, "name": a.name, "valid_until": a.valid_until}

@@ -1,4 +1,5 @@
-"""The HTTP front: POST /info and POST /exchange, as a plain Starlette app (the server adds faults).
+"""The front: POST /info, POST /exchange and the websocket /ws, as a plain Starlette app (the server
+adds faults to HTTP; /ws applies the latency and drop faults to its posts itself, see ws.py).
 
 A body the venue cannot read gets HTTP 422 with the venue's plain-text sentence. A client IP past
 its REST weight for the minute gets HTTP 429 with the body `null` (limits.py). Everything else is
@@ -12,17 +13,16 @@ client must query orderStatus by cloid (or its fills / clearinghouseState) to le
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from devnet.hyperliquid import actions, errors, limits
+from devnet.hyperliquid import errors, limits
 from devnet.hyperliquid.exchange import HyperliquidExchange
 from devnet.hyperliquid.info import InfoService
+from devnet.hyperliquid.metered import MeteredApi, RateLimited
+from devnet.hyperliquid.ws import SocketServer
 from shared.logging import get_logger
 
 log = get_logger("devnet.hyperliquid")
@@ -31,30 +31,23 @@ _UNREADABLE = Response(errors.DESERIALIZE, status_code=422, media_type="text/pla
 
 
 def create_app(ex: HyperliquidExchange) -> Starlette:
-    info_service = InfoService(ex)
-    weights = ex.ip_weights
+    api = MeteredApi(ex, InfoService(ex))
+    sockets = SocketServer(ex, api)
 
     async def info(request: Request) -> Response:
-        body = await request.body()
-        ip = _client_ip(request)
-        kind = _field(body, "type")
-        if not weights.admit(ip, limits.info_weight(kind)):
-            return _rate_limited()
         try:
-            answer = info_service.handle(body)
+            answer = api.info(_client_ip(request), await request.body())
+        except RateLimited:
+            return _rate_limited()
         except errors.Undeserializable:
             return _unreadable()
-        if kind in limits.PER_ITEMS:
-            items = json.loads(answer)
-            weights.charge(ip, limits.items_weight(kind, len(items) if isinstance(items, list) else 0))
         return Response(answer, media_type="application/json")
 
     async def exchange(request: Request) -> Response:
-        body = await request.body()
-        if not weights.admit(_client_ip(request), limits.exchange_weight(_field(body, "action"))):
-            return _rate_limited()
         try:
-            answer: Response = JSONResponse(actions.handle(ex, body))
+            answer: Response = JSONResponse(api.exchange(_client_ip(request), await request.body()))
+        except RateLimited:
+            return _rate_limited()
         except errors.Undeserializable:
             answer = _unreadable()
         if ex.faults.should_drop("hyperliquid"):
@@ -66,21 +59,13 @@ def create_app(ex: HyperliquidExchange) -> Starlette:
         routes=[
             Route("/info", info, methods=["POST"]),
             Route("/exchange", exchange, methods=["POST"]),
+            WebSocketRoute("/ws", sockets.endpoint),
         ]
     )
 
 
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
-
-
-def _field(body: bytes, name: str) -> Any:
-    """One top-level field of a JSON body, or None when the body is not a JSON object."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data.get(name) if isinstance(data, dict) else None
 
 
 def _rate_limited() -> Response:

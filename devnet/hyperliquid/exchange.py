@@ -77,6 +77,8 @@ class HyperliquidExchange:
         self.ip_weights = IpWeights(config.hyperliquid_weight_per_minute)
         self.address_requests = AddressRequests()
         self.candles = Candles()
+        for name in self.books:  # the current candle exists from the start, as on the venue
+            self.candles.on_step(name, market.sim_ms, self.prices.mark(name))
         self.history = AccountHistory()
         self.fills: dict[str, list[dict[str, Any]]] = {}
         self.funding: dict[str, list[dict[str, Any]]] = {}

@@ -1,9 +1,11 @@
-"""Hyperliquid's request limits: REST weight per IP, and the request allowance per address.
+"""Hyperliquid's request limits: REST weight per IP, the request allowance per address, and the
+websocket's limits per IP (`SocketLimits`, at the end; the figures and texts are documented there).
 
 Per IP (gitbook "Rate limits and user limits", shared/research/venues.md §1.7): every REST request
 has a weight, and an IP may spend `weight_per_minute` (1,200 on the venue) in any 60 seconds. The
 weights are the venue's table in shared/hyperliquid_weights.py, which the shared gateway's meter
-reads too (re-exported here for the emulator's modules).
+reads too (re-exported here for the emulator's modules). A websocket `post` weighs the same against
+the same budget (metered.py).
 Over the limit the venue answers HTTP 429 with the body `null` (what the official SDK reports:
 `ClientError(429, None, 'null', None, headers)`, in many public captures). A refused request costs
 nothing; the weight of the items answered is charged after the answer, so one large answer can
@@ -165,3 +167,117 @@ def _dollars(volume: Decimal) -> str:
     """Volume in the refusal text: cents at most, no trailing zeros ("$4643", "$87457.46")."""
     text = f"{volume.quantize(Decimal('0.01')):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# ---------------------------------------------------------------------------------------------- websocket
+# Per IP, across all of its /ws connections. Two sources disagree on connections; the devnet must
+# never be more generous than the venue, so it takes the stricter figure of each:
+# - the official gitbook ("Rate limits and user limits"): at most 100 connections, 1,000
+#   subscriptions, 10 unique users across user-specific subscriptions, 2,000 messages sent a
+#   minute, 100 inflight posts;
+# - a maintained SDK, df-hyperliquid-core (live/session/limits.rs), and a third-party measured
+#   write-up of the live socket: 10 connections and 30 new connections a minute, the rest as above.
+WS_CONNECTIONS = 10
+WS_NEW_CONNECTIONS_PER_MINUTE = 30
+WS_SUBSCRIPTIONS = 1000
+WS_USERS = 10
+WS_MESSAGES_PER_MINUTE = 2000
+WS_INFLIGHT_POSTS = 100
+# The venue's texts on the `error` channel (nktkas/hyperliquid issue #78, live captures).
+WS_TOO_MANY_USERS = f"Cannot track more than {WS_USERS} total users."
+WS_TOO_MANY_SUBSCRIPTIONS = f"Cannot subscribe to more than {WS_SUBSCRIPTIONS} channels."
+WS_TOO_MANY_MESSAGES = f"Cannot send more than {WS_MESSAGES_PER_MINUTE} messages per minute."
+
+
+def ws_too_many_posts(post_id: int) -> str:
+    return f"too many pending post requests id={post_id}"
+
+
+# Undocumented, chosen: a connection past either connection limit is refused at the handshake with
+# HTTP 429 and this sentence (the venue's answer is not published).
+WS_TOO_MANY_CONNECTIONS = (
+    f"Too many websocket connections from this IP address (at most {WS_CONNECTIONS} at once)."
+)
+WS_TOO_MANY_NEW_CONNECTIONS = (
+    "Too many new websocket connections from this IP address "
+    f"(at most {WS_NEW_CONNECTIONS_PER_MINUTE} a minute)."
+)
+
+
+class SocketLimits:
+    """The websocket limits of each client IP (used from the event loop only).
+
+    A refused request costs nothing: a message past the minute's 2,000 is neither processed nor
+    counted, a refused subscription holds no slot. Every message counts, pings included ("messages
+    sent to Hyperliquid"). A user-specific subscription takes a user slot while any subscription of
+    that IP names the user.
+    """
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self._now = now
+        self._open: dict[str, int] = {}
+        self._opened: dict[str, deque[float]] = {}
+        self._messages: dict[str, deque[float]] = {}
+        self._subscriptions: dict[str, int] = {}
+        self._users: dict[str, dict[str, int]] = {}  # ip → user → subscriptions naming it
+        self._posts: dict[str, int] = {}
+
+    def _recent(self, store: dict[str, deque[float]], ip: str, now: float) -> deque[float]:
+        times = store.setdefault(ip, deque())
+        while times and times[0] <= now - WINDOW_S:
+            times.popleft()
+        return times
+
+    def connect(self, ip: str) -> str | None:
+        """Count a new connection, or the sentence refusing it."""
+        now = self._now()
+        opened = self._recent(self._opened, ip, now)
+        if self._open.get(ip, 0) >= WS_CONNECTIONS:
+            return WS_TOO_MANY_CONNECTIONS
+        if len(opened) >= WS_NEW_CONNECTIONS_PER_MINUTE:
+            return WS_TOO_MANY_NEW_CONNECTIONS
+        opened.append(now)
+        self._open[ip] = self._open.get(ip, 0) + 1
+        return None
+
+    def disconnect(self, ip: str) -> None:
+        self._open[ip] = max(0, self._open.get(ip, 0) - 1)
+
+    def message(self, ip: str) -> str | None:
+        """Count one message received, or the sentence refusing it."""
+        now = self._now()
+        times = self._recent(self._messages, ip, now)
+        if len(times) >= WS_MESSAGES_PER_MINUTE:
+            return WS_TOO_MANY_MESSAGES
+        times.append(now)
+        return None
+
+    def subscribe(self, ip: str, user: str | None) -> str | None:
+        """Take a subscription slot (and a user slot for a new user), or the refusal."""
+        if self._subscriptions.get(ip, 0) >= WS_SUBSCRIPTIONS:
+            return WS_TOO_MANY_SUBSCRIPTIONS
+        users = self._users.setdefault(ip, {})
+        if user is not None and user not in users and len(users) >= WS_USERS:
+            return WS_TOO_MANY_USERS
+        self._subscriptions[ip] = self._subscriptions.get(ip, 0) + 1
+        if user is not None:
+            users[user] = users.get(user, 0) + 1
+        return None
+
+    def unsubscribe(self, ip: str, user: str | None) -> None:
+        self._subscriptions[ip] = max(0, self._subscriptions.get(ip, 0) - 1)
+        users = self._users.get(ip, {})
+        if user is not None and user in users:
+            users[user] -= 1
+            if users[user] <= 0:
+                del users[user]
+
+    def start_post(self, ip: str, post_id: int) -> str | None:
+        """Count a post in flight until `end_post`, or the refusal."""
+        if self._posts.get(ip, 0) >= WS_INFLIGHT_POSTS:
+            return ws_too_many_posts(post_id)
+        self._posts[ip] = self._posts.get(ip, 0) + 1
+        return None
+
+    def end_post(self, ip: str) -> None:
+        self._posts[ip] = max(0, self._posts.get(ip, 0) - 1)

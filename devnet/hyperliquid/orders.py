@@ -15,6 +15,9 @@ from devnet.hyperliquid.wire import fmt
 
 # Orders that left the book are kept for orderStatus up to this many (oldest forgotten first).
 KEEP_CLOSED = 200_000
+# Status changes kept per user for the websocket's orderUpdates (a subscriber further behind has
+# missed them, as a client that lagged the venue's socket has).
+KEEP_UPDATES = 1_000
 FIRST_OID = 30_000_000_000  # of the magnitude mainnet oids have, so clients see realistic ids
 
 
@@ -87,6 +90,9 @@ class OrderRegistry:
         self._by_cloid: dict[tuple[str, str], int] = {}
         self._open: dict[str, dict[int, Order]] = {}
         self._closed: deque[int] = deque()
+        # Per user: (sequence number, the order, its status then, when), oldest first.
+        self.updates: dict[str, deque[tuple[int, Order, str, int]]] = {}
+        self._seq = 0
 
     def new_oid(self) -> int:
         self._next_oid += 1
@@ -100,6 +106,7 @@ class OrderRegistry:
             self._open.setdefault(order.user, {})[order.oid] = order
         else:
             self._remember_closed(order)
+        self._record_update(order)
 
     def close(self, order: Order, status: str, time_ms: int) -> None:
         """The order leaves the book with a final status."""
@@ -111,6 +118,27 @@ class OrderRegistry:
             if not opened:
                 del self._open[order.user]
         self._remember_closed(order)
+        self._record_update(order)
+
+    def updates_since(self, user: str, seq: int) -> tuple[int, list[dict[str, Any]]]:
+        """The user's status changes after `seq`, one per order (its latest), and the newest seq."""
+        log = self.updates.get(user)
+        if not log or log[-1][0] <= seq:
+            return seq, []
+        latest: dict[int, dict[str, Any]] = {}
+        for n, order, status, status_ts in reversed(log):
+            if n <= seq:
+                break
+            if order.oid not in latest:
+                # The order as it is now (an open order's size after partial fills), its status then.
+                row = {"order": order.open_order(), "status": status, "statusTimestamp": status_ts}
+                latest[order.oid] = row
+        return log[-1][0], [latest[oid] for oid in sorted(latest)]
+
+    def _record_update(self, order: Order) -> None:
+        self._seq += 1
+        log = self.updates.setdefault(order.user, deque(maxlen=KEEP_UPDATES))
+        log.append((self._seq, order, order.status, order.status_ts))
 
     def open_orders(self, user: str) -> list[Order]:
         """Newest first."""
