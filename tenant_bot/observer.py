@@ -15,7 +15,8 @@ reachable, timed out, 502/503/504) the tick reads directly only what keeps the p
 Hyperliquid's mids (the mark) and account, and Asgard's token prices, at most once every
 `direct_read_seconds` (`DirectReadCadence`); in between, and when the gateway refuses a read, the
 last answers are carried with their dates. So every observation says how old its data is
-(`market_data_age_s`, `account_data_age_s`: from when the venue gave it, the oldest part counting)
+(`market_data_age_s`: its prices', the older of Hyperliquid's contexts and Asgard's token prices;
+`account_data_age_s`: the Hyperliquid account's; both from when the venue gave them)
 and the risk engine refuses entries on data past its limits; a carried account is never compared
 with the journal (`account_fresh`). The next tick tries the gateway again: the bot is back on it as
 soon as it answers.
@@ -78,7 +79,8 @@ class Observation:
     outages: dict[str, datetime] = field(default_factory=dict)
     # Size decimals of the hedge perp (None when Hyperliquid could not be read).
     sz_decimals: int | None = None
-    # When the venues gave the oldest market data in `snapshot`, and `hl_state` (None: no such data).
+    # When the venues gave the prices in `snapshot` (the older of Hyperliquid's asset contexts and
+    # Asgard's token prices), and `hl_state` (None: no such data).
     market_at: datetime | None = None
     account_at: datetime | None = None
     # `hl_state` was answered for this tick (not carried from an earlier one): only then is it
@@ -92,7 +94,7 @@ class Observation:
 
     @property
     def market_data_age_s(self) -> Decimal | None:
-        """Seconds from when the venues gave the oldest market data to this tick."""
+        """Seconds from when the venues gave the snapshot's prices to this tick."""
         return age_s(self.at, self.market_at)
 
     @property
@@ -176,7 +178,7 @@ class Observer:
     ) -> tuple[Dated[RatesSnapshot] | None, Dated[UserState] | None]:
         """The gateway is down: Hyperliquid's mids and account and Asgard's prices, read directly when
         `DirectReadCadence` allows; the last market snapshot with the new prices (still dated by
-        its oldest part: funding and lending rates are not read directly)."""
+        the contexts it had: the oracle price and funding are not read directly)."""
         s = self._s
         if not self._cadence.due(time.monotonic()):
             return market, account
@@ -228,7 +230,7 @@ class Observer:
         return result
 
     async def _snapshot(self, now: datetime) -> Dated[RatesSnapshot]:
-        """The market data through the gateway (directly without one), dated by its oldest part."""
+        """The market data through the gateway (directly without one), dated by its prices."""
         hl, asgard, via = self._s.hl, self._s.asgard, Route.GATEWAY
         start_ms = int((now - timedelta(hours=24)).timestamp() * 1000)
         ctxs, predicted, history, markets, prices = await asyncio.gather(
@@ -238,8 +240,10 @@ class Observer:
             asgard.dated_markets(via),
             asgard.dated_prices(via),
         )
-        parts: list[Dated[object]] = [ctxs, predicted, history, markets, prices]
-        oldest = min(parts, key=lambda p: p.observed_at)
+        # Its age is its prices' (the marks and Asgard's token prices): funding history, the forecast
+        # and lending rates move by the hour, and the gateway refreshes them less often.
+        prices_part: list[Dated[object]] = [ctxs, prices]
+        oldest = min(prices_part, key=lambda p: p.observed_at)
         snapshot = snapshot_from(
             now,
             ctxs.value[HEDGE_COIN],
@@ -300,8 +304,10 @@ def snapshot_from(
 def with_direct_prices(snapshot: RatesSnapshot, mark: Decimal, usd: Mapping[Asset, Decimal]) -> RatesSnapshot:
     """`snapshot` with the prices a bot whose gateway is down reads directly: Hyperliquid's mid for
     the mark (the mid and the mark differ by a fraction of the spread) and Asgard's token prices, when
-    they came (`usd` empty: the last ones stay)."""
-    prices = {**snapshot.prices, "hyperliquid_mark": mark}
+    they came (`usd` empty: the last ones stay). The oracle price, not read directly, is dropped: an
+    old price beside fresh ones would show a divergence that is only its age."""
+    prices = {k: v for k, v in snapshot.prices.items() if k != "hyperliquid_oracle"}
+    prices["hyperliquid_mark"] = mark
     if Asset.SOL not in usd:
         return replace(snapshot, prices=prices)
     prices["asgard"] = usd[Asset.SOL]

@@ -95,9 +95,9 @@ class StatusView:
         }
 
     def data_age(self, now: datetime) -> dict[str, Any]:
-        """How the last tick read the venues ("direct", "gateway", or "fallback": the gateway down)
-        and how old its data is now, in seconds from when the venues gave it, with the limits past
-        which entries stop (None: no such data yet)."""
+        """How the last tick read the venues ("direct", "gateway", or "fallback": the gateway down),
+        the SOL mark it decided on, and how old its data is now, in seconds from when the venues gave
+        it, with the limits past which entries stop (None: no such data yet)."""
         obs = self._observer.latest
         config = self._s.risk.config
 
@@ -105,8 +105,10 @@ class StatusView:
             age = age_s(now, then)
             return round(float(age), 1) if age is not None else None
 
+        mark = obs.mark if obs else None
         return {
             "reads": obs.reads.value if obs else None,
+            "mark": str(mark) if mark is not None else None,
             "market_age_s": seconds(obs.market_at if obs else None),
             "account_age_s": seconds(obs.account_at if obs else None),
             "max_market_data_age_s": float(config.max_market_data_age_s),

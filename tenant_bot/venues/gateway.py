@@ -12,8 +12,9 @@ What one answer of the gateway means (`Gateway.classify`):
 - a refusal of the gateway itself (`X-Basis-Gateway: refused`: 401, 403, or 429 when this tenant's
   share of the host's budget is spent): `GatewayRefused`. The venue is fine and so is the gateway:
   nothing to fall back from, no outage to count;
-- no answer (a connection refused or reset, a timeout, a 502/503/504 that is not a refusal):
-  `GatewayDown`. The bot then reads directly, slower: `DirectReadCadence` says how often.
+- no answer (a connection refused or reset, a timeout, any 502/503/504: the venue unreachable from
+  the gateway, the gateway's own failure, its cache not filled yet): `GatewayDown`. The bot then
+  reads directly, slower: `DirectReadCadence` says how often.
 
 `Route` is how a caller asks for one read: through the gateway where the bot uses one for it, or
 straight to the venue. Nothing here retries or falls back by itself: the clients and the observer
@@ -181,6 +182,10 @@ class Gateway:
         except httpx.TransportError as exc:
             self.down_since = self.down_since or datetime.now(UTC)
             raise GatewayDown(f"the gateway at {self.url} does not answer ({type(exc).__name__})") from None
+        if response.status_code in _DOWN_STATUSES:
+            # Its own failures (503 "refused") too: whatever it is, it is not answering for the venue.
+            self.down_since = self.down_since or datetime.now(UTC)
+            raise GatewayDown(f"the gateway answered HTTP {response.status_code}")
         if refused(response):
             self.down_since = None
             raise GatewayRefused(
@@ -188,9 +193,6 @@ class Gateway:
                 status=response.status_code,
                 retry_after=_retry_after(response),
             )
-        if response.status_code in _DOWN_STATUSES:
-            self.down_since = self.down_since or datetime.now(UTC)
-            raise GatewayDown(f"the gateway answered HTTP {response.status_code}")
         self.down_since = None
         return response, observed_at(response, datetime.now(UTC))
 

@@ -37,7 +37,7 @@ import httpx
 from shared.logging import get_logger
 from shared.networks import NETWORKS, Network
 from shared.rates import FundingRate
-from shared.retry import RetryPolicy, send_with_retry
+from shared.retry import RetriesExhausted, RetryPolicy, send_with_retry
 from tenant_bot.signing.signer import Signer
 from tenant_bot.tls import ssl_context
 from tenant_bot.venues.gateway import Dated, Gateway, GatewayDown, GatewayRefused, Route
@@ -247,6 +247,11 @@ class HyperliquidClient:
                 last_status=429,
             )
         self._cooldown_s = 0.0
+        if response.status_code >= 500:  # relayed by the gateway: the venue is not answering well
+            raise RetriesExhausted(
+                f"hyperliquid info {body.get('type')}: HTTP {response.status_code}",
+                last_status=response.status_code,
+            )
         if response.status_code != 200:
             raise HyperliquidError(
                 f"info {body.get('type')}: HTTP {response.status_code}: {response.text[:300]}"

@@ -26,7 +26,7 @@ def test_the_risk_engine_is_handed_the_observations_ages() -> None:
 def test_direct_prices_replace_the_mark_and_asgards_prices_and_nothing_else() -> None:
     last = snapshot()
     moved = with_direct_prices(last, D(120), {Asset.SOL: D(119), Asset.JITOSOL: D("142.8")})
-    assert moved.prices == {"hyperliquid_mark": D(120), "hyperliquid_oracle": D("150.05"), "asgard": D(119)}
+    assert moved.prices == {"hyperliquid_mark": D(120), "asgard": D(119)}  # no stale oracle beside them
     assert moved.lst_sol_rates[Asset.JITOSOL] == D("142.8") / D(119)
     assert moved.funding == last.funding and moved.lending == last.lending and moved.at == last.at
     # Asgard did not answer: its last prices stay, the mark still moves.
