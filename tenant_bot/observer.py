@@ -49,7 +49,7 @@ from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
 from tenant_bot.venues.asgard import AsgardPosition
 from tenant_bot.venues.asgard_models import AsgardMarket
 from tenant_bot.venues.gateway import Dated, DirectReadCadence, GatewayDown, GatewayRefused, Route
-from tenant_bot.venues.hyperliquid import UserState
+from tenant_bot.venues.hyperliquid import DatedReads, UserState
 from tenant_bot.venues.hyperliquid_models import AssetContext
 from tenant_bot.venues.outages import UNREACHABLE
 
@@ -116,6 +116,7 @@ class Observer:
         risk = services.risk.config
         # Only the discount is read from it: the LST breaker applies the thresholds in force.
         self.lst_monitor = LstMonitor(depeg_threshold=Decimal(str(risk.lst_depeg.close_above)))
+        self._reads = DatedReads(services.hl)
         self._cadence = DirectReadCadence(services.settings.direct_read_seconds)
         # The last market snapshot and account answered, carried while the gateway cannot answer.
         self._market: Dated[RatesSnapshot] | None = None
@@ -128,7 +129,7 @@ class Observer:
         obs.reads = Reads.GATEWAY if s.gateway is not None else Reads.DIRECT
         market, account, asg, pools = await asyncio.gather(
             self._gateway_probe(self._snapshot(now), obs),
-            self._gateway_probe(s.hl.dated_user_state(Route.GATEWAY), obs),
+            self._gateway_probe(self._reads.user_state(Route.GATEWAY), obs),
             self._probe("asgard", s.asgard.refresh(s.wallet_signer.solana_address), obs),
             self._pool_rates(obs),
         )
@@ -184,7 +185,7 @@ class Observer:
             return market, account
         self._cadence.sent(time.monotonic())
         mids, prices, account = await asyncio.gather(
-            self._probe("hyperliquid", s.hl.dated_mids(Route.DIRECT), obs),
+            self._probe("hyperliquid", self._reads.mids(Route.DIRECT), obs),
             self._probe("asgard", s.asgard.dated_prices(Route.DIRECT), obs),
             self._account_directly(obs, account),
         )
@@ -200,7 +201,7 @@ class Observer:
         """The account directly, unless the tick already has it (a bot that reads it directly anyway)."""
         if account is not None:
             return account
-        return await self._probe("hyperliquid", self._s.hl.dated_user_state(Route.DIRECT), obs)
+        return await self._probe("hyperliquid", self._reads.user_state(Route.DIRECT), obs)
 
     async def _gateway_probe(self, call: Awaitable[Dated[T]], obs: Observation) -> Dated[T] | None:
         """`_probe` of a Hyperliquid read through the gateway: a gateway that does not answer or
@@ -231,12 +232,12 @@ class Observer:
 
     async def _snapshot(self, now: datetime) -> Dated[RatesSnapshot]:
         """The market data through the gateway (directly without one), dated by its prices."""
-        hl, asgard, via = self._s.hl, self._s.asgard, Route.GATEWAY
+        hl, asgard, via = self._reads, self._s.asgard, Route.GATEWAY
         start_ms = int((now - timedelta(hours=24)).timestamp() * 1000)
         ctxs, predicted, history, markets, prices = await asyncio.gather(
-            hl.dated_asset_contexts(via),
-            hl.dated_predicted_funding(HEDGE_COIN, via),
-            hl.dated_funding_history(HEDGE_COIN, start_ms, via),
+            hl.asset_contexts(via),
+            hl.predicted_funding(HEDGE_COIN, via),
+            hl.funding_history(HEDGE_COIN, start_ms, via),
             asgard.dated_markets(via),
             asgard.dated_prices(via),
         )

@@ -11,8 +11,8 @@ increasing); a lost answer is resolved by asking the venue, never guessed
 
 With a `Gateway` (the host's shared one, `tenant_bot.venues.gateway`), reads go through it: public
 ones always, the account's own when `gateway.user_reads`. Each read is one of
-- `_read(body, route)`: the route asked for, no fallback; `GatewayDown` / `GatewayRefused` raised as
-  they are. The observer's tick reads use this (their `dated_*` methods), so a tick never turns into
+- `read(body, route)`: the route asked for, no fallback; `GatewayDown` / `GatewayRefused` raised as
+  they are. The observer's tick reads use this (`DatedReads`), so a tick never turns into
   a full set of direct reads when the gateway is down: it decides what to read directly, and when;
 - `_info(body)`: everything else (execution, the dashboard): through the gateway, directly while it
   is down (these reads are rare: an execution's, a viewer's).
@@ -86,6 +86,7 @@ __all__ = [
     "AssetContext",
     "Book",
     "BookLevel",
+    "DatedReads",
     "FeeRates",
     "Fill",
     "FundingPayment",
@@ -207,8 +208,9 @@ class HyperliquidClient:
                 raise HyperliquidError(f"info {body.get('type')}: {exc}") from None
         return await self._direct(body)
 
-    async def _read(self, body: dict[str, Any], route: Route) -> Dated[Any]:
-        """A read by `route`, as asked: `GatewayDown` or `GatewayRefused` when the gateway fails it."""
+    async def read(self, body: dict[str, Any], route: Route) -> Dated[Any]:
+        """A read by `route`, as asked: `GatewayDown` or `GatewayRefused` when the gateway fails it
+        (what `DatedReads` sends: the observer decides what to read directly)."""
         gateway = self._gateway_for(body, route)
         if gateway is None:
             return await self._direct(body)
@@ -273,17 +275,8 @@ class HyperliquidClient:
     async def asset_contexts(self) -> dict[str, AssetContext]:
         return parse_asset_contexts(await self._info({"type": "metaAndAssetCtxs"}))
 
-    async def dated_asset_contexts(self, route: Route) -> Dated[dict[str, AssetContext]]:
-        answer = await self._read({"type": "metaAndAssetCtxs"}, route)
-        return replace(answer, value=parse_asset_contexts(answer.value))
-
     async def mids(self) -> dict[str, Decimal]:
         return _mids(await self._info({"type": "allMids"}))
-
-    async def dated_mids(self, route: Route) -> Dated[dict[str, Decimal]]:
-        """Every perp's mid (weight 2): what a bot whose gateway is down reads for its mark."""
-        answer = await self._read({"type": "allMids"}, route)
-        return replace(answer, value=_mids(answer.value))
 
     async def book(self, coin: str) -> Book:
         answer = await self._info({"type": "l2Book", "coin": coin})
@@ -295,36 +288,7 @@ class HyperliquidClient:
         self, coin: str, start_ms: int, end_ms: int | None = None
     ) -> list[tuple[int, FundingRate]]:
         """Settled hourly rates, oldest first, every page of them."""
-        return (await self._funding_history(coin, start_ms, end_ms, self._info_dated)).value
-
-    async def dated_funding_history(
-        self, coin: str, start_ms: int, route: Route
-    ) -> Dated[list[tuple[int, FundingRate]]]:
-        """`funding_history` up to now, by `route`, dated by its oldest page."""
-        return await self._funding_history(coin, start_ms, None, lambda body: self._read(body, route))
-
-    async def _funding_history(
-        self,
-        coin: str,
-        start_ms: int,
-        end_ms: int | None,
-        read: Callable[[dict[str, Any]], Awaitable[Dated[Any]]],
-    ) -> Dated[list[tuple[int, FundingRate]]]:
-        out: list[tuple[int, FundingRate]] = []
-        start = start_ms
-        oldest: Dated[Any] | None = None
-        while True:
-            body: dict[str, Any] = {"type": "fundingHistory", "coin": coin, "startTime": start}
-            if end_ms is not None:
-                body["endTime"] = end_ms
-            answer = await read(body)
-            if oldest is None or answer.observed_at < oldest.observed_at:
-                oldest = answer
-            page = answer.value
-            out.extend((int(r["time"]), FundingRate.hourly(Decimal(r["fundingRate"]))) for r in page)
-            if len(page) < PAGE:
-                return replace(oldest, value=out)
-            start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
+        return (await funding_pages(self._info_dated, coin, start_ms, end_ms)).value
 
     async def candles(self, coin: str, interval: str, start_ms: int) -> list[Candle]:
         """Candles of `coin`'s mark from `start_ms` to the venue's now, oldest first. One request: the
@@ -340,18 +304,9 @@ class HyperliquidClient:
         """The venue's prediction of its own next rate ("HlPerp"), with the interval it states."""
         return parse_predicted_funding(await self._info({"type": "predictedFundings"}), coin)
 
-    async def dated_predicted_funding(self, coin: str, route: Route) -> Dated[FundingRate | None]:
-        answer = await self._read({"type": "predictedFundings"}, route)
-        return replace(answer, value=parse_predicted_funding(answer.value, coin))
-
     async def user_state(self, address: str | None = None) -> UserState:
         answer = await self._info({"type": "clearinghouseState", "user": address or self.address})
         return parse_user_state(answer)
-
-    async def dated_user_state(self, route: Route) -> Dated[UserState]:
-        """This client's account (weight 2), by `route`."""
-        answer = await self._read({"type": "clearinghouseState", "user": self.address}, route)
-        return replace(answer, value=parse_user_state(answer.value))
 
     async def fee_rates(self, address: str | None = None) -> FeeRates:
         """The rates the account pays now (its volume tier, staking and referral discounts)."""
@@ -692,6 +647,58 @@ class HyperliquidClient:
             parse=parse,
             resolve=resolve,
         )
+
+
+class DatedReads:
+    """The reads of a tick, each by the route asked and `Dated` (`HyperliquidClient.read`)."""
+
+    def __init__(self, client: HyperliquidClient) -> None:
+        self._client = client
+
+    async def asset_contexts(self, route: Route) -> Dated[dict[str, AssetContext]]:
+        answer = await self._client.read({"type": "metaAndAssetCtxs"}, route)
+        return replace(answer, value=parse_asset_contexts(answer.value))
+
+    async def mids(self, route: Route) -> Dated[dict[str, Decimal]]:
+        """Every perp's mid (weight 2): what a bot whose gateway is down reads for its mark."""
+        answer = await self._client.read({"type": "allMids"}, route)
+        return replace(answer, value=_mids(answer.value))
+
+    async def predicted_funding(self, coin: str, route: Route) -> Dated[FundingRate | None]:
+        answer = await self._client.read({"type": "predictedFundings"}, route)
+        return replace(answer, value=parse_predicted_funding(answer.value, coin))
+
+    async def funding_history(
+        self, coin: str, start_ms: int, route: Route
+    ) -> Dated[list[tuple[int, FundingRate]]]:
+        """`HyperliquidClient.funding_history` up to now, dated by its oldest page."""
+        return await funding_pages(lambda body: self._client.read(body, route), coin, start_ms, None)
+
+    async def user_state(self, route: Route) -> Dated[UserState]:
+        """The client's account (weight 2)."""
+        answer = await self._client.read({"type": "clearinghouseState", "user": self._client.address}, route)
+        return replace(answer, value=parse_user_state(answer.value))
+
+
+async def funding_pages(
+    read: Callable[[dict[str, Any]], Awaitable[Dated[Any]]], coin: str, start_ms: int, end_ms: int | None
+) -> Dated[list[tuple[int, FundingRate]]]:
+    """Settled hourly rates of `coin`, oldest first, every page of them, dated by the oldest page."""
+    out: list[tuple[int, FundingRate]] = []
+    start = start_ms
+    oldest: Dated[Any] | None = None
+    while True:
+        body: dict[str, Any] = {"type": "fundingHistory", "coin": coin, "startTime": start}
+        if end_ms is not None:
+            body["endTime"] = end_ms
+        answer = await read(body)
+        if oldest is None or answer.observed_at < oldest.observed_at:
+            oldest = answer
+        page = answer.value
+        out.extend((int(r["time"]), FundingRate.hourly(Decimal(r["fundingRate"]))) for r in page)
+        if len(page) < PAGE:
+            return replace(oldest, value=out)
+        start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
 
 
 def _mids(answer: dict[str, str]) -> dict[str, Decimal]:

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from tenant_bot.signing.local import LocalSigner
 from tenant_bot.venues.asgard import AsgardClient
 from tenant_bot.venues.gateway import Gateway, GatewayDown, Route
-from tenant_bot.venues.hyperliquid import HyperliquidClient, OrderState, cloid_for
+from tenant_bot.venues.hyperliquid import DatedReads, HyperliquidClient, OrderState, cloid_for
 from tests.support.devnet import DevnetProcess, start_devnet
 
 pytestmark = pytest.mark.devnet
@@ -52,8 +52,8 @@ async def test_direct_answers_are_dated_when_they_came(dn: DevnetProcess) -> Non
     """No gateway: the tick's route is the venue itself, and an answer is as old as its arrival."""
     async with HyperliquidClient(dn.url("hyperliquid"), address="0x" + "11" * 20) as client:
         before = datetime.now(UTC)
-        mids = await client.dated_mids(Route.GATEWAY)
-        state = await client.dated_user_state(Route.GATEWAY)
+        mids = await DatedReads(client).mids(Route.GATEWAY)
+        state = await DatedReads(client).user_state(Route.GATEWAY)
         after = datetime.now(UTC)
     for answer in (mids, state):
         assert answer.route is Route.DIRECT and before <= answer.observed_at <= after
@@ -65,10 +65,10 @@ async def test_a_tick_read_by_the_gateway_says_it_is_down_and_is_not_sent_elsewh
 ) -> None:
     async with HyperliquidClient(dn.url("hyperliquid"), address="0x" + "22" * 20, gateway=gateway) as client:
         with pytest.raises(GatewayDown):
-            await client.dated_asset_contexts(Route.GATEWAY)
+            await DatedReads(client).asset_contexts(Route.GATEWAY)
         assert gateway.down_since is not None
         # The same read, asked directly: the venue's answer, dated now.
-        direct = await client.dated_asset_contexts(Route.DIRECT)
+        direct = await DatedReads(client).asset_contexts(Route.DIRECT)
         assert direct.route is Route.DIRECT and direct.value["SOL"].mark_px > 0
         assert direct.age_s(datetime.now(UTC)) < 2
 
