@@ -83,8 +83,9 @@ class Observation:
     # Asgard's token prices), and `hl_state` (None: no such data).
     market_at: datetime | None = None
     account_at: datetime | None = None
-    # `hl_state` was answered for this tick (not carried from an earlier one): only then is it
-    # compared with the journal, whose writes since would look like a mismatch.
+    # `hl_state` was given by the venue during this tick (not carried from an earlier one, not the
+    # gateway's older copy): only then is it compared with the journal, whose writes since would
+    # look like a mismatch.
     account_fresh: bool = True
     reads: Reads = Reads.DIRECT
 
@@ -166,7 +167,9 @@ class Observer:
         elif carry:
             market = self._market
         if account is not None:
-            self._account, obs.account_fresh = account, True
+            # The gateway may answer with its last copy (this bot's share spent): older than the
+            # tick, it may predate what the journal did since, like a carried one.
+            self._account, obs.account_fresh = account, account.observed_at >= obs.at
         elif carry and self._account is not None:
             account, obs.account_fresh = self._account, False
         if market is not None:
