@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.launch import bot_token, read_secret_files, variable
 from shared.network_addresses import is_loopback_host, is_loopback_url
@@ -50,10 +50,6 @@ class BotSettings(BasisSettings):
     solana_address: str | None = None
     evm_address: str | None = None
 
-    # The shared venue gateway's base URL (BASIS_GATEWAY_URL, set by the control plane; shared/launch.py);
-    # None: no gateway, the venues are read directly (bots started by hand, the devnet demo).
-    gateway_url: str | None = None
-
     # Venue and chain endpoints. Not set: the network's (shared/networks.py; the devnet's on loopback
     # by default). How Hyperliquid actions are signed follows `network` alone, whatever the URL.
     hyperliquid_url: str = DEVNET.hyperliquid_url
@@ -61,6 +57,21 @@ class BotSettings(BasisSettings):
     asgard_api_key: SecretStr | None = None
     solana_rpc_url: str = DEVNET.solana_rpc_url
     arbitrum_rpc_url: str = DEVNET.arbitrum_rpc_url
+    # The host's shared venue gateway (issue 17), e.g. http://127.0.0.1:8001/gateway/v1: the control
+    # plane sets it for every bot it starts. Hyperliquid's REST budget (1,200 weight a minute) is per
+    # IP, shared by every bot on the host, so market data is read once there for all of them, and
+    # with signer "broker" the account's reads are metered there too. Orders are still signed here and
+    # forwarded as they are. None: no gateway, every read goes to the venues directly (a bot started
+    # by hand, the devnet demo). It is sent this bot's API token, like the broker.
+    gateway_url: str | None = None
+    # While the gateway is down the bot reads directly only what keeps its positions safe: Hyperliquid's
+    # mids (allMids, weight 2) and its own account (clearinghouseState, 2), and Asgard's token prices,
+    # at most once every this many seconds plus a random extra of up to a quarter of it (bots that lost
+    # the gateway together spread out). Two reads of a bot are never closer than this, so with the
+    # default 60 each bot spends at most 4 weight in any minute: 150 bots falling back together spend
+    # at most 150 × 4 = 600 of the host's 1,200 (any default under 60 would allow two reads, 1,200 for
+    # 150 bots: at the limit). Entries pause meanwhile (the market data ages past its limit).
+    direct_read_seconds: float = Field(default=60.0, gt=0)
 
     # Seconds between two ticks of the bot loop (refresh, risk, act).
     tick_seconds: float = Field(default=5.0, gt=0)
@@ -137,6 +148,7 @@ class BotSettings(BasisSettings):
             variable("solana_rpc_url"): self.solana_rpc_url,
             variable("arbitrum_rpc_url"): self.arbitrum_rpc_url,
             variable("broker_url"): self.broker_url,
+            variable("gateway_url"): self.gateway_url,
         }
         out = [name for name, url in urls.items() if url is not None and not is_loopback_url(url)]
         if not is_loopback_host(self.api_host):
@@ -166,6 +178,21 @@ class BotSettings(BasisSettings):
         address = self.withdrawal_evm_address
         if address is not None and not _EVM_ADDRESS.match(address):
             raise ValueError("BASIS_WITHDRAWAL_EVM_ADDRESS is not an EVM address (0x and 40 hex digits)")
+        return self
+
+    @field_validator("gateway_url", mode="before")
+    @classmethod
+    def _no_empty_gateway(cls, value: object) -> object:
+        return None if value == "" else value  # an empty variable: no gateway
+
+    @model_validator(mode="after")
+    def _gateway(self) -> BotSettings:
+        if self.gateway_url is None:
+            return self
+        if not self.gateway_url.startswith(("http://", "https://")):
+            raise ValueError("BASIS_GATEWAY_URL must be an http:// or https:// URL")
+        if self.api_token_value() is None:
+            raise ValueError("BASIS_GATEWAY_URL needs BASIS_API_TOKEN (the gateway's credential)")
         return self
 
     @model_validator(mode="after")

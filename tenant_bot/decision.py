@@ -182,10 +182,12 @@ def decide(
     """The risk state and what to do, from one observation: no I/O."""
     open_positions = holdings.open
     risks = {p.id: position_risk(p, obs, lst_monitor) for p in open_positions}
-    # Compare the venues with the journal only if nothing was executing and the journal did not
-    # move while the venues were read: a reading taken mid-open shows a short the journal has
-    # not recorded yet (or the reverse), which is no mismatch.
-    if not holdings.moved and not holdings.unfinished and risk.state is not TradingState.HALTED:
+    # Compare the venues with the journal only if nothing was executing, the journal did not move
+    # while the venues were read, and the account was read for this tick: a reading taken mid-open
+    # shows a short the journal has not recorded yet (or the reverse), and one carried from an
+    # earlier tick (the gateway down) predates what the journal did since; neither is a mismatch.
+    fresh = obs.account_fresh and not holdings.moved
+    if fresh and not holdings.unfinished and risk.state is not TradingState.HALTED:
         mismatch = reconcile(open_positions, obs)
         if mismatch is not None:
             risk.halt(mismatch)

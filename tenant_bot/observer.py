@@ -8,16 +8,30 @@ functions of their arguments, so recorded observations can be decided on without
 An LST's fair SOL value and staking yield are read each tick from its stake pool's own account
 (`SolanaClient.stake_pool_rates`); the market's price of it comes from Asgard's `/token-metadata`. The
 depeg breaker compares the two, so a depeg already present when the bot starts is seen at once.
+
+The host's gateway (`BASIS_GATEWAY_URL`, `tenant_bot.venues.gateway`) is tried first at every tick
+for the market data (and for the account, when it serves this bot's). When it is down (not
+reachable, timed out, 502/503/504) the tick reads directly only what keeps the positions safe:
+Hyperliquid's mids (the mark) and account, and Asgard's token prices, at most once every
+`direct_read_seconds` (`DirectReadCadence`); in between, and when the gateway refuses a read, the
+last answers are carried with their dates. So every observation says how old its data is
+(`market_data_age_s`: its prices', the older of Hyperliquid's contexts and Asgard's token prices;
+`account_data_age_s`: the Hyperliquid account's; both from when the venue gave them)
+and the risk engine refuses entries on data past its limits; a carried account is never compared
+with the journal (`account_fresh`). The next tick tries the gateway again: the bot is back on it as
+soon as it answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import TypeVar
 
 from shared.assets import STAKE_POOLS, Asset
@@ -34,11 +48,20 @@ from tenant_bot.strategy.prices import price_consensus
 from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
 from tenant_bot.venues.asgard import AsgardPosition
 from tenant_bot.venues.asgard_models import AsgardMarket
-from tenant_bot.venues.hyperliquid import UserState
+from tenant_bot.venues.gateway import Dated, DirectReadCadence, GatewayDown, GatewayRefused, Route
+from tenant_bot.venues.hyperliquid import DatedReads, UserState
 from tenant_bot.venues.hyperliquid_models import AssetContext
 from tenant_bot.venues.outages import UNREACHABLE
 
 T = TypeVar("T")
+
+
+class Reads(StrEnum):
+    """How a tick read the venues."""
+
+    DIRECT = "direct"  # the bot has no gateway: everything from the venues
+    GATEWAY = "gateway"  # through the host's gateway
+    FALLBACK = "fallback"  # the gateway is down: the mark and the account directly, now and then
 
 
 @dataclass
@@ -56,10 +79,35 @@ class Observation:
     outages: dict[str, datetime] = field(default_factory=dict)
     # Size decimals of the hedge perp (None when Hyperliquid could not be read).
     sz_decimals: int | None = None
+    # When the venues gave the prices in `snapshot` (the older of Hyperliquid's asset contexts and
+    # Asgard's token prices), and `hl_state` (None: no such data).
+    market_at: datetime | None = None
+    account_at: datetime | None = None
+    # `hl_state` was given by the venue during this tick (not carried from an earlier one, not the
+    # gateway's older copy): only then is it compared with the journal, whose writes since would
+    # look like a mismatch.
+    account_fresh: bool = True
+    reads: Reads = Reads.DIRECT
 
     @property
     def mark(self) -> Decimal | None:
         return self.snapshot.prices.get("hyperliquid_mark") if self.snapshot else None
+
+    @property
+    def market_data_age_s(self) -> Decimal | None:
+        """Seconds from when the venues gave the snapshot's prices to this tick."""
+        return age_s(self.at, self.market_at)
+
+    @property
+    def account_data_age_s(self) -> Decimal | None:
+        return age_s(self.at, self.account_at)
+
+
+def age_s(now: datetime, then: datetime | None) -> Decimal | None:
+    """Whole milliseconds from `then` to `now`, in seconds, never negative."""
+    if then is None:
+        return None
+    return max(Decimal(0), Decimal(int((now - then) / timedelta(milliseconds=1))) / 1000)
 
 
 class Observer:
@@ -69,34 +117,106 @@ class Observer:
         risk = services.risk.config
         # Only the discount is read from it: the LST breaker applies the thresholds in force.
         self.lst_monitor = LstMonitor(depeg_threshold=Decimal(str(risk.lst_depeg.close_above)))
+        self._reads = DatedReads(services.hl)
+        self._cadence = DirectReadCadence(services.settings.direct_read_seconds)
+        # The last market snapshot and account answered, carried while the gateway cannot answer.
+        self._market: Dated[RatesSnapshot] | None = None
+        self._account: Dated[UserState] | None = None
 
     async def observe(self) -> Observation:
         s = self._s
         now = datetime.now(UTC)
         obs = Observation(at=now, journal_writes=s.journal.writes)
-        snap, state, asg, pools = await asyncio.gather(
-            self._probe("hyperliquid", self._snapshot(now), obs),
-            self._probe("hyperliquid", s.hl.user_state(), obs),
+        obs.reads = Reads.GATEWAY if s.gateway is not None else Reads.DIRECT
+        market, account, asg, pools = await asyncio.gather(
+            self._gateway_probe(self._snapshot(now), obs),
+            self._gateway_probe(self._reads.user_state(Route.GATEWAY), obs),
             self._probe("asgard", s.asgard.refresh(s.wallet_signer.solana_address), obs),
             self._pool_rates(obs),
         )
-        if snap is not None:
-            snap = with_pool_rates(snap, pools)
+        if obs.reads is Reads.FALLBACK:
+            market, account = await self._read_directly(obs, market, account)
+        elif s.gateway is not None:
+            self._cadence.gateway_back()
         # A chain whose height stops moving is down even if its RPC still answers.
         await asyncio.gather(
             self._probe("solana", s.solana.slot(), obs, height=True),
             self._probe("arbitrum", s.arbitrum.block_number(), obs, height=True),
         )
-        obs.snapshot, obs.hl_state = snap, state
+        self._keep(obs, market, account)
+        if obs.snapshot is not None:
+            obs.snapshot = with_pool_rates(obs.snapshot, pools)
         await s.fees.refresh(s.hl)  # hourly; the cached rates otherwise
         if asg is not None:
             obs.asgard_positions = {p.position_id: p for p in asg if p.is_open}
-        if snap is not None:  # Hyperliquid answered: its universe is cached after the first read
+        if market is not None:  # Hyperliquid answered: its universe is cached after the first read
             with contextlib.suppress(*UNREACHABLE):
                 obs.sz_decimals = await s.venues.sz_decimals()
         obs.outages = {name: o.since for name, o in s.outages.outages(now).items()}
         self.latest = obs
         return obs
+
+    def _keep(
+        self, obs: Observation, market: Dated[RatesSnapshot] | None, account: Dated[UserState] | None
+    ) -> None:
+        """Put this tick's answers in `obs`, or, when the gateway failed them (down or refusing), the
+        last ones with their dates. A read the venue itself failed is not papered over: None."""
+        carry = "gateway" in obs.errors
+        if market is not None:
+            self._market = market
+        elif carry:
+            market = self._market
+        if account is not None:
+            # The gateway may answer with its last copy (this bot's share spent): older than the
+            # tick, it may predate what the journal did since, like a carried one.
+            self._account, obs.account_fresh = account, account.observed_at >= obs.at
+        elif carry and self._account is not None:
+            account, obs.account_fresh = self._account, False
+        if market is not None:
+            obs.snapshot, obs.market_at = market.value, market.observed_at
+        if account is not None:
+            obs.hl_state, obs.account_at = account.value, account.observed_at
+
+    async def _read_directly(
+        self, obs: Observation, market: Dated[RatesSnapshot] | None, account: Dated[UserState] | None
+    ) -> tuple[Dated[RatesSnapshot] | None, Dated[UserState] | None]:
+        """The gateway is down: Hyperliquid's mids and account and Asgard's prices, read directly when
+        `DirectReadCadence` allows; the last market snapshot with the new prices (still dated by
+        the contexts it had: the oracle price and funding are not read directly)."""
+        s = self._s
+        if not self._cadence.due(time.monotonic()):
+            return market, account
+        self._cadence.sent(time.monotonic())
+        mids, prices, account = await asyncio.gather(
+            self._probe("hyperliquid", self._reads.mids(Route.DIRECT), obs),
+            self._probe("asgard", s.asgard.dated_prices(Route.DIRECT), obs),
+            self._account_directly(obs, account),
+        )
+        last = market or self._market
+        if last is not None and mids is not None and HEDGE_COIN in mids.value:
+            usd = prices.value if prices is not None else {}
+            market = replace(last, value=with_direct_prices(last.value, mids.value[HEDGE_COIN], usd))
+        return market, account
+
+    async def _account_directly(
+        self, obs: Observation, account: Dated[UserState] | None
+    ) -> Dated[UserState] | None:
+        """The account directly, unless the tick already has it (a bot that reads it directly anyway)."""
+        if account is not None:
+            return account
+        return await self._probe("hyperliquid", self._reads.user_state(Route.DIRECT), obs)
+
+    async def _gateway_probe(self, call: Awaitable[Dated[T]], obs: Observation) -> Dated[T] | None:
+        """`_probe` of a Hyperliquid read through the gateway: a gateway that does not answer or
+        refuses is no outage of the venue; the tick says so (`errors["gateway"]`, `reads`)."""
+        try:
+            return await self._probe("hyperliquid", call, obs)
+        except GatewayDown as exc:
+            obs.errors["gateway"] = str(exc)[:200]
+            obs.reads = Reads.FALLBACK
+        except GatewayRefused as exc:
+            obs.errors["gateway"] = str(exc)[:200]
+        return None
 
     async def latest_or_observe(self) -> Observation:
         """The last tick's observation with its rates, or a fresh one when there is none."""
@@ -113,17 +233,30 @@ class Observer:
             obs.errors[source] = why
         return result
 
-    async def _snapshot(self, now: datetime) -> RatesSnapshot:
-        hl = self._s.hl
+    async def _snapshot(self, now: datetime) -> Dated[RatesSnapshot]:
+        """The market data through the gateway (directly without one), dated by its prices."""
+        hl, asgard, via = self._reads, self._s.asgard, Route.GATEWAY
         start_ms = int((now - timedelta(hours=24)).timestamp() * 1000)
         ctxs, predicted, history, markets, prices = await asyncio.gather(
-            hl.asset_contexts(),
-            hl.predicted_funding(HEDGE_COIN),
-            hl.funding_history(HEDGE_COIN, start_ms),
-            self._s.asgard.markets(),
-            self._s.asgard.prices(),
+            hl.asset_contexts(via),
+            hl.predicted_funding(HEDGE_COIN, via),
+            hl.funding_history(HEDGE_COIN, start_ms, via),
+            asgard.dated_markets(via),
+            asgard.dated_prices(via),
         )
-        return snapshot_from(now, ctxs[HEDGE_COIN], predicted, [rate for _, rate in history], markets, prices)
+        # Its age is its prices' (the marks and Asgard's token prices): funding history, the forecast
+        # and lending rates move by the hour, and the gateway refreshes them less often.
+        prices_part: list[Dated[object]] = [ctxs, prices]
+        oldest = min(prices_part, key=lambda p: p.observed_at)
+        snapshot = snapshot_from(
+            now,
+            ctxs.value[HEDGE_COIN],
+            predicted.value,
+            [rate for _, rate in history.value],
+            markets.value,
+            prices.value,
+        )
+        return Dated(snapshot, oldest.observed_at, oldest.route)
 
     async def _pool_rates(self, obs: Observation) -> dict[Asset, PoolRate]:
         """The LSTs' stake-pool rates; none (and why, in `obs`) when Solana cannot say. Solana's
@@ -158,21 +291,37 @@ def snapshot_from(
         )
         for m in markets
     )
-    asgard_sol_px = usd.get(Asset.SOL)
-    # SOL per LST token as Asgard's oracles price them: what the long is worth in SOL.
-    lst_rates = {a: px / asgard_sol_px for a, px in usd.items() if a.is_lst and asgard_sol_px}
     prices = {"hyperliquid_mark": sol.mark_px, "hyperliquid_oracle": sol.oracle_px}
-    if asgard_sol_px is not None:
-        prices["asgard"] = asgard_sol_px
+    if Asset.SOL in usd:
+        prices["asgard"] = usd[Asset.SOL]
     return RatesSnapshot(
         at=now,
         funding=sol.funding,
         predicted_funding=predicted,
         funding_history=tuple(funding_history),
         lending=lending,
-        lst_sol_rates=lst_rates,
+        lst_sol_rates=_lst_sol_rates(usd),
         prices=prices,
     )
+
+
+def with_direct_prices(snapshot: RatesSnapshot, mark: Decimal, usd: Mapping[Asset, Decimal]) -> RatesSnapshot:
+    """`snapshot` with the prices a bot whose gateway is down reads directly: Hyperliquid's mid for
+    the mark (the mid and the mark differ by a fraction of the spread) and Asgard's token prices, when
+    they came (`usd` empty: the last ones stay). The oracle price, not read directly, is dropped: an
+    old price beside fresh ones would show a divergence that is only its age."""
+    prices = {k: v for k, v in snapshot.prices.items() if k != "hyperliquid_oracle"}
+    prices["hyperliquid_mark"] = mark
+    if Asset.SOL not in usd:
+        return replace(snapshot, prices=prices)
+    prices["asgard"] = usd[Asset.SOL]
+    return replace(snapshot, prices=prices, lst_sol_rates={**snapshot.lst_sol_rates, **_lst_sol_rates(usd)})
+
+
+def _lst_sol_rates(usd: Mapping[Asset, Decimal]) -> dict[Asset, Decimal]:
+    """SOL per LST token as Asgard's oracles price them: what the long is worth in SOL."""
+    sol = usd.get(Asset.SOL)
+    return {a: px / sol for a, px in usd.items() if a.is_lst and sol}
 
 
 def with_pool_rates(snapshot: RatesSnapshot, pools: Mapping[Asset, PoolRate]) -> RatesSnapshot:
@@ -195,6 +344,8 @@ def market_risk(obs: Observation, consecutive_failures: int) -> MarketRisk:
         predicted_funding=snap.predicted_funding if snap else None,
         outages=dict(obs.outages),
         consecutive_failures=consecutive_failures,
+        market_data_age_s=obs.market_data_age_s,
+        account_data_age_s=obs.account_data_age_s,
     )
 
 

@@ -41,6 +41,7 @@ from tenant_bot.storage.events import EventLog
 from tenant_bot.storage.state import KeyValueStore
 from tenant_bot.strategy.sizing import SizingConfig
 from tenant_bot.venues.asgard import AsgardClient
+from tenant_bot.venues.gateway import Gateway
 from tenant_bot.venues.hyperliquid import HyperliquidClient
 from tenant_bot.venues.outages import OutageDetector
 
@@ -72,6 +73,7 @@ class Services:
     fees: VenueFees  # the fee model, with the account's Hyperliquid rates once read
     wakeup: Wakeup
     closers: tuple[Closer, ...]
+    gateway: Gateway | None = None  # the host's shared venue gateway, if the bot uses one
 
     @classmethod
     def build(cls, settings: BotSettings, wakeup: Wakeup | None = None) -> Services:
@@ -87,7 +89,10 @@ class Services:
         # Defence in depth: the bot checks every payload even when the broker checks it again.
         validator = TransactionValidator(TransactionPolicy.from_config(base_risk, network=settings.network))
         signer = ValidatingSigner(wallet_signer, validator)
-        hl = HyperliquidClient(settings.hyperliquid_url, signer, network=settings.facts)
+        gateway = _make_gateway(settings)
+        if gateway is not None:
+            closers = (*closers, gateway.aclose)
+        hl = HyperliquidClient(settings.hyperliquid_url, signer, network=settings.facts, gateway=gateway)
         try:
             asgard_key = settings.asgard_key_value()
         except ValueError as exc:
@@ -96,6 +101,7 @@ class Services:
             settings.asgard_url,
             asgard_key,
             allowed_programs=validator.policy.solana_programs,
+            gateway=gateway,
         )
         solana = SolanaClient(settings.solana_rpc_url)
         facts = settings.facts
@@ -157,6 +163,7 @@ class Services:
             fees=VenueFees(),
             wakeup=wakeup,
             closers=closers,
+            gateway=gateway,
         )
 
     async def aclose(self) -> None:
@@ -196,6 +203,15 @@ def _make_signer(
         settings.keystore_path, settings.tenant_id, settings.server_secret_value()
     )
     return local, (), ConfiguredWithdrawalAddress(settings.withdrawal_evm_address)
+
+
+def _make_gateway(settings: BotSettings) -> Gateway | None:
+    """The host's gateway (`BASIS_GATEWAY_URL`), authenticated as the broker is; account reads go
+    through it only for a signed-in user's bot, whose addresses the control plane knows."""
+    token = settings.api_token_value()
+    if settings.gateway_url is None or token is None:
+        return None
+    return Gateway(settings.gateway_url, settings.tenant_id, token, user_reads=settings.signer == "broker")
 
 
 def default_settings(settings: BotSettings, base_risk: RiskConfig) -> Settings:

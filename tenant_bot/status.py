@@ -24,7 +24,7 @@ from tenant_bot.errors import NotFound
 from tenant_bot.execution.journal import Journal
 from tenant_bot.execution.states import PositionStatus
 from tenant_bot.execution.venues import HEDGE_COIN
-from tenant_bot.observer import Observer
+from tenant_bot.observer import Observer, age_s
 from tenant_bot.risk.engine import Halt, RiskEngine
 from tenant_bot.risk.states import TradingState
 from tenant_bot.services import Services
@@ -91,6 +91,28 @@ class StatusView:
                 for o in self._s.outages.outages(now).values()
             ],
             "entry_blockers": [b.reason for b in risk.entry_blockers()],
+            "data": self.data_age(now),
+        }
+
+    def data_age(self, now: datetime) -> dict[str, Any]:
+        """How the last tick read the venues ("direct", "gateway", or "fallback": the gateway down),
+        the SOL mark it decided on, and how old its data is now, in seconds from when the venues gave
+        it, with the limits past which entries stop (None: no such data yet)."""
+        obs = self._observer.latest
+        config = self._s.risk.config
+
+        def seconds(then: datetime | None) -> float | None:
+            age = age_s(now, then)
+            return round(float(age), 1) if age is not None else None
+
+        mark = obs.mark if obs else None
+        return {
+            "reads": obs.reads.value if obs else None,
+            "mark": str(mark) if mark is not None else None,
+            "market_age_s": seconds(obs.market_at if obs else None),
+            "account_age_s": seconds(obs.account_at if obs else None),
+            "max_market_data_age_s": float(config.max_market_data_age_s),
+            "max_account_data_age_s": float(config.max_account_data_age_s),
         }
 
     def status(self) -> dict[str, Any]:

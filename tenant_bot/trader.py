@@ -142,6 +142,9 @@ class Trader:
     ) -> PreparedOpen:
         s = self._s
         assert obs.snapshot is not None
+        stale = s.risk.too_old(obs.market_data_age_s, obs.account_data_age_s)
+        if stale:
+            raise Refused(f"the risk engine blocks new entries ({stale})")
         book = await s.hl.book(HEDGE_COIN)
         sz_decimals = await s.venues.sz_decimals()
         balances = await s.solana.balances(s.wallet_signer.solana_address)

@@ -71,6 +71,9 @@ class MarketRisk:
     outages: dict[str, datetime] = field(default_factory=dict)  # source → unreachable since
     consecutive_failures: int = 0  # execution steps that failed in a row
     predicted_funding: FundingRate | None = None  # Hyperliquid's predicted next rate
+    # Seconds since the venues gave the oldest market data / the account data decided on (None: none).
+    market_data_age_s: Decimal | None = None
+    account_data_age_s: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +425,37 @@ class ExecutionFailureBreaker:
         ]
 
 
+class DataAgeBreaker:
+    """Data older than its limit: no new entry, no rebalance (the engine drops those); closes and
+    reductions still go ahead. A missing measurement trips nothing (nothing is decided on nothing)."""
+
+    name = "data_age"
+    market_name = "stale_market_data"
+    account_name = "stale_account_data"
+    names = (market_name, account_name)
+
+    def __init__(self, config: RiskConfig) -> None:
+        self.max_market_s = config.max_market_data_age_s
+        self.max_account_s = config.max_account_data_age_s
+
+    def too_old(self, market_age_s: Decimal | None, account_age_s: Decimal | None) -> list[tuple[str, str]]:
+        """(breaker name, reason) for each kind of data past its limit."""
+        out = []
+        for name, what, age, limit in (
+            (self.market_name, "market", market_age_s, self.max_market_s),
+            (self.account_name, "account", account_age_s, self.max_account_s),
+        ):
+            if age is not None and age > limit:
+                out.append((name, f"{what} data is {int(age)} s old (the limit is {fmt(limit, 1)} s)"))
+        return out
+
+    def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> list[Trip]:
+        return [
+            Trip(name, f"{reason}: no new entries until it is fresh", Action.PAUSE_ENTRIES, None, now)
+            for name, reason in self.too_old(market.market_data_age_s, market.account_data_age_s)
+        ]
+
+
 def default_breakers(config: RiskConfig) -> list[CircuitBreaker]:
     return [
         AsgardHealthBreaker(config.asgard_health),
@@ -432,4 +466,5 @@ def default_breakers(config: RiskConfig) -> list[CircuitBreaker]:
         PriceDivergenceBreaker(config.price_divergence),
         OutageBreaker(config.outage),
         ExecutionFailureBreaker(config.execution),
+        DataAgeBreaker(config),
     ]

@@ -148,6 +148,10 @@ class RiskConfig(_Section):
     outage: OutageConfig
     execution: ExecutionFailureConfig
     reduce_cooldown_seconds: Decimal = Field(ge=0)
+    # The oldest market data (its prices: Hyperliquid's asset contexts, Asgard's token prices) and
+    # account data (the Hyperliquid account) an entry may be decided on, in seconds (see the YAML).
+    max_market_data_age_s: Decimal = Field(gt=0)
+    max_account_data_age_s: Decimal = Field(gt=0)
     transactions: TransactionsConfig
 
     @classmethod

@@ -11,6 +11,10 @@ Each tick the caller hands `evaluate` fresh snapshots and gets a `RiskDecision`:
   per `reduce_cooldown_seconds` while its breaker stays tripped. When HALTED, all three are empty:
   nothing automatic happens; a manual close still works (it does not ask the engine).
 - `entries_allowed`: ACTIVE, not paused (`PauseController`) and no kill switch file.
+- Data older than `max_market_data_age_s` / `max_account_data_age_s` (`MarketRisk`'s ages) trips
+  `DataAgeBreaker`: entries pause with the reason ("market data is 34 s old (the limit is 20 s)") and
+  no rebalance is decided on it; closes and reductions are never held back by age. `too_old` says
+  the same of an observation made outside the tick (a manual open's).
 
 Events are emitted on change only: a trip that appears (TRIPPED), changes action (CHANGED) or goes
 away (CLEARED), the state changing, a halt, a resume, the kill switch file appearing or going. A trip
@@ -46,6 +50,7 @@ from typing import Any, Protocol
 from shared.logging import get_logger
 from tenant_bot.risk.circuit_breakers import (
     CircuitBreaker,
+    DataAgeBreaker,
     HyperliquidMarginBreaker,
     MarketRisk,
     PositionRisk,
@@ -284,6 +289,11 @@ class RiskEngine:
         blockers = sorted(self.entry_blockers(), key=lambda b: b.cause is Cause.REDUCING)
         return blockers[0].refusal(self.kill_switch) if blockers else None
 
+    def too_old(self, market_age_s: Decimal | None, account_age_s: Decimal | None) -> str | None:
+        """Why data of these ages may not be entered on (the tick's `DataAgeBreaker` sentence), or None."""
+        reasons = DataAgeBreaker(self._config).too_old(market_age_s, account_age_s)
+        return "; ".join(reason for _, reason in reasons) or None
+
     # ------------------------------------------------------------------ the tick
     def evaluate(self, market: MarketRisk, positions: Sequence[PositionRisk], now: datetime) -> RiskDecision:
         failures = market.consecutive_failures
@@ -315,26 +325,10 @@ class RiskEngine:
             )
             self._state = state
 
-        closes: set[str] = set()
-        reductions: dict[str, Decimal] = {}
-        rebalances: set[str] = set()
         ids = [p.position_id for p in positions]
-        if state is not TradingState.HALTED:
-            for trip in trips:
-                targets = ids if trip.position_id is None else [trip.position_id]
-                if trip.action is Action.CLOSE:
-                    closes.update(targets)
-                elif trip.action is Action.REDUCE:
-                    for pid in targets:
-                        reductions[pid] = max(reductions.get(pid, Decimal(0)), self._reduce_fraction(trip))
-                elif trip.action is Action.REBALANCE:
-                    rebalances.update(targets)
-            reductions = {
-                pid: f for pid, f in reductions.items() if pid not in closes and self._may_reduce(pid, now)
-            }
-            for pid in reductions:
-                self._last_reduction[pid] = now
-            rebalances -= closes
+        closes, reductions, rebalances = (
+            self._actions(trips, ids, now) if state is not TradingState.HALTED else (set(), {}, set())
+        )
         for pid in list(self._last_reduction):
             if pid not in ids:
                 del self._last_reduction[pid]
@@ -355,6 +349,32 @@ class RiskEngine:
         )
 
     # ------------------------------------------------------------------ internals
+    def _actions(
+        self, trips: Sequence[Trip], ids: Sequence[str], now: datetime
+    ) -> tuple[set[str], dict[str, Decimal], set[str]]:
+        """The closes, reductions and rebalances `trips` ask of the positions `ids` (not halted)."""
+        closes: set[str] = set()
+        reductions: dict[str, Decimal] = {}
+        rebalances: set[str] = set()
+        for trip in trips:
+            targets = ids if trip.position_id is None else [trip.position_id]
+            if trip.action is Action.CLOSE:
+                closes.update(targets)
+            elif trip.action is Action.REDUCE:
+                for pid in targets:
+                    reductions[pid] = max(reductions.get(pid, Decimal(0)), self._reduce_fraction(trip))
+            elif trip.action is Action.REBALANCE:
+                rebalances.update(targets)
+        reductions = {
+            pid: f for pid, f in reductions.items() if pid not in closes and self._may_reduce(pid, now)
+        }
+        for pid in reductions:
+            self._last_reduction[pid] = now
+        rebalances -= closes
+        if any(t.breaker in DataAgeBreaker.names for t in trips):
+            rebalances = set()  # a rebalance adds to a leg: never on data past its age
+        return closes, reductions, rebalances
+
     @staticmethod
     def _implied(trips: Iterable[Trip]) -> TradingState:
         state = TradingState.ACTIVE

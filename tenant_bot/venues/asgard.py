@@ -16,11 +16,19 @@ it at most once).
 
 The API key (`X-API-Key`) is a `SecretStr`, read only where the HTTP client is made; it is never logged
 or put in a repr or an error.
+
+With the host's gateway (`tenant_bot.venues.gateway`), the public reads (`/markets`,
+`/token-metadata`) come from its cache (`GET /gateway/v1/asgard/...`), dated by its headers; the
+`dated_*` methods take the route as asked (the observer's tick), the others read directly while the
+gateway is down. Everything about the owner's positions goes to Asgard directly (the gateway does
+not serve it, and Asgard counts per API key, not per host).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -48,6 +56,7 @@ from tenant_bot.venues.asgard_models import (
     parse_token_prices,
 )
 from tenant_bot.venues.asgard_transactions import DEFAULT_ALLOWED_PROGRAMS
+from tenant_bot.venues.gateway import Dated, Gateway, GatewayDown, GatewayRefused, Route
 
 __all__ = [
     "DEFAULT_ALLOWED_PROGRAMS",
@@ -148,6 +157,7 @@ class AsgardClient:
         transport: httpx.AsyncBaseTransport | None = None,
         jito_tip_lamports: int = 10_000,
         allowed_programs: frozenset[str] = DEFAULT_ALLOWED_PROGRAMS,
+        gateway: Gateway | None = None,
     ) -> None:
         """`base_url` includes `/margin-trading`. `jito_tip_lamports` is added to every build (Asgard's
         transactions land through Jito); `allowed_programs` are the programs a built transaction may call."""
@@ -157,6 +167,7 @@ class AsgardClient:
         self.retry = retry or RetryPolicy()
         self.jito_tip_lamports = jito_tip_lamports
         self.allowed_programs = allowed_programs
+        self._gateway = gateway
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"X-API-Key": key, "Accept": "application/json"},
@@ -222,14 +233,36 @@ class AsgardClient:
         """A build whose answer is echoed back at submit with `signedTxs` replaced (open, close)."""
         return txs.decode_built(kind, await self._build_answer(path, body))
 
+    async def _public(self, path: str, route: Route | None) -> Dated[Any]:
+        """A public read (`/markets`, `/token-metadata`) by `route`; None: through the gateway, or
+        directly while it is down (`GatewayDown` / `GatewayRefused` are raised only for a route)."""
+        gateway = self._gateway
+        if gateway is not None and (route is Route.GATEWAY or (route is None and gateway.down_since is None)):
+            try:
+                response, at = await gateway.read("GET", "/asgard" + path)
+                if response.status_code >= 400:
+                    raise _error_of(response)
+                return Dated(_loads(response), at, Route.GATEWAY)
+            except (GatewayDown, GatewayRefused):
+                if route is not None:
+                    raise
+                log.warning("gateway unavailable: reading Asgard directly", path=path)
+        return Dated(await self._call("GET", path), datetime.now(UTC), Route.DIRECT)
+
     # ------------------------------------------------------------------ markets
     async def markets(self) -> list[AsgardMarket]:
         """Every LONG SOL/LST-against-USDC liquidity source Asgard lists, active or not."""
-        body = await self._call("GET", "/markets")
-        markets = parse_markets(body, USDC_MINT)
+        return (await self._markets(None)).value
+
+    async def dated_markets(self, route: Route) -> Dated[list[AsgardMarket]]:
+        return await self._markets(route)
+
+    async def _markets(self, route: Route | None) -> Dated[list[AsgardMarket]]:
+        answer = await self._public("/markets", route)
+        markets = parse_markets(answer.value, USDC_MINT)
         for m in markets:
             self._banks[(m.protocol, m.asset)] = (m.token_a_bank, m.token_b_bank)
-        return markets
+        return replace(answer, value=markets)
 
     async def _banks_of(self, protocol: Protocol, asset: Asset) -> tuple[str, str]:
         if (protocol, asset) not in self._banks:
@@ -292,8 +325,11 @@ class AsgardClient:
 
     async def prices(self) -> dict[Asset, Decimal]:
         """USD price of every token Basis knows that `GET /token-metadata` lists (its `price` field)."""
-        body = await self._call("GET", "/token-metadata")
-        return parse_token_prices(body)
+        return parse_token_prices((await self._public("/token-metadata", None)).value)
+
+    async def dated_prices(self, route: Route) -> Dated[dict[Asset, Decimal]]:
+        answer = await self._public("/token-metadata", route)
+        return replace(answer, value=parse_token_prices(answer.value))
 
     # The same parameters as `_trade_body` (which builds what both `simulate_open` and this send),
     # spelled out: a caller reads the signature, not a bundle.

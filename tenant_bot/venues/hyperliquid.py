@@ -8,14 +8,26 @@ bytes signed are the bytes the venue checks.
 Every write is signed once, with a nonce only this client uses (milliseconds, strictly
 increasing); a lost answer is resolved by asking the venue, never guessed
 (`hyperliquid_delivery`). An order is found again by its cloid (`cloid_for`).
+
+With a `Gateway` (the host's shared one, `tenant_bot.venues.gateway`), reads go through it: public
+ones always, the account's own when `gateway.user_reads`. Each read is one of
+- `read(body, route)`: the route asked for, no fallback; `GatewayDown` / `GatewayRefused` raised as
+  they are. The observer's tick reads use this (`DatedReads`), so a tick never turns into
+  a full set of direct reads when the gateway is down: it decides what to read directly, and when;
+- `_info(body)`: everything else (execution, the dashboard): through the gateway, directly while it
+  is down (these reads are rare: an execution's, a viewer's).
+Every answer is `Dated`: when the venue gave it (the gateway's `X-Basis-Observed-At` / `Age` for a
+cached answer, the moment it arrived for a direct one). Signed actions go through the gateway's
+/exchange, directly only when nothing reached the venue (`hyperliquid_delivery`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
@@ -25,9 +37,10 @@ import httpx
 from shared.logging import get_logger
 from shared.networks import NETWORKS, Network
 from shared.rates import FundingRate
-from shared.retry import RetryPolicy, send_with_retry
+from shared.retry import RetriesExhausted, RetryPolicy, send_with_retry
 from tenant_bot.signing.signer import Signer
 from tenant_bot.tls import ssl_context
+from tenant_bot.venues.gateway import Dated, Gateway, GatewayDown, GatewayRefused, Route
 from tenant_bot.venues.hyperliquid_delivery import (
     ExchangeSender,
     HyperliquidOutcomeUnknown,
@@ -73,6 +86,7 @@ __all__ = [
     "AssetContext",
     "Book",
     "BookLevel",
+    "DatedReads",
     "FeeRates",
     "Fill",
     "FundingPayment",
@@ -113,8 +127,10 @@ class HyperliquidClient:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         address: str | None = None,
+        gateway: Gateway | None = None,
     ) -> None:
         self._signer = signer
+        self._gateway = gateway
         # How actions are signed (L1 source, hyperliquidChain): the network's, never the URL's.
         self._network = network
         self._retry = retry or RetryPolicy()
@@ -132,7 +148,7 @@ class HyperliquidClient:
         )
         self._markets: dict[str, PerpMarket] | None = None
         self._last_nonce = 0
-        self._sender = ExchangeSender(self._http, self._retry, on_busy=self._rate_limited)
+        self._sender = ExchangeSender(self._http, self._retry, on_busy=self._rate_limited, gateway=gateway)
 
     @property
     def address(self) -> str:
@@ -164,7 +180,48 @@ class HyperliquidClient:
         self._reads_resume_at = max(self._reads_resume_at, time.monotonic() + wait)
         log.warning("hyperliquid rate limit (HTTP 429): reads paused", seconds=round(wait, 1))
 
+    def _gateway_for(self, body: dict[str, Any], route: Route) -> Gateway | None:
+        """The gateway this read goes through, or None: straight to the venue."""
+        gateway = self._gateway
+        if route is Route.DIRECT or gateway is None:
+            return None
+        return gateway if gateway.user_reads or "user" not in body else None
+
     async def _info(self, body: dict[str, Any]) -> Any:
+        return (await self._info_dated(body)).value
+
+    async def _info_dated(self, body: dict[str, Any]) -> Dated[Any]:
+        """A read that is not a tick's: through the gateway, directly while the gateway is down."""
+        gateway = self._gateway_for(body, Route.GATEWAY)
+        if gateway is not None and gateway.down_since is None:
+            try:
+                return await self._via(gateway, body)
+            except GatewayDown:
+                log.warning("gateway down: reading directly", request=body.get("type"))
+            except GatewayRefused as exc:
+                if exc.status == 429:
+                    raise HyperliquidRateLimited(
+                        f"hyperliquid info {body.get('type')}: {exc} (this bot's share of the host's "
+                        "budget is spent)",
+                        last_status=429,
+                    ) from None
+                raise HyperliquidError(f"info {body.get('type')}: {exc}") from None
+        return await self._direct(body)
+
+    async def read(self, body: dict[str, Any], route: Route) -> Dated[Any]:
+        """A read by `route`, as asked: `GatewayDown` or `GatewayRefused` when the gateway fails it
+        (what `DatedReads` sends: the observer decides what to read directly)."""
+        gateway = self._gateway_for(body, route)
+        if gateway is None:
+            return await self._direct(body)
+        return await self._via(gateway, body)
+
+    async def _via(self, gateway: Gateway, body: dict[str, Any]) -> Dated[Any]:
+        content = json.dumps(body, separators=(",", ":")).encode()
+        response, at = await gateway.read("POST", "/hyperliquid/info", content)
+        return Dated(self._answer(response, body), at, Route.GATEWAY)
+
+    async def _direct(self, body: dict[str, Any]) -> Dated[Any]:
         what = f"hyperliquid info {body.get('type')}"
         wait = self._reads_resume_at - time.monotonic()
         if wait > 0:
@@ -180,14 +237,23 @@ class HyperliquidClient:
             idempotent=True,
             what=what,
         )
+        return Dated(self._answer(response, body), datetime.now(UTC), Route.DIRECT)
+
+    def _answer(self, response: httpx.Response, body: dict[str, Any]) -> Any:
+        """The venue's answer to an /info request (relayed by the gateway or not)."""
         if response.status_code == 429:
             self._rate_limited(_retry_after(response))
             raise HyperliquidRateLimited(
-                f"{what}: Hyperliquid is rate-limiting this host (HTTP 429); reads paused for "
-                f"{self._cooldown_s:.0f} s",
+                f"hyperliquid info {body.get('type')}: Hyperliquid is rate-limiting this host (HTTP 429); "
+                f"reads paused for {self._cooldown_s:.0f} s",
                 last_status=429,
             )
         self._cooldown_s = 0.0
+        if response.status_code >= 500:  # relayed by the gateway: the venue is not answering well
+            raise RetriesExhausted(
+                f"hyperliquid info {body.get('type')}: HTTP {response.status_code}",
+                last_status=response.status_code,
+            )
         if response.status_code != 200:
             raise HyperliquidError(
                 f"info {body.get('type')}: HTTP {response.status_code}: {response.text[:300]}"
@@ -210,8 +276,7 @@ class HyperliquidClient:
         return parse_asset_contexts(await self._info({"type": "metaAndAssetCtxs"}))
 
     async def mids(self) -> dict[str, Decimal]:
-        answer = await self._info({"type": "allMids"})
-        return {coin: Decimal(px) for coin, px in answer.items()}
+        return _mids(await self._info({"type": "allMids"}))
 
     async def book(self, coin: str) -> Book:
         answer = await self._info({"type": "l2Book", "coin": coin})
@@ -223,17 +288,7 @@ class HyperliquidClient:
         self, coin: str, start_ms: int, end_ms: int | None = None
     ) -> list[tuple[int, FundingRate]]:
         """Settled hourly rates, oldest first, every page of them."""
-        out: list[tuple[int, FundingRate]] = []
-        start = start_ms
-        while True:
-            body: dict[str, Any] = {"type": "fundingHistory", "coin": coin, "startTime": start}
-            if end_ms is not None:
-                body["endTime"] = end_ms
-            page = await self._info(body)
-            out.extend((int(r["time"]), FundingRate.hourly(Decimal(r["fundingRate"]))) for r in page)
-            if len(page) < PAGE:
-                return out
-            start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
+        return (await funding_pages(self._info_dated, coin, start_ms, end_ms)).value
 
     async def candles(self, coin: str, interval: str, start_ms: int) -> list[Candle]:
         """Candles of `coin`'s mark from `start_ms` to the venue's now, oldest first. One request: the
@@ -592,6 +647,62 @@ class HyperliquidClient:
             parse=parse,
             resolve=resolve,
         )
+
+
+class DatedReads:
+    """The reads of a tick, each by the route asked and `Dated` (`HyperliquidClient.read`)."""
+
+    def __init__(self, client: HyperliquidClient) -> None:
+        self._client = client
+
+    async def asset_contexts(self, route: Route) -> Dated[dict[str, AssetContext]]:
+        answer = await self._client.read({"type": "metaAndAssetCtxs"}, route)
+        return replace(answer, value=parse_asset_contexts(answer.value))
+
+    async def mids(self, route: Route) -> Dated[dict[str, Decimal]]:
+        """Every perp's mid (weight 2): what a bot whose gateway is down reads for its mark."""
+        answer = await self._client.read({"type": "allMids"}, route)
+        return replace(answer, value=_mids(answer.value))
+
+    async def predicted_funding(self, coin: str, route: Route) -> Dated[FundingRate | None]:
+        answer = await self._client.read({"type": "predictedFundings"}, route)
+        return replace(answer, value=parse_predicted_funding(answer.value, coin))
+
+    async def funding_history(
+        self, coin: str, start_ms: int, route: Route
+    ) -> Dated[list[tuple[int, FundingRate]]]:
+        """`HyperliquidClient.funding_history` up to now, dated by its oldest page."""
+        return await funding_pages(lambda body: self._client.read(body, route), coin, start_ms, None)
+
+    async def user_state(self, route: Route) -> Dated[UserState]:
+        """The client's account (weight 2)."""
+        answer = await self._client.read({"type": "clearinghouseState", "user": self._client.address}, route)
+        return replace(answer, value=parse_user_state(answer.value))
+
+
+async def funding_pages(
+    read: Callable[[dict[str, Any]], Awaitable[Dated[Any]]], coin: str, start_ms: int, end_ms: int | None
+) -> Dated[list[tuple[int, FundingRate]]]:
+    """Settled hourly rates of `coin`, oldest first, every page of them, dated by the oldest page."""
+    out: list[tuple[int, FundingRate]] = []
+    start = start_ms
+    oldest: Dated[Any] | None = None
+    while True:
+        body: dict[str, Any] = {"type": "fundingHistory", "coin": coin, "startTime": start}
+        if end_ms is not None:
+            body["endTime"] = end_ms
+        answer = await read(body)
+        if oldest is None or answer.observed_at < oldest.observed_at:
+            oldest = answer
+        page = answer.value
+        out.extend((int(r["time"]), FundingRate.hourly(Decimal(r["fundingRate"]))) for r in page)
+        if len(page) < PAGE:
+            return replace(oldest, value=out)
+        start = int(page[-1]["time"]) + 1  # one row per hour per coin: no two share a time
+
+
+def _mids(answer: dict[str, str]) -> dict[str, Decimal]:
+    return {coin: Decimal(px) for coin, px in answer.items()}
 
 
 def _retry_after(response: httpx.Response) -> float | None:

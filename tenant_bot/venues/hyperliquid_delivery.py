@@ -10,6 +10,13 @@ duplicate nonce.
   refusal then proves the first copy landed, and the resolver is asked once more.
 - Out of attempts, or landed with no visible effect: `HyperliquidOutcomeUnknown`, an
   `OutcomeUnknown` carrying the cloid and nonce. The caller reconciles; it does not retry blindly.
+
+With the host's gateway (`tenant_bot.venues.gateway`), each attempt goes to its `/exchange`, which
+forwards the bytes as they are. The same bytes go straight to the venue only when nothing reached it:
+the gateway could not be connected to, or it answered 502 `X-Basis-Gateway: unreachable`. A 504 from
+it, or a timeout after sending, is ambiguous like the venue's own. Its refusals are not the venue's:
+429 (`X-Basis-Gateway: refused`, the exchange reserve spent) is waited out like a 429 without pausing
+the client's reads; 401 and 403 are certain refusals (`HyperliquidError`), nothing was sent.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import httpx
 
 from shared.logging import get_logger
 from shared.retry import OutcomeUnknown, RetriesExhausted, RetryPolicy
+from tenant_bot.venues.gateway import Gateway, refused, unreachable
 from tenant_bot.venues.hyperliquid_models import HyperliquidError
 
 log = get_logger("tenant_bot.venues.hyperliquid")
@@ -73,6 +81,7 @@ class _Sent:
     data: Any = None
     retry_after: float | None = None
     detail: str = ""
+    venue_busy: bool = True  # a 429 of the venue's (not the gateway's refusal): reads make room too
 
 
 def envelope(action: dict[str, Any], nonce: int, signature: dict[str, Any]) -> bytes:
@@ -111,6 +120,22 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _venue_answer(response: httpx.Response) -> _Sent:
+    """What the venue's answer to one POST /exchange says (relayed by the gateway or not)."""
+    status = response.status_code
+    if status == 429:
+        return _Sent("busy", retry_after=_retry_after(response), detail="HTTP 429")
+    if status >= 500:
+        return _Sent("ambiguous", detail=f"HTTP {status}")
+    if status != 200:
+        # The venue could not read the body (422): certain, and the same body would fail again.
+        raise HyperliquidError(f"HTTP {status}: {response.text[:300]}")
+    try:
+        return _Sent("answer", data=response.json())
+    except ValueError:
+        return _Sent("ambiguous", detail="HTTP 200 with an unreadable body")
+
+
 class ExchangeSender:
     """POST /exchange with the retry and resolution rules above."""
 
@@ -120,32 +145,48 @@ class ExchangeSender:
         policy: RetryPolicy,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_busy: Callable[[float | None], None] | None = None,
+        gateway: Gateway | None = None,
     ) -> None:
         self._http = http
+        self._gateway = gateway
         self._policy = policy
         self._sleep = sleep
         # Told of every 429 (with its Retry-After), so the client's reads make room for writes.
         self._on_busy = on_busy
 
     async def _post(self, body: bytes) -> _Sent:
+        if self._gateway is not None:
+            sent = await self._post_gateway(self._gateway, body)
+            if sent is not None:
+                return sent
         try:
             response = await self._http.post("/exchange", content=body)
         except _NOT_SENT as exc:
             return _Sent("not_sent", detail=type(exc).__name__)
         except httpx.TransportError as exc:
             return _Sent("ambiguous", detail=type(exc).__name__)
-        status = response.status_code
-        if status == 429:
-            return _Sent("busy", retry_after=_retry_after(response), detail="HTTP 429")
-        if status >= 500:
-            return _Sent("ambiguous", detail=f"HTTP {status}")
-        if status != 200:
-            # The venue could not read the body (422): certain, and the same body would fail again.
-            raise HyperliquidError(f"HTTP {status}: {response.text[:300]}")
+        return _venue_answer(response)
+
+    async def _post_gateway(self, gateway: Gateway, body: bytes) -> _Sent | None:
+        """One attempt through the gateway; None when nothing reached the venue (send it directly)."""
         try:
-            return _Sent("answer", data=response.json())
-        except ValueError:
-            return _Sent("ambiguous", detail="HTTP 200 with an unreadable body")
+            response = await gateway.send("POST", "/hyperliquid/exchange", body)
+        except _NOT_SENT as exc:
+            log.warning("gateway not reachable: sending directly", detail=type(exc).__name__)
+            return None
+        except httpx.TransportError as exc:
+            return _Sent("ambiguous", detail=f"gateway: {type(exc).__name__}")
+        if unreachable(response):
+            log.warning("the gateway could not reach hyperliquid: sending directly")
+            return None
+        if refused(response):
+            if response.status_code == 429:
+                retry = _retry_after(response)
+                return _Sent("busy", retry_after=retry, detail="gateway HTTP 429", venue_busy=False)
+            raise HyperliquidError(
+                f"the gateway refused (HTTP {response.status_code}): {response.text[:300]}"
+            )
+        return _venue_answer(response)
 
     async def deliver(
         self,
@@ -202,7 +243,7 @@ class ExchangeSender:
                 return parse(sent.data)
             if sent.kind == "busy":
                 delay_hint = sent.retry_after
-                if self._on_busy is not None:
+                if self._on_busy is not None and sent.venue_busy:
                     self._on_busy(sent.retry_after)
             elif sent.kind == "ambiguous":
                 maybe_applied = True

@@ -319,7 +319,17 @@ function renderStatus(s) {
   $("#btn-pause").hidden = stoppable;
   $("#btn-resume").hidden = !stoppable;
   setText($('[data-s="tick"]'), ago(s.last_tick_at));
+  setText($('[data-s="data"]'), dataAge(s.data));
   renderOpenButton();
+}
+
+/* How old the prices the bot decides on are, and how it reads them (status `data`). */
+const READS = { gateway: "via the host's gateway", direct: "direct", fallback: "direct, gateway down" };
+
+function dataAge(d) {
+  if (!d || d.market_age_s == null) return "—";
+  const stale = d.market_age_s > d.max_market_data_age_s ? " (too old to open)" : "";
+  return `${Math.round(d.market_age_s)} s old, ${READS[d.reads] || d.reads}${stale}`;
 }
 
 /* ---------------------------------------------------------------- deposits and withdrawals */

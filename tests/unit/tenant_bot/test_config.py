@@ -57,3 +57,23 @@ def test_the_public_default_secret_is_refused_off_loopback(values: dict[str, obj
 def test_the_default_secret_and_its_token_are_fine_on_loopback() -> None:
     s = BotSettings(_env_file=None, api_host="::1", hyperliquid_url="http://localhost:3001")  # type: ignore[call-arg]
     assert s.not_on_loopback() == [] and s.api_token_value() is not None
+
+
+def test_the_gateway_is_optional_an_http_url_and_sent_the_api_token() -> None:
+    assert BotSettings(_env_file=None).gateway_url is None  # type: ignore[call-arg]
+    assert BotSettings(_env_file=None, gateway_url="").gateway_url is None  # type: ignore[call-arg]
+    url = "http://127.0.0.1:8001/gateway/v1"
+    assert BotSettings(_env_file=None, gateway_url=url).not_on_loopback() == []  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="BASIS_GATEWAY_URL must be an http"):
+        BotSettings(_env_file=None, server_secret="x" * 40, gateway_url="127.0.0.1:8001")  # type: ignore[call-arg]
+    # The token goes to the gateway: off loopback, the public devnet secret (whence the token) is refused.
+    with pytest.raises(ValidationError, match="BASIS_GATEWAY_URL"):
+        BotSettings(_env_file=None, gateway_url="http://10.0.0.7:8001/gateway/v1")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="needs BASIS_API_TOKEN"):
+        BotSettings(_env_file=None, network="mainnet", server_secret="x" * 40, gateway_url=url)  # type: ignore[call-arg]
+
+
+def test_direct_reads_are_spaced_by_a_positive_interval() -> None:
+    assert BotSettings(_env_file=None).direct_read_seconds == 60  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        BotSettings(_env_file=None, direct_read_seconds=0)  # type: ignore[call-arg]

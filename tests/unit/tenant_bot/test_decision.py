@@ -178,3 +178,13 @@ def test_a_negative_funding_forecast_blocks_an_automatic_entry() -> None:
     assert [t.breaker for t in decision.risk.trips] == ["funding_forecast"]
     assert not decision.enter
     assert decision.no_entry is not None and "predicted SOL-PERP funding" in decision.no_entry
+
+
+def test_an_account_carried_from_an_earlier_tick_is_not_compared_with_the_journal() -> None:
+    """The gateway down: the last account answer is carried with its date; the journal may have moved
+    since (a close that went through directly), so a difference is no mismatch and halts nothing."""
+    p = _position()
+    carried = replace(_observation([p], short=D(4)), account_fresh=False)
+    assert _decide([p], carried, RiskEngine(CONFIG)).state is TradingState.ACTIVE
+    fresh = replace(carried, account_fresh=True)
+    assert _decide([p], fresh, RiskEngine(CONFIG)).state is TradingState.HALTED
