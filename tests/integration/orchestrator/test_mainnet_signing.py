@@ -39,7 +39,10 @@ def deployment_policy(folder: Path) -> Path:
     section["solana_programs"] = [*section["solana_programs"], DEVNET_ASGARD_PROGRAM]
     section["solana_trusted_destinations"] = [DEVNET_ASGARD_CUSTODY]
     path = folder / "deployment-policy.yaml"
-    path.write_text(yaml.safe_dump({"transactions": section}))
+    # These tests are about signing: the devnet's random premium may turn the predicted rate negative
+    # during the module (seed 41 did, in CI), and the funding breaker would then refuse the open.
+    funding = {"min_predicted_apr": "-10"}
+    path.write_text(yaml.safe_dump({"transactions": section, "funding": funding}))
     path.chmod(0o644)
     return path
 
