@@ -195,6 +195,9 @@ class Devnet:
             component = getattr(self, name)
             if component is not None:
                 out[name] = component.snapshot()
+        if self.hyperliquid is not None:
+            # REST weight each client IP spent on Hyperliquid in the last minute (hyperliquid/limits.py).
+            out["hyperliquid_weight_by_ip"] = self.hyperliquid.ip_weights.by_ip()
         return out
 
     # ------------------------------------------------------------------ running

@@ -5,9 +5,11 @@ The services are built once (`build_context`, an `AppContext`); the routes are m
 (`orchestrator/auth/router.py`, `orchestrator/routes/`) that take what they need through dependencies;
 errors are answered by type (`orchestrator/errors.py`).
 
-The signing broker is not part of it: it is `app.state.internal_app`, a second small app (the broker
-and a `/health`) on the same context, which `basis serve` serves on an internal listener of its own
-(`orchestrator/listeners.py`), so that the public port answers 404 for `/internal/sign`."""
+The signing broker is not part of it: it is `app.state.internal_app`, a second small app (the broker,
+the shared venue gateway under `/gateway/v1`, and a `/health`) on the same context, which `basis serve`
+serves on an internal listener of its own (`orchestrator/listeners.py`), so that the public port
+answers 404 for `/internal/sign` and the gateway. The gateway's refreshes run in the public app's
+lifespan, in the same event loop."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from gateway.config import GATEWAY_PREFIX
 from orchestrator.auth.privy import PrivyClient
 from orchestrator.auth.rate_limit import RateLimiter
 from orchestrator.auth.router import SignIn, install_sign_in
@@ -37,6 +40,7 @@ from orchestrator.runtimes.base import Runtime
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from orchestrator.users import Users
+from orchestrator.venue_gateway import build_gateway
 from orchestrator.withdrawals import WithdrawalBook
 
 __all__ = ["BOT_PREFIX", "create_app", "make_runtime"]
@@ -84,11 +88,16 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
         max_streams_per_user=settings.max_streams_per_user,
     )
     closers = [proxy.aclose, ctx.sign_in.privy.aclose, ctx.tenants.aclose]
+    if ctx.gateway is not None:
+        closers.append(ctx.gateway.aclose)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(ctx.reconciler.run(stop), name="reconciler")
+        tasks = [task]
+        if ctx.gateway is not None:
+            tasks.append(asyncio.create_task(ctx.gateway.run(stop), name="gateway"))
         # A runtime that keeps a pre-imported spare bot starts it now and lets it go at the end.
         ctx.tenants.runtime.warm()
         try:
@@ -98,8 +107,9 @@ def create_app(settings: ControlPlaneSettings | None = None, *, runtime: Runtime
             # The bots keep running: they live in sessions of their own and a restarted control
             # plane adopts them.
             stop.set()
-            with contextlib.suppress(Exception):
-                await task
+            for running in tasks:
+                with contextlib.suppress(Exception):
+                    await running
             for close in closers:
                 with contextlib.suppress(Exception):
                     await close()
@@ -130,6 +140,7 @@ def build_context(settings: ControlPlaneSettings, runtime: Runtime) -> AppContex
         origin=settings.page_origin(),
     )
     users = Users(db, tenants, privy)
+    broker = SigningBroker(settings, db, privy)
     # Secure cookies always when users come over https only; else whenever the request did.
     secure = True if settings.cookies_always_secure() else None
     return AppContext(
@@ -146,16 +157,19 @@ def build_context(settings: ControlPlaneSettings, runtime: Runtime) -> AppContex
             server_codes=settings.network == "devnet",
         ),
         users=users,
-        broker=SigningBroker(settings, db, privy),
+        broker=broker,
         withdrawals=WithdrawalBook(db, timedelta(seconds=settings.withdrawal_delay_seconds)),
+        gateway=build_gateway(settings, broker),
     )
 
 
 def _internal_app(ctx: AppContext) -> FastAPI:
-    """What the internal listener serves: the signing broker, and `/health`."""
+    """What the internal listener serves: the signing broker, the gateway, and `/health`."""
     internal = FastAPI(title="Basis control plane: internal", version="0.1.0", docs_url=None, redoc_url=None)
     internal.state.ctx = ctx
     internal.include_router(health.router)
     internal.include_router(signing.router)
     install_error_handlers(internal)
+    if ctx.gateway is not None:
+        internal.mount(GATEWAY_PREFIX, ctx.gateway.app)  # what `gateway_url_value` names
     return internal

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.config import GATEWAY_PREFIX, GatewayConfig
 from shared.network_addresses import is_loopback_host, is_loopback_url, url_host
 from shared.networks import NETWORKS
 from shared.process_hardening import can_switch_users
@@ -119,6 +120,16 @@ class ControlPlaneSettings(BasisSettings):
     # broker signs transfers to: someone who stole a session cannot redirect funds at once, and the
     # user sees the pending address meanwhile. 0 = at once. (Amounts: the policy's outflow budget.)
     withdrawal_delay_seconds: float = Field(default=86400.0, ge=0)
+
+    # The shared venue gateway (gateway/, issue 17), served on the internal listener under `/gateway/v1`:
+    # it reads public market data once for every bot and meters their Hyperliquid reads against this
+    # host's one address budget, in fair shares. On: every bot is told BASIS_GATEWAY_URL (its
+    # `gateway_url`) and reads through it; off, bots read the venues directly.
+    gateway_enabled: bool = True
+    # Its budget, shares, cadences and the rest, as JSON: BASIS_CP_GATEWAY='{"budget_share": 0.7}'. Each
+    # field is documented where it is declared (gateway/config.py `GatewayConfig`); the venues are the
+    # ones above, that the bots are given.
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
 
     # ---- Deployment behind a reverse proxy that ends TLS (see orchestrator/request_origin.py).
     # The address users reach this control plane at, e.g. https://basis.example.com (no path). Its
@@ -312,6 +323,11 @@ class ControlPlaneSettings(BasisSettings):
 
     def server_secret_value(self) -> SecretStr:
         return self.server_secret or SecretStr(DEVNET_SERVER_SECRET)
+
+    def gateway_url_value(self) -> str | None:
+        """The shared gateway's base URL as bots should call it (on the internal listener), or None
+        when it is off."""
+        return self.broker_url_value() + GATEWAY_PREFIX if self.gateway_enabled else None
 
     def broker_url_value(self) -> str:
         """The signing broker's base URL as bots should call it: the internal listener's."""

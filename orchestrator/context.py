@@ -1,10 +1,10 @@
 """What the control plane's routes work with, and the dependencies that hand it to them.
 
 `AppContext` holds the services `create_app` builds once: the tenants and their runtime, the users,
-the sign-in parts, the signing broker and the withdrawal book. Routes never reach into the app: each
-takes what it needs through one of the dependencies below, which read the context the app was created
-with (the public app and the internal one share it). The signed-in user comes from the sign-in parts
-(`orchestrator.auth.router.CurrentUser`).
+the sign-in parts, the signing broker, the withdrawal book and the shared venue gateway. Routes never
+reach into the app: each takes what it needs through one of the dependencies below, which read the
+context the app was created with (the public app and the internal one share it). The signed-in user
+comes from the sign-in parts (`orchestrator.auth.router.CurrentUser`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.service import Gateway
 from orchestrator.auth.router import SignIn, current_user
 from orchestrator.broker import SigningBroker
 from orchestrator.config import ControlPlaneSettings
@@ -35,6 +36,8 @@ class AppContext:
     users: Users
     broker: SigningBroker
     withdrawals: WithdrawalBook
+    # The shared venue gateway, served on the internal listener; None when it is off.
+    gateway: Gateway | None = None
 
     async def upstream(self, request: Request) -> Upstream | None:
         """The signed-in user's own bot, for the proxy (`BotProxy`'s resolver): None while it is not

@@ -151,6 +151,8 @@ class TenantService:
             # the Privy app secret stays here. Without a user (an operator's `basis tenants create`), the
             # bot keeps its own keys (LocalSigner).
             wallets=self._privy_wallets(tenant),
+            # Every bot reads the venues through the host's shared gateway when it is on.
+            gateway_url=st.gateway_url_value(),
             extra=st.bot_env,
         )
 

@@ -107,6 +107,9 @@ class BotLaunch:
     asgard_api_key: SecretStr | None = field(default=None, repr=False)
     # None: the bot keeps its own keys (`BASIS_SIGNER` local), e.g. a tenant an operator made.
     wallets: BrokerWallets | None = None
+    # The shared venue gateway's base URL (the control plane's internal listener + /gateway/v1), which
+    # the bot reads the venues through; None: the gateway is off, the bot reads them directly.
+    gateway_url: str | None = None
     # The operator's extra settings for every bot (`BASIS_CP_BOT_ENV`), under what this launch sets.
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -133,6 +136,8 @@ class BotLaunch:
             env[variable("broker_url")] = self.wallets.broker_url
             env[variable("solana_address")] = self.wallets.solana_address
             env[variable("evm_address")] = self.wallets.evm_address
+        if self.gateway_url is not None:
+            env[variable("gateway_url")] = self.gateway_url
         if self.asgard_api_key is not None:
             env[variable("asgard_api_key")] = self.asgard_api_key.get_secret_value()
         return env

@@ -50,6 +50,10 @@ class BotSettings(BasisSettings):
     solana_address: str | None = None
     evm_address: str | None = None
 
+    # The shared venue gateway's base URL (BASIS_GATEWAY_URL, set by the control plane; shared/launch.py);
+    # None: no gateway, the venues are read directly (bots started by hand, the devnet demo).
+    gateway_url: str | None = None
+
     # Venue and chain endpoints. Not set: the network's (shared/networks.py; the devnet's on loopback
     # by default). How Hyperliquid actions are signed follows `network` alone, whatever the URL.
     hyperliquid_url: str = DEVNET.hyperliquid_url

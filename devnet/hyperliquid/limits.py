@@ -1,13 +1,9 @@
 """Hyperliquid's request limits: REST weight per IP, and the request allowance per address.
 
 Per IP (gitbook "Rate limits and user limits", shared/research/venues.md §1.7): every REST request
-has a weight, and an IP may spend `weight_per_minute` (1,200 on the venue) in any 60 seconds.
-- /exchange: 1 + floor(batch_length / 40), batch_length = the length of the action's array
-  (orders, cancels, modifies); 1 for an action without one.
-- /info: 2 for l2Book, allMids, clearinghouseState, orderStatus, spotClearinghouseState,
-  exchangeStatus; 60 for userRole; 20 for every other request (an unreadable one included).
-  historicalOrders, userFills, userFillsByTime, fundingHistory, userFunding add 1 per 20 items
-  answered, candleSnapshot 1 per 60.
+has a weight, and an IP may spend `weight_per_minute` (1,200 on the venue) in any 60 seconds. The
+weights are the venue's table in shared/hyperliquid_weights.py, which the shared gateway's meter
+reads too (re-exported here for the emulator's modules).
 Over the limit the venue answers HTTP 429 with the body `null` (what the official SDK reports:
 `ClientError(429, None, 'null', None, headers)`, in many public captures). A refused request costs
 nothing; the weight of the items answered is charged after the answer, so one large answer can
@@ -33,52 +29,30 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-WINDOW_S = 60.0
-DEFAULT_WEIGHT_PER_MINUTE = 1200
-LIGHT_INFO = frozenset(
-    {"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState", "exchangeStatus"}
+from shared.hyperliquid_weights import (
+    PER_ITEMS,
+    WEIGHT_PER_MINUTE,
+    batch_length,
+    exchange_weight,
+    info_weight,
+    items_weight,
 )
-HEAVY_INFO = {"userRole": 60}
-INFO_WEIGHT = 20
-PER_ITEMS = {
-    "historicalOrders": 20,
-    "userFills": 20,
-    "userFillsByTime": 20,
-    "fundingHistory": 20,
-    "userFunding": 20,
-    "candleSnapshot": 60,
-}
-BATCH_FIELDS = ("orders", "cancels", "modifies")
+
+__all__ = [
+    "PER_ITEMS",
+    "AddressRequests",
+    "IpWeights",
+    "batch_length",
+    "exchange_weight",
+    "info_weight",
+    "items_weight",
+]
+
+WINDOW_S = 60.0
+DEFAULT_WEIGHT_PER_MINUTE = WEIGHT_PER_MINUTE
 INITIAL_REQUESTS = 10_000
 LIMITED_EVERY_MS = 10_000
 RATE_LIMITED_BODY = b"null"
-
-
-def info_weight(kind: object) -> int:
-    """The weight of an /info request before its answer is counted."""
-    if kind in LIGHT_INFO:
-        return 2
-    return HEAVY_INFO.get(kind, INFO_WEIGHT) if isinstance(kind, str) else INFO_WEIGHT
-
-
-def items_weight(kind: object, items: int) -> int:
-    """The extra weight of an answer of `items` items."""
-    per = PER_ITEMS.get(kind) if isinstance(kind, str) else None
-    return items // per if per else 0
-
-
-def batch_length(action: object) -> int:
-    """The length of the action's array (0 when it has none)."""
-    if isinstance(action, dict):
-        for name in BATCH_FIELDS:
-            value = action.get(name)
-            if isinstance(value, list):
-                return len(value)
-    return 0
-
-
-def exchange_weight(action: object) -> int:
-    return 1 + batch_length(action) // 40
 
 
 class IpWeights:
@@ -109,6 +83,12 @@ class IpWeights:
     def spent(self, ip: str) -> int:
         with self._lock:
             return self._total(ip, self._now())
+
+    def by_ip(self) -> dict[str, int]:
+        """What each client IP spent in the last minute (the admin API's `GET /state`)."""
+        with self._lock:
+            now = self._now()
+            return {ip: total for ip in list(self._spent) if (total := self._total(ip, now))}
 
     def admit(self, ip: str, weight: int) -> bool:
         """Charge `weight` to `ip` and say yes, or say no (charging nothing) when it would exceed."""

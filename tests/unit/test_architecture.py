@@ -16,12 +16,15 @@ import pytest
 from tests.support.source import ROOT, import_cycle, imports, modules, wide_classes
 
 # What each of our packages (or a part of one: the longest prefix wins) may import of ours. shared
-# is below everything; the two processes (orchestrator, tenant_bot) never import each other; nothing
-# but the tests imports the devnet. `tests` may import anything.
+# is below everything; the gateway (which may later run as a process of its own) just above it; the
+# two processes (orchestrator, tenant_bot) never import each other; nothing but the tests imports the
+# devnet. `tests` may import anything.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "shared": frozenset(),
     "tenant_bot": frozenset({"shared"}),
-    "orchestrator": frozenset({"shared"}),
+    # The control plane builds the shared venue gateway and serves it; the gateway knows nothing of it.
+    "orchestrator": frozenset({"shared", "gateway"}),
+    "gateway": frozenset({"shared"}),
     "devnet": frozenset({"shared"}),
     "migrations": frozenset(),
     "migrations.tenant": frozenset({"tenant_bot", "shared"}),  # the bot's tables
@@ -33,8 +36,13 @@ ALLOWED: dict[tuple[str, str], str] = {
     # installs it (deploy/control-plane.Dockerfile, with the devnet's extra), never the bot image.
     ("orchestrator.cli", "devnet.cli"): "the devnet's commands in the operator's CLI",
 }
-OURS = ("shared", "tenant_bot", "orchestrator", "devnet", "migrations", "tests")
-PRODUCTION = ("shared", "tenant_bot", "orchestrator")  # the devnet emulates venues; it is not product
+OURS = ("shared", "gateway", "tenant_bot", "orchestrator", "devnet", "migrations", "tests")
+PRODUCTION = (
+    "shared",
+    "gateway",
+    "tenant_bot",
+    "orchestrator",
+)  # the devnet emulates venues; it is not product
 MAX_PUBLIC_METHODS = 25
 
 
@@ -72,7 +80,9 @@ def test_imports_point_the_allowed_way() -> None:
         assert imported in imports(ROOT.joinpath(*module.split(".")).with_suffix(".py"))
 
 
-@pytest.mark.parametrize("package", ["shared", "tenant_bot", "orchestrator", "devnet", "migrations"])
+@pytest.mark.parametrize(
+    "package", ["shared", "gateway", "tenant_bot", "orchestrator", "devnet", "migrations"]
+)
 def test_no_module_level_import_cycle(package: str) -> None:
     assert import_cycle(package) == []
 
