@@ -16,7 +16,7 @@ HL_SCHEMAS_STAMP := $(HL_SCHEMAS)/node_modules/.installed
 # changed: tests/unit/orchestrator/test_privy_bundle.py checks).
 PORTAL_SDK := portal-sdk
 
-.PHONY: run test bench backtest mutate lint fmt venv clean images portal-sdk
+.PHONY: run test bench bench-gateway backtest mutate lint fmt venv clean images portal-sdk
 
 ## make run: start the devnet (venues, chains and Privy on loopback), then the control plane
 ## (process runtime, SQLite) at http://127.0.0.1:8000; Ctrl-C stops both (the bots keep running).
@@ -45,6 +45,12 @@ test: $(STAMP) $(HL_SCHEMAS_STAMP)
 ## make bench: measure start-up and latency figures; prints a table, writes bench-results/latest.json.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+## make bench-gateway: 150 bots with open positions behind one address through the shared venue
+## gateway, on a devnet counting Hyperliquid's real weights (BASIS_BENCH_GATEWAY_BOTS to change);
+## weight a minute, 429s, tick and control-plane p99, CPU and memory per bot. About 15 minutes.
+bench-gateway: $(STAMP)
+	$(BIN)/python -m tests.bench gateway
 
 ## make mutate: mutation testing (mutmut) of the critical modules, each against the tests that cover it;
 ## prints the score per module and the surviving mutants, writes bench-results/mutation.json. Slow

@@ -198,6 +198,7 @@ class Devnet:
         if self.hyperliquid is not None:
             # REST weight each client IP spent on Hyperliquid in the last minute (hyperliquid/limits.py).
             out["hyperliquid_weight_by_ip"] = self.hyperliquid.ip_weights.by_ip()
+            out["hyperliquid_refused_by_ip"] = self.hyperliquid.ip_weights.refused_by_ip()
         return out
 
     # ------------------------------------------------------------------ running

@@ -133,8 +133,7 @@ class Bot:
         report = TickReport(obs.at, decision.state, (t2 - t1) * 1000, 0.0, decision.best)
         report.actions = await self.trader.act(decision, obs)
         report.total_ms = (time.perf_counter() - t0) * 1000
-        self.stats.ticks += 1
-        self.stats.seconds += report.total_ms / 1000
+        self.stats.record(report.total_ms / 1000)
         self.stats.last_at = obs.at
         for hook in list(self.tick_hooks):
             try:

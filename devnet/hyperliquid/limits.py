@@ -67,6 +67,7 @@ class IpWeights:
         self._now = now
         self._spent: dict[str, deque[tuple[float, int]]] = {}
         self._totals: dict[str, int] = {}  # the sum of each IP's window, kept as it moves
+        self._refused: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _total(self, ip: str, now: float) -> int:
@@ -97,9 +98,15 @@ class IpWeights:
         with self._lock:
             now = self._now()
             if self._total(ip, now) + weight > self.limit:
+                self._refused[ip] = self._refused.get(ip, 0) + 1
                 return False
             self._add(ip, now, weight)
             return True
+
+    def refused_by_ip(self) -> dict[str, int]:
+        """Requests refused (429) per client IP since the devnet started (the admin API's `GET /state`)."""
+        with self._lock:
+            return dict(self._refused)
 
     def charge(self, ip: str, weight: int) -> None:
         """Charge weight known only after answering (the items of an answer)."""

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from tenant_bot.cadence import TICK_BUCKETS
 from tenant_bot.execution.states import PositionStatus
 from tenant_bot.risk.states import TradingState
 from tenant_bot.status import StatusView
@@ -17,6 +18,16 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _histogram(name: str, counts: list[int], total: int) -> list[str]:
+    """The cumulative `_bucket` lines of a histogram from per-bucket counts (TICK_BUCKETS)."""
+    lines, running = [], 0
+    for bound, count in zip(TICK_BUCKETS, counts, strict=True):
+        running += count
+        lines.append(f'{name}_bucket{{le="{bound:g}"}} {running}')
+    lines.append(f'{name}_bucket{{le="+Inf"}} {total}')
+    return lines
 
 
 class Metrics:
@@ -51,7 +62,8 @@ class Metrics:
             "# TYPE basis_ticks_total counter",
             f"basis_ticks_total {ticks}",
             "# HELP basis_tick_seconds Duration of a bot tick (observe, decide, act).",
-            "# TYPE basis_tick_seconds summary",
+            "# TYPE basis_tick_seconds histogram",
+            *_histogram("basis_tick_seconds", view.stats.buckets, ticks),
             f"basis_tick_seconds_count {ticks}",
             f"basis_tick_seconds_sum {seconds:.6f}",
             "# HELP basis_trading_state 1 for the bot's current trading state.",

@@ -29,6 +29,7 @@ def test_the_window_slides_over_a_minute_per_ip() -> None:
     assert w.spent("a") == 0 and w.admit("a", 100)
     w.charge("a", 5)  # after the answer: may go past the limit, and refuses the next request
     assert w.spent("a") == 105 and not w.admit("a", 1)
+    assert w.refused_by_ip() == {"a": 3}  # every 429, counted per IP, for the benches
 
 
 def test_the_address_allowance_grows_with_volume() -> None:

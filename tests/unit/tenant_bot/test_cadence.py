@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tenant_bot.cadence import TickLoop, Wakeup, idle_blocker
+from tenant_bot.cadence import TICK_BUCKETS, TickLoop, TickStats, Wakeup, idle_blocker
 from tenant_bot.config import BotSettings
 from tenant_bot.risk.states import TradingState
 
@@ -121,3 +121,13 @@ async def test_a_bounded_run_never_waits_for_the_idle_cadence() -> None:
     bot = _Loop(idle=True)
     await asyncio.wait_for(bot.loop.run(asyncio.Event(), max_ticks=3), 1)
     assert bot.ticks_total == 3
+
+
+def test_tick_durations_fall_in_the_first_bucket_that_holds_them() -> None:
+    stats = TickStats()
+    for seconds in (0.01, 0.0101, 0.25, 0.2501, 11.0):
+        stats.record(seconds)
+    assert stats.ticks == 5 and stats.seconds == pytest.approx(11.5202)
+    counts = dict(zip(TICK_BUCKETS, stats.buckets, strict=True))
+    assert counts[0.01] == 1 and counts[0.025] == 1 and counts[0.25] == 1 and counts[0.3] == 1
+    assert sum(stats.buckets) == 4  # 11 s is past the last bound: only in +Inf

@@ -136,6 +136,7 @@ def test_metrics_parse_as_prometheus_text(api: httpx.Client) -> None:
         names.add(line.split("{")[0].split(" ")[0])
     assert {
         "basis_ticks_total",
+        "basis_tick_seconds_bucket",
         "basis_tick_seconds_count",
         "basis_tick_seconds_sum",
         "basis_trading_state",
@@ -144,6 +145,10 @@ def test_metrics_parse_as_prometheus_text(api: httpx.Client) -> None:
         "basis_http_requests_total",
     } <= names
     assert 'basis_trading_state{state="active"} 1' in r.text
+    # The histogram's last bucket holds every tick, and the buckets never shrink.
+    values = dict(line.rsplit(" ", 1) for line in r.text.splitlines() if not line.startswith("#"))
+    buckets = [int(v) for k, v in values.items() if k.startswith("basis_tick_seconds_bucket")]
+    assert buckets == sorted(buckets) and buckets[-1] == int(values["basis_tick_seconds_count"])
     assert 'basis_http_requests_total{route="/api/v1/status",status="200"}' in r.text
 
 
