@@ -65,9 +65,7 @@ def _rss_mb(pid: int) -> float:
 def _buckets(cp: ControlPlane, user: SignedIn) -> list[int]:
     """A bot's cumulative tick-histogram buckets (TICK_BUCKETS, then +Inf), read on the bot's port."""
     port = cp.tenant(user.tenant_id).port
-    r = httpx.get(
-        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {user.token}"}, timeout=10
-    )
+    r = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"X-Basis-Token": user.token}, timeout=10)
     r.raise_for_status()
     counts = [int(m.group(2)) for line in r.text.splitlines() if (m := BUCKET.match(line))]
     if len(counts) != len(TICK_BUCKETS) + 1:
