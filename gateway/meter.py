@@ -7,18 +7,23 @@ The budget B (`GatewayConfig.budget`, 80 % of the venue's 1,200) is split, in th
    an order past it may still use what nobody else spent of the budget;
 3. the rest, the pool P = B − R − E, shared by the tenants' reads.
 
-Tenants: each has a bucket of credit that fills at its share a minute, S = (P − H) / (tenants active
-in the last minute + 1), up to max(S, H), H being `heavy_read_weight` (the heaviest read a bot must
-be able to make). A read is admitted when the tenant's credit covers its weight (and the pool and
-the budget have room); weight known only from the answer (its items) is taken afterwards, and may
-leave the credit negative, which the tenant then repays by waiting. So:
-- no tenant starves another: over any stretch of time a tenant spends at most its share a minute
-  (plus one bucket), and the shares of the active tenants add up to less than P − H;
-- a heavy read is never starved: a tenant quiet for a while has credit for H, and since the shares
-  leave H of the pool unspent (and one share is always kept for a newcomer), the pool has room for it
-  even while every other tenant spends its share (the old meter capped a tenant at S in any minute:
-  with 150 tenants S ≈ 3, and a 20-weight userFills never fitted);
-- a newcomer starts with a full bucket and finds room at once.
+Tenants: each has a share S = (P − H) / (tenants active in the last minute + 1), H being
+`heavy_read_weight` (the heaviest read a bot must be able to make), and a bucket of credit that fills
+at S a minute up to max(S, H); every read takes its weight from the credit. A read is
+- light when its weight is at most S: admitted when the credit covers it and the tenant's reads of
+  the last minute stay within S, and all light reads together within P − H;
+- heavy when its weight is more than S (userFills, userFunding, userFees weigh 20 and more, and S is
+  about 3 with 150 tenants): admitted when the credit covers it, within the whole pool P.
+Weight known only from the answer (its items) is taken afterwards, and may leave the credit
+negative, which the tenant repays by waiting (a pause never forgives it). So:
+- no tenant starves another: each spends at most S a minute in the long run (its credit fills no
+  faster), and light reads at most S in any minute; the shares of the active tenants add up to less
+  than P − H, so a tenant's light read within its share always finds room in the pool;
+- a heavy read is never starved: a tenant that spent less than its share has credit for it, and the
+  last H of the pool is kept from light reads, so it fits even while every other tenant spends its
+  share (the old meter capped every read at S in any minute: a 20-weight userFills never fitted
+  with 150 tenants, so a bot closing a position could not read its fills);
+- one share is always kept for a newcomer, whose bucket starts full: it finds room at once.
 
 The address never passes B: every admission keeps own + reads + max(exchange, E) ≤ B (`_room`), so
 the exchange reserve is always there for orders, and when R grows (the feed went down) the pool
@@ -78,8 +83,8 @@ class _Bucket:
         self.credit, self.at = credit, at
 
     def fill(self, now: float, per_minute: float, capacity: float) -> float:
-        if self.credit < capacity:
-            self.credit = min(capacity, self.credit + (now - self.at) * per_minute / WINDOW_S)
+        # Never above the capacity of now: a share that shrank (more tenants) shrinks the bucket too.
+        self.credit = min(capacity, self.credit + (now - self.at) * per_minute / WINDOW_S)
         self.at = now
         return self.credit
 
@@ -154,8 +159,10 @@ class Meter:
                     del self._buckets[tenant]
         return len(self._seen)
 
-    def _share(self, now: float, newcomer: bool) -> float:
-        return (self.pool - self.heavy) / (self._active(now) + newcomer + 1)
+    def _share(self, now: float, tenant: str) -> float:
+        """`tenant`'s share a minute now, as an active tenant (counted once, whether it was or not)."""
+        active = self._active(now)
+        return (self.pool - self.heavy) / (active + (tenant not in self._seen) + 1)
 
     def _bucket(self, tenant: str, now: float, share: float) -> _Bucket:
         bucket = self._buckets.get(tenant)
@@ -165,7 +172,7 @@ class Meter:
 
     def share(self, tenant: str) -> int:
         """The tenant's share of the pool a minute now (as if it were active)."""
-        return int(self._share(self._now(), tenant not in self._seen))
+        return int(self._share(self._now(), tenant))
 
     # ------------------------------------------------------------------ spending
     def _room(self, now: float) -> int:
@@ -181,19 +188,26 @@ class Meter:
         """A tenant's read of `weight`: charged and admitted, or refused (nothing charged)."""
         now = self._now()
         self._seen[tenant] = now
-        share = self._share(now, newcomer=False)
+        share = self._share(now, tenant)
         bucket = self._bucket(tenant, now, share)
         credit = bucket.fill(now, share, max(share, self.heavy))
         if credit < weight:
             return Admission(False, _whole((weight - credit) * WINDOW_S / share))
+        window = self._tenants.setdefault(tenant, _Window())
+        heavy = weight > share
+        if not heavy:
+            spent = window.spent(now)
+            if spent + weight > share:
+                return Admission(False, _whole(window.free_in(now, math.ceil(spent + weight - share))))
+        limit = self.pool if heavy else self.pool - self.heavy
         total = self._reads.spent(now)
-        if total + weight > self.pool:
-            return Admission(False, _whole(self._reads.free_in(now, total + weight - self.pool)))
+        if total + weight > limit:
+            return Admission(False, _whole(self._reads.free_in(now, total + weight - limit)))
         room = self._room(now)
         if weight > room:
             return Admission(False, _whole(self._frees(now, weight - room)))
         bucket.credit -= weight
-        self._tenants.setdefault(tenant, _Window()).add(now, weight)
+        window.add(now, weight)
         self._reads.add(now, weight)
         return Admission(True)
 
@@ -241,7 +255,7 @@ class Meter:
     def view(self, tenant: str) -> TenantView:
         now = self._now()
         window = self._tenants.get(tenant)
-        share = self._share(now, tenant not in self._seen)
+        share = self._share(now, tenant)
         bucket = self._buckets.get(tenant)
         credit = (
             bucket.fill(now, share, max(share, self.heavy)) if bucket is not None else max(share, self.heavy)
