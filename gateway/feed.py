@@ -92,6 +92,7 @@ class Feed:
         self._fed: dict[str, int] = {}  # entry → when its last push arrived (unix ms), this connection
         self._mids: bytes | None = None
         self._ctx: dict[str, Any] | None = None
+        self._candles: dict[str, dict[str, Any]] = {}  # entry → the last candle pushed
         self._pings: deque[int] = deque()  # unix ms each unanswered ping was sent
         self._opened: deque[float] = deque()  # when each connection was opened (monotonic)
         self._sent: deque[float] = deque()  # when each message was sent (monotonic)
@@ -197,6 +198,7 @@ class Feed:
         self.connected = False
         self._ws = None
         self._fed.clear()
+        self._candles.clear()
         self._pings.clear()
         self.accounts.disconnected()
 
@@ -254,11 +256,8 @@ class Feed:
                 self._fed.pop(ASSET_CTXS, None)
         elif channel == "candle" and isinstance(data, dict):
             entry = candle_entry(str(data.get("i")))
-            lookback = self.config.candle_lookback
-            if put_candle(self.cache, self.config.hedge_coin, data, now, lookback):
-                self._fed[entry] = now
-            else:
-                self._fed.pop(entry, None)  # its REST source reads the series (again) first
+            self._candles[entry] = data
+            self._put_candle(entry, data, now)
         elif channel == "clearinghouseState" and isinstance(data, dict):
             user = data.get("user")
             if isinstance(user, str):
@@ -266,8 +265,17 @@ class Feed:
         elif channel == "error":
             log.warning("gateway feed: the venue refused a message", error=str(data)[:200])
 
+    def _put_candle(self, entry: str, candle: dict[str, Any], observed_ms: int) -> None:
+        if put_candle(self.cache, self.config.hedge_coin, candle, observed_ms, self.config.candle_lookback):
+            self._fed[entry] = observed_ms
+        else:  # no series yet, or a gap: its REST source reads the series first; the next pong retries
+            self._fed.pop(entry, None)
+
     def _confirm(self, observed_ms: int) -> None:
         """Everything the connection delivered is unchanged as of `observed_ms`."""
+        for entry, candle in self._candles.items():
+            if entry not in self._fed:
+                self._put_candle(entry, candle, observed_ms)
         for entry, arrived in self._fed.items():
             if observed_ms <= arrived:
                 continue
