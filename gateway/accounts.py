@@ -95,9 +95,13 @@ class PushedAccounts:
     # ------------------------------------------------------------------ the app's side
     def read(self, tenant_id: str, address: str) -> None:
         """The tenant read its own account `address` (lowercase)."""
+        if not self.slots:
+            return  # no account is followed (the feed is off)
         now = self._now()
         key = (tenant_id, address)
-        self._demand.setdefault(key, _Demand()).reads.append(now)
+        demand = self._demand.setdefault(key, _Demand())
+        demand.count(now)  # forget what left the minute
+        demand.reads.append(now)
         self._last_read[key] = now
 
     def saw(self, tenant_id: str, address: str, body: bytes) -> None:
