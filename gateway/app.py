@@ -3,7 +3,9 @@ wire contract of /work GATEWAY.md, as bots call it.
 
 - `POST /hyperliquid/info`: a Hyperliquid /info body, unchanged. Public requests the cache covers are
   answered from it (gateway/market.py); every address named anywhere in the body (any key or value,
-  at any depth, in any case, with or without 0x) must be one of the caller's own, else 403; anything
+  at any depth, in any case, with or without 0x) must be one of the caller's own, else 403; a
+  caller's read of its own clearinghouseState is answered from the state the venue pushes, at no
+  weight, when the gateway follows that account for that caller (gateway/accounts.py); anything
   else is forwarded as the gateway read it (so the venue reads exactly what was checked), metered
   against the caller's share (gateway/meter.py). Past the share: the caller's own last answer to the
   same request, stale with its Age, else 429.
@@ -36,6 +38,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.accounts import PushedAccounts, asks_account
 from gateway.market import MarketCache, Snapshot, asgard_key, cached_answer
 from gateway.meter import Meter
 from gateway.upstream import JSON, AnswerLost, Unreachable, Upstream
@@ -184,14 +187,10 @@ class Endpoints:
         cache: MarketCache,
         upstream: Upstream,
         last: LastAnswers,
+        accounts: PushedAccounts,
     ) -> None:
-        self.authenticator, self.meter, self.cache, self.upstream, self.last = (
-            authenticator,
-            meter,
-            cache,
-            upstream,
-            last,
-        )
+        self.authenticator, self.meter, self.cache, self.upstream = authenticator, meter, cache, upstream
+        self.last, self.accounts = last, accounts
 
     async def caller(self, request: Request) -> Caller:
         found = await self.authenticator.caller(
@@ -214,6 +213,12 @@ class Endpoints:
             )
         if not named <= caller.addresses:
             raise Refused(403, "The request names a Hyperliquid address that is not this tenant's.")
+        account = asks_account(body) if named else None
+        if account is not None:  # its own account (checked above): pushed to this tenant, if followed
+            self.accounts.read(caller.tenant_id, account)
+            pushed = self.accounts.answer(caller.tenant_id, account)
+            if pushed is not None:
+                return observed(pushed.body, pushed.observed_ms)
         if not named:
             cached = cached_answer(self.cache, body)
             if cached is not None:
@@ -247,6 +252,9 @@ class Endpoints:
             self.meter.charge(caller.tenant_id, items_weight(kind, _items(answer.body)))
         snapshot = Snapshot(answer.body, answer.observed_ms)
         self.last.put(caller.tenant_id, key, snapshot)
+        account = asks_account(body)
+        if account is not None:
+            self.accounts.saw(caller.tenant_id, account, answer.body)
         return observed(snapshot.body, snapshot.observed_ms)
 
     def _stale_or(self, caller: Caller, key: str, refusal: Refused) -> Response:

@@ -6,11 +6,21 @@
 - series, rows a request is answered from by its time range: the hedge coin's `fundingHistory` and
   its `candleSnapshot` per interval, each with the time it covers from.
 
-Who writes an entry is not the cache's concern. Today each entry has a `Source` that refreshes it over
-REST on its own cadence (`Refresher`); a websocket feed (once the venue's `/ws` is emulated) will write
-the entries it carries (`allMids`, `activeAssetCtx` → the asset contexts, `candle`) with `put_snapshot`
-/ `put_series` as its messages arrive, and the `Source` of each such entry is simply left out of the
-refresher's list (its weight leaves the meter's reserve with it); nothing else changes.
+Two writers, one cache. Each entry has a REST `Source`, run by the `Refresher` at the entry's cadence
+(`GatewayConfig.cadence`). The websocket feed (gateway/feed.py) writes the entries it carries as its
+messages arrive: `allMids` (`put_snapshot`), the hedge coin's candles (`put_series`), and the hedge
+coin's context (`put_asset_ctx`, see below). While the feed carries an entry, the Refresher polls it
+less (`metaAndAssetCtxs`) or not at all (`allMids`, candles); when the feed stops carrying it (socket
+down, a gap), the REST source takes over at once at its full cadence. A write older than what the
+entry holds is ignored, so the two never step back in time.
+
+`metaAndAssetCtxs` stays exactly the venue's answer: the last REST answer (meta and every coin's
+context, refreshed every `asset_ctxs_fed_refresh_seconds` while fed) with the hedge coin's context
+replaced by the pushed one (the venue's `activeAssetCtx` carries the same object) when that is newer.
+Its observed-at is then the pushed context's, the one a bot trades on, but never more than
+`rest_lag_ms` (twice the fed cadence) later than the REST answer's: while the other coins' contexts
+are refreshed on time the answer's Age is the hedge coin's, and if their refresh fails the Age grows
+with theirs, less that stated lag.
 
 `cached_answer` decides whether a parsed /info request is one the cache answers (exactly the shapes
 the venue accepts for them, nothing more), and renders the answer; anything else is forwarded.
@@ -21,12 +31,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway.config import CANDLE_SPANS_MS, PLAIN_CACHED, GatewayConfig
+from gateway.config import CANDLE_SPANS_MS, PLAIN_CACHED, GatewayConfig, candle_entry
+from gateway.meter import Meter
 from gateway.upstream import Answer, AnswerLost, Unreachable, Upstream
 from shared.hyperliquid_weights import info_weight, items_weight
 from shared.logging import get_logger
@@ -34,6 +46,7 @@ from shared.logging import get_logger
 log = get_logger("gateway.market")
 
 PAGE = 500  # fundingHistory's rows per answer, as the venue pages them
+ASSET_CTXS = "metaAndAssetCtxs"
 KEEP_CANDLES = 5000  # the venue's most recent candles
 
 
@@ -63,21 +76,69 @@ def asgard_key(path: str) -> str:
 
 
 class MarketCache:
-    def __init__(self) -> None:
+    def __init__(self, hedge_coin: str = "SOL", rest_lag_ms: int = 120_000) -> None:
+        """`hedge_coin`: the coin whose pushed context `put_asset_ctx` takes; `rest_lag_ms`: how much
+        older than the pushed context the rest of `metaAndAssetCtxs` may be before the answer's
+        observed-at follows the rest's."""
+        self.hedge_coin = hedge_coin
+        self.rest_lag_ms = rest_lag_ms
         self._snapshots: dict[str, Snapshot] = {}
         self._series: dict[str, Series] = {}
+        self._ctx_rest: Snapshot | None = None  # the venue's metaAndAssetCtxs over REST
+        self._ctx_live: tuple[dict[str, Any], int] | None = None  # the hedge coin's pushed context, when
 
     def snapshot(self, key: str) -> Snapshot | None:
         return self._snapshots.get(key)
 
     def put_snapshot(self, key: str, snapshot: Snapshot) -> None:
-        self._snapshots[key] = snapshot
+        if key == ASSET_CTXS:
+            if self._ctx_rest is None or snapshot.observed_ms >= self._ctx_rest.observed_ms:
+                self._ctx_rest = snapshot
+                self._compose()
+            return
+        kept = self._snapshots.get(key)
+        if kept is None or snapshot.observed_ms >= kept.observed_ms:
+            self._snapshots[key] = snapshot
 
     def series(self, key: str) -> Series | None:
         return self._series.get(key)
 
     def put_series(self, key: str, series: Series) -> None:
-        self._series[key] = series
+        kept = self._series.get(key)
+        if kept is None or series.observed_ms >= kept.observed_ms:
+            self._series[key] = series
+
+    def put_asset_ctx(self, coin: str, ctx: dict[str, Any], observed_ms: int) -> bool:
+        """The hedge coin's context as the feed pushed it (or confirmed it unchanged at `observed_ms`).
+        False when it cannot stand in the REST answer (another coin, another shape): the entry is then
+        not carried by the feed."""
+        if coin != self.hedge_coin or not isinstance(ctx, dict):
+            return False
+        if self._ctx_live is None or observed_ms >= self._ctx_live[1]:
+            self._ctx_live = (ctx, observed_ms)
+        return self._compose()
+
+    def _compose(self) -> bool:
+        """`metaAndAssetCtxs` from the REST answer and the pushed context (see the module doc)."""
+        rest, live = self._ctx_rest, self._ctx_live
+        if rest is None:
+            return True  # nothing to stand in yet: the first REST refresh comes at once
+        if live is None or live[1] <= rest.observed_ms:
+            self._snapshots[ASSET_CTXS] = rest
+            return True
+        try:
+            meta, ctxs = json.loads(rest.body)
+            index = [a["name"] for a in meta["universe"]].index(self.hedge_coin)
+            same_shape = isinstance(ctxs[index], dict) and ctxs[index].keys() == live[0].keys()
+        except (ValueError, TypeError, KeyError, IndexError):
+            same_shape = False
+        if not same_shape:
+            self._snapshots[ASSET_CTXS] = rest
+            return False
+        ctxs[index] = live[0]
+        observed = min(live[1], rest.observed_ms + self.rest_lag_ms)
+        self._snapshots[ASSET_CTXS] = Snapshot(_dumps([meta, ctxs]), observed)
+        return True
 
 
 # ---------------------------------------------------------------------- answering from the cache
@@ -140,8 +201,10 @@ def cached_answer(cache: MarketCache, request: dict[str, Any]) -> Snapshot | Non
 class Source(Protocol):
     """What keeps one entry of the cache fresh over REST."""
 
-    key: str
-    cadence_s: float
+    @property
+    def entry(self) -> str:
+        """The entry's name in `GatewayConfig.entries` (its cadence and weight)."""
+        ...
 
     async def refresh(self, upstream: Upstream, cache: MarketCache) -> int:
         """Read the venue and write the entry; the Hyperliquid weight spent. Raises on failure."""
@@ -163,32 +226,30 @@ class InfoSource:
     """A plain /info request ({"type": kind}), its answer kept as the venue gave it."""
 
     kind: str
-    cadence_s: float
 
     @property
-    def key(self) -> str:
+    def entry(self) -> str:
         return self.kind
 
     async def refresh(self, upstream: Upstream, cache: MarketCache) -> int:
         answer = _ok(await upstream.info(_dumps({"type": self.kind})))
         json.loads(answer.body)  # a body that is not JSON is not kept
-        cache.put_snapshot(self.key, Snapshot(answer.body, answer.observed_ms))
+        cache.put_snapshot(self.kind, Snapshot(answer.body, answer.observed_ms))
         return info_weight(self.kind)
 
 
 @dataclass
 class AsgardSource:
     path: str
-    cadence_s: float
 
     @property
-    def key(self) -> str:
+    def entry(self) -> str:
         return asgard_key(self.path)
 
     async def refresh(self, upstream: Upstream, cache: MarketCache) -> int:
         answer = _ok(await upstream.asgard(self.path))
         json.loads(answer.body)
-        cache.put_snapshot(self.key, Snapshot(answer.body, answer.observed_ms))
+        cache.put_snapshot(asgard_key(self.path), Snapshot(answer.body, answer.observed_ms))
         return 0  # Asgard is not Hyperliquid's budget
 
 
@@ -205,14 +266,11 @@ class FundingSource:
 
     coin: str
     hours: int
-    cadence_s: float
-
-    @property
-    def key(self) -> str:
-        return funding_key(self.coin)
+    entry: str = "fundingHistory"
 
     async def refresh(self, upstream: Upstream, cache: MarketCache) -> int:
-        kept = cache.series(self.key)
+        key = funding_key(self.coin)
+        kept = cache.series(key)
         rows = list(kept.rows) if kept else []
         covers_from = kept.covers_from_ms if kept else int(time.time() * 1000) - self.hours * 3_600_000
         start = rows[-1]["time"] + 1 if rows else covers_from
@@ -230,7 +288,7 @@ class FundingSource:
         if rows:  # keep `hours` before the newest row
             covers_from = max(covers_from, rows[-1]["time"] - self.hours * 3_600_000)
             rows = [r for r in rows if r["time"] >= covers_from]
-        cache.put_series(self.key, Series(tuple(rows), covers_from, observed))
+        cache.put_series(key, Series(tuple(rows), covers_from, observed))
         return spent
 
 
@@ -241,48 +299,87 @@ class CandleSource:
     coin: str
     interval: str
     lookback: int
-    cadence_s: float
 
     @property
-    def key(self) -> str:
-        return candle_key(self.coin, self.interval)
+    def entry(self) -> str:
+        return candle_entry(self.interval)
 
     async def refresh(self, upstream: Upstream, cache: MarketCache) -> int:
         start = int(time.time() * 1000) - self.lookback * CANDLE_SPANS_MS[self.interval]
         req = {"coin": self.coin, "interval": self.interval, "startTime": start}
         answer = await upstream.info(_dumps({"type": "candleSnapshot", "req": req}))
         rows = _rows(answer, "t")
-        cache.put_series(self.key, Series(tuple(rows), start, answer.observed_ms))
+        cache.put_series(candle_key(self.coin, self.interval), Series(tuple(rows), start, answer.observed_ms))
         return info_weight("candleSnapshot") + items_weight("candleSnapshot", len(rows))
 
 
+def put_candle(
+    cache: MarketCache, coin: str, candle: dict[str, Any], observed_ms: int, lookback: int
+) -> bool:
+    """A pushed candle (the venue's candleSnapshot row) written into the REST series of its coin and
+    interval: the candle in progress replaced, or the next one appended. False when it cannot be (no
+    series yet, or candles missing between the series and it): the REST source must read it first."""
+    interval = candle.get("i")
+    if interval not in CANDLE_SPANS_MS or not _is_ms(candle.get("t")):
+        return False
+    key = candle_key(coin, str(interval))
+    series = cache.series(key)
+    if series is None or not series.rows:
+        return False
+    rows = list(series.rows)
+    last = rows[-1]["t"]
+    if candle["t"] == last:
+        rows[-1] = candle
+    elif candle["t"] == last + CANDLE_SPANS_MS[str(interval)]:
+        rows.append(candle)
+    else:  # older than the series' last (nothing to do), or a gap (the REST source reads it)
+        return candle["t"] < last
+    dropped = len(rows) > lookback + 1  # keep the lookback and the candle in progress
+    rows = rows[-lookback - 1 :]
+    covers_from = rows[0]["t"] if dropped else series.covers_from_ms
+    cache.put_series(key, Series(tuple(rows), covers_from, observed_ms))
+    return True
+
+
+def confirm_series(cache: MarketCache, key: str, observed_ms: int) -> None:
+    """The series is unchanged as of `observed_ms` (a pong of the feed)."""
+    series = cache.series(key)
+    if series is not None:
+        cache.put_series(key, Series(series.rows, series.covers_from_ms, observed_ms))
+
+
 def rest_sources(config: GatewayConfig) -> list[Source]:
-    """Every entry's REST source, at the cadences the config gives (what `refresh_cost` counts)."""
-    sources: list[Source] = [InfoSource(kind, config.cadence(kind)) for kind in PLAIN_CACHED]
-    sources.append(
-        FundingSource(config.hedge_coin, config.funding_history_hours, config.funding_history_refresh_seconds)
-    )
-    sources += [
-        CandleSource(config.hedge_coin, i, config.candle_lookback, config.candle_cadence(i))
-        for i in config.candle_intervals
-    ]
-    sources.append(AsgardSource("/markets", config.asgard_markets_refresh_seconds))
-    sources.append(AsgardSource("/token-metadata", config.asgard_token_metadata_refresh_seconds))
+    """Every entry's REST source (`GatewayConfig.entries`: what `refresh_cost` counts)."""
+    sources: list[Source] = [InfoSource(kind) for kind in PLAIN_CACHED]
+    sources.append(FundingSource(config.hedge_coin, config.funding_history_hours))
+    sources += [CandleSource(config.hedge_coin, i, config.candle_lookback) for i in config.candle_intervals]
+    sources += [AsgardSource("/markets"), AsgardSource("/token-metadata")]
     return sources
 
 
 class Refresher:
-    """Runs each source on its cadence in the caller's event loop; a failed refresh keeps the entry
-    as it was (its age grows, which every answer shows) and is tried again at the next cadence."""
+    """Runs each source on its entry's cadence in the caller's event loop, the cadence depending on
+    whether the feed carries the entry now (`fed`). Before each tick it tells the meter what the
+    refreshes cost a minute now (its refresh reserve), and each refresh waits for the meter's room.
+    A failed refresh keeps the entry as it was (its age grows, which every answer shows) and is tried
+    again at the next cadence."""
 
     TICK_S = 0.25
 
-    def __init__(self, sources: Iterable[Source], upstream: Upstream, cache: MarketCache, spent: Any) -> None:
-        """`spent(weight)`: told what each refresh spent (the meter's `refreshed`)."""
+    def __init__(
+        self,
+        sources: Iterable[Source],
+        upstream: Upstream,
+        cache: MarketCache,
+        meter: Meter,
+        config: GatewayConfig,
+        fed: Callable[[str], bool] = lambda entry: False,
+    ) -> None:
         self.sources = list(sources)
-        self.upstream, self.cache, self._spent = upstream, cache, spent
-        self._due = {s.key: 0.0 for s in self.sources}
+        self.upstream, self.cache, self.meter, self.config, self._fed = upstream, cache, meter, config, fed
+        self._last: dict[str, float] = {}  # entry → when its last refresh went (monotonic)
         self._failing: set[str] = set()
+        self._waiting = False
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -292,19 +389,36 @@ class Refresher:
 
     async def refresh_due(self) -> None:
         now = time.monotonic()
-        due = [s for s in self.sources if self._due[s.key] <= now]
-        for source in due:
-            self._due[source.key] = now + source.cadence_s
-        await asyncio.gather(*(self._refresh(s) for s in due))
+        fed = {s.entry for s in self.sources if self._fed(s.entry)}
+        self.meter.set_refresh_reserve(self.config.refresh_cost(fed))
+        due = []
+        for source in self.sources:
+            cadence = self.config.cadence(source.entry, source.entry in fed)
+            if cadence is None or now - self._last.get(source.entry, -math.inf) < cadence:
+                continue
+            weight = self.config.weight(source.entry)
+            if weight and not self.meter.refresh(weight):
+                if not self._waiting:  # once per wait: the reads spent under a larger pool are leaving
+                    self._waiting = True
+                    log.info("gateway refresh waits for room in the budget", entry=source.entry)
+                continue
+            self._last[source.entry] = now
+            due.append((source, weight))
+        if due:
+            self._waiting = False
+        await asyncio.gather(*(self._refresh(s, w) for s, w in due))
 
-    async def _refresh(self, source: Source) -> None:
+    async def _refresh(self, source: Source, admitted: int) -> None:
         try:
-            self._spent(await source.refresh(self.upstream, self.cache))
+            spent = await source.refresh(self.upstream, self.cache)
         except (Unreachable, AnswerLost, RefreshFailed, ValueError) as exc:
-            if source.key not in self._failing:  # once per outage, not once per cadence
-                self._failing.add(source.key)
-                log.warning("gateway refresh failed", entry=source.key, error=str(exc) or type(exc).__name__)
+            if source.entry not in self._failing:  # once per outage, not once per cadence
+                self._failing.add(source.entry)
+                log.warning(
+                    "gateway refresh failed", entry=source.entry, error=str(exc) or type(exc).__name__
+                )
             return
-        if source.key in self._failing:
-            self._failing.discard(source.key)
-            log.info("gateway refresh recovered", entry=source.key)
+        self.meter.refreshed(max(0, spent - admitted))
+        if source.entry in self._failing:
+            self._failing.discard(source.entry)
+            log.info("gateway refresh recovered", entry=source.entry)

@@ -8,6 +8,11 @@ repeated behind her own under the same key, nested in a `post`-like wrapper; wit
 once her share is spent (when the gateway serves kept answers), with the exact request Bob's bot made,
 whose answer the gateway keeps. Every one is refused (403 or 401) and no answer carries Bob's data;
 Bob's own reads still work, and Alice still gets her own kept answers, never his.
+
+Pushed accounts (the gateway follows a tenant's account over its websocket and answers its reads from
+what the venue pushes): with both accounts followed, Bob's pushed state (changed while followed) never
+reaches Alice, whatever she sends, and each gets their own pushed state at no weight. The first module
+fixture follows no account (so that Alice's reads spend her share), the second follows both.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ import httpx
 import pytest
 
 from tests.support.control_plane import ControlPlane, SignedIn
-from tests.support.gateway import gateway_url, headers, info, plane_with_gateway, wait_cached
+from tests.support.gateway import (
+    budget,
+    gateway_url,
+    headers,
+    info,
+    plane_with_gateway,
+    wait_cached,
+    wait_followed,
+)
 
 pytestmark = pytest.mark.devnet
 
@@ -31,7 +44,8 @@ BOBS_USDC = "123"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, SignedIn, SignedIn]]:
-    with plane_with_gateway(Path(tmp_path_factory.mktemp("gateway-isolation")), seed=43) as cp:
+    root = Path(tmp_path_factory.mktemp("gateway-isolation"))
+    with plane_with_gateway(root, seed=43, user_subscriptions=0) as cp:
         alice, bob = cp.sign_in("alice"), cp.sign_in("bob")
         cp.dn.faucet("hyperliquid", "USDC", bob.evm_address, BOBS_USDC)
         wait_cached(cp, alice)
@@ -153,3 +167,55 @@ def test_no_tenants_token_reaches_another_tenants_kept_answers(
     asked = int(time.time() * 1000)
     r = info(cp, bob, bobs)
     assert r.status_code == 200 and int(r.headers["X-Basis-Observed-At"]) >= asked
+
+
+# ---------------------------------------------------------------------- pushed accounts
+@pytest.fixture(scope="module")
+def followed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, SignedIn, SignedIn]]:
+    root = Path(tmp_path_factory.mktemp("gateway-isolation-pushed"))
+    with plane_with_gateway(root, seed=44, user_rebalance_seconds=1) as cp:
+        alice, bob = cp.sign_in("alice"), cp.sign_in("bob")
+        cp.dn.faucet("hyperliquid", "USDC", bob.evm_address, BOBS_USDC)
+        wait_cached(cp, alice)
+        yield cp, alice, bob
+
+
+def test_a_pushed_account_reaches_only_its_own_tenant(
+    followed: tuple[ControlPlane, SignedIn, SignedIn],
+) -> None:
+    cp, alice, bob = followed
+    wait_followed(cp, bob)
+    wait_followed(cp, alice)
+    bobs = {"type": "clearinghouseState", "user": bob.evm_address}
+    mine = {"type": "clearinghouseState", "user": alice.evm_address}
+    # Bob's account changes while followed: the venue pushes it to the gateway, which keeps it under
+    # Bob's tenant; his reads get it at no weight.
+    cp.dn.faucet("hyperliquid", "USDC", bob.evm_address, "7")
+    spent = budget(cp, bob)["tenant_spent"]
+    deadline = time.monotonic() + 10
+    while info(cp, bob, bobs).json()["marginSummary"]["accountValue"] != "130.0":
+        assert time.monotonic() < deadline, "Bob's change was not pushed"
+        time.sleep(0.2)
+    assert budget(cp, bob)["tenant_spent"] == spent
+
+    def pushed_to_alice(r: httpx.Response) -> bool:
+        return carries_bobs_data(r, bob) or "130" in r.text
+
+    # Alice asks for it every way the REST path was attacked, and as her own account's read.
+    attempts = [body for spelled in spellings(bob.evm_address) for body in bobs_requests(spelled)]
+    attempts += [
+        {"type": "clearinghouseState", "user": bob.evm_address, "dex": ""},
+        {"type": "clearinghouseState", "user": alice.evm_address, "extra": bob.evm_address},
+    ]
+    for body in attempts:
+        r = info(cp, alice, body)
+        assert r.status_code == 403 and not pushed_to_alice(r), (body, r.status_code, r.text)
+    r = info(cp, alice, bobs, headers=headers(alice, tenant=bob.tenant_id))  # his tenant id, her token
+    assert r.status_code == 401 and not pushed_to_alice(r)
+    # Her own read: her pushed state, never his.
+    for _ in range(10):
+        r = info(cp, alice, mine)
+        assert r.status_code == 200 and r.json()["marginSummary"]["accountValue"] == "0.0"
+        assert not pushed_to_alice(r) and int(r.headers["Age"]) <= 7
+    view = httpx.get(gateway_url(cp) + "/budget", headers=headers(alice), timeout=10)
+    assert bob.tenant_id not in view.text and not pushed_to_alice(view)

@@ -123,15 +123,17 @@ def start_devnet(
     timeout: float = 60.0,
     hyperliquid_weight: int = TEST_HYPERLIQUID_WEIGHT,
     hyperliquid_network: str = "testnet",
+    base_port: int | None = None,
 ) -> DevnetProcess:
-    """`hyperliquid_network` "mainnet": the Hyperliquid emulator verifies signatures as mainnet."""
+    """`hyperliquid_network` "mainnet": the Hyperliquid emulator verifies signatures as mainnet.
+    `base_port`: on these ports (a devnet restarted where its clients know it), else a free block."""
     # A free block can be taken by another process before the devnet binds it: pick another.
     for attempt in range(5):
         try:
             more = [*(extra or []), "--hyperliquid-network", hyperliquid_network]
-            return _start_devnet(seed, speed, scenario, only, more, timeout, hyperliquid_weight)
+            return _start_devnet(seed, speed, scenario, only, more, timeout, hyperliquid_weight, base_port)
         except PortTaken:
-            if attempt == 4:
+            if attempt == 4 or base_port is not None:
                 raise
     raise AssertionError("unreachable")
 
@@ -144,8 +146,9 @@ def _start_devnet(
     extra: list[str] | None,
     timeout: float,
     hyperliquid_weight: int,
+    base_port: int | None = None,
 ) -> DevnetProcess:
-    base = free_port_block()
+    base = base_port if base_port is not None else free_port_block()
     log_file = tempfile.NamedTemporaryFile(prefix="devnet-", suffix=".log", delete=False)  # noqa: SIM115
     cmd = [
         sys.executable,

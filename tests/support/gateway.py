@@ -9,13 +9,15 @@ the broker and the tests themselves read from 127.0.0.1.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import connect as ws_connect
 
 from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.devnet import VENUE_HYPERLIQUID_WEIGHT, DevnetProcess, start_devnet
@@ -79,3 +81,42 @@ def wait_cached(cp: ControlPlane, user: SignedIn, timeout: float = 30) -> None:
             return
         time.sleep(0.3)
     raise AssertionError(f"the gateway did not fill its cache:\n{cp.logs()[-3000:]}")
+
+
+def restart_devnet(cp: ControlPlane, seed: int) -> DevnetProcess:
+    """Stop the control plane's devnet and start a new one on the same ports (its state starts anew);
+    the caller stops the new one."""
+    base = cp.dn.base_port
+    cp.dn.stop()
+    cp.dn = start_devnet(seed=seed, hyperliquid_weight=VENUE_HYPERLIQUID_WEIGHT, base_port=base)
+    return cp.dn
+
+
+@contextmanager
+def sockets_held(dn: DevnetProcess, count: int, source: str = GATEWAY_SOURCE) -> Iterator[list[Any]]:
+    """`count` websocket connections to the devnet's /ws from `source`, held open (as another client
+    of the same address would hold them), closed at the end."""
+    url = dn.url("hyperliquid").replace("http", "ws", 1) + "/ws"
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with ExitStack() as stack:
+        held = []
+        for _ in range(count):
+            sock = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
+            held.append(stack.enter_context(ws_connect(url, sock=sock, proxy=None, open_timeout=10)))
+        yield held
+
+
+def wait_followed(cp: ControlPlane, user: SignedIn, timeout: float = 40) -> None:
+    """Read `user`'s account through the gateway until the gateway follows it over its feed: three
+    reads in a row answered at no weight (from the pushed state)."""
+    own = {"type": "clearinghouseState", "user": user.evm_address}
+    deadline = time.monotonic() + timeout
+    free = 0
+    while time.monotonic() < deadline:
+        before = budget(cp, user)["tenant_spent"]
+        assert info(cp, user, own).status_code == 200
+        free = free + 1 if budget(cp, user)["tenant_spent"] == before else 0
+        if free >= 3:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the gateway did not follow the account:\n{cp.logs()[-3000:]}")
