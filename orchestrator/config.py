@@ -126,6 +126,11 @@ class ControlPlaneSettings(BasisSettings):
     # host's one address budget, in fair shares. On: every bot is told BASIS_GATEWAY_URL (its
     # `gateway_url`) and reads through it; off, bots read the venues directly.
     gateway_enabled: bool = True
+    # Whether the bots this control plane starts are told about the gateway (with it on). Off, the
+    # gateway still serves whoever calls it with a tenant's token, and the bots read the venues
+    # directly: for hosts whose bots leave from addresses of their own, and for the gateway's tests,
+    # which play the bots themselves and count every read.
+    gateway_for_bots: bool = True
     # Its budget, shares, cadences and the rest, as JSON: BASIS_CP_GATEWAY='{"budget_share": 0.7}'. Each
     # field is documented where it is declared (gateway/config.py `GatewayConfig`); the venues are the
     # ones above, that the bots are given.
@@ -326,8 +331,10 @@ class ControlPlaneSettings(BasisSettings):
 
     def gateway_url_value(self) -> str | None:
         """The shared gateway's base URL as bots should call it (on the internal listener), or None
-        when it is off."""
-        return self.broker_url_value() + GATEWAY_PREFIX if self.gateway_enabled else None
+        when it is off or not for bots (`gateway_for_bots`)."""
+        if not (self.gateway_enabled and self.gateway_for_bots):
+            return None
+        return self.broker_url_value() + GATEWAY_PREFIX
 
     def broker_url_value(self) -> str:
         """The signing broker's base URL as bots should call it: the internal listener's."""

@@ -28,7 +28,9 @@ GATEWAY_SOURCE = "127.0.0.2"
 @contextmanager
 def plane_with_gateway(root: Path, seed: int, **gateway: Any) -> Iterator[ControlPlane]:
     dn = start_devnet(seed=seed, hyperliquid_weight=VENUE_HYPERLIQUID_WEIGHT)
-    cp = ControlPlane(dn, root, overrides={"gateway": {"source_address": GATEWAY_SOURCE, **gateway}})
+    # The tests play the bots and count every read: the control plane's own bots read directly.
+    overrides = {"gateway": {"source_address": GATEWAY_SOURCE, **gateway}, "gateway_for_bots": False}
+    cp = ControlPlane(dn, root, overrides=overrides)
     try:
         cp.start()
         yield cp

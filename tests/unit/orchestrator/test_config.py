@@ -145,3 +145,11 @@ def test_the_uid_range_is_ordered_and_never_reaches_root() -> None:
         ControlPlaneSettings(_env_file=None, bot_uid_min=5000, bot_uid_max=4000)  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         ControlPlaneSettings(_env_file=None, bot_uid_min=0)  # type: ignore[call-arg]
+
+
+def test_bots_are_told_the_gateway_only_when_it_is_on_and_for_them() -> None:
+    on = ControlPlaneSettings(_env_file=None, broker_port=8123)  # type: ignore[call-arg]
+    assert on.gateway_url_value() == "http://127.0.0.1:8123/gateway/v1"
+    for off in ({"gateway_enabled": False}, {"gateway_for_bots": False}):
+        s = ControlPlaneSettings(_env_file=None, broker_port=8123, **off)  # type: ignore[arg-type]
+        assert s.gateway_url_value() is None, off
