@@ -143,11 +143,14 @@ class Feeds:
 
     def _candle(self, feed: Feed) -> Any:
         interval = feed.params["interval"]
-        now = self.ex.now_ms()
-        start = max(0, now - KEEP_CANDLES * INTERVALS_MS[interval])  # the latest candle, however old
-        req = {"coin": feed.coin, "interval": interval, "startTime": start}
-        candles = self._ask({"type": "candleSnapshot", "req": req})
-        return candles[-1] if candles else None
+        now, span = self.ex.now_ms(), INTERVALS_MS[interval]
+        # The current candle, cheaply; the latest however old only when the last two have none.
+        for start in (now - 2 * span, now - KEEP_CANDLES * span):
+            req = {"coin": feed.coin, "interval": interval, "startTime": max(0, start)}
+            candles = self._ask({"type": "candleSnapshot", "req": req})
+            if candles:
+                return candles[-1]
+        return None
 
     def _web_data(self, feed: Feed) -> dict[str, Any]:
         user = feed.user

@@ -90,11 +90,18 @@ class Candles:
 
     def snapshot(self, coin: str, interval: str, start: int, end: int) -> list[dict[str, Any]]:
         span = INTERVALS_MS[interval]
-        out: dict[int, Candle] = {}
-        for m in self._minutes.get(coin, ()):
+        # The minutes are in time order: walk back from the newest only as far as `start` (the
+        # websocket's candle feeds ask for the latest candle many times a second).
+        wanted: list[Candle] = []
+        for m in reversed(self._minutes.get(coin, ())):
             t = m.t - m.t % span
-            if t + span <= start or t > end:
-                continue
+            if t + span <= start:
+                break
+            if t <= end:
+                wanted.append(m)
+        out: dict[int, Candle] = {}
+        for m in reversed(wanted):
+            t = m.t - m.t % span
             got = out.get(t)
             if got is None:
                 out[t] = Candle(t, m.o, m.h, m.low, m.c, m.v, m.n)
