@@ -5,6 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib,sys;print(hashlib.sha1(open('pyproject.toml','rb').read()).hexdigest()[:12])" 2>/dev/null)
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): most tests wait on devnets and bots rather than compute, so two run at
+# once even on two cores. A module's tests stay together, and the Docker tests share one process
+# (tests/conftest.py). TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 2
 # The Node package whose Hyperliquid response schemas the devnet's answers are checked against
 # (tests/support/sdk_schemas.py); installed with npm ci when npm exists, else those tests skip.
 HL_SCHEMAS := tests/support/hl_schemas
@@ -40,7 +44,7 @@ run: $(STAMP)
 
 ## make test: create .venv if missing, install Basis with its test extras, run every test.
 test: $(STAMP) $(HL_SCHEMAS_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## make bench: measure start-up and latency figures; prints a table, writes bench-results/latest.json.
 bench: $(STAMP)

@@ -10,6 +10,23 @@ import pytest
 from tests.support.devnet import DevnetProcess, start_devnet
 from tests.support.postgres import BACKENDS, database_url_for
 
+# Test modules that drive the one Docker engine of the machine (its swarm, images and bridge rules):
+# under pytest-xdist they all run in one test process, one after another.
+DOCKER_ENGINE_MODULES = ("tests/docker/", "tests/security/test_bot_network.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for `make test`'s test processes (pytest-xdist, --dist loadgroup): each module's tests
+    run in one process, so a module's devnet or control plane starts once, and every test of the
+    Docker engine runs in the same process (a swarm left by one must not pull it from another)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = item.nodeid.split("::", 1)[0]
+        group = "docker-engine" if module.startswith(DOCKER_ENGINE_MODULES) else module
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 @pytest.fixture(scope="session")
 def devnet() -> Iterator[DevnetProcess]:

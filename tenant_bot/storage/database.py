@@ -15,6 +15,7 @@ import functools
 import logging
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +90,32 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
+# How long openers racing on one new file may wait for each other before "database is locked".
+CREATE_WAIT_SECONDS = 30.0
+
+
 def _create_or_check(path: Path) -> bool:
     """Create a new database at the head revision; True when the file is now at the head revision.
 
     An existing file is only read. A new one is made in one write transaction (BEGIN IMMEDIATE,
     emptiness checked again inside it) holding the schema and its stamp, so a crash or another
     process opening the same file at once never sees a half-made schema.
+
+    Switching a new file to WAL may answer "database is locked" at once, without waiting, while
+    another opener holds it; the attempt is repeated (it is idempotent) until CREATE_WAIT_SECONDS.
     """
-    conn = sqlite3.connect(path, isolation_level=None, timeout=5)
+    deadline = time.monotonic() + CREATE_WAIT_SECONDS
+    while True:
+        try:
+            return _create_or_check_once(path)
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _create_or_check_once(path: Path) -> bool:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=CREATE_WAIT_SECONDS)
     try:
         tables = _tables(conn)
         if tables:

@@ -202,12 +202,16 @@ def test_with_the_devnets_socket_side_gone_rest_takes_over_and_the_feed_comes_ba
         assert "gateway feed lost; REST refreshes take over" in plane.logs()
         time.sleep(6)  # the first REST reads of the restarted devnet
         ages = []
+        spent, started = weight_spent_by(dn), time.monotonic()
         for _ in range(10):
             ages += [age(info(plane, alice, {"type": k})) for k in ("allMids", "metaAndAssetCtxs")]
             time.sleep(1)
         assert max(ages) <= 6, ages  # REST cadences: 2 s and 5 s
+        # Mids (weight 2) every 2 s and the contexts (weight 20) every 5 s, over the seconds watched:
+        # at least half of it (the devnet counts the last minute; a loaded machine polls late).
+        polled_rate = 2 / 2 + 20 / 5
+        assert weight_spent_by(dn) - spent >= polled_rate * (time.monotonic() - started) / 2
         assert info(plane, alice, {"type": "allMids"}).json() == direct(plane, {"type": "allMids"})
-        assert weight_spent_by(dn) >= 16 * 2 / 2 + 16 * 20 / 5  # mids and contexts polled, at least
         assert budget(plane, alice)["refresh_reserve"] == polled  # still down: refused at the handshake
     wait_reserve(plane, alice, fed, timeout=40)
     assert plane.logs().count("gateway feed connected") > connected
