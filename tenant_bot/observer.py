@@ -18,16 +18,15 @@ tenant_bot/venues/outages.py).
 
 The host's gateway (`BASIS_GATEWAY_URL`, `tenant_bot.venues.gateway`) is tried first at every tick
 for the market data, in one request (`Gateway.market`; a part it lacks is read alone through it, as
-is everything without that endpoint), and for the account, when it serves this bot's. When it is down (not
-reachable, timed out, 502/503/504) the tick reads directly only what keeps the positions safe:
-Hyperliquid's mids (the mark) and account, and Asgard's token prices, at most once every
-`direct_read_seconds` (`DirectReadCadence`); in between, and when the gateway refuses a read, the
-last answers are carried with their dates. So every observation says how old its data is
+is everything from a gateway without that endpoint), and for the account, when it serves this bot's.
+When it is down (not reachable, timed out, 502/503/504) the tick reads directly only what keeps the
+positions safe: Hyperliquid's mids (the mark) and account, and Asgard's token prices, at most once
+every `direct_read_seconds` (`DirectReadCadence`); in between, and when the gateway refuses a read,
+the last answers are carried with their dates. So every observation says how old its data is
 (`market_data_age_s`: its prices', the older of Hyperliquid's contexts and Asgard's token prices;
-`account_data_age_s`: the Hyperliquid account's; both from when the venue gave them)
-and the risk engine refuses entries on data past its limits; a carried account is never compared
-with the journal (`account_fresh`). The next tick tries the gateway again: the bot is back on it as
-soon as it answers.
+`account_data_age_s`: the Hyperliquid account's; both from when the venue gave them) and the risk
+engine refuses entries on data past its limits; a carried account is never compared with the journal
+(`account_fresh`). The next tick tries the gateway again: the bot is back on it as soon as it answers.
 """
 
 from __future__ import annotations
