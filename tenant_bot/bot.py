@@ -131,7 +131,7 @@ class Bot:
         decision = decide(obs, holdings, self.trader.rules, s.risk, self.observer.lst_monitor, s.fees.model)
         t2 = time.perf_counter()
         report = TickReport(obs.at, decision.state, (t2 - t1) * 1000, 0.0, decision.best)
-        report.actions = await self.trader.act(decision, obs)
+        report.actions = await self.trader.act(decision, obs, holdings)
         report.total_ms = (time.perf_counter() - t0) * 1000
         self.stats.record(report.total_ms / 1000)
         self.stats.last_at = obs.at
