@@ -1,4 +1,5 @@
-"""OutageDetector with explicit times: failure runs, stale slots, recovery, and its probe."""
+"""OutageDetector with explicit times: failure runs, stale slots, recovery, its probe, and when a spaced
+probe is due."""
 
 from __future__ import annotations
 
