@@ -13,14 +13,18 @@ wire contract of /work GATEWAY.md, as bots call it.
   exchange reserve. Nothing sent (no connection): 502 with `X-Basis-Gateway: unreachable`; sent and no
   answer: 504 with an empty body. The gateway holds no key and signs nothing.
 - `GET /asgard/markets`, `GET /asgard/token-metadata`: Asgard's public answers from the cache.
+- `GET /market?coin=SOL&funding_from=<unix ms>`: everything the cache holds of what a bot's tick
+  reads, in one JSON object of parts, each dated on its own (gateway/market.py `market_answer`): the
+  five single reads above (asset contexts, predicted fundings, the coin's funding history from that
+  time, Asgard's markets and token metadata) as one request. Public data: nothing of the caller's.
 - `GET /budget`: the address's budget and spend, the caller's share and spend.
 
-Every 200 carries `Age` (whole seconds since the venue gave the answer) and `X-Basis-Observed-At`
-(unix ms). The gateway's own refusals carry `X-Basis-Gateway: refused` and `{"detail": sentence}`
-(429 with `Retry-After`). Every request names its caller (`Authorization: Bearer <bot token>`,
-`X-Basis-Tenant`), checked by the `Authenticator` the host gives; wrong or missing: one 401, whatever
-was wrong. Nothing here answers 500: an unexpected failure is a 503 the bot treats as the gateway
-being down.
+Every 200 of a single read carries `Age` (whole seconds since the venue gave the answer) and
+`X-Basis-Observed-At` (unix ms). The gateway's own refusals carry `X-Basis-Gateway: refused` and
+`{"detail": sentence}` (429 with `Retry-After`). Every request names its caller (`Authorization:
+Bearer <bot token>`, `X-Basis-Tenant`), checked by the `Authenticator` the host gives; wrong or
+missing: one 401, whatever was wrong. Nothing here answers 500: an unexpected failure is a 503 the
+bot treats as the gateway being down.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.accounts import PushedAccounts, asks_account
-from gateway.market import MarketCache, Snapshot, asgard_key, cached_answer
+from gateway.market import MarketCache, Snapshot, asgard_key, cached_answer, market_answer
 from gateway.meter import Meter
 from gateway.upstream import JSON, AnswerLost, Unreachable, Upstream
 from shared.hyperliquid_weights import PER_ITEMS, exchange_weight, info_weight, items_weight
@@ -53,6 +57,8 @@ OBSERVED_HEADER = "X-Basis-Observed-At"
 MAX_INFO_BYTES = 64 * 1024  # an /info body is a few hundred bytes
 MAX_EXCHANGE_BYTES = 256 * 1024  # a batch of 40 orders is about 8 KiB
 MAX_KEPT_ANSWER_BYTES = 256 * 1024  # larger answers are not kept for stale serving
+MARKET_PARAMS = frozenset({"coin", "funding_from"})  # what `GET /market` takes
+MAX_COIN_CHARS = 32  # Hyperliquid's names are a few characters ("SOL", "kPEPE", "@107")
 # An EVM address anywhere in a string: 40 hex digits not part of a longer run (a 64-digit hash is not
 # one), with or without 0x, in any case.
 _ADDRESS = re.compile(r"(?<![0-9a-fA-F])(?:0[xX])?([0-9a-fA-F]{40})(?![0-9a-fA-F])")
@@ -295,9 +301,29 @@ class Endpoints:
             raise Refused(503, f"The gateway has not read Asgard's {path} yet.", {"Retry-After": "5"})
         return observed(snapshot.body, snapshot.observed_ms)
 
+    async def market(self, request: Request) -> Response:
+        await self.caller(request)
+        coin, funding_from = market_query(request.query_params.multi_items())
+        body = market_answer(self.cache, coin, funding_from)
+        return Response(body, status_code=200, media_type=JSON, headers={"Cache-Control": "no-store"})
+
     async def budget(self, request: Request) -> Response:
         caller = await self.caller(request)
         return JSONResponse(asdict(self.meter.view(caller.tenant_id)), headers={"Cache-Control": "no-store"})
+
+
+def market_query(items: list[tuple[str, str]]) -> tuple[str | None, int | None]:
+    """`GET /market`'s (coin, funding_from): each at most once, nothing else; both optional."""
+    names = [name for name, _ in items]
+    if not set(names) <= MARKET_PARAMS or len(set(names)) != len(names):
+        raise Refused(400, "GET /market takes `coin` and `funding_from` (unix ms), each at most once.")
+    query = dict(items)
+    coin, since = query.get("coin"), query.get("funding_from")
+    if coin is not None and not (0 < len(coin) <= MAX_COIN_CHARS and coin.isprintable()):
+        raise Refused(400, f"`coin` is a Hyperliquid coin name of at most {MAX_COIN_CHARS} characters.")
+    if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 15):
+        raise Refused(400, "`funding_from` is a time in unix milliseconds (digits only).")
+    return coin, int(since) if since is not None else None
 
 
 def _items(body: bytes) -> int:
@@ -339,6 +365,7 @@ def create_app(endpoints: Endpoints) -> Starlette:
             Route("/hyperliquid/exchange", _answered(endpoints.exchange), methods=["POST"]),
             Route("/asgard/markets", _answered(endpoints.asgard), methods=["GET"]),
             Route("/asgard/token-metadata", _answered(endpoints.asgard), methods=["GET"]),
+            Route("/market", _answered(endpoints.market), methods=["GET"]),
             Route("/budget", _answered(endpoints.budget), methods=["GET"]),
         ],
     )

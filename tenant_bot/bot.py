@@ -18,9 +18,9 @@ from datetime import datetime
 
 import structlog
 
-from tenant_bot.cadence import TickLoop, TickStats, Wakeup, idle_blocker
+from tenant_bot.cadence import TickLoop, TickStats, Wakeup, idle_blocker, watchful
 from tenant_bot.config import BotSettings
-from tenant_bot.decision import decide
+from tenant_bot.decision import Holdings, decide
 from tenant_bot.notifications import NotificationConfig, Notifier
 from tenant_bot.observer import Observation, Observer
 from tenant_bot.risk.states import TradingState
@@ -54,6 +54,7 @@ class Bot:
         self.tick_hooks: list[TickHook] = []
         self.notifier: Notifier | None = None
         self._services: Services | None = None
+        self._holdings: Holdings | None = None  # what the last tick decided with
 
     # ------------------------------------------------------------------ the parts
     @property
@@ -124,14 +125,13 @@ class Bot:
     async def tick(self) -> TickReport:
         s = self.services
         t0 = time.perf_counter()
-        obs = await self.observer.observe()
+        obs = await self.observer.observe(watchful=self.watchful())
         t1 = time.perf_counter()
-        decision = decide(
-            obs, self.trader.holdings(obs), self.trader.rules, s.risk, self.observer.lst_monitor, s.fees.model
-        )
+        self._holdings = holdings = self.trader.holdings(obs)
+        decision = decide(obs, holdings, self.trader.rules, s.risk, self.observer.lst_monitor, s.fees.model)
         t2 = time.perf_counter()
         report = TickReport(obs.at, decision.state, (t2 - t1) * 1000, 0.0, decision.best)
-        report.actions = await self.trader.act(decision, obs)
+        report.actions = await self.trader.act(decision, obs, holdings)
         report.total_ms = (time.perf_counter() - t0) * 1000
         self.stats.record(report.total_ms / 1000)
         self.stats.last_at = obs.at
@@ -141,6 +141,18 @@ class Bot:
             except Exception:  # the dashboard's feed must never stop trading
                 log.exception("tick hook failed")
         return report
+
+    def watchful(self) -> bool:
+        """Whether this tick runs every chain liveness probe (`cadence.watchful`), from what is in
+        memory: the last tick's holdings, the tasks in flight, the risk engine's last trips."""
+        s, last = self.services, self._holdings
+        return watchful(
+            ticked=last is not None,
+            executions=bool(last is not None and last.unfinished) or self.trader.tasks.in_flight,
+            tripped=bool(s.risk.trips),
+            state=s.risk.state,
+            auto_entry=s.preferences.current.auto_entry,
+        )
 
     def idle_reason(self) -> str | None:
         """Why the bot is not idle now (see `idle_blocker`), or None when it is."""

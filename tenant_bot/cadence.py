@@ -50,6 +50,19 @@ def idle_blocker(
     return None
 
 
+def watchful(*, ticked: bool, executions: bool, tripped: bool, state: TradingState, auto_entry: bool) -> bool:
+    """Whether a tick runs every chain liveness probe rather than each on its own cadence (the bot's
+    `liveness_probe_seconds`): before the first tick (`ticked` False), while an execution is in
+    flight or unfinished, while a breaker is tripped (a position at risk, an outage, data too old)
+    or trading is not active, and while auto-entry is on (an entry may be decided on the tick's view
+    of the chains). Otherwise nothing a late outage call could change is about to happen: the open
+    positions are healthy and their breakers read the venues every tick; an outage only pauses
+    entries, and a manual open observes again with every probe."""
+    if not ticked or executions or tripped or state is not TradingState.ACTIVE:
+        return True
+    return auto_entry
+
+
 class Wakeup:
     """Set by anything that may end idleness; the idle wait returns as soon as it is set."""
 

@@ -80,6 +80,13 @@ class BotSettings(BasisSettings):
     # Anything that ends idleness (a dashboard viewer, an open or close, a settings change, a
     # pause or resume) wakes the loop at once; a bot holding a position always ticks at `tick_seconds`.
     idle_tick_seconds: float = Field(default=60.0, gt=0)
+    # Seconds between two liveness probes of each chain (Solana's slot, Arbitrum's block number) while
+    # the bot watches nothing closely: no execution in flight, no breaker tripped, trading active,
+    # auto-entry off (tenant_bot/cadence.py `watchful`); otherwise every tick. A failed probe or a
+    # height that did not move brings it back to every tick until the chain is well, so an outage is
+    # called at most this much later than at every tick (tenant_bot/venues/outages.py). At most 30:
+    # well below the 60 s a height may stand still before the chain is called stale.
+    liveness_probe_seconds: float = Field(default=15.0, gt=0, le=30)
     # Open positions on its own when every entry criterion holds. Off: only manual opens.
     auto_entry: bool = False
     # Make the same decisions on live data but sign and send nothing; fills are hypothetical.

@@ -46,7 +46,7 @@ MIN_ORDER_USD = Decimal(10)
 class Holdings:
     """What the journal says the bot holds and is doing, read once per tick."""
 
-    positions: tuple[Position, ...]  # every position, in any status
+    positions: tuple[Position, ...]  # the positions that may hold something (`LIVE_POSITIONS`), or more
     unfinished: tuple[Execution, ...]  # executions still running
     consecutive_failures: int  # opens in a row that did not complete
     moved: bool = False  # the journal changed while the venues were read

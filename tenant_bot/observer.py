@@ -5,21 +5,28 @@ raised: the outage detector counts it and the observation says so). The mapping 
 answers to a `RatesSnapshot` and from an observation to `MarketRisk` and `PositionRisk` are plain
 functions of their arguments, so recorded observations can be decided on without any venue.
 
-An LST's fair SOL value and staking yield are read each tick from its stake pool's own account
-(`SolanaClient.stake_pool_rates`); the market's price of it comes from Asgard's `/token-metadata`. The
-depeg breaker compares the two, so a depeg already present when the bot starts is seen at once.
+An LST's fair SOL value and staking yield are read from its stake pool's own account
+(`SolanaClient.stake_pool_rates`), at most `POOL_RATES_MAX_AGE_S` old (a pool's rate moves once an
+epoch); the market's price of it comes from Asgard's `/token-metadata` every tick. The depeg breaker
+compares the two, so a depeg already present when the bot starts is seen at once.
+
+The chains' liveness probes (Solana's slot, Arbitrum's block number) run every tick while the caller
+watches closely (`observe(watchful=True)`: an execution in flight, a position at risk, an entry
+possible; see `cadence.watchful`) and while the outage detector suspects the chain; otherwise once
+every `liveness_probe_seconds` (`OutageDetector.due`; the timing this gives is in
+tenant_bot/venues/outages.py).
 
 The host's gateway (`BASIS_GATEWAY_URL`, `tenant_bot.venues.gateway`) is tried first at every tick
-for the market data (and for the account, when it serves this bot's). When it is down (not
-reachable, timed out, 502/503/504) the tick reads directly only what keeps the positions safe:
-Hyperliquid's mids (the mark) and account, and Asgard's token prices, at most once every
-`direct_read_seconds` (`DirectReadCadence`); in between, and when the gateway refuses a read, the
-last answers are carried with their dates. So every observation says how old its data is
+for the market data, in one request (`Gateway.market`; a part it lacks is read alone through it, as
+is everything from a gateway without that endpoint), and for the account, when it serves this bot's.
+When it is down (not reachable, timed out, 502/503/504) the tick reads directly only what keeps the
+positions safe: Hyperliquid's mids (the mark) and account, and Asgard's token prices, at most once
+every `direct_read_seconds` (`DirectReadCadence`); in between, and when the gateway refuses a read,
+the last answers are carried with their dates. So every observation says how old its data is
 (`market_data_age_s`: its prices', the older of Hyperliquid's contexts and Asgard's token prices;
-`account_data_age_s`: the Hyperliquid account's; both from when the venue gave them)
-and the risk engine refuses entries on data past its limits; a carried account is never compared
-with the journal (`account_fresh`). The next tick tries the gateway again: the bot is back on it as
-soon as it answers.
+`account_data_age_s`: the Hyperliquid account's; both from when the venue gave them) and the risk
+engine refuses entries on data past its limits; a carried account is never compared with the journal
+(`account_fresh`). The next tick tries the gateway again: the bot is back on it as soon as it answers.
 """
 
 from __future__ import annotations
@@ -48,12 +55,24 @@ from tenant_bot.strategy.prices import price_consensus
 from tenant_bot.strategy.rates import LendingRate, RatesSnapshot
 from tenant_bot.venues.asgard import AsgardPosition
 from tenant_bot.venues.asgard_models import AsgardMarket
-from tenant_bot.venues.gateway import Dated, DirectReadCadence, GatewayDown, GatewayRefused, Route
+from tenant_bot.venues.gateway import (
+    Dated,
+    DirectReadCadence,
+    GatewayDown,
+    GatewayRefused,
+    MarketPart,
+    Route,
+)
 from tenant_bot.venues.hyperliquid import DatedReads, UserState
 from tenant_bot.venues.hyperliquid_models import AssetContext
 from tenant_bot.venues.outages import UNREACHABLE
 
 T = TypeVar("T")
+# How old the stake pools' rates a tick uses may be. A pool's rate changes once an epoch (about two
+# days on mainnet, when the pool is cranked) by about one epoch's staking yield (~0.02 %), so a read
+# five minutes old stands in for a new one: the depeg breaker compares it with the market's price
+# (read every tick), and a new epoch's rate is in use at most five minutes after it is written.
+POOL_RATES_MAX_AGE_S = 300.0
 
 
 class Reads(StrEnum):
@@ -122,8 +141,14 @@ class Observer:
         # The last market snapshot and account answered, carried while the gateway cannot answer.
         self._market: Dated[RatesSnapshot] | None = None
         self._account: Dated[UserState] | None = None
+        # The stake pools' last rates and when they were read (monotonic seconds).
+        self._pools: tuple[dict[Asset, PoolRate], float] | None = None
 
-    async def observe(self) -> Observation:
+    async def observe(self, *, watchful: bool = True) -> Observation:
+        """One observation of every venue and chain. `watchful`: run every chain liveness probe now
+        (an execution in flight, a position at risk, an entry possible); False lets each wait for
+        its cadence (`OutageDetector.due`). Anything outside the tick loop (a manual open's check)
+        observes watchfully."""
         s = self._s
         now = datetime.now(UTC)
         obs = Observation(at=now, journal_writes=s.journal.writes)
@@ -139,9 +164,13 @@ class Observer:
         elif s.gateway is not None:
             self._cadence.gateway_back()
         # A chain whose height stops moving is down even if its RPC still answers.
+        every = s.settings.liveness_probe_seconds
         await asyncio.gather(
-            self._probe("solana", s.solana.slot(), obs, height=True),
-            self._probe("arbitrum", s.arbitrum.block_number(), obs, height=True),
+            *(
+                self._probe(source, height(), obs, height=True)
+                for source, height in (("solana", s.solana.slot), ("arbitrum", s.arbitrum.block_number))
+                if watchful or s.outages.due(source, now, every)
+            )
         )
         self._keep(obs, market, account)
         if obs.snapshot is not None:
@@ -234,15 +263,17 @@ class Observer:
         return result
 
     async def _snapshot(self, now: datetime) -> Dated[RatesSnapshot]:
-        """The market data through the gateway (directly without one), dated by its prices."""
-        hl, asgard, via = self._reads, self._s.asgard, Route.GATEWAY
+        """The market data through the gateway (directly without one), dated by its prices: the
+        gateway's market read first, then each part it did not hold alone."""
+        hl, asgard, via, gateway = self._reads, self._s.asgard, Route.GATEWAY, self._s.gateway
         start_ms = int((now - timedelta(hours=24)).timestamp() * 1000)
+        given = await gateway.market(HEDGE_COIN, start_ms) if gateway is not None else {}
         ctxs, predicted, history, markets, prices = await asyncio.gather(
-            hl.asset_contexts(via),
-            hl.predicted_funding(HEDGE_COIN, via),
-            hl.funding_history(HEDGE_COIN, start_ms, via),
-            asgard.dated_markets(via),
-            asgard.dated_prices(via),
+            hl.asset_contexts(via, given.get(MarketPart.ASSET_CONTEXTS)),
+            hl.predicted_funding(HEDGE_COIN, via, given.get(MarketPart.PREDICTED_FUNDINGS)),
+            hl.funding_history(HEDGE_COIN, start_ms, via, given.get(MarketPart.FUNDING_HISTORY)),
+            asgard.dated_markets(via, given.get(MarketPart.ASGARD_MARKETS)),
+            asgard.dated_prices(via, given.get(MarketPart.ASGARD_TOKEN_METADATA)),
         )
         # Its age is its prices' (the marks and Asgard's token prices): funding history, the forecast
         # and lending rates move by the hour, and the gateway refreshes them less often.
@@ -259,13 +290,19 @@ class Observer:
         return Dated(snapshot, oldest.observed_at, oldest.route)
 
     async def _pool_rates(self, obs: Observation) -> dict[Asset, PoolRate]:
-        """The LSTs' stake-pool rates; none (and why, in `obs`) when Solana cannot say. Solana's
-        liveness is judged by its slot probe, so this read does not feed the outage detector."""
+        """The LSTs' stake-pool rates, read again once `POOL_RATES_MAX_AGE_S` old; none (and why, in
+        `obs`) when Solana cannot say then. Solana's liveness is judged by its slot probe, so this
+        read does not feed the outage detector."""
+        kept = self._pools
+        if kept is not None and time.monotonic() - kept[1] < POOL_RATES_MAX_AGE_S:
+            return kept[0]
         try:
-            return await self._s.solana.stake_pool_rates(STAKE_POOLS.values())
+            rates = await self._s.solana.stake_pool_rates(STAKE_POOLS.values())
         except SolanaRpcError as exc:
             obs.errors["stake_pools"] = str(exc)[:200]
             return {}
+        self._pools = (rates, time.monotonic())
+        return rates
 
 
 # ---------------------------------------------------------------------- pure mappings

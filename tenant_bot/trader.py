@@ -16,6 +16,7 @@ from shared.assets import Asset, Protocol
 from tenant_bot.decision import Decision, EntryRules, Holdings, plan_open
 from tenant_bot.errors import BotError, InvalidRequest, NotFound, Refused, Unavailable
 from tenant_bot.execution.requests import OpenRequest
+from tenant_bot.execution.states import LIVE_POSITIONS
 from tenant_bot.execution.tasks import ExecutionTasks
 from tenant_bot.execution.venues import HEDGE_COIN
 from tenant_bot.observer import Observation, Observer
@@ -50,19 +51,22 @@ class Trader:
         return EntryRules.from_settings(self._s.preferences.current)
 
     def holdings(self, obs: Observation) -> Holdings:
-        """What the journal holds now; `moved` when it changed since `obs` was read."""
+        """What the journal holds now; `moved` when it changed since `obs` was read. Only the positions
+        that may hold something are read: the settled ones (a bot's whole history, growing) are not
+        what a tick decides on."""
         journal = self._s.journal
         moved = obs.journal_writes is not None and obs.journal_writes != journal.writes
         return Holdings(
-            positions=tuple(journal.positions()),
+            positions=tuple(journal.positions(*LIVE_POSITIONS)),
             unfinished=tuple(journal.unfinished()),
             consecutive_failures=journal.consecutive_failures(),
             moved=moved,
         )
 
     # ------------------------------------------------------------------ each tick
-    async def act(self, decision: Decision, obs: Observation) -> list[str]:
-        """Carry out `decision`; returns what was done (and why no entry), one line each."""
+    async def act(self, decision: Decision, obs: Observation, holdings: Holdings) -> list[str]:
+        """Carry out `decision`, made with `holdings`; returns what was done (and why no entry), one
+        line each."""
         engine, actions = self._s.engine, []
         for e in decision.closes:
             self.tasks.drive(engine.begin_close(e.position_id, requested_by="risk", reason=e.reason))
@@ -75,7 +79,9 @@ class Trader:
             assert e.short_change is not None
             self.tasks.drive(engine.begin_rebalance(e.position_id, e.short_change, reason=e.reason))
             actions.append(f"rebalance {e.position_id} by {e.short_change} SOL")
-        self.tasks.drive_all(self._s.journal.unfinished())
+        # Parked executions driven again: those of `holdings`, read this tick with nothing awaited
+        # since (the ones begun just above are driven already; one parked later waits a tick).
+        self.tasks.drive_all(holdings.unfinished)
         if self._s.shadow is not None and obs.snapshot is not None:
             await self._s.shadow.accrue(obs.snapshot)
         if decision.enter and decision.best is not None:

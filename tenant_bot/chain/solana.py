@@ -90,11 +90,19 @@ class ConfirmResult(StrEnum):
 
 
 class SolanaClient:
-    def __init__(self, url: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`transport`: for the plain JSON-RPC reads (the tick's), as the other clients take one."""
         self.url = url
         self.retry = retry or RetryPolicy(attempts=3)
         self._timeout = timeout
-        self._http = httpx.AsyncClient(timeout=timeout, verify=ssl_context())
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
         self._ids = itertools.count(1)
         self._epoch_length: timedelta | None = None
         self._epoch_samples = EpochSamples()  # pools that keep no previous epoch (Marinade)

@@ -254,11 +254,15 @@ class AsgardClient:
         """Every LONG SOL/LST-against-USDC liquidity source Asgard lists, active or not."""
         return (await self._markets(None)).value
 
-    async def dated_markets(self, route: Route) -> Dated[list[AsgardMarket]]:
-        return await self._markets(route)
+    async def dated_markets(self, route: Route, given: Dated[Any] | None = None) -> Dated[list[AsgardMarket]]:
+        """`/markets` by `route`; `given`: its answer from the gateway's market read (`Gateway.market`,
+        numbers as Decimals like `_loads`'), read as if it had come alone."""
+        return await self._markets(route, given)
 
-    async def _markets(self, route: Route | None) -> Dated[list[AsgardMarket]]:
-        answer = await self._public("/markets", route)
+    async def _markets(
+        self, route: Route | None, given: Dated[Any] | None = None
+    ) -> Dated[list[AsgardMarket]]:
+        answer = given if given is not None else await self._public("/markets", route)
         markets = parse_markets(answer.value, USDC_MINT)
         for m in markets:
             self._banks[(m.protocol, m.asset)] = (m.token_a_bank, m.token_b_bank)
@@ -327,8 +331,11 @@ class AsgardClient:
         """USD price of every token Basis knows that `GET /token-metadata` lists (its `price` field)."""
         return parse_token_prices((await self._public("/token-metadata", None)).value)
 
-    async def dated_prices(self, route: Route) -> Dated[dict[Asset, Decimal]]:
-        answer = await self._public("/token-metadata", route)
+    async def dated_prices(
+        self, route: Route, given: Dated[Any] | None = None
+    ) -> Dated[dict[Asset, Decimal]]:
+        """`/token-metadata` by `route`; `given` as for `dated_markets`."""
+        answer = given if given is not None else await self._public("/token-metadata", route)
         return replace(answer, value=parse_token_prices(answer.value))
 
     # The same parameters as `_trade_body` (which builds what both `simulate_open` and this send),

@@ -16,6 +16,10 @@ What one answer of the gateway means (`Gateway.classify`):
   the gateway, the gateway's own failure, its cache not filled yet): `GatewayDown`. The bot then
   reads directly, slower: `DirectReadCadence` says how often.
 
+`Gateway.market` is the tick's market data in one request (`GET /market`): every part the gateway's
+cache holds, each `Dated` by its own observed-at, and nothing for the parts it lacks (or all of them,
+from a gateway without the endpoint): the caller reads those alone, as it would without this.
+
 `Route` is how a caller asks for one read: through the gateway where the bot uses one for it, or
 straight to the venue. Nothing here retries or falls back by itself: the clients and the observer
 decide that where it can be read.
@@ -23,11 +27,13 @@ decide that where it can be read.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -53,6 +59,17 @@ class Route(StrEnum):
 
     GATEWAY = "gateway"  # through the host's gateway, where the bot uses one for this read
     DIRECT = "direct"  # straight to the venue
+
+
+class MarketPart(StrEnum):
+    """The parts of the gateway's `GET /market`: each the answer of one single read, by its name there
+    (the /info `type`, or Asgard's path)."""
+
+    ASSET_CONTEXTS = "metaAndAssetCtxs"
+    PREDICTED_FUNDINGS = "predictedFundings"
+    FUNDING_HISTORY = "fundingHistory"  # the coin's rows from the time asked (a first page)
+    ASGARD_MARKETS = "asgard/markets"
+    ASGARD_TOKEN_METADATA = "asgard/token-metadata"
 
 
 class GatewayDown(Exception):
@@ -86,13 +103,23 @@ def observed_at(response: httpx.Response, received_at: datetime) -> datetime:
     """When the venue gave this answer: `X-Basis-Observed-At` (ms), else `Age` (s), else on arrival.
     A date ahead of this host's clock (the two differ by milliseconds) is taken as now: an age is
     never negative."""
-    at = received_at
     stamp, age = response.headers.get(OBSERVED_AT_HEADER), response.headers.get("age")
+    if stamp is not None:
+        return observed_ms(stamp, received_at)
     try:
-        if stamp is not None:
-            at = datetime.fromtimestamp(int(stamp) / 1000, UTC)
-        elif age is not None:
-            at = received_at - timedelta(seconds=int(age))
+        at = received_at - timedelta(seconds=int(age)) if age is not None else received_at
+    except (ValueError, OverflowError):
+        at = received_at
+    return min(at, received_at)
+
+
+def observed_ms(stamp: object, received_at: datetime) -> datetime:
+    """A unix-ms date of the gateway's (`X-Basis-Observed-At`, a `GET /market` part's `observed_at`),
+    never after `received_at`; unreadable: `received_at`."""
+    try:
+        if isinstance(stamp, bool) or not isinstance(stamp, (int, str)):
+            raise ValueError(stamp)
+        at = datetime.fromtimestamp(int(stamp) / 1000, UTC)
     except (ValueError, OverflowError, OSError):
         at = received_at
     return min(at, received_at)
@@ -195,6 +222,38 @@ class Gateway:
             )
         self.down_since = None
         return response, observed_at(response, datetime.now(UTC))
+
+    async def market(self, coin: str, funding_from_ms: int) -> dict[MarketPart, Dated[Any]]:
+        """The tick's market data in one read (the gateway's `GET /market`): each part the gateway
+        holds, as the single read would give it, dated by its own `observed_at`. Numbers that are not
+        integers are Decimals, as Asgard's answers are read (Hyperliquid's carry theirs as strings).
+
+        Raises `GatewayDown` / `GatewayRefused` as `read` does, and `GatewayDown` when the answer is
+        not the documented object. A gateway without the endpoint (404, an older one) holds no part:
+        {} then, and every part is read alone."""
+        path = f"/market?coin={coin}&funding_from={funding_from_ms}"
+        try:
+            response, received_at = await self.read("GET", path)
+        except GatewayRefused as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        try:
+            body = json.loads(response.content, parse_float=Decimal) if response.status_code == 200 else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None
+        if not isinstance(body, dict):
+            self.down_since = self.down_since or datetime.now(UTC)
+            raise GatewayDown(
+                f"the gateway's market answer is not what it documents (HTTP {response.status_code})"
+            )
+        parts: dict[MarketPart, Dated[Any]] = {}
+        for part in MarketPart:
+            given = body.get(part.value)
+            if isinstance(given, dict) and "answer" in given and "observed_at" in given:
+                at = observed_ms(given["observed_at"], received_at)
+                parts[part] = Dated(given["answer"], at, Route.GATEWAY)
+        return parts
 
 
 class DirectReadCadence:

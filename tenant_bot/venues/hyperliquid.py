@@ -650,13 +650,18 @@ class HyperliquidClient:
 
 
 class DatedReads:
-    """The reads of a tick, each by the route asked and `Dated` (`HyperliquidClient.read`)."""
+    """The reads of a tick, each by the route asked and `Dated` (`HyperliquidClient.read`).
+
+    `given`: the venue's answer the gateway already gave in its market read (`Gateway.market`), read
+    here exactly as the answer of the request it stands for; without it, the request is sent."""
 
     def __init__(self, client: HyperliquidClient) -> None:
         self._client = client
 
-    async def asset_contexts(self, route: Route) -> Dated[dict[str, AssetContext]]:
-        answer = await self._client.read({"type": "metaAndAssetCtxs"}, route)
+    async def asset_contexts(
+        self, route: Route, given: Dated[Any] | None = None
+    ) -> Dated[dict[str, AssetContext]]:
+        answer = given if given is not None else await self._client.read({"type": "metaAndAssetCtxs"}, route)
         return replace(answer, value=parse_asset_contexts(answer.value))
 
     async def mids(self, route: Route) -> Dated[dict[str, Decimal]]:
@@ -664,15 +669,20 @@ class DatedReads:
         answer = await self._client.read({"type": "allMids"}, route)
         return replace(answer, value=_mids(answer.value))
 
-    async def predicted_funding(self, coin: str, route: Route) -> Dated[FundingRate | None]:
-        answer = await self._client.read({"type": "predictedFundings"}, route)
+    async def predicted_funding(
+        self, coin: str, route: Route, given: Dated[Any] | None = None
+    ) -> Dated[FundingRate | None]:
+        answer = given if given is not None else await self._client.read({"type": "predictedFundings"}, route)
         return replace(answer, value=parse_predicted_funding(answer.value, coin))
 
     async def funding_history(
-        self, coin: str, start_ms: int, route: Route
+        self, coin: str, start_ms: int, route: Route, given: Dated[Any] | None = None
     ) -> Dated[list[tuple[int, FundingRate]]]:
-        """`HyperliquidClient.funding_history` up to now, dated by its oldest page."""
-        return await funding_pages(lambda body: self._client.read(body, route), coin, start_ms, None)
+        """`HyperliquidClient.funding_history` up to now, dated by its oldest page; `given`: the first
+        page (the answer to `startTime` `start_ms`)."""
+        return await funding_pages(
+            lambda body: self._client.read(body, route), coin, start_ms, None, first=given
+        )
 
     async def user_state(self, route: Route) -> Dated[UserState]:
         """The client's account (weight 2)."""
@@ -681,9 +691,15 @@ class DatedReads:
 
 
 async def funding_pages(
-    read: Callable[[dict[str, Any]], Awaitable[Dated[Any]]], coin: str, start_ms: int, end_ms: int | None
+    read: Callable[[dict[str, Any]], Awaitable[Dated[Any]]],
+    coin: str,
+    start_ms: int,
+    end_ms: int | None,
+    *,
+    first: Dated[Any] | None = None,
 ) -> Dated[list[tuple[int, FundingRate]]]:
-    """Settled hourly rates of `coin`, oldest first, every page of them, dated by the oldest page."""
+    """Settled hourly rates of `coin`, oldest first, every page of them, dated by the oldest page;
+    `first`: the first page's answer when it is already known (then only the pages after it are read)."""
     out: list[tuple[int, FundingRate]] = []
     start = start_ms
     oldest: Dated[Any] | None = None
@@ -691,7 +707,10 @@ async def funding_pages(
         body: dict[str, Any] = {"type": "fundingHistory", "coin": coin, "startTime": start}
         if end_ms is not None:
             body["endTime"] = end_ms
-        answer = await read(body)
+        if first is not None:
+            answer, first = first, None
+        else:
+            answer = await read(body)
         if oldest is None or answer.observed_at < oldest.observed_at:
             oldest = answer
         page = answer.value

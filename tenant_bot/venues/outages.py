@@ -10,6 +10,16 @@ A success ends a failure run; a slot that moves again ends staleness. Recovery c
 
 `OutageDetector.probe` awaits a client call and feeds the detector with what happened: every venue
 and chain read of a tick goes through it.
+
+Timing. The venues' reads are the tick's own, every tick. The chains' liveness probes (slot, block
+number) may be spaced while nothing needs them closely (the observer decides: every tick while an
+execution is in flight, a position is at risk or an entry may be decided): `due(source, now, every)`
+says when, and keeps them at every tick from the first sign of trouble (a failed probe, a height that
+did not advance) until the source is well again. So an outage is still called three probes after it
+is first seen, within about half a minute; spaced, the first sign comes up to `every` seconds later
+(the bot's `liveness_probe_seconds`, 15 by default: called within about 45 s). A stuck height is
+called `stale_after` seconds after it was last seen moving, as before: `every` must stay below
+`stale_after`, or a chain would look stale between two probes.
 """
 
 from __future__ import annotations
@@ -66,6 +76,8 @@ class _State:
     last_reason: str = ""
     slot: int | None = None
     slot_advanced_at: datetime | None = None
+    probed_at: datetime | None = None  # the last answer or failure
+    stalled: bool = False  # the last height reported did not advance
 
 
 class OutageDetector:
@@ -96,6 +108,7 @@ class OutageDetector:
         state.failures = 0
         state.first_failure_at = None
         state.last_reason = ""
+        state.probed_at = at
 
     def record_failure(self, source: str, at: datetime, reason: str) -> None:
         state = self._state(source)
@@ -103,11 +116,13 @@ class OutageDetector:
             state.first_failure_at = at
         state.failures += 1
         state.last_reason = reason
+        state.probed_at = at
 
     def record_slot(self, source: str, slot: int, at: datetime) -> None:
         """The source reported its slot / block number: that is also a success."""
         self.record_success(source, at)
         state = self._state(source)
+        state.stalled = state.slot is not None and slot <= state.slot
         if state.slot is None or slot > state.slot:
             state.slot = slot
             state.slot_advanced_at = at
@@ -138,6 +153,15 @@ class OutageDetector:
                 first = min(found, key=lambda o: o.since)
                 out[source] = Outage(source, "; ".join(o.reason for o in found), first.since)
         return out
+
+    def due(self, source: str, now: datetime, every: float) -> bool:
+        """Whether a probe of `source` spaced `every` seconds apart should run now: never probed,
+        probed `every` ago, or suspect (its last probe failed or its height did not advance: then
+        every tick, so an outage is called as soon as `failures_to_trip` allows)."""
+        state = self._state(source)
+        if state.probed_at is None or state.failures or state.stalled:
+            return True
+        return (now - state.probed_at).total_seconds() >= every
 
     def is_down(self, source: str, now: datetime) -> bool:
         return source in self.outages(now)

@@ -11,9 +11,11 @@ the gateway's alone.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,11 @@ import httpx
 import pytest
 from eth_account import Account
 from hyperliquid.utils import signing
+from pydantic import SecretStr
 
+from tenant_bot.venues.asgard import AsgardClient, AsgardMarket
+from tenant_bot.venues.gateway import Dated, Gateway, MarketPart, Route
+from tenant_bot.venues.hyperliquid_models import parse_asset_contexts
 from tests.support.control_plane import ControlPlane, SignedIn
 from tests.support.gateway import (
     budget,
@@ -116,6 +122,90 @@ def test_public_reads_come_from_the_cache_with_their_age(plane: ControlPlane, al
         assert r.json().keys() == mine.json().keys()
     # None of it touched the tenant's share.
     assert budget(plane, alice)["tenant_spent"] == before
+
+
+def _market(plane: ControlPlane, user: SignedIn, **query: Any) -> httpx.Response:
+    return httpx.get(gateway_url(plane) + "/market", params=query, headers=headers(user), timeout=10)
+
+
+def test_a_ticks_market_data_comes_in_one_read_each_part_its_single_read_with_its_date(
+    plane: ControlPlane, alice: SignedIn
+) -> None:
+    """`GET /market`: the five public reads of a bot's tick in one answer, each part what the single
+    read answers at that moment with the date it carries (`X-Basis-Observed-At`), at no weight."""
+    before = budget(plane, alice)["tenant_spent"]
+    start = int(time.time() * 1000) - 86_400_000
+    singles = {
+        "metaAndAssetCtxs": lambda: info(plane, alice, {"type": "metaAndAssetCtxs"}),
+        "predictedFundings": lambda: info(plane, alice, {"type": "predictedFundings"}),
+        "fundingHistory": lambda: info(
+            plane, alice, {"type": "fundingHistory", "coin": "SOL", "startTime": start}
+        ),
+        "asgard/markets": lambda: httpx.get(gateway_url(plane) + "/asgard/markets", headers=headers(alice)),
+        "asgard/token-metadata": lambda: httpx.get(
+            gateway_url(plane) + "/asgard/token-metadata", headers=headers(alice)
+        ),
+    }
+    first = _market(plane, alice, coin="SOL", funding_from=start)
+    single = {name: read() for name, read in singles.items()}
+    second = _market(plane, alice, coin="SOL", funding_from=start)
+    assert first.status_code == second.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/json"
+    assert set(first.json()) == set(second.json()) == set(singles)
+    now_ms = int(time.time() * 1000)
+    for name, r in single.items():
+        _, observed = age_of(r)
+        # The single read came between the two market reads: its date lies between theirs, and it is
+        # the same answer as the market read of the same date (the cache moves on between them).
+        lo, hi = first.json()[name], second.json()[name]
+        assert lo["observed_at"] <= observed <= hi["observed_at"] <= now_ms, name
+        same = lo if observed == lo["observed_at"] else hi if observed == hi["observed_at"] else None
+        if same is not None:
+            assert same["answer"] == r.json(), name
+    rows = first.json()["fundingHistory"]["answer"]
+    assert rows and all(row["time"] >= start and row["coin"] == "SOL" for row in rows)
+    # Without a coin and a time: no funding history; a coin the cache does not keep: none either.
+    assert set(_market(plane, alice).json()) == set(singles) - {"fundingHistory"}
+    assert "fundingHistory" not in _market(plane, alice, coin="BTC", funding_from=start).json()
+    assert budget(plane, alice)["tenant_spent"] == before
+
+
+def test_the_bots_client_reads_the_market_answer_as_its_single_reads(
+    plane: ControlPlane, alice: SignedIn
+) -> None:
+    """The bot's own `Gateway.market` against the real gateway: every part, each parsed by the bot's
+    parsers into what the single reads give."""
+
+    async def read() -> tuple[dict[MarketPart, Dated[Any]], dict[str, Any], list[AsgardMarket]]:
+        gateway = Gateway(gateway_url(plane), alice.tenant_id, SecretStr(alice.token), user_reads=False)
+        asgard = AsgardClient(plane.dn.url("asgard"), SecretStr("k"), gateway=gateway)
+        try:
+            start = int(time.time() * 1000) - 86_400_000
+            parts = await gateway.market("SOL", start)
+            markets = await asgard.dated_markets(Route.GATEWAY, parts[MarketPart.ASGARD_MARKETS])
+            alone = await asgard.dated_markets(Route.GATEWAY)
+            assert [m.asset for m in markets.value] == [m.asset for m in alone.value]
+            return parts, parse_asset_contexts(parts[MarketPart.ASSET_CONTEXTS].value), markets.value
+        finally:
+            await asgard.aclose()
+            await gateway.aclose()
+
+    parts, ctxs, markets = asyncio.run(read())
+    assert set(parts) == set(MarketPart)
+    now = datetime.now(UTC)
+    assert all(p.route is Route.GATEWAY and p.age_s(now) < 120 for p in parts.values())
+    assert ctxs["SOL"].mark_px > 0 and markets and all(m.max_leverage > 0 for m in markets)
+
+
+def test_a_market_read_out_of_its_shape_gets_a_sentence(plane: ControlPlane, alice: SignedIn) -> None:
+    for query in ({"funding_from": "yesterday"}, {"coin": "x" * 40}, {"since": "1"}):
+        r = _market(plane, alice, **query)
+        assert r.status_code == 400 and r.headers["X-Basis-Gateway"] == "refused", (query, r.text)
+        assert r.json()["detail"].endswith(".")
+    r = httpx.get(gateway_url(plane) + "/market", headers=headers(alice, token="x"), timeout=10)
+    assert r.status_code == 401 and r.headers["X-Basis-Gateway"] == "refused"
+    r = httpx.post(gateway_url(plane) + "/market", headers=headers(alice), timeout=10)
+    assert r.status_code == 405
 
 
 def test_one_refresh_serves_many_bots(plane: ControlPlane, alice: SignedIn, bob: SignedIn) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tenant_bot.cadence import TICK_BUCKETS, TickLoop, TickStats, Wakeup, idle_blocker
+from tenant_bot.cadence import TICK_BUCKETS, TickLoop, TickStats, Wakeup, idle_blocker, watchful
 from tenant_bot.config import BotSettings
 from tenant_bot.risk.states import TradingState
 
@@ -42,6 +42,45 @@ def test_a_bot_with_nothing_to_do_is_idle() -> None:
 def test_any_reason_to_watch_keeps_the_normal_cadence(change: dict[str, Any], reason: str) -> None:
     why = idle_blocker(**{**IDLE, **change})
     assert why is not None and reason in why
+
+
+CALM: dict[str, Any] = {
+    "ticked": True,
+    "executions": False,
+    "tripped": False,
+    "state": TradingState.ACTIVE,
+    "auto_entry": False,
+}
+
+
+def test_a_calm_bot_holding_healthy_positions_may_space_its_liveness_probes() -> None:
+    assert watchful(**CALM) is False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ticked": False},  # nothing known yet
+        {"executions": True},  # an execution in flight or unfinished
+        {"tripped": True},  # a position at risk, an outage, data too old: any breaker
+        {"state": TradingState.REDUCING},
+        {"state": TradingState.HALTED},
+        {"auto_entry": True},  # an entry may be decided on this tick
+    ],
+)
+def test_every_probe_runs_every_tick_while_anything_needs_it(change: dict[str, Any]) -> None:
+    assert watchful(**{**CALM, **change}) is True
+
+
+def test_liveness_probe_seconds_defaults_to_15_and_stays_below_the_stale_height_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert BotSettings().liveness_probe_seconds == 15
+    monkeypatch.setenv("BASIS_LIVENESS_PROBE_SECONDS", "30")
+    assert BotSettings().liveness_probe_seconds == 30
+    monkeypatch.setenv("BASIS_LIVENESS_PROBE_SECONDS", "31")
+    with pytest.raises(ValueError, match="liveness_probe_seconds"):
+        BotSettings()
 
 
 def test_idle_tick_seconds_defaults_to_a_minute_and_reads_the_environment(

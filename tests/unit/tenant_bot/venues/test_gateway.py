@@ -6,12 +6,25 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tenant_bot.config import BotSettings
-from tenant_bot.venues.gateway import DirectReadCadence, observed_at, refused, unreachable
+from tenant_bot.venues.gateway import (
+    DirectReadCadence,
+    Gateway,
+    GatewayDown,
+    GatewayRefused,
+    MarketPart,
+    Route,
+    observed_at,
+    observed_ms,
+    refused,
+    unreachable,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -88,3 +101,92 @@ def test_150_bots_falling_back_together_stay_under_the_hosts_1200_weight_a_minut
     worst = max(sum(weight[s] for s in range(start, start + 60)) for start in range(0, 540))
     assert worst <= 600 < 1200, worst
     assert sum(weight[s] for s in range(60, 600)) / 9 > 0  # and they do read: the positions stay watched
+
+
+def test_a_unix_ms_date_is_read_never_ahead_of_arrival() -> None:
+    ms = int((NOW - timedelta(seconds=3)).timestamp() * 1000)
+    assert observed_ms(ms, NOW) == observed_ms(str(ms), NOW) == NOW - timedelta(seconds=3)
+    ahead = int((NOW + timedelta(seconds=2)).timestamp() * 1000)
+    assert observed_ms(ahead, NOW) == NOW
+    for unreadable in ("soon", None, True, 1.5, [ms], 10**20):
+        assert observed_ms(unreadable, NOW) == NOW
+
+
+def _gateway(answer: httpx.Response, seen: list[httpx.Request]) -> Gateway:
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer
+
+    return Gateway(
+        "http://gw.test/gateway/v1",
+        "tenant-1",
+        SecretStr("the-token"),
+        user_reads=False,
+        transport=httpx.MockTransport(handle),
+    )
+
+
+async def test_the_market_read_is_one_request_giving_each_part_with_its_own_date() -> None:
+    ctxs_at = int((datetime.now(UTC) - timedelta(seconds=4)).timestamp() * 1000)
+    body = {
+        "metaAndAssetCtxs": {"observed_at": ctxs_at, "answer": [{"universe": []}, []]},
+        "asgard/markets": {"observed_at": ctxs_at - 20_000, "answer": {"strategies": {"a": 0.125}}},
+        "fundingHistory": {"observed_at": ctxs_at, "answer": []},
+        "predictedFundings": {"answer": []},  # no date: not the documented part, read alone
+        "asgard/token-metadata": "nothing",
+    }
+    seen: list[httpx.Request] = []
+    gateway = _gateway(httpx.Response(200, json=body), seen)
+    parts = await gateway.market("SOL", 1_733_961_600_000)
+    assert [(r.method, r.url.path, dict(r.url.params)) for r in seen] == [
+        ("GET", "/gateway/v1/market", {"coin": "SOL", "funding_from": "1733961600000"})
+    ]
+    assert seen[0].headers["authorization"] == "Bearer the-token"
+    assert seen[0].headers["x-basis-tenant"] == "tenant-1"
+    assert set(parts) == {MarketPart.ASSET_CONTEXTS, MarketPart.ASGARD_MARKETS, MarketPart.FUNDING_HISTORY}
+    ctxs = parts[MarketPart.ASSET_CONTEXTS]
+    assert ctxs.value == [{"universe": []}, []] and ctxs.route is Route.GATEWAY
+    assert ctxs.observed_at == datetime.fromtimestamp(ctxs_at / 1000, UTC)
+    markets = parts[MarketPart.ASGARD_MARKETS]
+    assert markets.observed_at == ctxs.observed_at - timedelta(seconds=20)
+    assert markets.value == {"strategies": {"a": Decimal("0.125")}}  # exact, as Asgard's answers are read
+    await gateway.aclose()
+
+
+async def test_a_gateway_without_the_market_read_gives_no_part_and_is_not_down() -> None:
+    refusal = httpx.Response(
+        404, json={"detail": "No such gateway endpoint."}, headers={"X-Basis-Gateway": "refused"}
+    )
+    gateway = _gateway(refusal, [])
+    assert await gateway.market("SOL", 0) == {}
+    assert gateway.down_since is None
+    await gateway.aclose()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(503, json={"detail": "The gateway failed to answer."}),
+        httpx.Response(200, content=b"not json"),
+        httpx.Response(200, json=["a list"]),
+    ],
+)
+async def test_a_market_read_without_the_documented_answer_is_the_gateway_down(
+    answer: httpx.Response,
+) -> None:
+    gateway = _gateway(answer, [])
+    with pytest.raises(GatewayDown):
+        await gateway.market("SOL", 0)
+    assert gateway.down_since is not None
+    await gateway.aclose()
+
+
+async def test_a_market_read_refused_otherwise_is_the_gateways_refusal() -> None:
+    refusal = httpx.Response(
+        401, json={"detail": "Send the bot's token."}, headers={"X-Basis-Gateway": "refused"}
+    )
+    gateway = _gateway(refusal, [])
+    with pytest.raises(GatewayRefused) as raised:
+        await gateway.market("SOL", 0)
+    assert raised.value.status == 401
+    await gateway.aclose()

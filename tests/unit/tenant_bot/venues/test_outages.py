@@ -1,4 +1,5 @@
-"""OutageDetector with explicit times: failure runs, stale slots, recovery, and its probe."""
+"""OutageDetector with explicit times: failure runs, stale slots, recovery, its probe, and when a spaced
+probe is due."""
 
 from __future__ import annotations
 
@@ -141,3 +142,40 @@ async def test_an_arbitrum_node_answering_503_is_an_outage() -> None:
             await d.probe("arbitrum", client.chain_id(), at(2))
     finally:
         await client.aclose()
+
+
+def test_a_spaced_probe_is_due_first_then_after_its_interval() -> None:
+    d = OutageDetector()
+    assert d.due("solana", at(0), every=15)  # never probed
+    d.record_slot("solana", 100, at(0))
+    assert not d.due("solana", at(14.9), every=15)
+    assert d.due("solana", at(15), every=15)
+
+
+def test_a_suspect_source_is_probed_every_tick_until_it_is_well() -> None:
+    d = OutageDetector(failures_to_trip=3)
+    d.record_slot("solana", 100, at(0))
+    d.record_failure("solana", at(15), "timeout")
+    assert d.due("solana", at(15.1), every=15)  # a failure: every tick, so three come in a row soon
+    d.record_failure("solana", at(20), "timeout")
+    d.record_failure("solana", at(25), "timeout")
+    assert d.outages(at(25))["solana"].since == at(15)
+    d.record_slot("solana", 150, at(30))
+    assert not d.due("solana", at(31), every=15)  # well again: spaced again
+    d.record_slot("solana", 150, at(45))  # answers, but its height did not move
+    assert d.due("solana", at(46), every=15)
+    d.record_slot("solana", 160, at(46))
+    assert not d.due("solana", at(47), every=15)
+
+
+def test_spaced_probes_never_make_a_moving_chain_look_stale() -> None:
+    """The slowest spacing the bot allows (30 s) against the stale limit (60 s): a chain that moves
+    is never called down between two probes."""
+    d = OutageDetector()
+    t, slot = 0.0, 0
+    while t < 600:
+        if d.due("arbitrum", at(t), every=30):
+            slot += 75
+            d.record_slot("arbitrum", slot, at(t))
+        assert d.outages(at(t)) == {}
+        t += 5
