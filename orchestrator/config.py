@@ -131,6 +131,10 @@ class ControlPlaneSettings(BasisSettings):
     # directly: for hosts whose bots leave from addresses of their own, and for the gateway's tests,
     # which play the bots themselves and count every read.
     gateway_for_bots: bool = True
+    # Where bots reach the gateway, when not at the internal listener's `/gateway/v1` (None): a relay
+    # or load balancer in front of it, or a gateway served apart from the signing broker. Bots keep
+    # signing through the broker at `broker_url` whatever this says.
+    gateway_url: str | None = None
     # Its budget, shares, cadences and the rest, as JSON: BASIS_CP_GATEWAY='{"budget_share": 0.7}'. Each
     # field is documented where it is declared (gateway/config.py `GatewayConfig`); the venues are the
     # ones above, that the bots are given.
@@ -202,6 +206,16 @@ class ControlPlaneSettings(BasisSettings):
             raise ValueError("must not have a path: the control plane is served at the root")
         return value
 
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or not url_host(value):
+            raise ValueError("must be an http:// or https:// URL such as http://10.0.0.5:8001/gateway/v1")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -223,6 +237,7 @@ class ControlPlaneSettings(BasisSettings):
             "BASIS_CP_SOLANA_RPC_URL": self.solana_rpc_url,
             "BASIS_CP_ARBITRUM_RPC_URL": self.arbitrum_rpc_url,
             "BASIS_CP_BROKER_URL": self.broker_url,
+            "BASIS_CP_GATEWAY_URL": self.gateway_url,
             "BASIS_CP_PUBLIC_URL": self.public_url,
         }
         # A URL handed to bots through bot_env is an upstream too.
@@ -334,6 +349,8 @@ class ControlPlaneSettings(BasisSettings):
         when it is off or not for bots (`gateway_for_bots`)."""
         if not (self.gateway_enabled and self.gateway_for_bots):
             return None
+        if self.gateway_url:
+            return self.gateway_url.rstrip("/")
         return self.broker_url_value() + GATEWAY_PREFIX
 
     def broker_url_value(self) -> str:

@@ -12,10 +12,16 @@ signing broker with it, stop answering; the bots run on, as they outlive it). Th
   is refused with it, and no order or Asgard position appears on the venues;
 - the control plane comes back on the same ports: each bot reads through the gateway again (its
   spend at the gateway grows), its data is young again and nothing blocks entries for age.
+
+With the control plane down the broker cannot sign either, so the second test takes the gateway
+away alone: the bots reach it through a relay process (`gateway_url`), SIGKILLed, while the broker
+stays up. A crash deep enough for the Asgard health breaker then closes the position during the
+outage, on direct reads and broker signatures, before any liquidation.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -26,8 +32,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.control_plane import ControlPlane, SignedIn
+from tests.support.control_plane import ControlPlane, SignedIn, free_port
 from tests.support.devnet import DevnetProcess
+from tests.support.tcp_relay import Relay, relay
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
@@ -207,3 +214,71 @@ def test_the_gateway_killed_under_load_keeps_positions_watched_and_entries_pause
     assert [_venue_trades(dn, u) for u in users] == trades_before
     for api in apis:
         api.close()
+
+
+@pytest.fixture
+def relayed(devnet_factory: Any, tmp_path: Path) -> Iterator[tuple[ControlPlane, Relay]]:
+    """A control plane whose bots reach the gateway through a relay of its own process (`gateway_url`),
+    and the signing broker directly: killing the relay takes the gateway away from them, and only it."""
+    dn: DevnetProcess = devnet_factory(seed=62, speed=1.0)
+    listen = free_port()
+    cp = ControlPlane(
+        dn,
+        tmp_path,
+        overrides={"bot_env": BOT_ENV, "gateway_url": f"http://127.0.0.1:{listen}/gateway/v1"},
+    )
+    try:
+        with relay(listen, "127.0.0.1", cp.settings.broker_port) as r:
+            cp.start()
+            yield cp, r
+    finally:
+        cp.stop()
+
+
+def _short_size(dn: DevnetProcess, user: SignedIn) -> Decimal:
+    state = httpx.post(
+        dn.url("hyperliquid") + "/info", json={"type": "clearinghouseState", "user": user.evm_address}
+    ).json()
+    return sum((Decimal(p["position"]["szi"]) for p in state["assetPositions"]), Decimal(0))
+
+
+def test_with_the_gateway_gone_a_crash_still_closes_the_position_through_the_broker(
+    relayed: tuple[ControlPlane, Relay],
+) -> None:
+    """The gateway unreachable (its relay SIGKILLed) while the signing broker is up: a crash deep enough
+    for the Asgard health breaker's close is seen through the direct reads, and the bot closes both legs,
+    signed by the broker, with no liquidation. The gateway back, the bot reads through it again."""
+    plane, gateway_relay = relayed
+    dn = plane.dn
+    user = plane.sign_in("carol")
+    _open(plane, user)
+    api = _direct(plane, user)
+    wait_until(lambda: _status(api)["data"]["reads"] == "gateway", timeout=30, what="reads via the gateway")
+    assert _short_size(dn, user) < 0
+
+    gateway_relay.kill()
+    wait_until(lambda: _status(api)["data"]["reads"] == "fallback", timeout=30, what="the fallback")
+    assert httpx.get(plane.internal_url + "/health", timeout=5).status_code == 200  # the broker is up
+
+    # About 18 % down in one minute: a 3x SOL long's health factor (about 0.21) falls below 0.05.
+    dn.scenario("flash_crash", drop=0.18, minutes=1)
+    dn.advance(seconds=120)
+
+    def closed() -> list[dict[str, Any]] | None:
+        positions = api.get("/api/v1/positions").json()["positions"]
+        return positions if positions and all(p["status"] == "closed" for p in positions) else None
+
+    wait_until(closed, timeout=120, what="the position closed during the gateway's outage")
+    assert _status(api)["data"]["reads"] == "fallback"
+    events = api.get("/api/v1/events", params={"limit": 500}).json()["events"]
+    assert any("Asgard health factor" in json.dumps(e) for e in events), [e["kind"] for e in events]
+    assert _short_size(dn, user) == 0
+    asgard = httpx.post(
+        dn.url("asgard") + "/positions/open",
+        json={"walletPubkey": user.solana_address},
+        headers={"X-API-Key": "test-key"},
+    ).json()
+    assert asgard == [], asgard
+
+    gateway_relay.start()
+    wait_until(lambda: _status(api)["data"]["reads"] == "gateway", timeout=60, what="reads via the gateway")

@@ -58,6 +58,7 @@ def _cp(**values: object) -> ControlPlaneSettings:
         ({"solana_rpc_url": "http://192.168.1.9:8899"}, "BASIS_CP_SOLANA_RPC_URL"),
         ({"arbitrum_rpc_url": "https://arb1.example.com"}, "BASIS_CP_ARBITRUM_RPC_URL"),
         ({"broker_url": "http://172.17.0.1:8000"}, "BASIS_CP_BROKER_URL"),
+        ({"gateway_url": "http://10.0.0.5:8001/gateway/v1"}, "BASIS_CP_GATEWAY_URL"),
         ({"database_url": "postgresql+psycopg://b:b@db.internal/basis"}, "BASIS_CP_DATABASE_URL"),
         ({"host": "0.0.0.0"}, "BASIS_CP_HOST"),
         ({"host": "::"}, "BASIS_CP_HOST"),
@@ -153,3 +154,13 @@ def test_bots_are_told_the_gateway_only_when_it_is_on_and_for_them() -> None:
     for off in ({"gateway_enabled": False}, {"gateway_for_bots": False}):
         s = ControlPlaneSettings(_env_file=None, broker_port=8123, **off)  # type: ignore[arg-type]
         assert s.gateway_url_value() is None, off
+
+
+def test_bots_may_be_told_a_gateway_served_elsewhere() -> None:
+    s = ControlPlaneSettings(_env_file=None, broker_port=8123, gateway_url="http://127.0.0.1:9001/gw/")  # type: ignore[call-arg]
+    assert s.gateway_url_value() == "http://127.0.0.1:9001/gw"
+    assert s.broker_url_value() == "http://127.0.0.1:8123"  # signing stays with the broker
+    off = ControlPlaneSettings(_env_file=None, gateway_url="http://127.0.0.1:9001", gateway_for_bots=False)  # type: ignore[call-arg]
+    assert off.gateway_url_value() is None
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        ControlPlaneSettings(_env_file=None, gateway_url="127.0.0.1:9001")  # type: ignore[call-arg]
