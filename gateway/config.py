@@ -131,6 +131,10 @@ class GatewayConfig(BaseModel):
     # Asgard's public answers (not Hyperliquid weight: Asgard limits per API key).
     asgard_markets_refresh_seconds: float = Field(default=30.0, gt=0)
     asgard_token_metadata_refresh_seconds: float = Field(default=10.0, gt=0)
+    # Asgard refreshes start at least this far apart. Without an API key (the devnet of `make run`)
+    # Asgard answers one request a second per IP and refuses the next with 429; the two cadences
+    # above fall due together every 30 s, and the second would be refused each time.
+    asgard_spacing_seconds: float = Field(default=1.2, ge=0)
 
     # -- The websocket feed (gateway/feed.py): one connection to the venue's /ws.
     # Off: every entry is refreshed over REST, and no account is pushed.

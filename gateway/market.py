@@ -414,6 +414,7 @@ class Refresher:
         self.sources = list(sources)
         self.upstream, self.cache, self.meter, self.config, self._fed = upstream, cache, meter, config, fed
         self._last: dict[str, float] = {}  # entry → when its last refresh went (monotonic)
+        self._asgard_last = -math.inf  # when the last Asgard refresh went (`asgard_spacing_seconds`)
         self._failing: set[str] = set()
         self._waiting = False
 
@@ -432,6 +433,9 @@ class Refresher:
             cadence = self.config.cadence(source.entry, source.entry in fed)
             if cadence is None or now - self._last.get(source.entry, -math.inf) < cadence:
                 continue
+            asgard = source.entry.startswith("asgard:")
+            if asgard and now - self._asgard_last < self.config.asgard_spacing_seconds:
+                continue  # due again at the next pass, once the spacing has passed
             weight = self.config.weight(source.entry)
             if weight and not self.meter.refresh(weight):
                 if not self._waiting:  # once per wait: the reads spent under a larger pool are leaving
@@ -439,6 +443,8 @@ class Refresher:
                     log.info("gateway refresh waits for room in the budget", entry=source.entry)
                 continue
             self._last[source.entry] = now
+            if asgard:
+                self._asgard_last = now
             due.append((source, weight))
         if due:
             self._waiting = False
