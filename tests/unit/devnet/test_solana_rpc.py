@@ -88,7 +88,15 @@ def sol_transfer(
 
 # ---------------------------------------------------------------------------------------------- pure logic
 @pytest.mark.parametrize(
-    "raw", [b"", b"\x00", b"\x00\x00\x01", bytes(range(32)), bytes(Keypair.from_seed(bytes([7] * 32)).pubkey()), b"\xff" * 64]
+    "raw",
+    [
+        b"",
+        b"\x00",
+        b"\x00\x00\x01",
+        bytes(range(32)),
+        bytes(Keypair.from_seed(bytes([7] * 32)).pubkey()),
+        b"\xff" * 64,
+    ],
 )
 def test_base58_round_trips_and_matches_solders(raw: bytes) -> None:
     text = b58encode(raw)
