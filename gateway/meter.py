@@ -10,8 +10,10 @@ The budget B (`GatewayConfig.budget`, 80 % of the venue's 1,200) is split, in th
 Tenants: each has a share S = (P − H) / (tenants active in the last minute + 1), H being
 `heavy_read_weight` (the heaviest read a bot must be able to make), and a bucket of credit that fills
 at S a minute up to max(S, H); every read takes its weight from the credit. A read is
-- light when its weight is at most S: admitted when the credit covers it and the tenant's reads of
-  the last minute stay within S, and all light reads together within P − H;
+- light when its weight is at most S: admitted when the credit covers it and the tenant's light
+  reads of the last minute (with what their answers' items were charged) stay within S, and all
+  reads together within P − H; a heavy read's own weight is paid from the credit only, so it does
+  not hold the tenant's account reads back for the minute after it;
 - heavy when its weight is more than S (userFills, userFunding, userFees weigh 20 and more, and S is
   about 3 with 150 tenants): admitted when the credit covers it, within the whole pool P.
 Weight known only from the answer (its items) is taken afterwards, and may leave the credit
@@ -130,7 +132,8 @@ class Meter:
         self._own = _Window()
         self._exchange = _Window()
         self._reads = _Window()  # every tenant's reads together
-        self._tenants: dict[str, _Window] = {}
+        self._tenants: dict[str, _Window] = {}  # each tenant's spending, all of it
+        self._light: dict[str, _Window] = {}  # each tenant's light reads (the cap in any minute)
         self._buckets: dict[str, _Bucket] = {}
         self._seen: dict[str, float] = {}  # tenant → when it last asked for a metered read
         self._pruned_at = now()
@@ -151,6 +154,7 @@ class Meter:
         for tenant in [t for t, at in self._seen.items() if at <= now - WINDOW_S]:
             del self._seen[tenant]
             self._tenants.pop(tenant, None)
+            self._light.pop(tenant, None)
         if now - self._pruned_at >= WINDOW_S:
             self._pruned_at = now
             share = (self.pool - self.heavy) / (len(self._seen) + 1)
@@ -194,11 +198,14 @@ class Meter:
         if credit < weight:
             return Admission(False, _whole((weight - credit) * WINDOW_S / share))
         window = self._tenants.setdefault(tenant, _Window())
+        light = self._light.setdefault(tenant, _Window())
         heavy = weight > share
         if not heavy:
-            spent = window.spent(now)
+            # Light reads only: a heavy read (paid from the credit) must not hold the account's read
+            # back for a minute after it.
+            spent = light.spent(now)
             if spent + weight > share:
-                return Admission(False, _whole(window.free_in(now, math.ceil(spent + weight - share))))
+                return Admission(False, _whole(light.free_in(now, math.ceil(spent + weight - share))))
         limit = self.pool if heavy else self.pool - self.heavy
         total = self._reads.spent(now)
         if total + weight > limit:
@@ -208,6 +215,8 @@ class Meter:
             return Admission(False, _whole(self._frees(now, weight - room)))
         bucket.credit -= weight
         window.add(now, weight)
+        if not heavy:
+            light.add(now, weight)
         self._reads.add(now, weight)
         return Admission(True)
 
@@ -217,9 +226,10 @@ class Meter:
         bucket = self._buckets.get(tenant)
         if bucket is not None:
             bucket.credit -= weight
-        window = self._tenants.get(tenant)
-        if window is not None:
-            window.add(now, weight)
+        for windows in (self._tenants, self._light):  # a long answer counts in the minute's cap too
+            window = windows.get(tenant)
+            if window is not None:
+                window.add(now, weight)
         self._reads.add(now, weight)
 
     def exchange(self, weight: int) -> Admission:

@@ -72,6 +72,14 @@ class BotSettings(BasisSettings):
     # at most 150 × 4 = 600 of the host's 1,200 (any default under 60 would allow two reads, 1,200 for
     # 150 bots: at the limit). Entries pause meanwhile (the market data ages past its limit).
     direct_read_seconds: float = Field(default=60.0, gt=0)
+    # With a gateway, a tick that watches nothing closely (tenant_bot/cadence.py `watchful`: no
+    # execution, no breaker tripped, auto-entry off) reads the Hyperliquid account only once its last
+    # answer is this old; a watchful tick and a manual open's check read it every time. A healthy
+    # position's account changes little between reads (its breakers use the mark of every tick), and
+    # the host's budget is shared: read every 5 s tick, the account costs a bot 24 weight a minute,
+    # more than its share with 40 bots on one address (gateway/config.py `bots_held` counts two reads a
+    # minute). Under `max_account_data_age_s` (60), so a healthy bot never pauses entries for age.
+    gateway_account_read_seconds: float = Field(default=30.0, gt=0, le=50)
 
     # Seconds between two ticks of the bot loop (refresh, risk, act).
     tick_seconds: float = Field(default=5.0, gt=0)

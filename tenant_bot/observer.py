@@ -19,6 +19,9 @@ tenant_bot/venues/outages.py).
 The host's gateway (`BASIS_GATEWAY_URL`, `tenant_bot.venues.gateway`) is tried first at every tick
 for the market data, in one request (`Gateway.market`; a part it lacks is read alone through it, as
 is everything from a gateway without that endpoint), and for the account, when it serves this bot's.
+With a gateway the account is read at every watchful tick, otherwise once its last answer is
+`gateway_account_read_seconds` old (the host's budget is shared; in between the last one is carried
+with its date).
 When it is down (not reachable, timed out, 502/503/504) the tick reads directly only what keeps the
 positions safe: Hyperliquid's mids (the mark) and account, and Asgard's token prices, at most once
 every `direct_read_seconds` (`DirectReadCadence`); in between, and when the gateway refuses a read,
@@ -129,6 +132,11 @@ def age_s(now: datetime, then: datetime | None) -> Decimal | None:
     return max(Decimal(0), Decimal(int((now - then) / timedelta(milliseconds=1))) / 1000)
 
 
+async def _none() -> None:
+    """What a read not made this tick answers (in the tick's `gather`)."""
+    return None
+
+
 class Observer:
     def __init__(self, services: Services) -> None:
         self._s = services
@@ -153,9 +161,10 @@ class Observer:
         now = datetime.now(UTC)
         obs = Observation(at=now, journal_writes=s.journal.writes)
         obs.reads = Reads.GATEWAY if s.gateway is not None else Reads.DIRECT
+        read_account = watchful or self._account_due(now)
         market, account, asg, pools = await asyncio.gather(
             self._gateway_probe(self._snapshot(now), obs),
-            self._gateway_probe(self._reads.user_state(Route.GATEWAY), obs),
+            self._gateway_probe(self._reads.user_state(Route.GATEWAY), obs) if read_account else _none(),
             self._probe("asgard", s.asgard.refresh(s.wallet_signer.solana_address), obs),
             self._pool_rates(obs),
         )
@@ -172,7 +181,7 @@ class Observer:
                 if watchful or s.outages.due(source, now, every)
             )
         )
-        self._keep(obs, market, account)
+        self._keep(obs, market, account, account_read=read_account)
         if obs.snapshot is not None:
             obs.snapshot = with_pool_rates(obs.snapshot, pools)
         await s.fees.refresh(s.hl)  # hourly; the cached rates otherwise
@@ -185,11 +194,25 @@ class Observer:
         self.latest = obs
         return obs
 
+    def _account_due(self, now: datetime) -> bool:
+        """Whether a tick that watches nothing closely reads the account (see the bot's
+        `gateway_account_read_seconds`): always without a gateway, else once its last answer is old."""
+        s = self._s
+        if s.gateway is None or self._account is None:
+            return True
+        return self._account.age_s(now) >= s.settings.gateway_account_read_seconds
+
     def _keep(
-        self, obs: Observation, market: Dated[RatesSnapshot] | None, account: Dated[UserState] | None
+        self,
+        obs: Observation,
+        market: Dated[RatesSnapshot] | None,
+        account: Dated[UserState] | None,
+        *,
+        account_read: bool = True,
     ) -> None:
-        """Put this tick's answers in `obs`, or, when the gateway failed them (down or refusing), the
-        last ones with their dates. A read the venue itself failed is not papered over: None."""
+        """Put this tick's answers in `obs`, or, when the gateway failed them (down or refusing) or the
+        account was not due (`account_read` False), the last ones with their dates. A read the venue
+        itself failed is not papered over: None."""
         carry = "gateway" in obs.errors
         if market is not None:
             self._market = market
@@ -199,7 +222,7 @@ class Observer:
             # The gateway may answer with its last copy (this bot's share spent): older than the
             # tick, it may predate what the journal did since, like a carried one.
             self._account, obs.account_fresh = account, account.observed_at >= obs.at
-        elif carry and self._account is not None:
+        elif (carry or not account_read) and self._account is not None:
             account, obs.account_fresh = self._account, False
         if market is not None:
             obs.snapshot, obs.market_at = market.value, market.observed_at

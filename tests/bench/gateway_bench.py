@@ -47,6 +47,9 @@ SIGNERS = int(os.environ.get("BASIS_BENCH_GATEWAY_SIGNERS", "3"))
 CAPITAL = "1000"
 SAMPLE = 5.0
 REQUESTS = 200  # sequential control-plane requests per path
+OPEN_ATTEMPTS = 12  # an open refused for the budget is asked again, OPEN_RETRY_SECONDS later
+OPEN_RETRY_SECONDS = 10.0
+OPENS_RETRIED: list[str] = []  # one entry per open asked again
 BUCKET = re.compile(r'^basis_tick_seconds_bucket\{le="([^"]+)"\} (\d+)$')
 
 
@@ -107,9 +110,16 @@ def _open(cp: ControlPlane, user: SignedIn) -> None:
     dn.faucet("hyperliquid", "USDC", user.evm_address, str(int(CAPITAL) * 2))
     cp.wait_running(user, timeout=300)
     csrf = {"X-CSRF-Token": user.csrf}
-    r = user.client.post(
-        "/app/api/v1/positions/open", json={"capital_usd": CAPITAL, "asset": "SOL"}, headers=csrf
-    )
+    for attempt in range(OPEN_ATTEMPTS):
+        r = user.client.post(
+            "/app/api/v1/positions/open", json={"capital_usd": CAPITAL, "asset": "SOL"}, headers=csrf
+        )
+        # A bot past its share of the address's budget says so before any side effect (503, "try
+        # again shortly"): the user's next click, counted.
+        if r.status_code != 503 or "try again" not in r.text or attempt == OPEN_ATTEMPTS - 1:
+            break
+        OPENS_RETRIED.append(user.tenant_id)
+        time.sleep(OPEN_RETRY_SECONDS)
     if r.status_code != 202:
         raise RuntimeError(f"the open of {user.tenant_id} answered {r.status_code}: {r.text[:300]}")
     deadline = time.monotonic() + 300
@@ -121,6 +131,27 @@ def _open(cp: ControlPlane, user: SignedIn) -> None:
             raise RuntimeError(f"the open of {user.tenant_id} ended {job}")
         time.sleep(1)
     raise RuntimeError(f"the open of {user.tenant_id} did not finish")
+
+
+OPEN_FAILURES: list[str] = []
+
+
+def _try_open(cp: ControlPlane, user: SignedIn) -> bool:
+    """The open, or False with the reason kept (the figures say how many failed)."""
+    try:
+        _open(cp, user)
+    except RuntimeError as exc:
+        OPEN_FAILURES.append(str(exc))
+        return False
+    return True
+
+
+def _data(cp: ControlPlane, user: SignedIn) -> dict[str, Any]:
+    """The bot's own account of its data: how it reads (gateway or fallback) and the ages."""
+    port = cp.tenant(user.tenant_id).port
+    r = httpx.get(f"http://127.0.0.1:{port}/api/v1/status", headers={"X-Basis-Token": user.token}, timeout=10)
+    r.raise_for_status()
+    return dict(r.json()["data"])
 
 
 def _all(work: Callable[[Any], Any], items: list[Any], threads: int) -> list[Any]:
@@ -152,14 +183,38 @@ def _run(dn: DevnetProcess, root: Path) -> list[Figure]:
         },
     )
     cp.start(timeout=120, preexec_fn=crossable_root())
+    users_seen: list[SignedIn] = []
     try:
         started = time.monotonic()
         users = _all(lambda i: cp.sign_in(f"gw{i}"), list(range(BOTS)), SIGNERS)
+        users_seen.extend(users)
         signed_in = time.monotonic() - started
         refused_before = _refused(dn)
-        _all(lambda u: _open(cp, u), users, OPENERS)
+        failed = [
+            u for u, ok in zip(users, _all(lambda u: _try_open(cp, u), users, OPENERS), strict=True) if not ok
+        ]
+        users = [u for u in users if u not in failed]
+        if len(failed) > len(users) // 10:
+            raise RuntimeError(
+                f"{len(failed)} of {len(failed) + len(users)} opens failed: {OPEN_FAILURES[:5]}"
+            )
         opened = time.monotonic() - started - signed_in
         return _measure(cp, users, signed_in, opened, refused_before)
+    except Exception:
+        if users_seen:
+            u = users_seen[0]
+            r = httpx.get(
+                cp.internal_url + "/gateway/v1/budget",
+                headers={"Authorization": f"Bearer {u.token}", "X-Basis-Tenant": u.tenant_id},
+                timeout=10,
+            )
+            print("gateway budget:", r.text[:2000])
+            print("bot data:", [_data(cp, x) for x in users_seen[:5]])
+        print("devnet weight:", _spent(dn), "refused:", _refused(dn))
+        # The control plane's log goes with the temporary folder: what it said first.
+        errors = [line for line in cp.logs().splitlines() if '"error"' in line or "Traceback" in line]
+        print("\n".join(errors[:20]) or cp.logs()[-5000:])
+        raise
     finally:
         cp.stop()
 
@@ -195,6 +250,9 @@ def _measure(
         time.sleep(SAMPLE)
     elapsed = time.monotonic() - t0
     refused = _refused(dn) - refused_before
+    data = [_data(cp, u) for u in users]
+    fallback = sum(1 for d in data if d["reads"] != "gateway")
+    account_ages = sorted(float(d["account_age_s"] or 0) for d in data)
     after = [_buckets(cp, u) for u in users]
     cpu = [(_cores(p) - cpu_before[t]) / elapsed for t, p in pids.items() if p and t in cpu_before]
     rss = [_rss_mb(p) for p in pids.values() if p]
@@ -204,7 +262,12 @@ def _measure(
     peak = max(weights[12:] or weights)  # after the first minute the window holds only steady ticks
     cp_p99 = max(health, me)
     load = os.getloadavg()[0]
-    setup = f"{len(users)} users signed in in {signed_in:.0f} s, positions opened in {opened:.0f} s"
+    setup = (
+        f"{len(users)} users signed in in {signed_in:.0f} s, positions opened in {opened:.0f} s "
+        f"({len(OPENS_RETRIED)} opens asked again after a 503 for the budget, {len(OPEN_FAILURES)} "
+        f"failed: {OPEN_FAILURES[:2]}); at the end {fallback} bots reading directly, account ages "
+        f"median {account_ages[len(account_ages) // 2]:.0f} s, max {account_ages[-1]:.0f} s"
+    )
     note = f"{setup}; measured over {elapsed:.0f} s; 2 cores; load average at the end {load:.1f}"
     return [
         Figure("gateway", "bots with open positions", len(users), "bots", "≥ 150", len(users) >= 150, note),

@@ -91,6 +91,22 @@ def test_items_charged_after_the_answer_count_against_the_share_and_the_credit()
     assert m.read("a", 20).admitted
 
 
+def test_a_heavy_read_does_not_hold_the_light_reads_of_the_minute_after_it() -> None:
+    # 40 bots: a share of about 17. A bot's first tick reads its fee tier (userFees, 20: heavy), then
+    # its account (clearinghouseState, 2) every tick: the account must still be read.
+    clock = Clock()
+    m = meter(clock, refresh=71)
+    for other in range(39):
+        assert m.read(f"bot{other}", 2).admitted
+    share = m.view("new").share
+    assert 15 <= share < 20
+    assert m.read("new", 20).admitted  # heavy, from the newcomer's full credit
+    for _ in range(3):
+        assert m.read("new", 2).admitted
+        clock.t += 5
+    assert m.view("new").tenant_spent == 26  # every read still counts in what the tenant spent
+
+
 def test_a_pause_never_forgives_a_debt() -> None:
     clock = Clock()
     m = meter(clock)

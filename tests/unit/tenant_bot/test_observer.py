@@ -346,3 +346,29 @@ async def test_stake_pool_rates_are_kept_for_their_stated_time(
     monkeypatch.setattr(observer_module, "POOL_RATES_MAX_AGE_S", 0.0)  # as if five minutes went by
     await observer.observe()
     assert host.seen["sol.test / getMultipleAccounts"] == 2
+
+
+async def test_with_a_gateway_a_quiet_tick_reads_the_account_only_when_it_is_old(
+    observed: tuple[Host, Observer, Services],
+) -> None:
+    host, observer, s = observed
+    account = "hl.test /info clearinghouseState"
+    first = await observer.observe(watchful=False)  # nothing kept yet: read
+    assert host.seen[account] == 1 and first.account_fresh
+    quiet = await observer.observe(watchful=False)  # a moment old: carried with its date
+    assert host.seen[account] == 1
+    assert quiet.hl_state == first.hl_state and quiet.account_at == first.account_at
+    assert not quiet.account_fresh  # a carried account is never compared with the journal
+    await observer.observe(watchful=True)  # an execution, a trip, auto-entry, a manual open: read
+    assert host.seen[account] == 2
+    # Once the last answer is `gateway_account_read_seconds` old, a quiet tick reads it again.
+    soon = dataclasses.replace(
+        s, settings=s.settings.model_copy(update={"gateway_account_read_seconds": 0.05})
+    )
+    quick = Observer(soon)
+    await quick.observe(watchful=False)
+    await quick.observe(watchful=False)
+    assert host.seen[account] == 3
+    time.sleep(0.06)
+    await quick.observe(watchful=False)
+    assert host.seen[account] == 4
