@@ -160,6 +160,7 @@ def test_orders_far_from_the_mark_or_too_large_are_refused_and_the_bots_own_orde
     # so the venue would take the victim's order that crosses it.
     ask = price(mark * Decimal("1.5"))
     rested = colluder.send(ioc(ask, "2", buy=False, tif="Gtc"))
+    assert rested.get("status") == "ok", rested
     assert "resting" in rested["response"]["data"]["statuses"][0], rested
 
     # The compromised bot asks for the order that crosses it, and for its mirror image and an exit as
