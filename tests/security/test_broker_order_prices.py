@@ -57,8 +57,11 @@ def sol_position(dn: DevnetProcess, user: str) -> Decimal:
 
 
 def price(value: Decimal) -> str:
-    """A price the venue takes for SOL: at most 5 significant figures and 4 decimals."""
-    return str(value.quantize(Decimal("0.01")))
+    """A price the venue takes for SOL: at most 5 significant figures and 4 decimals, written as the
+    SDKs write it (no trailing zero: the venue hashes the normalized form, so "150.50" signed as it
+    is recovers to another signer)."""
+    text = str(value.quantize(Decimal("0.01")))
+    return text.rstrip("0").rstrip(".")
 
 
 def ioc(px: str, size: str, *, buy: bool, reduce_only: bool = False, tif: str = "Ioc") -> dict[str, Any]:

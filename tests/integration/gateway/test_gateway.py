@@ -304,7 +304,8 @@ def test_an_order_signed_in_the_bot_is_forwarded_byte_for_byte(plane: ControlPla
     wallet = Account.create()
     plane.dn.faucet("hyperliquid", "USDC", wallet.address, "1000")
     mid = float(direct(plane, {"type": "allMids"})["SOL"])
-    body = signed_order(wallet, f"{round(mid * 0.9, 2)}", int(time.time() * 1000))
+    # The price as the SDKs write it (no trailing zero): the venue hashes that form.
+    body = signed_order(wallet, signing.float_to_wire(round(mid * 0.9, 2)), int(time.time() * 1000))
     # Laid out as no serializer of ours would: any change on the way would break the signature's
     # recovery (the venue would see another signer) or the venue's reading.
     raw = json.dumps(body, indent=3, sort_keys=True).encode()
@@ -321,7 +322,8 @@ def test_an_order_signed_in_the_bot_is_forwarded_byte_for_byte(plane: ControlPla
     assert (again.status_code, again.json()) == (straight.status_code, straight.json())
     assert again.json()["status"] == "err"
     # No credentials: nothing forwarded.
-    fresh = json.dumps(signed_order(wallet, f"{round(mid * 0.8, 2)}", int(time.time() * 1000) + 7)).encode()
+    px = signing.float_to_wire(round(mid * 0.8, 2))
+    fresh = json.dumps(signed_order(wallet, px, int(time.time() * 1000) + 7)).encode()
     r = httpx.post(url, content=fresh, headers=headers(alice, token="wrong"), timeout=30)
     assert r.status_code == 401 and r.headers["X-Basis-Gateway"] == "refused"
     assert len(direct(plane, {"type": "openOrders", "user": wallet.address})) == 1
