@@ -148,10 +148,17 @@ def test_pause_refuses_opens_until_resumed(api: httpx.Client) -> None:
 
 
 def test_emergency_stop_pauses_and_closes_everything(api: httpx.Client, served: ServedBot) -> None:
-    job = _open(api, "600", asset="SOL")
-    assert wait_job(api, job["id"])["state"] == "done"
-    open_ids = {p["id"] for p in api.get("/api/v1/positions").json()["positions"] if p["status"] == "open"}
-    assert len(open_ids) >= 2
+    def held() -> set[str]:
+        return {p["id"] for p in api.get("/api/v1/positions").json()["positions"] if p["status"] == "open"}
+
+    # Two positions at least (the last test left one). An open may end unwound on a loaded machine,
+    # its job says so: open again, at most three times.
+    open_ids, jobs = held(), []
+    while len(open_ids) < 2 and len(jobs) < 3:
+        jobs.append(wait_job(api, _open(api, "600", asset="SOL")["id"]))
+        assert jobs[-1]["state"] == "done", jobs
+        open_ids = held()
+    assert len(open_ids) >= 2, jobs
 
     r = api.post("/api/v1/control/emergency-stop")
     assert r.status_code == 200, r.text
