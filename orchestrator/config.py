@@ -197,24 +197,15 @@ class ControlPlaneSettings(BasisSettings):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")) or not url_host(value):
-            raise ValueError("must be an http:// or https:// URL such as https://basis.example.com")
-        if "/" in value.split("://", 1)[1]:
+        url = _http_url(value, "https://basis.example.com")
+        if url is not None and "/" in url.split("://", 1)[1]:
             raise ValueError("must not have a path: the control plane is served at the root")
-        return value
+        return url
 
     @field_validator("gateway_url")
     @classmethod
     def _gateway_url(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")) or not url_host(value):
-            raise ValueError("must be an http:// or https:// URL such as http://10.0.0.5:8001/gateway/v1")
-        return value
+        return _http_url(value, "http://10.0.0.5:8001/gateway/v1")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -368,3 +359,13 @@ class ControlPlaneSettings(BasisSettings):
 def _loopback_network(entry: str) -> bool:
     net = ip_network(entry, strict=False)
     return net.subnet_of(ip_network("127.0.0.0/8")) if net.version == 4 else net == ip_network("::1/128")
+
+
+def _http_url(value: str | None, example: str) -> str | None:
+    """An http(s) URL setting without its trailing slash; None when empty."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")) or not url_host(value):
+        raise ValueError(f"must be an http:// or https:// URL such as {example}")
+    return value
