@@ -160,6 +160,8 @@ class DepositEngine:
         self._config = config
         self._crash = crash
         self._lock = asyncio.Lock()
+        # Polls finished since start (the deposits view shows it: proof the poller had its chances).
+        self.polls = 0
 
     @property
     def address(self) -> str:
@@ -192,6 +194,7 @@ class DepositEngine:
                 await self._maybe_bridge(book)
             if any(t.state is TransferState.BRIDGING for t in book.transfers):
                 await self._match_credits(book)
+            self.polls += 1
 
     # ------------------------------------------------------------------ 1. the transfer in flight
     async def _resolve(self, book: DepositBook) -> None:
@@ -380,4 +383,5 @@ class DepositEngine:
             "notice": book.notice.value,
             "notice_text": book.notice_text,
             "transfers": transfers,
+            "polls": self.polls,
         }

@@ -220,7 +220,7 @@ def test_random_operations_through_the_cli_with_sigkills_leave_every_tenant_as_d
         }[op]
         proc = cli(plane, *args)
         if rng.random() < 0.3:
-            time.sleep(rng.uniform(0.3, 3.0))
+            time.sleep(rng.uniform(0.3, 3.0))  # the chaos: killed at a random point of its work
             proc.send_signal(signal.SIGKILL)
             log.append("  cli killed")
         try:

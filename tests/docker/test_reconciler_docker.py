@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +25,7 @@ from orchestrator.tenants import TenantService
 from tests.docker.test_docker_runtime import bot_ports
 from tests.support.devnet import ROOT, DevnetProcess
 from tests.support.tenants import health, settings_env, settings_for
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.devnet
 
@@ -121,10 +123,30 @@ async def test_a_killed_container_is_recreated_promptly_from_the_event_stream(
     old = docker_client.containers.get(f"basis-bot-{tid}")
 
     reconciler = Reconciler(service)
+    # Readiness, observed: a pass finished, and the engine answered the event subscription (the SDK's
+    # call returns once the engine has taken it).
+    passes, subscribed = 0, threading.Event()
+    reconcile_once, subscribe = reconciler.reconcile_once, service.runtime.client.events
+
+    async def counted_pass() -> Any:
+        nonlocal passes
+        report = await reconcile_once()
+        passes += 1
+        return report
+
+    def observed_subscription(*args: Any, **kwargs: Any) -> Any:
+        stream = subscribe(*args, **kwargs)
+        subscribed.set()
+        return stream
+
+    reconciler.reconcile_once = counted_pass  # type: ignore[method-assign]
+    service.runtime.client.events = observed_subscription
     stop = asyncio.Event()
     task = asyncio.create_task(reconciler.run(stop))
     try:
-        await asyncio.sleep(2)  # the first pass is done and the stream is open
+        await wait_until_async(
+            lambda: passes >= 1 and subscribed.is_set(), timeout=30, what="a first pass and the event stream"
+        )
         started = time.monotonic()
         old.kill()
         recreated = None

@@ -416,7 +416,7 @@ def test_withdrawals_go_to_the_registered_address_after_its_delay_and_nowhere_el
 
     # Registered, but not usable yet: refused like any other address.
     refused(plane, alice, withdrawal(mine, 1000 * 10**6)[1])
-    time.sleep(DELAY_S + 0.5)
+    time.sleep(DELAY_S + 0.5)  # the scenario: the address's waiting period passes
     assert api.get("/api/v1/withdrawals").json()["solana"]["usable"] is True
     before = chain.tokens(owner, USDC)
     message, body = withdrawal(mine, 1000 * 10**6)

@@ -244,5 +244,5 @@ def test_with_the_venue_unreadable_exits_and_cancels_are_signed_and_opening_orde
     assert outcome.state is OrderState.FILLED and outcome.filled_size == Decimal("0.3"), outcome
     assert sol_position(dn, victim.evm_address) == 0
     # And the broker reads the venue again: orders that open exposure are signed once more.
-    time.sleep(MARK_AGE_S * 2)
+    time.sleep(MARK_AGE_S * 2)  # the scenario: past the mark age, so the broker must read afresh
     signed(plane, victim, l1_body(ioc(price(sol_mark(dn)), "0.1", buy=False)))

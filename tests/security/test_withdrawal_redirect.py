@@ -82,7 +82,7 @@ def test_a_bot_gets_withdraw3_signed_only_to_its_users_registered_address(plane:
     alice, bob = plane.sign_in("alice"), plane.sign_in("bob")
     register(alice, ALICE_OWN)
     register(bob, BOB_OWN)
-    time.sleep(DELAY_S + 0.5)
+    time.sleep(DELAY_S + 0.5)  # the scenario: the addresses' waiting period passes
     plane.dn.faucet("hyperliquid", "USDC", alice.evm_address, "500")
 
     # The attack: alice's bot asks for a withdrawal to an outsider, or to another user's address.

@@ -338,14 +338,14 @@ def test_bad_inputs_get_asgards_error_body(asgard: Asgard) -> None:
 
 def test_without_an_api_key_one_request_per_second(asgard: Asgard) -> None:
     url = asgard.dn.url("asgard") + "/markets"
-    time.sleep(1.1)
+    time.sleep(1.1)  # a fresh one-second window: earlier tests' anonymous requests are out of it
     with httpx.Client(timeout=10) as anonymous:
         assert anonymous.get(url).status_code == 200
         limited = anonymous.get(url)
         assert error_of(limited, 429)["code"] == "RATE_LIMITED"
         assert int(limited.headers["retry-after"]) >= 1
         assert anonymous.get(url, headers=KEY).status_code == 200
-        time.sleep(1.1)
+        time.sleep(1.1)  # the scenario: the window passes, and the anonymous client may ask again
         assert anonymous.get(url).status_code == 200
 
 

@@ -72,11 +72,14 @@ def test_usdc_sent_to_the_bridge_is_credited_on_hyperliquid_and_small_deposits_a
 
     # Under the 5 USDC minimum: gone from the wallet, never credited.
     _usdc_transfer(dn, user, HYPERLIQUID_BRIDGE, 4_000_000, nonce=1)
-    time.sleep(2.0)
-    assert _hl_account_value(dn, user.address) == Decimal("150")
+    # The bridge credits in order after the same delay: once a later deposit is credited, a credit of
+    # the small one would have come too.
+    _usdc_transfer(dn, user, HYPERLIQUID_BRIDGE, 6_000_000, nonce=2)
+    assert _wait_for(lambda: _hl_account_value(dn, user.address) != Decimal("150")), dn.log()
+    assert _hl_account_value(dn, user.address) == Decimal("156")
     balance_call = "0x70a08231" + encode(["address"], [user.address]).hex()
     left = int(_rpc(dn, "eth_call", [{"to": USDC, "data": balance_call}, "latest"])["result"], 16)
-    assert left == 46_000_000
+    assert left == 40_000_000
 
 
 def test_withdraw3_pays_out_on_arbitrum_less_the_fee(devnet_factory) -> None:

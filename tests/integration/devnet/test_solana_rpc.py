@@ -29,7 +29,7 @@ from spl.token.instructions import (
 from spl.token.models import TransferCheckedParams
 
 from tests.support.devnet import DevnetProcess, start_devnet
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_until, wait_until_async
 
 USDC = Pubkey.from_string("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
@@ -48,6 +48,16 @@ def funded(dn: DevnetProcess, sol: str = "2", usdc: str | None = None) -> Keypai
     if usdc is not None:
         dn.faucet("solana", "USDC", str(owner.pubkey()), usdc)
     return owner
+
+
+async def slots_pass(client: AsyncClient, count: int = 2) -> None:
+    """Until the chain has made `count` more slots: a transaction it took has landed by then."""
+    start = (await client.get_slot(Processed)).value
+
+    async def moved_on() -> bool:
+        return (await client.get_slot(Processed)).value >= start + count
+
+    await wait_until_async(moved_on, timeout=10, what=f"{count} more slots", every=0.05)
 
 
 def signed(payer: Keypair, instructions: list, blockhash: Hash, v0: bool = False) -> VersionedTransaction:
@@ -169,7 +179,7 @@ async def test_expired_blockhash_is_refused_with_blockhash_not_found(dn: DevnetP
         assert "BlockhashNotFound" in str(failure.data.err)
         # Without preflight the node takes it, and it never lands.
         sent = await client.send_transaction(tx, TxOpts(skip_preflight=True))
-        await asyncio.sleep(1)
+        await slots_pass(client)
         assert (await client.get_signature_statuses([sent.value], search_transaction_history=True)).value == [
             None
         ]
@@ -349,7 +359,7 @@ def test_dropped_transactions_never_land(devnet_factory) -> None:  # type: ignor
                 blockhash,
             )
             sent = await client.send_transaction(tx)
-            await asyncio.sleep(1.2)
+            await slots_pass(client)
             assert (
                 await client.get_signature_statuses([sent.value], search_transaction_history=True)
             ).value == [None]

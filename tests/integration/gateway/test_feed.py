@@ -30,6 +30,7 @@ from tests.support.gateway import (
     wait_followed,
     weight_spent_by,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -200,7 +201,16 @@ def test_with_the_devnets_socket_side_gone_rest_takes_over_and_the_feed_comes_ba
     with sockets_held(dn, 10):
         wait_reserve(plane, alice, polled, timeout=20)
         assert "gateway feed lost; REST refreshes take over" in plane.logs()
-        time.sleep(6)  # the first REST reads of the restarted devnet
+        # The first REST reads of the restarted devnet: both entries read afresh from it.
+        wait_until(
+            lambda: (
+                weight_spent_by(dn) > 0
+                and all(age(info(plane, alice, {"type": k})) <= 6 for k in ("allMids", "metaAndAssetCtxs"))
+            ),
+            timeout=30,
+            every=0.5,
+            what="the REST refresh to read the restarted devnet",
+        )
         ages = []
         spent, started = weight_spent_by(dn), time.monotonic()
         for _ in range(10):

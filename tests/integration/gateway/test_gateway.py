@@ -406,7 +406,7 @@ def test_a_greedy_tenant_gets_stale_answers_or_429_while_a_quiet_one_reads_fresh
         r = info(plane, bob, {"type": "clearinghouseState", "user": bob.evm_address})
         _, observed = age_of(r)
         assert observed >= asked_ms
-    time.sleep(1.2)
+    time.sleep(1.2)  # the scenario: alice's cached answer grows over a second old
     r = info(plane, alice, own)
     age, observed = age_of(r)
     assert age >= 1 and observed < int(time.time() * 1000) - 1000  # honest: the age says it is stale
@@ -420,7 +420,7 @@ def test_with_the_venue_gone_orders_say_nothing_was_sent_and_cached_reads_show_t
     plane: ControlPlane, bob: SignedIn
 ) -> None:
     plane.dn.stop()
-    time.sleep(1.5)
+    time.sleep(1.5)  # the scenario: the last answers age past a second with no venue to refresh them
     r = httpx.post(
         gateway_url(plane) + "/hyperliquid/exchange",
         content=b'{"action": {"type": "order", "orders": []}, "nonce": 1}',

@@ -22,6 +22,7 @@ from tests.support.devnet import DevnetProcess
 from tests.support.portal import InProcessControlPlane, latest_code, mailbox
 from tests.support.privy_page import privy_access_token
 from tests.support.qr import decode_qr
+from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, FrameLocator, Page, Request
@@ -240,7 +241,13 @@ def test_a_new_user_signs_up_funds_opens_a_position_and_signs_out(
     frame.locator(".toast[data-kind='position.opened']").first.wait_for(timeout=JOB_TIMEOUT_MS)
     screenshot(page, "portal-06-position-opened")
     # The hedge holds: a few ticks later the bot still sees both legs and trades on.
-    time.sleep(3)
+    ticks: set[str] = set()
+
+    def ticked_on() -> bool:
+        ticks.add(context.request.get(cp.url + "/app/api/v1/status").json()["last_tick_at"])
+        return len(ticks) > 4  # the tick seen first, and four after it
+
+    wait_until(ticked_on, timeout=30, every=0.1, what="four more ticks")
     status = context.request.get(cp.url + "/app/api/v1/status").json()
     assert status["trading_state"] != "halted", status.get("halt_reason")
     positions = context.request.get(cp.url + "/app/api/v1/positions").json()["positions"]

@@ -4,9 +4,9 @@ with the control plane."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -28,6 +28,7 @@ from tests.support.tenants import (
     service_for,
     settings_for,
 )
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.devnet
 
@@ -51,6 +52,15 @@ def spare_of(runtime: ProcessRuntime) -> subprocess.Popen[bytes]:
     return runtime._spare
 
 
+# The number of read(2), which a spare blocks in once its imports are done, reading its order on stdin.
+READ_SYSCALL = {"x86_64": "0", "aarch64": "63"}[platform.machine()]
+
+
+def waiting_for_its_order(pid: int) -> bool:
+    """Whether the process is blocked reading its stdin (fd 0), as /proc tells root."""
+    return Path(f"/proc/{pid}/syscall").read_text().split()[:2] == [READ_SYSCALL, "0x0"]
+
+
 def environ(pid: int) -> dict[str, str]:
     """The environment block a process was started with (read as root)."""
     with open(f"/proc/{pid}/environ", "rb") as f:
@@ -70,7 +80,7 @@ async def test_a_spare_becomes_the_next_bot_and_is_identified_like_a_cold_one(se
     assert isinstance(runtime, ProcessRuntime)
     runtime.warm()
     first = spare_of(runtime)
-    await asyncio.sleep(0.5)
+    await wait_until_async(lambda: waiting_for_its_order(first.pid), timeout=30, what="the spare to wait")
     # Waiting, it is nobody's bot: not listed, so never reaped as a stray.
     assert await runtime.list() == []
     assert (await Reconciler(service).reconcile_once()).reaped == []

@@ -100,7 +100,7 @@ class Echo:
             await self._stream(receive, send)
             return
         if scope["path"] == "/slow":
-            await asyncio.sleep(2)
+            await asyncio.sleep(2)  # a bot that answers late: past the proxy's response timeout
         if scope["path"] == "/cut":  # promises 100 bytes, sends 10, then drops the connection
             start = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]}
             await send(start)
@@ -424,7 +424,7 @@ def test_idle_connections_closed_by_the_bot_are_not_reused(stack: Stack) -> None
     with stack.client("echo") as c:
         for _ in range(3):
             assert c.get("/again").status_code == 200
-            time.sleep(1.3)
+            time.sleep(1.3)  # the scenario: idle past the echo's 1 s, which closes the connection
             assert c.get("/again").status_code == 200
 
 

@@ -97,6 +97,14 @@ async def test_a_stray_bot_of_our_data_root_is_reaped(service: TenantService) ->
     wait_for(lambda: not pid_alive(status.pid), 30, "the stray bot to exit")
 
 
+def health_checks(port: int, token: str) -> int:
+    """How many `GET /health` the bot has answered (its /metrics)."""
+    r = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"X-Basis-Token": token}, timeout=5)
+    assert r.status_code == 200, r.text
+    prefix = 'basis_http_requests_total{route="/health",status="200"} '
+    return sum(int(line.removeprefix(prefix)) for line in r.text.splitlines() if line.startswith(prefix))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,7 +153,14 @@ async def test_control_plane_restart_adopts_the_running_bot(service: TenantServi
 
         cp = _serve(env, log)
         wait_for(lambda: health(port), 60, "basis serve to answer again")
-        time.sleep(2)  # several reconciler passes
+        # Each reconciler pass asks the running bot's /health: a few more of those, and the new
+        # control plane has had its chances to restart the bot.
+        checked = health_checks(first.port, service.token("delta").get_secret_value())
+        wait_for(
+            lambda: health_checks(first.port, service.token("delta").get_secret_value()) >= checked + 4,
+            30,
+            "several reconciler passes (the bot's /health asked)",
+        )
         after = service.get("delta")
         assert after.pid == bot_pid and after.status == "running" and after.restarts == 0
         assert pid_alive(bot_pid)

@@ -64,6 +64,7 @@ def settle(api: httpx.Client) -> int:
 
 
 def ticks_over(api: httpx.Client, seconds: float) -> int:
+    """Ticks over a window of `seconds`: the cadence is what is measured, so the window is fixed."""
     before = ticks(api)
     time.sleep(seconds)
     return ticks(api) - before

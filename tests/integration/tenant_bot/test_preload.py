@@ -20,6 +20,7 @@ import pytest
 from tests.integration.tenant_bot.notifications.webhook_receiver import WebhookReceiver
 from tests.support.bot import BotProcess, serve
 from tests.support.devnet import DevnetProcess
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -88,7 +89,12 @@ def test_a_bot_imports_no_standard_library_module_after_it_drops_to_its_user(
             assert api.post("/api/v1/control/resume").status_code == 200
             # The venue failing for a few ticks: errors logged, tracebacks formatted.
             dn.admin("POST", "/faults", json={"venue": "hyperliquid", "error_rate": 1.0})
-            time.sleep(3)
+            wait_until(
+                lambda: api.get("/ready").json()["venues"]["hyperliquid"].startswith("down"),
+                timeout=30,
+                every=0.1,
+                what="a tick to meet the venue's errors",
+            )
             assert api.get("/api/v1/balances").status_code in (200, 503)
             dn.admin("POST", "/faults", json={"venue": "hyperliquid", "clear": True})
             r = api.post(f"/api/v1/positions/{opened['position_id']}/close")

@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.bot import BotProcess, ServedBot, serve
 from tests.support.devnet import VENUE_HYPERLIQUID_WEIGHT, DevnetProcess, start_devnet
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -77,7 +78,8 @@ def test_two_bots_exhaust_the_hosts_weight_and_back_off(bots: list[ServedBot]) -
         raise AssertionError("the two bots never met the host's rate limit:\n" + bots[0].bot.logs()[-3000:])
     # Each keeps ticking and serving, and reads wait out the cool-down instead of being sent.
     before = [ticks(b) for b in bots]
-    time.sleep(3)
+    for b, n in zip(bots, before, strict=True):  # a few ticks each in the cool-down
+        wait_until(lambda b=b, n=n: ticks(b) >= n + 3, timeout=30, every=0.1, what="three more ticks")
     for b, n in zip(bots, before, strict=True):
         assert b.process.poll() is None, b.bot.logs()[-3000:]
         assert httpx.get(b.url + "/health", timeout=5).status_code == 200

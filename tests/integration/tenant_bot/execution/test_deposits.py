@@ -82,6 +82,13 @@ def all_credited(served: ServedBot, count: int) -> dict[str, Any] | None:
     return view if len(transfers) == count and all(t["state"] == "credited" for t in transfers) else None
 
 
+def polled(served: ServedBot, times: int = 3) -> None:
+    """Until the deposit poller has finished `times` more polls: what did not happen by then, it chose
+    not to do (a fixed sleep would only guess how many polls a loaded machine fits in)."""
+    start = deposits(served)["polls"]
+    wait_for(lambda: deposits(served)["polls"] >= start + times, every=0.05)
+
+
 def events(served: ServedBot, kind: str) -> list[dict[str, Any]]:
     with served.client() as api:
         r = api.get("/api/v1/events", params={"kind": kind})
@@ -124,7 +131,7 @@ def test_without_eth_for_gas_it_warns_and_sends_nothing_then_bridges_once_funded
         assert "ETH" in view["notice_text"] and bot.evm in view["notice_text"]
         warnings = events(served, "deposit.no_gas")
         assert warnings and warnings[0]["severity"] == "warning"
-        time.sleep(1.5)  # several polls: still nothing sent
+        polled(served)  # still nothing sent
         account = arbitrum_account(dn, bot.evm)
         assert account["usdc_raw"] == 100 * 10**6 and account["nonce"] == 0
         assert view["transfers"] == [] and hl_value(bot) == 0
@@ -147,7 +154,7 @@ def test_under_the_bridge_minimum_nothing_is_bridged_and_the_dashboard_says_why(
         view = wait_for(lambda: (v := deposits(served))["notice"] == "below_minimum" and v)
         assert "4.5 USDC" in view["notice_text"] and "5 USDC" in view["notice_text"]
         assert events(served, "deposit.below_minimum")
-        time.sleep(1.5)
+        polled(served)
         assert arbitrum_account(dn, bot.evm)["usdc_raw"] == 4_500_000
         assert arbitrum_account(dn, bot.evm)["nonce"] == 0
         assert bridge(dn)["lost"] == lost
@@ -182,7 +189,7 @@ def test_a_crash_around_the_bridge_transfer_neither_loses_nor_double_sends_it(
         view = wait_for(lambda: all_credited(served, 2))
         amounts = sorted(Decimal(t["amount_usdc"]) for t in view["transfers"])
         assert amounts == [Decimal(15), Decimal(60)]
-        time.sleep(1.5)  # a few more polls: nothing else leaves
+        polled(served)  # nothing else leaves
         assert hl_value(bot) == Decimal(75)
         assert bridge(dn)["deposits"] == before + 2
         assert arbitrum_account(dn, bot.evm)["nonce"] == 2
@@ -208,7 +215,7 @@ def test_a_dropped_bridge_transfer_is_sent_again_as_the_same_bytes_and_lands_onc
         assert wait_for(lambda: all_credited(served, 1))["transfers"][0]["tx"] == transfer["tx"]
         # Every send was the one journaled transaction: its hash each time, one nonce, one deposit.
         assert set(dn.state()["arbitrum"]["dropped"]) == {transfer["tx"]}
-        time.sleep(1.0)
+        polled(served)
         assert arbitrum_account(dn, bot.evm)["nonce"] == 1 and bridge(dn)["deposits"] == before + 1
         assert hl_value(bot) == Decimal(30)
     finally:
