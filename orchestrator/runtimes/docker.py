@@ -99,6 +99,11 @@ __all__ = [
 _secret_tar = secret_tar
 # The bridge option that keeps containers on one network from reaching each other.
 ICC_OPTION = "com.docker.network.bridge.enable_icc"
+# Creating a bot whose container name another process holds (`basis serve`'s reconciler beside a
+# `basis tenants` command): this many attempts, pausing PAUSE x attempt seconds between them (4.5 s in
+# all), long enough for the engine to finish a removal under load.
+NAME_TAKEN_ATTEMPTS = 10
+NAME_TAKEN_PAUSE_SECONDS = 0.1
 
 
 class DockerRuntime(EngineRuntime):
@@ -307,8 +312,8 @@ class DockerRuntime(EngineRuntime):
                 name=self.volume_name(spec.tenant_id), labels=self._labels(spec.tenant_id)
             )
         env, secrets = self._environment(spec)
-        attempts = 5
-        for attempt in range(1, attempts + 1):
+        seen: list[str] = []  # what held the name at each refused attempt, for the error
+        for attempt in range(1, NAME_TAKEN_ATTEMPTS + 1):
             try:
                 container = self.client.containers.create(**self._create_kwargs(spec, env))
                 break
@@ -317,19 +322,22 @@ class DockerRuntime(EngineRuntime):
                     f"image {self.image(spec.version)} is not on the engine (make images)"
                 ) from None
             except APIError as exc:
-                if exc.status_code != 409 or attempt == attempts:
+                if exc.status_code != 409 or attempt == NAME_TAKEN_ATTEMPTS:
+                    held = f" (the name was held by: {', '.join(seen)})" if seen else ""
                     raise DockerRuntimeError(
-                        f"the engine refused to create the bot of {spec.tenant_id}: {exc.explanation}"
+                        f"the engine refused to create the bot of {spec.tenant_id}: {exc.explanation}{held}"
                     ) from None
                 # The name is taken: by a bot another control plane process (`basis serve`'s
                 # reconciler beside a `basis tenants` command) just started (adopt it), or by an
-                # exited one still being removed (wait for it, then create), or it is gone already.
+                # exited one still being removed (wait for it, then create), or by one whose removal
+                # the engine has not finished (the name is released last: wait a little, then again).
                 existing = self._get_container(spec.tenant_id)
-                if existing is None:
-                    continue
-                if existing.status in ("running", "created", "restarting"):
+                seen.append(existing.status if existing is not None else "a container already gone")
+                if existing is not None and existing.status in ("running", "created", "restarting"):
                     return existing
-                self._remove(existing)
+                if existing is not None:
+                    self._remove(existing)
+                time.sleep(NAME_TAKEN_PAUSE_SECONDS * attempt)
         try:
             # The volume is mounted (and filled from the image) once the container exists: it is made
             # the tenant's user's, with the secrets in it, before the bot starts.

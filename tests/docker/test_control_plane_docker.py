@@ -177,16 +177,101 @@ def cli(plane: ControlPlane, *args: str) -> subprocess.Popen[bytes]:
     )
 
 
+# What a tenant id can be, in the test's own model of the operations that ran (not read from the
+# control plane): a tenant that should run, one that should be stopped, one deleted with its data
+# kept, or nothing at all.
+RUNNING, STOPPED, KEPT, GONE = "running", "stopped", "kept", "gone"
+ROWS = {RUNNING, STOPPED}  # a tenant row exists
+# Each operation: the states it needs to succeed (else it is refused, exit 2), and the state it leaves.
+NEEDS = {
+    "create": {GONE, KEPT},  # a kept id's data is taken back
+    "start": ROWS,
+    "restart": ROWS,
+    "stop": ROWS,
+    "delete": ROWS,
+    "purge": ROWS | {KEPT},
+}
+LEAVES = {
+    "create": RUNNING,
+    "start": RUNNING,
+    "restart": RUNNING,
+    "stop": STOPPED,
+    "delete": KEPT,
+    "purge": GONE,
+}
+# What a SIGKILLed run can leave besides its start and end states: a delete or purge of a tenant first
+# marks its row stopped (so a reconciler pass does not restart it), then removes the bot, then the row.
+HALFWAY = {"delete": {STOPPED}, "purge": {STOPPED}}
+
+
+class LifecycleModel:
+    """The states each tenant id can be in after the `basis tenants` runs so far: one state after a
+    run that finished, any state on its way after a run that was SIGKILLed."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.can: dict[str, set[str]] = {}
+
+    def choose(self) -> tuple[str, str]:
+        """A random operation and the id it applies to (sometimes one that may no longer exist)."""
+        ids = sorted(i for i, can in self.can.items() if can & ROWS)
+        kept = sorted(i for i, can in self.can.items() if KEPT in can)
+        choices = ["create", "create"] if len(ids) < 3 else []
+        if ids:
+            choices += ["stop", "start", "restart", "kill-bot"] * 2 + ["delete", "purge"]
+        if kept:
+            choices += ["purge", "create"]
+        op = self.rng.choice(choices)
+        if op == "create":
+            new = f"r-{uuid.uuid4().hex[:10]}"
+            return op, self.rng.choice(kept) if kept and self.rng.random() < 0.5 else new
+        return op, self.rng.choice(ids + kept if op == "purge" else ids)
+
+    def states(self, tenant_id: str) -> set[str]:
+        return self.can.get(tenant_id, {GONE})
+
+    def record(self, op: str, tenant_id: str, returncode: int) -> str | None:
+        """Take a run's exit code into the model; a sentence when the model says it cannot be."""
+        before = self.states(tenant_id)
+        can, cannot = before & NEEDS[op], before - NEEDS[op]
+        if returncode == -signal.SIGKILL:  # anywhere on its way: unchanged, halfway, or done
+            after = before | ({LEAVES[op]} if can else set())
+            self.can[tenant_id] = after | (HALFWAY.get(op, set()) if before & ROWS else set())
+        elif returncode == 0:
+            if not can:
+                return f"{op} {tenant_id} succeeded where it cannot ({sorted(before)})"
+            self.can[tenant_id] = {LEAVES[op]}
+        elif returncode == 2:  # refused, with a sentence
+            if not cannot:
+                return f"{op} {tenant_id} was refused where it can ({sorted(before)})"
+            self.can[tenant_id] = cannot
+        else:  # 1: the bot did not start, 3: the runtime or database failed
+            return f"{op} {tenant_id} exited {returncode}"
+        return None
+
+
+def modelled_state(service: TenantService, tenant_id: str) -> str:
+    """The control plane's record of `tenant_id`, in the model's terms."""
+    tenant = next((t for t in service.all() if t.id == tenant_id), None)
+    if tenant is not None:
+        return RUNNING if tenant.desired_state == "running" else STOPPED
+    return KEPT if any(r.tenant_id == tenant_id for r in service.retained()) else GONE
+
+
 def test_random_operations_through_the_cli_with_sigkills_leave_every_tenant_as_desired(
     plane: ControlPlane, docker_client: Any
 ) -> None:
     """Twenty random operations, each a `basis tenants ...` process, some SIGKILLed mid-way; between them
-    `basis serve` is SIGKILLed (and sometimes left down during the next operation). Then one control plane
-    runs: every tenant is as desired, and no container or volume belongs to no tenant (data kept on
-    delete excepted)."""
+    `basis serve` is SIGKILLed (and sometimes left down during the next operation). The test keeps its
+    own model of what each id can be after the runs so far (`LifecycleModel`) and checks every exit
+    code against it: a run succeeds exactly when the model says it can, is refused (exit 2) only when
+    it cannot, and never fails otherwise. Then one control plane runs: every id is what the model
+    allows, each bot runs exactly when it should, and no container or volume belongs to no tenant (data
+    kept on delete excepted)."""
     instance = plane.settings.docker_instance
     seed = int(os.environ.get("BASIS_TEST_SEED", str(random.SystemRandom().randrange(1_000_000))))
-    rng = random.Random(seed)
+    model = LifecycleModel(random.Random(seed))
+    rng = random.Random(seed + 1)  # the kills, apart from the operations
     db = open_database(plane.settings.database_url)
     service = TenantService(plane.settings, db, DockerRuntime(instance=instance))  # reads the database
     log: list[str] = []
@@ -197,30 +282,18 @@ def test_random_operations_through_the_cli_with_sigkills_leave_every_tenant_as_d
             if rng.random() < 0.5:
                 plane.start()
                 log.append("start serve")
-        ids = [t.id for t in service.all()]
-        choices = ["create", "create"] if len(ids) < 3 else []
-        if ids:
-            choices += ["stop", "start", "restart", "kill-bot"] * 2 + ["delete", "purge"]
-        op = rng.choice(choices)
-        tid = f"r-{uuid.uuid4().hex[:10]}" if op == "create" else rng.choice(ids)
-        log.append(f"{step}: {op} {tid}")
-        if op == "kill-bot":
+        op, tid = model.choose()
+        log.append(f"{step}: {op} {tid} (can be {sorted(model.states(tid))})")
+        if op == "kill-bot":  # the reconciler's business: the desired state does not change
             try:
                 container_of(docker_client, tid).kill()
             except Exception as exc:  # not running (stopped, or not created yet): nothing to kill
                 log.append(f"  ({type(exc).__name__})")
             continue
-        args = {
-            "create": ["create", tid],
-            "stop": ["stop", tid],
-            "start": ["start", tid],
-            "restart": ["restart", tid],
-            "delete": ["delete", tid],
-            "purge": ["delete", tid, "--purge"],
-        }[op]
+        args = {"purge": ["delete", tid, "--purge"]}.get(op, [op, tid])
         proc = cli(plane, *args)
         if rng.random() < 0.3:
-            time.sleep(rng.uniform(0.3, 3.0))  # the chaos: killed at a random point of its work
+            time.sleep(rng.uniform(0.3, 3.0))  # the kill lands somewhere in the run
             proc.send_signal(signal.SIGKILL)
             log.append("  cli killed")
         try:
@@ -228,13 +301,20 @@ def test_random_operations_through_the_cli_with_sigkills_leave_every_tenant_as_d
         except subprocess.TimeoutExpired:
             proc.kill()
             raise AssertionError(f"basis tenants {' '.join(args)} hung (seed {seed}): {log}") from None
-        # A killed run says nothing; a finished one succeeds or refuses with a sentence (exit 1: the
-        # bot did not start, 2: refused, e.g. a tenant deleted meanwhile), never a traceback.
-        assert proc.returncode in (0, 1, 2, -signal.SIGKILL), (op, proc.returncode, err.decode()[-2000:])
         assert b"Traceback" not in err, err.decode()[-3000:]
+        wrong = model.record(op, tid, proc.returncode)
+        assert wrong is None, f"{wrong} (seed {seed}): {err.decode()[-2000:]}\n{log}\n{plane.logs()[-3000:]}"
+        log.append(f"  exit {proc.returncode}, can be {sorted(model.states(tid))}")
     if plane.process is None or plane.process.poll() is not None:
         plane.start()
         log.append("start serve")
+
+    # The control plane's record of every id agrees with the model, and it knows no other id.
+    for tid, can in model.can.items():
+        state = modelled_state(service, tid)
+        assert state in can, (f"{tid} is {state}; the model says {sorted(can)} (seed {seed})", log)
+    known = {t.id for t in service.all()} | {r.tenant_id for r in service.retained()}
+    assert known <= set(model.can), (f"ids no operation made: {known - set(model.can)}", log)
 
     selector = {"label": [f"basis.instance={instance}"]}
     deadline = time.monotonic() + 180
