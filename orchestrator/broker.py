@@ -494,9 +494,8 @@ def _signed_evm_mismatch(
             signed["chainId"] = (signed["v"] - 35) // 2 if signed["v"] >= 35 else None
     except Exception:
         return "not a signed transaction"
-    if str(HexBytes(signed.get("to") or b"").hex()).lower().removeprefix("0x") != str(
-        payload.get("to", "")
-    ).lower().removeprefix("0x"):
+    # bytes.hex(): lower case, no 0x.
+    if bytes(signed.get("to") or b"").hex() != str(payload.get("to", "")).lower().removeprefix("0x"):
         return "recipient"
     if bytes(signed.get("data") or b"") != bytes.fromhex(data.removeprefix("0x")):
         return "data"
