@@ -424,7 +424,8 @@ class SigningBroker:
             refuse(
                 502, f"Privy's signature does not verify for the wallet {wallet.address}.", "bad_signature"
             )
-        r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+        # Big-endian, int.from_bytes's default.
+        r, s, v = int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]), raw[64]
         if v < 27:  # some signers answer v as 0/1
             v += 27
         # The shape of LocalSigner's (and the Hyperliquid SDK's): to_hex of the ints.

@@ -34,6 +34,7 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from structlog.testing import capture_logs
 
+from orchestrator.auth.privy import PrivyError
 from orchestrator.broker import (
     MAX_BODY_BYTES,
     Kind,
@@ -727,9 +728,15 @@ async def test_a_v_of_0_or_1_is_answered_as_27_or_28(tmp_path: Path) -> None:
             return (raw[:64] + bytes([raw[64] - 27])).hex()  # and no 0x
 
     broker, tenant = _broker(tmp_path, ZeroOnePrivy(SOLANA, EVM))
-    typed = _user_action("Withdraw", EVM.address)
-    answer = await broker.sign(tenant, SignRequest(kind="typed_data", payload=typed))
-    assert answer["v"] in (27, 28) and _recovered(typed, answer) == EVM.address
+    seen = set()
+    for amount in range(1, 40):  # until both recovery ids came up
+        typed = _user_action("Withdraw", EVM.address, amount=str(amount))
+        answer = await broker.sign(tenant, SignRequest(kind="typed_data", payload=typed))
+        assert answer["v"] in (27, 28) and _recovered(typed, answer) == EVM.address
+        seen.add(answer["v"])
+        if seen == {27, 28}:
+            break
+    assert seen == {27, 28}
 
 
 async def test_typed_data_outside_policy_or_unreadable_never_reaches_privy(tmp_path: Path) -> None:
@@ -1036,3 +1043,140 @@ async def test_a_body_over_the_limit_is_a_413_that_closes_the_connection() -> No
     with pytest.raises(Refusal) as err:
         refuse_too_large()
     assert err.value.detail == "The signing request is larger than 64 KiB; a signing request is far smaller."
+
+
+# ---------------------------------------------------------------------- Hyperliquid L1
+async def test_an_l1_action_is_signed_with_its_expiry_for_the_brokers_own_network(tmp_path: Path) -> None:
+    broker, tenant = _broker(tmp_path, FakePrivy(SOLANA, EVM))
+    nonce, expires = 1_700_000_000_000, 1_700_000_060_000
+    payload = {"action": ORDER, "nonce": nonce, "vaultAddress": None, "expiresAfter": expires}
+    rsv = await broker.sign(tenant, SignRequest(kind="hyperliquid_l1", payload=payload))
+    signature = {"r": rsv["r"], "s": rsv["s"], "v": rsv["v"]}
+    assert recover_agent_or_user_from_l1_action(ORDER, signature, None, nonce, expires, False) == EVM.address
+    assert recover_agent_or_user_from_l1_action(ORDER, signature, None, nonce, None, False) != EVM.address
+    broker.hyperliquid_mainnet = True  # a mainnet control plane: source "a"
+    rsv = await broker.sign(tenant, _l1())
+    signature = {"r": rsv["r"], "s": rsv["s"], "v": rsv["v"]}
+    assert recover_agent_or_user_from_l1_action(ORDER, signature, None, nonce, None, True) == EVM.address
+
+
+L1_SHAPE = (
+    "A hyperliquid_l1 payload is {action: object, nonce: integer, vaultAddress: null, "
+    "expiresAfter: integer or null}."
+)
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        ("text", L1_SHAPE),
+        ({"action": ORDER, "nonce": "1"}, L1_SHAPE),
+        ({"action": ORDER, "nonce": 1, "extra": 1}, L1_SHAPE),
+        ({"action": ORDER, "nonce": -1}, L1_SHAPE),
+        ({"action": ORDER, "nonce": 2**64}, L1_SHAPE),
+        ({"action": ORDER, "nonce": 1, "expiresAfter": -1}, L1_SHAPE),
+        ({"action": ORDER, "nonce": 1, "expiresAfter": 1.5}, L1_SHAPE),
+        ({"action": [ORDER], "nonce": 1}, L1_SHAPE),
+        (
+            # A price the validator cannot compare with the mark (its arithmetic overflows).
+            {"action": {**ORDER, "orders": [{**ORDER["orders"][0], "p": "1e999999"}]}, "nonce": 1},  # type: ignore[dict-item]
+            "The payload cannot be read as a Hyperliquid action (Overflow).",
+        ),
+        (
+            # Allowed by the policy, but no 64-bit integer: msgpack cannot hash it.
+            {"action": {"type": "cancel", "cancels": [{"a": 5, "o": 2**70}]}, "nonce": 1},
+            "The Hyperliquid action cannot be hashed (OverflowError).",
+        ),
+    ],
+)
+async def test_an_l1_payload_that_cannot_be_read_is_a_422(tmp_path: Path, payload: Any, detail: str) -> None:
+    privy = FakePrivy(SOLANA, EVM)
+    broker, tenant = _broker(tmp_path, privy)
+    refusal = await _refusal(broker, tenant, SignRequest(kind="hyperliquid_l1", payload=payload))
+    assert (refusal.status, refusal.outcome, refusal.detail) == (422, "malformed", detail)
+    assert privy.calls == []
+
+
+# ---------------------------------------------------------------------- wallets, rate, budget, Privy down
+async def test_a_tenant_without_privy_wallets_is_told_it_signs_with_its_own_keys(tmp_path: Path) -> None:
+    privy = FakePrivy(SOLANA, EVM)
+    broker, _ = _broker(tmp_path, privy)
+    with broker.sessions.begin() as s:
+        s.add(Tenant(id="t-operator", user_id=None, version="0.1.0", limits={}, port=30001))
+        half = User(id="u-half", email="half@example.com", privy_user_id="did:half")
+        half.solana_wallet_id, half.solana_address = "w-sol", str(SOLANA.pubkey())  # no EVM wallet
+        s.add(half)
+        s.flush()
+        s.add(Tenant(id="t-half", user_id="u-half", version="0.1.0", limits={}, port=30002))
+    for tenant_id in ("t-operator", "t-half"):
+        with broker.sessions() as s:
+            tenant = s.get(Tenant, tenant_id)
+        assert tenant is not None
+        refusal = await _refusal(broker, tenant, _solana_request(_message(SOLANA)))
+        assert (refusal.status, refusal.outcome) == (403, "no_wallets")
+        assert refusal.detail == (
+            f"Tenant {tenant_id} has no Privy wallets: its bot signs with its own keys, not through "
+            "the broker."
+        )
+    assert privy.calls == []
+
+
+@pytest.mark.parametrize(("rate", "retry_after"), [(0.25, "4"), (0.4, "2"), (10.0, "1")])
+async def test_a_tenant_over_its_signing_rate_gets_a_429_with_retry_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rate: float, retry_after: str
+) -> None:
+    monkeypatch.setattr("orchestrator.broker.time.monotonic", lambda: 1000.0)
+    privy = FakePrivy(SOLANA, EVM)
+    broker, tenant = _broker(tmp_path, privy, broker_rate_per_second=rate, broker_burst=1)
+    await broker.sign(tenant, _l1())
+    refusal = await _refusal(broker, tenant, _l1())
+    assert (refusal.status, refusal.outcome, refusal.headers) == (
+        429,
+        "rate_limited",
+        {"Retry-After": retry_after},
+    )
+    assert refusal.detail == "Too many signing requests from this tenant; retry shortly."
+    assert len(privy.calls) == 1
+
+
+async def test_an_outflow_over_the_tenants_budget_is_refused_with_when_to_retry(tmp_path: Path) -> None:
+    policy = replace(load_policy(_settings(tmp_path)), outflow_budget={Asset.USDC: Decimal("15")})
+    privy = FakePrivy(SOLANA, EVM)
+    broker, tenant = _broker(tmp_path, privy, policy=policy, withdrawal_delay_seconds=0)
+    broker.withdrawals.register(_user_id(tenant), "evm", WITHDRAWAL_EVM)
+    await broker.sign(
+        tenant, SignRequest(kind="typed_data", payload=_user_action("Withdraw", WITHDRAWAL_EVM))
+    )
+    refusal = await _refusal(
+        broker, tenant, SignRequest(kind="typed_data", payload=_user_action("Withdraw", WITHDRAWAL_EVM))
+    )
+    assert (refusal.status, refusal.outcome) == (403, "over_budget")
+    assert refusal.detail.startswith("Refused: ") and refusal.detail.endswith(".")
+    assert "USDC" in refusal.detail
+    assert refusal.headers is not None and int(refusal.headers["Retry-After"]) > 0
+    assert len(privy.calls) == 1
+    assert broker.budget.used(tenant.id) == {Asset.USDC: Decimal("10")}
+
+
+@pytest.mark.parametrize(
+    ("error", "detail"),
+    [
+        (PrivyError(503, "Privy answered 503"), "Privy could not sign: Privy answered 503"),
+        (ValueError("bad wallet id"), "The tenant's Privy wallet id is not valid."),
+    ],
+)
+async def test_privy_failing_is_a_502_and_the_outflow_is_given_back(
+    tmp_path: Path, error: Exception, detail: str
+) -> None:
+    class FailingPrivy(FakePrivy):
+        async def sign_typed_data(self, wallet_id: str, typed: dict[str, Any]) -> str:
+            self.calls.append(wallet_id)
+            raise error
+
+    broker, tenant = _broker(tmp_path, FailingPrivy(SOLANA, EVM), withdrawal_delay_seconds=0)
+    broker.withdrawals.register(_user_id(tenant), "evm", WITHDRAWAL_EVM)
+    refusal = await _refusal(
+        broker, tenant, SignRequest(kind="typed_data", payload=_user_action("Withdraw", WITHDRAWAL_EVM))
+    )
+    assert (refusal.status, refusal.outcome, refusal.detail) == (502, "privy_error", detail)
+    assert broker.budget.used(tenant.id) == {}
