@@ -1144,16 +1144,28 @@ async def test_an_outflow_over_the_tenants_budget_is_refused_with_when_to_retry(
     privy = FakePrivy(SOLANA, EVM)
     broker, tenant = _broker(tmp_path, privy, policy=policy, withdrawal_delay_seconds=0)
     broker.withdrawals.register(_user_id(tenant), "evm", WITHDRAWAL_EVM)
-    await broker.sign(
-        tenant, SignRequest(kind="typed_data", payload=_user_action("Withdraw", WITHDRAWAL_EVM))
+
+    def withdraw(amount: str) -> SignRequest:
+        return SignRequest(kind="typed_data", payload=_user_action("Withdraw", WITHDRAWAL_EVM, amount=amount))
+
+    # More than the whole budget: no wait would help, so no Retry-After.
+    refusal = await _refusal(broker, tenant, withdraw("20"))
+    assert (refusal.status, refusal.outcome, refusal.headers) == (403, "over_budget", None)
+    assert refusal.detail == (
+        "Refused: this would let 20 USDC flow out of the user's accounts, more than the tenant's whole "
+        "outflow budget of 15 USDC per 24 h."
     )
-    refusal = await _refusal(
-        broker, tenant, SignRequest(kind="typed_data", payload=_user_action("Withdraw", WITHDRAWAL_EVM))
-    )
+    assert str(refusal) == refusal.detail
+    await broker.sign(tenant, withdraw("10"))
+    refusal = await _refusal(broker, tenant, withdraw("10"))
     assert (refusal.status, refusal.outcome) == (403, "over_budget")
-    assert refusal.detail.startswith("Refused: ") and refusal.detail.endswith(".")
-    assert "USDC" in refusal.detail
-    assert refusal.headers is not None and int(refusal.headers["Retry-After"]) > 0
+    assert refusal.headers is not None and set(refusal.headers) == {"Retry-After"}
+    wait = int(refusal.headers["Retry-After"])
+    assert 24 * 3600 - 60 < wait <= 24 * 3600 + 1
+    assert refusal.detail == (
+        "Refused: this would let 10 USDC flow out of the user's accounts, after 10 USDC in the last 24 h: "
+        f"more than the tenant's outflow budget of 15 USDC (it frees up in {wait} s)."
+    )
     assert len(privy.calls) == 1
     assert broker.budget.used(tenant.id) == {Asset.USDC: Decimal("10")}
 
