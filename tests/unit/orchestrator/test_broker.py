@@ -53,6 +53,7 @@ from orchestrator.broker import (
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import Tenant, User
 from orchestrator.database.session import open_database
+from orchestrator.marks import VenueMarks
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
 from shared.assets import HYPERLIQUID_BRIDGE, Asset
@@ -150,6 +151,43 @@ def test_the_rate_limit_is_a_token_bucket_per_tenant(monkeypatch: pytest.MonkeyP
     now[0] += 0.5
     assert limiter.retry_after("a") is None
     assert limiter.retry_after("a") is not None
+
+
+def test_the_bucket_refills_at_its_rate_up_to_its_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("orchestrator.broker.time.monotonic", lambda: now[0])
+    limiter = _RateLimiter(rate=2.0, burst=2)
+    assert [limiter.retry_after("a"), limiter.retry_after("a")] == [None, None]
+    now[0] += 0.2  # 0.4 of a token back
+    assert limiter.retry_after("a") == pytest.approx(0.3)
+    now[0] += 0.2  # 0.8
+    assert limiter.retry_after("a") == pytest.approx(0.1)
+    now[0] += 0.1  # 1.0: one more
+    assert limiter.retry_after("a") is None
+    assert limiter.retry_after("a") == pytest.approx(0.5)
+    now[0] += 1000.0  # a long rest refills the bucket, to its burst and no more
+    assert [limiter.retry_after("a"), limiter.retry_after("a")] == [None, None]
+    assert limiter.retry_after("a") == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("network", "mainnet"), [("devnet", False), ("testnet", False), ("mainnet", True)])
+async def test_the_broker_reads_marks_from_and_signs_l1_actions_for_its_own_network(
+    tmp_path: Path, network: str, mainnet: bool
+) -> None:
+    settings = _settings(tmp_path, network=network, broker_mark_max_age_seconds=7.0)
+    svc = TenantService(settings, open_database(settings.database_url), ProcessRuntime(settings.data_root))
+    broker = SigningBroker(settings, svc.sessions, FakePrivy(SOLANA, EVM))  # type: ignore[arg-type]
+    assert isinstance(broker.marks, VenueMarks)
+    assert (broker.marks.url, broker.marks.max_age) == (settings.hyperliquid_url.rstrip("/") + "/info", 7.0)
+    assert broker.hyperliquid_mainnet is mainnet
+    broker.marks = FixedMarks(SOL_MARK)
+    cancel = {"type": "cancel", "cancels": [{"a": 5, "o": 1}]}
+    rsv = await broker.sign(_user(svc), _l1(cancel))
+    signature = {"r": rsv["r"], "s": rsv["s"], "v": rsv["v"]}
+    recovered = recover_agent_or_user_from_l1_action(
+        cancel, signature, None, 1_700_000_000_000, None, mainnet
+    )
+    assert recovered == EVM.address
 
 
 # ---------------------------------------------------------------------- what Privy answers
@@ -1098,25 +1136,26 @@ async def test_an_l1_payload_that_cannot_be_read_is_a_422(tmp_path: Path, payloa
 
 
 # ---------------------------------------------------------------------- wallets, rate, budget, Privy down
-async def test_a_tenant_without_privy_wallets_is_told_it_signs_with_its_own_keys(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "missing", ["user", "solana_wallet_id", "solana_address", "evm_wallet_id", "evm_address"]
+)
+async def test_a_tenant_without_privy_wallets_is_told_it_signs_with_its_own_keys(
+    tmp_path: Path, missing: str
+) -> None:
     privy = FakePrivy(SOLANA, EVM)
-    broker, _ = _broker(tmp_path, privy)
+    broker, tenant = _broker(tmp_path, privy)
     with broker.sessions.begin() as s:
-        s.add(Tenant(id="t-operator", user_id=None, version="0.1.0", limits={}, port=30001))
-        half = User(id="u-half", email="half@example.com", privy_user_id="did:half")
-        half.solana_wallet_id, half.solana_address = "w-sol", str(SOLANA.pubkey())  # no EVM wallet
-        s.add(half)
-        s.flush()
-        s.add(Tenant(id="t-half", user_id="u-half", version="0.1.0", limits={}, port=30002))
-    for tenant_id in ("t-operator", "t-half"):
-        with broker.sessions() as s:
-            tenant = s.get(Tenant, tenant_id)
-        assert tenant is not None
-        refusal = await _refusal(broker, tenant, _solana_request(_message(SOLANA)))
+        if missing == "user":
+            s.get(Tenant, tenant.id).user_id = None  # type: ignore[union-attr]  # the operator's own tenant
+        else:
+            setattr(s.get(User, tenant.user_id), missing, None)
+    with broker.sessions() as s:
+        tenant = s.get(Tenant, tenant.id)  # type: ignore[assignment]
+    for request in (_solana_request(_message(SOLANA)), _l1()):
+        refusal = await _refusal(broker, tenant, request)
         assert (refusal.status, refusal.outcome) == (403, "no_wallets")
         assert refusal.detail == (
-            f"Tenant {tenant_id} has no Privy wallets: its bot signs with its own keys, not through "
-            "the broker."
+            "Tenant t-one has no Privy wallets: its bot signs with its own keys, not through the broker."
         )
     assert privy.calls == []
 
