@@ -808,6 +808,13 @@ async def test_typed_data_outside_policy_or_unreadable_never_reaches_privy(tmp_p
             "address, the registered withdrawal address or an allow-listed destination",
         ),
         (
+            _user_action("UsdSend", EVM.address, hyperliquidChain="Mainnet"),
+            403,
+            "refused",
+            "HyperliquidTransaction:UsdSend for hyperliquidChain 'Mainnet' is not allowed: this network "
+            "signs for Testnet only",
+        ),
+        (
             unencodable,
             422,
             "malformed",
@@ -997,6 +1004,13 @@ def test_a_legacy_transactions_chain_id_is_read_from_v(parity: int) -> None:
     assert _signed_evm_mismatch(raw, EVM.address, tx, {**wanted, "gasPrice": 11}, "0x") == "gasPrice"
     other, _ = _legacy_with_v_parity(parity, chain_id=1)  # signed for another chain
     assert _signed_evm_mismatch(other, EVM.address, tx, wanted, "0x") == "chainId"
+
+
+@pytest.mark.parametrize("parity", [0, 1])
+def test_a_legacy_transaction_for_chain_id_0_reads_as_chain_0(parity: int) -> None:
+    raw, tx = _legacy_with_v_parity(parity, chain_id=0)  # v is 35 or 36
+    wanted = {"chainId": 0, "nonce": tx["nonce"], "gas": 90000, "value": 0, "gasPrice": 10}
+    assert _signed_evm_mismatch(raw, EVM.address, tx, wanted, "0x") is None
 
 
 def test_a_legacy_transaction_without_a_chain_id_matches_no_chain() -> None:
