@@ -1190,6 +1190,19 @@ async def test_a_tenant_over_its_signing_rate_gets_a_429_with_retry_after(
     )
     assert refusal.detail == "Too many signing requests from this tenant; retry shortly."
     assert len(privy.calls) == 1
+    # Another tenant has a bucket of its own.
+    with broker.sessions.begin() as s:
+        other = User(id="u-t-two", email="t-two@example.com", privy_user_id="did:t-two")
+        other.solana_wallet_id, other.solana_address = "w-sol", str(SOLANA.pubkey())
+        other.evm_wallet_id, other.evm_address = "w-evm", EVM.address
+        s.add(other)
+        s.flush()
+        s.add(Tenant(id="t-two", user_id=other.id, version="0.1.0", limits={}, port=30001))
+    with broker.sessions() as s:
+        second = s.get(Tenant, "t-two")
+    assert second is not None
+    await broker.sign(second, _l1())
+    assert len(privy.calls) == 2
 
 
 async def test_an_outflow_over_the_tenants_budget_is_refused_with_when_to_retry(tmp_path: Path) -> None:
