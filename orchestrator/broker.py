@@ -424,7 +424,8 @@ class SigningBroker:
             refuse(
                 502, f"Privy's signature does not verify for the wallet {wallet.address}.", "bad_signature"
             )
-        r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+        # Big-endian, int.from_bytes's default.
+        r, s, v = int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]), raw[64]
         if v < 27:  # some signers answer v as 0/1
             v += 27
         # The shape of LocalSigner's (and the Hyperliquid SDK's): to_hex of the ints.
@@ -494,9 +495,8 @@ def _signed_evm_mismatch(
             signed["chainId"] = (signed["v"] - 35) // 2 if signed["v"] >= 35 else None
     except Exception:
         return "not a signed transaction"
-    if str(HexBytes(signed.get("to") or b"").hex()).lower().removeprefix("0x") != str(
-        payload.get("to", "")
-    ).lower().removeprefix("0x"):
+    # bytes.hex(): lower case, no 0x.
+    if bytes(signed.get("to") or b"").hex() != str(payload.get("to", "")).lower().removeprefix("0x"):
         return "recipient"
     if bytes(signed.get("data") or b"") != bytes.fromhex(data.removeprefix("0x")):
         return "data"
