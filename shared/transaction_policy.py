@@ -515,7 +515,7 @@ class TransactionValidator:
                     )
             elif index not in _SYS_HARMLESS:
                 raise TransactionRejected(f"instruction {n}: System instruction {index} is not allowed")
-        except struct.error:
+        except (struct.error, OverflowError):  # OverflowError: a seed length past any offset
             raise TransactionRejected(f"instruction {n}: System instruction {index} is malformed") from None
 
     def _token(
