@@ -230,6 +230,7 @@ GAS_ONLY = {Asset.ETH: Decimal("0.000002")}  # 100k gas x 0.02 gwei
         (tx(data=..., input=transfer(BRIDGE, 10 * 10**6)), GAS_ONLY),
         (tx(data=bytes.fromhex(transfer(BRIDGE, 10 * 10**6)[2:])), GAS_ONLY),
         (tx(gas="0x186a0"), GAS_ONLY),
+        (tx(gas=1), {Asset.ETH: Decimal("0.00000000002")}),  # the least gas limit there is
         (tx(maxFeePerGas=..., gasPrice=20_000_000), GAS_ONLY),
         (tx(maxPriorityFeePerGas=10**9), GAS_ONLY),  # exactly the priority cap
         # Exactly at the caps: 2M gas (the limit) at 1 gwei is 0.002 ETH (the total).

@@ -450,3 +450,30 @@ def test_no_registered_address_means_sol_to_it_is_elsewhere() -> None:
         v0(sol(MINE, 10**6)), owner=str(OWNER), withdrawal=WithdrawalAddresses()
     )
     assert out == Outflow({Asset.SOL: Decimal("0.001")})
+
+
+# ---------------------------------------------------------------------- lamports read unsigned, each variant
+@pytest.mark.parametrize(
+    "ix",
+    [
+        _create_with_seed(2**63),
+        _transfer_with_seed(STRANGER, 2**63),
+        _withdraw_nonce(STRANGER, 2**63),
+    ],
+)
+def test_lamports_past_a_signed_64_bit_number_are_read_unsigned(ix: Instruction) -> None:
+    """2**63 lamports read as a signed number would be negative and pass every cap."""
+    assert refused(v0(ix)) == (
+        "the transaction moves 9223372036.854775808 SOL from the wallet to accounts that are not ours, "
+        "more than the 0.01 SOL allowed per transaction"
+    )
+
+
+def test_an_account_created_with_a_seed_is_funded_where_it_says() -> None:
+    """The new account (its second account) is where the lamports go: here the registered address."""
+    to_mine = create_account_with_seed(
+        CreateAccountWithSeedParams(
+            from_pubkey=OWNER, to_pubkey=MINE, base=NEW, seed=SEED, lamports=5 * 10**9, space=0, owner=SYSTEM
+        )
+    )
+    assert check(v0(to_mine)) == Outflow({Asset.SOL: Decimal(5)})
