@@ -515,7 +515,7 @@ class TransactionValidator:
                     )
             elif index not in _SYS_HARMLESS:
                 raise TransactionRejected(f"instruction {n}: System instruction {index} is not allowed")
-        except struct.error:
+        except (struct.error, OverflowError):  # OverflowError: a seed length past any offset
             raise TransactionRejected(f"instruction {n}: System instruction {index} is malformed") from None
 
     def _token(
@@ -839,7 +839,7 @@ class TransactionValidator:
             raise TransactionRejected(f"{_shown(to)} is not an EVM address") from None
         if contract not in self.policy.evm_contracts:
             raise TransactionRejected(f"EVM transaction to {contract}, which is not an allow-listed contract")
-        value = _int_or_none(tx.get("value", 0)) or 0
+        value = _int_or_none(tx.get("value")) or 0
         if value:
             raise TransactionRejected(
                 f"the transaction sends {value} wei of ETH to {contract}; none is allowed"

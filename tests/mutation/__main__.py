@@ -91,6 +91,8 @@ MODULES = (
         (
             "tests/unit/shared/test_transaction_policy.py",
             "tests/unit/shared/test_transaction_destinations.py",
+            "tests/unit/shared/test_transaction_rules_solana.py",
+            "tests/unit/shared/test_transaction_rules_evm_hyperliquid.py",
             "tests/unit/orchestrator/test_broker.py",
         ),
     ),
