@@ -2,7 +2,7 @@
 
     basis serve                                the control plane (API, sign-in, proxy, reconciler)
     basis users list                           users and their wallets
-    basis tenants list|create|start|stop|restart|logs|upgrade|delete
+    basis tenants list|show|create|start|stop|restart|resume|logs|upgrade|delete
     basis doctor [--network mainnet]           configuration, database, runtime, venues reachable;
                                                off the devnet: credentials, signatures, allow-lists
     basis devnet ...                           the loopback devnet
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from devnet.cli import app as devnet_app
@@ -47,6 +48,8 @@ app.add_typer(tenants_app, name="tenants")
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the bot answers /health.")]
 console = Console(stderr=True)
+# Columns of a table printed to something that is not a terminal.
+PIPED_WIDTH = 200
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -67,17 +70,19 @@ def _settings_errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
 
 
-def _service() -> Any:
+def _service(settings: ControlPlaneSettings | None = None) -> Any:
+    try:
+        return _open_service(settings or _settings())
+    except (SQLAlchemyError, OSError) as exc:
+        raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
+
+
+def _open_service(settings: ControlPlaneSettings) -> Any:
     from orchestrator.app import make_runtime
     from orchestrator.database.session import open_database
     from orchestrator.tenants import TenantService
 
-    settings = _settings()
-    try:
-        db = open_database(settings.database_url)
-    except (SQLAlchemyError, OSError) as exc:
-        raise _fail(f"the database cannot be reached ({type(exc).__name__})", 3) from None
-    return TenantService(settings, db, make_runtime(settings))
+    return TenantService(settings, open_database(settings.database_url), make_runtime(settings))
 
 
 def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -100,28 +105,50 @@ def _emit(data: Any, as_json: bool, table: Table | str | None = None) -> None:
     elif isinstance(table, str):
         typer.echo(table)
     else:
-        Console().print(table)
+        # Piped (a script, a log), rich would fold the table to 80 columns: give it room.
+        Console(width=None if sys.stdout.isatty() else PIPED_WIDTH).print(table)
 
 
 def _tenant_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("tenant", "user", "desired", "status", "version", "port", "pid", "restarts", "last error")
+    table = Table(
+        "tenant", "user", "desired", "status", "trading", "version", "port", "pid", "restarts", "attention"
+    )
     for r in rows:
         if r.get("data_kept"):
             note = f"data kept since {(r['deleted_at'] or '')[:19]}; delete --purge removes it"
         else:
-            note = (r["last_error"] or "")[:60]
+            note = r.get("attention") or ""
         table.add_row(
             r["id"],
             r["user_id"] or "-",
             r["desired_state"],
             r["status"],
+            r.get("trading_state") or "-",
             r["version"],
             str(r["port"] or "-"),
             str(r["pid"] or "-"),
             str(r["restarts"]),
-            note,
+            Text(note, style="red" if r.get("attention") else ""),  # Text: a reason's brackets are not markup
         )
     return table
+
+
+async def _bot_statuses(service: Any, tenants: list[Any]) -> dict[str, Any]:
+    """Each running bot's trading state, read at once ({tenant id: BotReport})."""
+    from orchestrator.bot_reports import read_status
+
+    upstreams = {t.id: service.upstream(t.id) for t in tenants}
+    running = {tid: u for tid, u in upstreams.items() if u is not None}
+    reports = await asyncio.gather(*(read_status(u) for u in running.values()))
+    return dict(zip(running, reports, strict=True))
+
+
+def _with_bot(view: dict[str, Any], tenant: Any, report: Any) -> dict[str, Any]:
+    """A tenant's view with what its bot says: trading state and whether an operator must look."""
+    from orchestrator.bot_reports import attention, trading_label
+
+    status = report.status if report is not None else None
+    return {**view, "trading_state": trading_label(status), "attention": attention(tenant, report)}
 
 
 async def _settle(service: Any, tenant_id: str, show: bool) -> Any:
@@ -279,8 +306,76 @@ def tenants_list(as_json: AsJson = False) -> None:
     from orchestrator.tenants import retained_view, tenant_view
 
     service = _service()
-    rows = [tenant_view(t) for t in service.all()] + [retained_view(r) for r in service.retained()]
+    tenants = service.all()
+    reports = _run(lambda: _bot_statuses(service, tenants))
+    rows = [_with_bot(tenant_view(t), t, reports.get(t.id)) for t in tenants]
+    rows += [retained_view(r) for r in service.retained()]
     _emit(rows, as_json, _tenant_table(rows))
+    if any(r.get("attention") for r in rows):
+        typer.echo("some tenants need an operator: basis tenants show <id>", err=True)
+
+
+@tenants_app.command("show")
+def tenants_show(tenant_id: str, as_json: AsJson = False) -> None:
+    """One tenant: its state and why it is not trading, its bot's open positions, balances and last
+    events, and its restarts."""
+    from orchestrator.bot_reports import read_report
+    from orchestrator.tenants import tenant_view
+
+    service = _service()
+    tenant = _run(lambda: _get_tenant(service, tenant_id))
+    upstream = service.upstream(tenant_id)
+    report = _run(lambda: read_report(upstream)) if upstream is not None else None
+    view = _with_bot(tenant_view(tenant), tenant, report)
+    bot = None
+    if report is not None:
+        bot = {
+            "error": report.error,
+            "status": report.status,
+            "positions": report.live_positions,
+            "balances": report.balances,
+            "events": report.events,
+        }
+    _emit({**view, "bot": bot}, as_json, _tenant_text(view, report))
+
+
+async def _get_tenant(service: Any, tenant_id: str) -> Any:
+    return service.get(tenant_id)
+
+
+def _tenant_text(view: dict[str, Any], report: Any) -> str:
+    """`tenants show` for a person: the facts first, then what needs them, then the bot's account."""
+    lines = [
+        f"tenant {view['id']} (user {view['user_id'] or '-'}), version {view['version']}",
+        f"  desired {view['desired_state']}, status {view['status']}, trading {view['trading_state']}",
+        f"  port {view['port'] or '-'}, pid {view['pid'] or '-'}, restarts {view['restarts']}, "
+        f"failed starts {view['failures']}, started {(view['started_at'] or '-')[:19]}",
+        f"  attention: {view['attention'] or 'none'}",
+    ]
+    if report is None or report.error is not None or report.status is None:
+        lines.append("  its bot was not read" + (f": {report.error}" if report and report.error else ""))
+        return "\n".join(lines)
+    status = report.status
+    for pause in status.get("pause_reasons") or []:
+        lines.append(f"  paused: {pause['reason']} (by {pause['by']}, {pause['at'][:19]})")
+    for trip in status.get("breakers") or []:
+        lines.append(f"  breaker {trip['breaker']}: {trip['reason']} ({trip['action']})")
+    for outage in status.get("outages") or []:
+        lines.append(f"  outage {outage['source']}: {outage['reason']} since {outage['since'][:19]}")
+    positions = report.live_positions
+    lines.append(f"positions: {len(positions)} open" if positions else "positions: none open")
+    for pos in positions:
+        lines.append(
+            f"  {pos.get('id')}: {pos.get('status')}, {pos.get('asset', '')} "
+            f"{pos.get('leverage', '')}x, health {pos.get('health', '-')}"
+        )
+    lines.append("balances:")
+    for name, value in (report.balances or {}).items():
+        lines.append(f"  {name}: {json.dumps(value, default=str)[:160]}")
+    lines.append(f"last {len(report.events)} events:")
+    for event in report.events:
+        lines.append(f"  {str(event.get('at', ''))[:19]} {event.get('kind')}: {event.get('message')}")
+    return "\n".join(lines)
 
 
 @tenants_app.command("create")
@@ -305,10 +400,44 @@ def tenants_start(tenant_id: str, wait: Wait = True, as_json: AsJson = False) ->
 
 
 @tenants_app.command("stop")
-def tenants_stop(tenant_id: str, as_json: AsJson = False) -> None:
-    """Stop a tenant's bot gracefully (desired state: stopped)."""
+def tenants_stop(
+    tenant_id: str,
+    force: Annotated[bool, typer.Option("--force", help="Stop it even while it holds positions.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Stop a tenant's bot gracefully (desired state: stopped). A bot holding positions is stopped only
+    with --force (or a yes on a terminal): its legs stay on the venues, unwatched, until it starts."""
+    from orchestrator.bot_reports import read_report
+
     service = _service()
+    _run(lambda: _get_tenant(service, tenant_id))
+    upstream = service.upstream(tenant_id)
+    held = _run(lambda: read_report(upstream)).live_positions if upstream is not None and not force else []
+    if held:
+        said = (
+            f"{tenant_id} holds {len(held)} open position(s) ({', '.join(str(p.get('id')) for p in held)}): "
+            "stopped, its bot no longer watches them (no breaker, no close) until it starts again"
+        )
+        if not (sys.stdin.isatty() and typer.confirm(f"{said}. Stop it anyway?", err=True)):
+            raise _fail(f"{said}; --force stops it anyway", 2)
     _finish(_run(lambda: service.stop(tenant_id)), as_json, "stopped")
+
+
+@tenants_app.command("resume")
+def tenants_resume(tenant_id: str, as_json: AsJson = False) -> None:
+    """After a review: lift the bot's pauses and clear its halt, so it trades again."""
+    from orchestrator.bot_reports import BotUnreachable, resume, trading_label
+
+    service = _service()
+    _run(lambda: _get_tenant(service, tenant_id))
+    upstream = service.upstream(tenant_id)
+    if upstream is None:
+        raise _fail(f"{tenant_id}'s bot is not running: basis tenants start {tenant_id} first", 1)
+    try:
+        status = _run(lambda: resume(upstream))
+    except BotUnreachable as exc:
+        raise _fail(f"{tenant_id}: {exc}", 1) from None
+    _emit(status, as_json, f"{tenant_id}: resumed, trading {trading_label(status)}")
 
 
 @tenants_app.command("restart")
@@ -390,6 +519,8 @@ def _checks(network: str | None = None) -> list[dict[str, Any]]:
         _check("database", lambda: _database_probe(settings)),
         _check("runtime", lambda: _runtime_probe(settings)),
         _check("bot code", lambda: _bot_code_probe(settings)),
+        _check("control plane", lambda: _control_plane_probe(settings)),
+        _check("bots", lambda: _bots_probe(settings)),
     ]
     endpoints = {
         "hyperliquid": (settings.hyperliquid_url + "/info", "POST"),
@@ -471,6 +602,35 @@ def _swarm_probe(settings: ControlPlaneSettings) -> str:
             "with --no-new-privileges (or set it in daemon.json) on every node"
         )
     return f"swarm runtime, manager answers, no-new-privileges enforced, image {image}"
+
+
+def _control_plane_probe(settings: ControlPlaneSettings) -> str:
+    """`basis serve` answering here, or not running: before its first start that is no fault."""
+    import httpx
+
+    url = _url(settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1", settings.port)
+    try:
+        r = httpx.get(f"{url}/health", timeout=3.0)
+    except httpx.ConnectError:
+        return f"not running at {url} (basis serve starts it; bots keep running without it, unwatched)"
+    if r.status_code != 200:
+        raise RuntimeError(f"the control plane at {url} answered /health with HTTP {r.status_code}")
+    return f"answers at {url}"
+
+
+def _bots_probe(settings: ControlPlaneSettings) -> str:
+    """Every bot that should run answers, and none needs an operator (halted, failing, silent)."""
+    from orchestrator.bot_reports import attention
+
+    service = _open_service(settings)  # a database that cannot be reached is the database check's
+    wanted = [t for t in service.all() if t.desired_state == "running"]
+    reports = asyncio.run(_bot_statuses(service, wanted))
+    needs = {t.id: why for t in wanted if (why := attention(t, reports.get(t.id)))}
+    if needs:
+        listed = "; ".join(f"{tid}: {why}" for tid, why in needs.items())
+        count = f"{len(needs)} of {len(wanted)} bots need an operator"
+        raise RuntimeError(f"{count} (basis tenants show): {listed}")
+    return f"{len(wanted)} bot(s) should run; each answers and none needs an operator"
 
 
 def _bot_code_probe(settings: ControlPlaneSettings) -> str:

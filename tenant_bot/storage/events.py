@@ -60,6 +60,12 @@ class EventLog:
                 log.exception("event listener failed", event=kind)
         return event
 
+    def latest(self, limit: int) -> list[Event]:
+        """The last `limit` events, oldest first."""
+        with self._db() as s:
+            newest = list(s.scalars(select(Event).order_by(Event.id.desc()).limit(limit)))
+        return newest[::-1]
+
     def since(self, after_id: int = 0, limit: int = 500, kind: str | None = None) -> list[Event]:
         with self._db() as s:
             q = select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)

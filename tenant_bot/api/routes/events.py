@@ -36,13 +36,16 @@ async def stream(
     return StreamingResponse(c.hub.stream(resume), media_type="text/event-stream", headers=HEADERS)
 
 
-@router.get("/events", summary="Past events after an id, oldest first")
+@router.get("/events", summary="Past events after an id (or the last few), oldest first")
 async def events(
     log: EventsDep,
     after: int = Query(default=0, ge=0, le=MAX_ID),
     limit: int = Query(default=100, ge=1, le=500),
     kind: str | None = Query(default=None, max_length=48),
+    last: int | None = Query(default=None, ge=1, le=100, description="The last N events instead"),
 ) -> dict[str, Any]:
+    if last is not None:
+        return {"events": [event_json(e) for e in log.latest(last)]}
     return {"events": [event_json(e) for e in log.since(after, limit=limit, kind=kind)]}
 
 

@@ -8,12 +8,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
+from orchestrator.config import ControlPlaneSettings
 from orchestrator.runtimes.process import ProcessRuntime
+from shared.launch import bot_secret, bot_token
 from tests.support.control_plane import ControlPlane
 from tests.support.devnet import ROOT, DevnetProcess
 from tests.support.tenants import (
@@ -24,13 +27,15 @@ from tests.support.tenants import (
     settings_for,
     wait_for,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
 
 class Cli:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], settings: ControlPlaneSettings) -> None:
         self.env = env
+        self.settings = settings
 
     def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -50,8 +55,9 @@ class Cli:
 
 @pytest.fixture
 def cli(devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str) -> Iterator[Cli]:
-    settings = settings_for(devnet, tmp_path, database_url=control_plane_db_url)
-    yield Cli(settings_env(settings))
+    # No `basis serve` here, so nothing serves the venue gateway: the bots read the venues themselves.
+    settings = settings_for(devnet, tmp_path, database_url=control_plane_db_url, gateway_for_bots=False)
+    yield Cli(settings_env(settings), settings)
     kill_all(ProcessRuntime(settings.data_root))
 
 
@@ -158,3 +164,123 @@ def test_serve_on_port_0_tells_the_bots_the_port_it_listens_on(devnet: DevnetPro
         serve.terminate()
         serve.wait(timeout=30)
         plane.stop()
+
+
+def trade_by_hand(cli: Cli, devnet: DevnetProcess, tenant_id: str, *, sell: bool) -> None:
+    """Someone with the bot's own key (its keystore, as the operator's host holds it) trades 0.5 SOL of
+    the perp on Hyperliquid behind the bot's back: a sale opens a short, a buy closes it."""
+    import asyncio
+
+    from tenant_bot.signing.local import LocalSigner
+    from tenant_bot.venues.hyperliquid import HyperliquidClient, cloid_for
+
+    settings = cli.settings
+    secret = bot_secret(settings.server_secret_value(), tenant_id)
+    signer = LocalSigner.load(settings.data_root / tenant_id / "keystore.json", tenant_id, secret)
+
+    async def go() -> None:
+        async with HyperliquidClient(devnet.url("hyperliquid"), signer) as hl:
+            mid = (await hl.mids())["SOL"]
+            px = (mid * (Decimal("0.97") if sell else Decimal("1.03"))).quantize(Decimal("0.01"))
+            cloid = cloid_for("by-hand", "sell" if sell else "buy", 1)
+            await hl.place_ioc("SOL", not sell, Decimal("0.5"), px, cloid=cloid, reduce_only=not sell)
+
+    asyncio.run(go())
+
+
+def test_an_operator_sees_a_halted_bot_reads_why_and_resumes_it_after_a_review(
+    cli: Cli, devnet: DevnetProcess
+) -> None:
+    """A bot halts (a short on its account that its journal does not know): `tenants list` flags it,
+    `tenants show` says why with its events, `doctor` fails on it; after the short is closed (the
+    review), `tenants resume` lets it trade again, and everything is green."""
+    tid = "cli-halt"
+    assert cli.json("tenants", "create", tid)["status"] == "running"  # type: ignore[index]
+    shown = cli.json("tenants", "show", tid)
+    assert isinstance(shown, dict) and shown["attention"] is None, shown
+    assert shown["trading_state"] == "active" and shown["bot"]["error"] is None
+    devnet.faucet("hyperliquid", "USDC", shown["bot"]["status"]["wallets"]["evm"], "500")
+
+    trade_by_hand(cli, devnet, tid, sell=True)
+
+    def row() -> dict[str, object] | None:
+        listed = cli.json("tenants", "list")
+        assert isinstance(listed, list)
+        [found] = [r for r in listed if r["id"] == tid]
+        return found if found["trading_state"] == "halted" else None
+
+    halted = wait_until(row, timeout=60, what="the bot to halt on the short it does not know", every=0.5)
+    attention = str(halted["attention"])
+    assert attention.startswith("halted: Hyperliquid holds a SOL short of 0.5"), attention
+    table = cli("tenants", "list")
+    assert table.returncode == 0 and "halted" in table.stdout
+    assert "need an operator: basis tenants show" in table.stderr
+    shown = cli.json("tenants", "show", tid)
+    assert isinstance(shown, dict) and shown["attention"] == attention
+    assert shown["bot"]["status"]["halt_reason"] in attention
+    assert "risk.halted" in [e["kind"] for e in shown["bot"]["events"]]
+    text = cli("tenants", "show", tid)
+    assert text.returncode == 0 and f"attention: {attention}" in text.stdout
+    doctor = cli("doctor", "--json")
+    assert doctor.returncode == 1
+    [bots] = [c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "bots"]
+    assert not bots["ok"] and tid in bots["detail"] and "halted" in bots["detail"], bots
+
+    # The review: the short is closed; then the operator resumes the bot.
+    trade_by_hand(cli, devnet, tid, sell=False)
+    resumed = cli.json("tenants", "resume", tid)
+    assert isinstance(resumed, dict) and resumed["trading_state"] == "active", resumed
+    # It stays resumed after its next tick, and nothing needs an operator any more.
+    ticked = {str(resumed["last_tick_at"])}
+    port = int(shown["port"])
+    token = bot_token(cli.settings.server_secret_value(), tid).get_secret_value()
+
+    def ticks_after_resume() -> bool:
+        r = httpx.get(f"http://127.0.0.1:{port}/api/v1/status", headers={"X-Basis-Token": token}, timeout=5)
+        ticked.add(str(r.json()["last_tick_at"]))
+        return len(ticked) >= 2
+
+    # The resume wakes the bot for a tick at once (an idle bot reading the venues itself ticks slowly).
+    wait_until(ticks_after_resume, timeout=90, what="a tick after the resume", every=0.2)
+    shown = cli.json("tenants", "show", tid)
+    assert isinstance(shown, dict) and shown["trading_state"] == "active" and shown["attention"] is None
+    assert "control.resumed" in [e["kind"] for e in shown["bot"]["events"]]
+    doctor = cli("doctor", "--json")
+    assert doctor.returncode == 0, doctor.stdout
+
+    # A bot holding a position is not stopped without a word: its legs would go unwatched.
+    wallets = shown["bot"]["status"]["wallets"]
+    devnet.faucet("solana", "SOL", wallets["solana"], "2")
+    devnet.faucet("solana", "USDC", wallets["solana"], "2000")
+    devnet.faucet("hyperliquid", "USDC", wallets["evm"], "1500")
+    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Basis-Token": token}, timeout=30)
+    r = api.post("/api/v1/positions/open", json={"capital_usd": "1000", "asset": "SOL"})
+    assert r.status_code == 202, r.text
+    job = wait_until(
+        lambda: (j := api.get(f"/api/v1/jobs/{r.json()['id']}").json())["state"] in ("done", "failed") and j,
+        timeout=120,
+        what="the open",
+        every=0.2,
+    )
+    assert job["outcome"] == "completed", job
+    refused = cli("tenants", "stop", tid)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{tid} holds 1 open position(s) ({job['position_id']})" in refused.stderr
+    assert "--force stops it anyway" in refused.stderr
+    assert health(port)  # still running, still watching
+    stopped = cli.json("tenants", "stop", tid, "--force")
+    assert isinstance(stopped, dict) and stopped["status"] == "stopped"
+    cli.json("tenants", "delete", tid, "--purge")
+
+
+def test_show_resume_and_stop_of_an_unknown_or_stopped_tenant_say_why(cli: Cli) -> None:
+    for args in (["show", "nobody-here"], ["resume", "nobody-here"], ["stop", "nobody-here"]):
+        out = cli("tenants", *args)
+        assert out.returncode == 2 and "no tenant 'nobody-here'" in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+    cli.json("tenants", "create", "cli-idle", "--no-start")
+    out = cli("tenants", "resume", "cli-idle")
+    assert out.returncode == 1 and "is not running: basis tenants start cli-idle first" in out.stderr
+    shown = cli.json("tenants", "show", "cli-idle")
+    assert isinstance(shown, dict) and shown["bot"] is None and shown["attention"] is None
+    cli.json("tenants", "delete", "cli-idle", "--purge")
