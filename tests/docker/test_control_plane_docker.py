@@ -163,9 +163,6 @@ def test_a_user_bot_in_a_hardened_container_trades_through_the_proxy_and_survive
 
 
 # ---------------------------------------------------------------------- random lifecycle
-OPERATIONS = ("create", "stop", "start", "restart", "delete", "purge", "kill-bot")
-
-
 def cli(plane: ControlPlane, *args: str) -> subprocess.Popen[bytes]:
     """`basis tenants <args>`, as an operator would run it, against the control plane's database."""
     return subprocess.Popen(
