@@ -165,10 +165,29 @@ class Decision:
     rebalances: tuple[Exit, ...] = ()
     enter: bool = False  # open `best` automatically now
     no_entry: str | None = None  # why not, when auto-entry is on and there is a market
+    # Open positions whose Asgard long the venue no longer lists, though the bot did not close it:
+    # the trader asks Asgard whether it is gone (liquidated, or closed outside the bot).
+    missing_longs: tuple[str, ...] = ()
 
     @property
     def state(self) -> TradingState:
         return self.risk.state
+
+    def without(self, position_ids: Sequence[str]) -> Decision:
+        """This decision with no exit for `position_ids` (the trader closes them already)."""
+        if not position_ids:
+            return self
+
+        def keep(exits: tuple[Exit, ...]) -> tuple[Exit, ...]:
+            return tuple(e for e in exits if e.position_id not in position_ids)
+
+        return replace(
+            self,
+            closes=keep(self.closes),
+            reductions=keep(self.reductions),
+            rebalances=keep(self.rebalances),
+            missing_longs=tuple(p for p in self.missing_longs if p not in position_ids),
+        )
 
 
 def decide(
@@ -194,7 +213,26 @@ def decide(
     verdict = risk.evaluate(market_risk(obs, holdings.consecutive_failures), list(risks.values()), obs.at)
     best = rules.best(obs, fees)
     decision = Decision(verdict, best, *_exits(verdict, open_positions, risks, holdings.running, obs))
+    if fresh:
+        decision = replace(decision, missing_longs=missing_longs(open_positions, obs, holdings.running))
     return _with_entry(decision, holdings, rules)
+
+
+def missing_longs(
+    positions: Sequence[Position], obs: Observation, running: frozenset[str]
+) -> tuple[str, ...]:
+    """The open positions, with no execution under way, whose Asgard long is neither listed open
+    nor already known to be gone."""
+    if obs.asgard_positions is None:
+        return ()
+    return tuple(
+        p.id
+        for p in positions
+        if p.id not in running
+        and p.long_lost_at is None
+        and p.asgard_position_id
+        and p.asgard_position_id not in obs.asgard_positions
+    )
 
 
 def reconcile(positions: Sequence[Position], obs: Observation) -> str | None:
@@ -211,7 +249,7 @@ def reconcile(positions: Sequence[Position], obs: Observation) -> str | None:
             )
     if obs.asgard_positions is not None:
         for p in positions:
-            if p.asgard_position_id not in obs.asgard_positions:
+            if p.long_lost_at is None and p.asgard_position_id not in obs.asgard_positions:
                 return (
                     f"Asgard position {p.asgard_position_id} of position {p.id[:8]} is no longer open "
                     "(closed outside the bot, or liquidated)"

@@ -420,7 +420,7 @@ def position_risk(position: Position, obs: Observation, monitor: LstMonitor) -> 
         if market is not None and fair is not None:
             discount = monitor.check(asset, market, fair_rate=fair).discount
     health = None
-    long_tokens = position.long_token_size or Decimal(0)
+    long_tokens = (position.long_token_size or Decimal(0)) if position.long_lost_at is None else Decimal(0)
     venue = (obs.asgard_positions or {}).get(position.asgard_position_id or "")
     if venue is not None:
         health, long_tokens = venue.health_factor, venue.token_size

@@ -10,6 +10,7 @@ sizing) and `start_open`, whoever asked. Refusals are `BotError`s that say why i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 
 from shared.assets import Asset, Protocol
@@ -24,6 +25,7 @@ from tenant_bot.services import Services
 from tenant_bot.storage.models import Execution
 from tenant_bot.strategy.opportunity import MAX_LEVERAGE, MIN_LEVERAGE, NetApy, best_opportunity
 from tenant_bot.strategy.sizing import PositionPlan, SizingRejected, hedge_leverage, price_levels
+from tenant_bot.venues.asgard import AsgardError
 from tenant_bot.venues.outages import UNREACHABLE
 
 # USDC has 6 decimals; an open never asks for more than its plan allows.
@@ -68,6 +70,9 @@ class Trader:
         """Carry out `decision`, made with `holdings`; returns what was done (and why no entry), one
         line each."""
         engine, actions = self._s.engine, []
+        lost = [p for p in decision.missing_longs if await self._long_gone(p)]
+        actions += [f"close {p} (its long is gone)" for p in lost]
+        decision = decision.without(lost)
         for e in decision.closes:
             self.tasks.drive(engine.begin_close(e.position_id, requested_by="risk", reason=e.reason))
             actions.append(f"close {e.position_id}")
@@ -94,6 +99,34 @@ class Trader:
         elif decision.no_entry:
             actions.append(f"no entry: {decision.no_entry}")
         return actions
+
+    async def _long_gone(self, position_id: str) -> bool:
+        """Ask Asgard whether the long of a position it no longer lists is gone; if so, record it, say
+        so once, and start buying back the short that is left. False while Asgard cannot answer, or
+        says the long is still active (the reconciliation's halt then stands)."""
+        s = self._s
+        position = s.journal.position(position_id)
+        try:
+            gone = await s.venues.asgard_gone(position.asgard_position_id or "")
+        except (*UNREACHABLE, AsgardError):
+            return False  # asked again next tick
+        if not gone:
+            return False
+        s.journal.update_position(position_id, long_lost_at=datetime.now(UTC))
+        s.events.emit(
+            "position.long_lost",
+            f"The Asgard long of position {position_id[:8]} is gone (liquidated, or closed outside the "
+            f"bot): its short of {position.short_size or 0} SOL is unhedged and is being bought back. "
+            "Trading stays halted until an operator looks.",
+            severity="critical",
+            position_id=position_id,
+            asgard_position_id=position.asgard_position_id,
+        )
+        self.halt(f"the Asgard long of position {position_id[:8]} is gone", by="reconciliation")
+        self.tasks.drive(
+            s.engine.begin_close(position_id, requested_by="risk", reason="its Asgard long is gone")
+        )
+        return True
 
     async def recover(self) -> None:
         """Finish or unwind what a previous run left unfinished, before anything new starts."""

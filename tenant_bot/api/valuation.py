@@ -128,6 +128,9 @@ class Valuer:
         token_size = venue_long.token_size if venue_long is not None else p.long_token_size
         debt = venue_long.debt_usdc if venue_long is not None else p.debt_usdc
         health_factor = venue_long.health_factor if venue_long is not None else None
+        lost = p.long_lost_at is not None
+        if lost:  # a long that is gone holds and owes nothing, whatever the journal last knew
+            token_size, debt = ZERO, ZERO
         perp = obs.hl_state.positions.get("SOL") if obs and obs.hl_state else None
         short = p.short_size or ZERO
         share = min(Decimal(1), short / abs(perp.size)) if perp is not None and perp.size else ZERO
@@ -146,6 +149,7 @@ class Valuer:
                 "debt_usdc": s(debt),
                 "health_factor": s(health_factor) if is_open else None,
                 "value_usd": s(token_size * asset_px) if is_open and token_size and asset_px else None,
+                "lost": lost,
             },
             "short": {
                 "size": s(p.short_size),
@@ -158,7 +162,11 @@ class Valuer:
             "delta": {"long_sol": str(long_sol), "short_sol": str(short), "drift": str(gap)},
             "health": self._health(health_factor, liq_distance, gap) if is_open else "ok",
         }
-        if is_open and not p.shadow:
+        if lost and p.status in LIVE_POSITIONS:
+            view["health"] = "unhedged"  # what is left is a short with nothing against it
+        if lost and is_open:
+            view["pnl"] = self._estimate_lost(p, mark)
+        elif is_open and not p.shadow:
             view["pnl"] = self._estimate(p, token_size, debt, asset_px, mark, sol_px, lst_rate, venue_long)
         else:
             view["pnl"] = {k: str(p.ledger.get(k, "0")) for k in PNL_PARTS}
@@ -217,6 +225,21 @@ class Valuer:
             fees=long.fees - hl_fees,
             price=long.price - staking + short_pnl,
             total=long.cash + end.tokens * end.price - end.debt + short_pnl + funding - hl_fees,
+        )
+        return {k: str(v) for k, v in split.parts().items()}
+
+    def _estimate_lost(self, p: Position, mark: Decimal | None) -> dict[str, str]:
+        """An open position whose long is gone, until its close records the split: the long's margin
+        is lost (in fees, as the close records it) less what its modifications paid out; the short
+        is marked at Hyperliquid's mark."""
+        short = p.short_size or ZERO
+        hl_fees = fees_of(self.cache.fills, position_cloids(self.journal, p.id))
+        funding = attributed_funding(self.cache.funding, short, opened_ms(p))
+        short_pnl = (p.short_entry_px - mark) * short if p.short_entry_px is not None and mark else ZERO
+        paid_out = sum((c.paid_out_usdc for c in modifications(self.journal, p.id)), ZERO)
+        long_lost = paid_out - (p.collateral_usdc or ZERO)
+        split = PnlSplit(
+            funding, ZERO, ZERO, long_lost - hl_fees, short_pnl, long_lost + short_pnl + funding - hl_fees
         )
         return {k: str(v) for k, v in split.parts().items()}
 

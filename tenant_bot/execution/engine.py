@@ -364,6 +364,9 @@ class ExecutionEngine:
         position = self.journal.position(ex.position_id)
         pda = position.asgard_position_id
         assert pda is not None
+        if position.long_lost_at is not None:  # nothing left to close on Asgard
+            self.journal.set_state(ex.id, State.CLOSED)
+            return
         try:
             leg = await self.solana.run(
                 ex,
@@ -373,6 +376,18 @@ class ExecutionEngine:
                 sent_state=State.LONG_CLOSE_SENT,
             )
         except BUILD_ERRORS as exc:
+            if await self.venues.asgard_gone(pda):  # liquidated, or closed outside the bot, meanwhile
+                self.journal.update_position(ex.position_id, long_lost_at=_now())
+                self.journal.set_state(ex.id, State.CLOSED)
+                self._emit(
+                    ex,
+                    "position.long_lost",
+                    f"The Asgard long of position {ex.position_id[:8]} was gone when the close reached "
+                    f"it (liquidated, or closed outside the bot); its short of {position.short_size or 0} "
+                    "SOL was bought back",
+                    severity="critical",
+                )
+                return
             if await self.venues.asgard_position(pda) is None:
                 self._mismatch(
                     ex, f"the Asgard position {pda} is no longer open, but the bot did not close it"

@@ -58,6 +58,8 @@ class PnlSplit:
     # The fees by venue, recorded at close only.
     hl_fees: Decimal | None = None
     asgard_fees: Decimal | None = None
+    # The long's equity lost when it left without the bot's close (negative), within `fees`.
+    long_lost: Decimal | None = None
 
     @property
     def unexplained(self) -> Decimal:
@@ -68,7 +70,7 @@ class PnlSplit:
         return {name: getattr(self, name) for name in PNL_PARTS}
 
     def as_ledger(self) -> dict[str, Decimal]:
-        by_venue = {"hl_fees": self.hl_fees, "asgard_fees": self.asgard_fees}
+        by_venue = {"hl_fees": self.hl_fees, "asgard_fees": self.asgard_fees, "long_lost": self.long_lost}
         return {**self.parts(), **{k: v for k, v in by_venue.items() if v is not None}}
 
 
@@ -169,6 +171,17 @@ def closing(record: dict[str, Any]) -> tuple[LongChange, LongState]:
     return LongChange(before, after, sold, swapped, fee, usdc + token_a * price), after
 
 
+def lost(last: LongState, price: Decimal) -> tuple[LongChange, LongState]:
+    """A long that left without the bot's close (liquidated, or closed outside the bot), last holding
+    `last`, gone at `price`: it paid out nothing the bot can attribute, so its equity at `price` is
+    lost (counted with the fees). What a liquidation returns to the wallet shows in the wallet's
+    balance, not in the position's PnL: Asgard documents no field that says how much it was."""
+    before = LongState(last.tokens, last.debt, price)
+    after = LongState(ZERO, ZERO, price)
+    equity = last.tokens * price - last.debt
+    return LongChange(before, after, ZERO, ZERO, equity, ZERO), after
+
+
 def modifications(journal: Journal, position_id: str) -> list[LongChange]:
     """The position's landed modifications of its long, oldest first, from the journal."""
     out = []
@@ -221,10 +234,18 @@ async def realised_split(
     funding = attributed_funding(await hl.user_funding(since), position.short_size or ZERO, since)
 
     record = await venues.asgard.position_record(position.asgard_position_id or "")
-    close, end = closing(record)
-    changes = [opening(record), *modifications(journal, position.id), close]
+    kept = [opening(record), *modifications(journal, position.id)]
+    lost_usd = ZERO  # the equity of a long that left without the bot's close
+    if position.long_lost_at is not None:
+        # The record's exit price, where Asgard gives one; else the last price the bot knew.
+        price = _dec(record.get("tokenAExitPriceUSD")) or kept[-1].after.price
+        close, end = lost(kept[-1].after, price)
+        lost_usd = close.fee_usd
+    else:
+        close, end = closing(record)
+    changes = [*kept, close]
     long = long_leg(changes, end)
-    asgard_fees = sum((c.fee_usd for c in changes), ZERO)
+    asgard_fees = sum((c.fee_usd for c in changes), ZERO) - lost_usd
     staking = ZERO
     if position.asset != "SOL" and lst_rate_open > 0:
         # The LST's SOL value grew from lst_rate_open to its rate at close: that growth of the
@@ -243,4 +264,5 @@ async def realised_split(
         total=long.cash + hl_realised - hl_fees + funding,
         hl_fees=-hl_fees,
         asgard_fees=-asgard_fees,
+        long_lost=-lost_usd if position.long_lost_at is not None else None,
     )

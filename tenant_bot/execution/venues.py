@@ -32,6 +32,12 @@ class Venues:
                 return p
         return None
 
+    async def asgard_gone(self, pda: str) -> bool:
+        """Asgard's record of `pda` says it is no longer active: closed, or liquidated (state 1, or the
+        deprecated 2). A position the listing left out but whose record is still active is not gone."""
+        record = await self.asgard.position_record(pda)
+        return int(record.get("state") or 0) != 0
+
     async def sz_decimals(self) -> int:
         """Size decimals of the hedge perp (the client caches the universe)."""
         return (await self.hyperliquid.markets())[HEDGE_COIN].sz_decimals

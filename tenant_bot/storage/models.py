@@ -124,6 +124,9 @@ class Position(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # When the bot found the long gone without its own close (liquidated, or closed outside the
+    # bot): from then on the long is valued at nothing and the short is what is left.
+    long_lost_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     def header(self) -> dict[str, Any]:
         """What every view of a position starts with (the dashboard, the daily summary, the CLI's
@@ -137,6 +140,7 @@ class Position(Base):
             "shadow": self.shadow,
             "opened_at": self.opened_at.isoformat() if self.opened_at else None,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "long_lost_at": self.long_lost_at.isoformat() if self.long_lost_at else None,
         }
 
 

@@ -558,6 +558,8 @@ const HEALTH = {
   ok: { icon: "✓", text: "Healthy" },
   warning: { icon: "!", text: "Warning" },
   danger: { icon: "✕", text: "Danger" },
+  // The long is gone (liquidated, or closed outside the bot): the short is left on its own.
+  unhedged: { icon: "✕", text: "Unhedged — long gone" },
 };
 
 const PNL_PARTS = ["funding", "interest", "staking", "fees", "price"];
@@ -608,7 +610,7 @@ function updatePositionItem(li, p) {
   const health = $('[data-v="health"]', li);
   const hs = HEALTH[p.health] || { icon: "?", text: p.health || "unknown" };
   health.dataset.health = p.health || "";
-  health.hidden = !open;
+  health.hidden = !open && p.health !== "unhedged";
   setText($(".icon", health), hs.icon);
   setText($(".label", health), hs.text);
   health.setAttribute("aria-label", `Health: ${hs.text}`);
@@ -628,7 +630,7 @@ function updatePositionItem(li, p) {
 
   const l = p.long || {};
   walletRows($('[data-leg="long"]', li), [
-    ["Size", `${qty(l.token_size)} ${p.asset}`],
+    ["Size", l.lost ? "Gone: liquidated, or closed outside the bot" : `${qty(l.token_size)} ${p.asset}`],
     ["Entry", price(l.entry_price)],
     ["Price", price(l.price)],
     ["Collateral", money(l.collateral_usdc)],

@@ -43,6 +43,7 @@ FEED = {
     "feed_reconnect_min_seconds": 8,
     "feed_reconnect_max_seconds": 10,
 }
+DIRECT_SOURCE = "127.0.0.3"  # the test's own reads of the venue
 # A pushed entry's Age on a live connection: a ping every 5 s, confirmed less the push lag (1 s).
 LIVE_AGE = 5 + 1 + 1
 
@@ -67,8 +68,11 @@ def config(plane: ControlPlane) -> GatewayConfig:
 
 
 def direct(plane: ControlPlane, body: dict[str, Any]) -> Any:
-    r = httpx.post(plane.dn.url("hyperliquid") + "/info", json=body, timeout=10)
-    assert r.status_code == 200, r.text
+    """The venue's own answer, read by the test from an address of its own: on 127.0.0.1 it would
+    share a budget with the bots, which read the devnet directly here (`gateway_for_bots` off)."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=DIRECT_SOURCE), timeout=10) as client:
+        r = client.post(plane.dn.url("hyperliquid") + "/info", json=body)
+    assert r.status_code == 200, (r.text, plane.dn.state().get("hyperliquid_weight_by_ip"))
     return r.json()
 
 

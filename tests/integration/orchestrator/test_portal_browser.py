@@ -25,7 +25,7 @@ from tests.support.qr import decode_qr
 from tests.support.waiting import wait_until
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, FrameLocator, Page, Request
+    from playwright.sync_api import APIResponse, Browser, BrowserContext, FrameLocator, Page, Request
 
 pytestmark = pytest.mark.devnet
 
@@ -102,14 +102,29 @@ def _connect_and_send_code(page: Page, email: str) -> None:
     page.locator("#dlg-code").wait_for(state="visible")
 
 
+def _fetch(ctx: BrowserContext, url: str, method: str = "GET", **kwargs: Any) -> APIResponse:
+    """A request of the context's API client, sent once more if the server closed the reused
+    keep-alive connection as it left (uvicorn closes one idle for 5 s; the request never reached
+    the application). Chromium retries such a request itself; Playwright's API client does not."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        return ctx.request.fetch(url, method=method, **kwargs)
+    except PlaywrightError as exc:
+        if "ECONNRESET" not in str(exc) and "socket hang up" not in str(exc):
+            raise
+        return ctx.request.fetch(url, method=method, **kwargs)
+
+
 def _sign_in_api(ctx: BrowserContext, cp: InProcessControlPlane, email: str) -> dict[str, Any]:
     """Sign a browser context in as the page does (the cookies land in the context): the code
     through the devnet's Privy from the page's origin, then the access token to the control plane."""
-    req = ctx.request
-    token = req.get(cp.url + "/api/v1/auth/csrf").json()["csrf_token"]
+    token = _fetch(ctx, cp.url + "/api/v1/auth/csrf").json()["csrf_token"]
     access_token = privy_access_token(cp.devnet, email, cp.url)
-    verified = req.post(
-        cp.url + "/api/v1/auth/privy/session",
+    verified = _fetch(
+        ctx,
+        method="POST",
+        url=cp.url + "/api/v1/auth/privy/session",
         data={"access_token": access_token},
         headers={"X-CSRF-Token": token},
     )
@@ -118,7 +133,7 @@ def _sign_in_api(ctx: BrowserContext, cp: InProcessControlPlane, email: str) -> 
 
 
 def _me(ctx: BrowserContext, cp: InProcessControlPlane) -> dict[str, Any]:
-    r = ctx.request.get(cp.url + "/api/v1/portal/me")
+    r = _fetch(ctx, cp.url + "/api/v1/portal/me")
     assert r.status == 200, r.text()
     return r.json()  # type: ignore[no-any-return]
 
@@ -244,13 +259,13 @@ def test_a_new_user_signs_up_funds_opens_a_position_and_signs_out(
     ticks: set[str] = set()
 
     def ticked_on() -> bool:
-        ticks.add(context.request.get(cp.url + "/app/api/v1/status").json()["last_tick_at"])
+        ticks.add(_fetch(context, cp.url + "/app/api/v1/status").json()["last_tick_at"])
         return len(ticks) > 4  # the tick seen first, and four after it
 
     wait_until(ticked_on, timeout=30, every=0.1, what="four more ticks")
-    status = context.request.get(cp.url + "/app/api/v1/status").json()
+    status = _fetch(context, cp.url + "/app/api/v1/status").json()
     assert status["trading_state"] != "halted", status.get("halt_reason")
-    positions = context.request.get(cp.url + "/app/api/v1/positions").json()["positions"]
+    positions = _fetch(context, cp.url + "/app/api/v1/positions").json()["positions"]
     assert [p["status"] for p in positions] == ["open"]
 
     # The menu: profile shows the email and both addresses; settings opens the bot's settings.
@@ -273,8 +288,8 @@ def test_a_new_user_signs_up_funds_opens_a_position_and_signs_out(
     page.locator("#btn-connect").wait_for(state="visible")
     assert not page.locator("#dashboard").is_visible()
     screenshot(page, "portal-08-signed-out")
-    assert context.request.get(cp.url + "/app/api/v1/status").status == 401
-    assert context.request.get(cp.url + "/api/v1/portal/me").status == 401
+    assert _fetch(context, cp.url + "/app/api/v1/status").status == 401
+    assert _fetch(context, cp.url + "/api/v1/portal/me").status == 401
     replay = httpx.get(cp.url + "/app/api/v1/status", cookies={"basis_session": session["value"]}, timeout=10)
     assert replay.status_code == 401
     page.goto(cp.url + "/app/")
@@ -346,7 +361,7 @@ def test_sign_in_runs_privys_own_sdk_in_the_page(
     page.locator("#code-boxes .digit[data-i='0']").focus()
     page.keyboard.type(code, delay=20)
     page.locator("#dlg-deposit").wait_for(state="visible", timeout=BOT_START_MS)
-    me = context.request.get(cp.url + "/api/v1/portal/me")
+    me = _fetch(context, cp.url + "/api/v1/portal/me")
     assert me.status == 200 and me.json()["email"] == email
 
     # All headers as sent on the wire (Origin included), read once the page is done.
@@ -471,7 +486,7 @@ def test_each_session_reaches_only_its_own_bot(chromium: Browser, cp: InProcessC
             # reports when asked directly, and none of the other bot's.
             with cp.bot(user_id) as bot:
                 direct = bot.get("/api/v1/balances").json()
-            proxied = ctx.request.get(cp.url + "/app/api/v1/balances").json()
+            proxied = _fetch(ctx, cp.url + "/app/api/v1/balances").json()
             assert proxied["solana"]["address"] == direct["solana"]["address"] == me["solana_address"]
             assert proxied["arbitrum"]["address"] == direct["arbitrum"]["address"] == me["evm_address"]
             # The dashboard's wallet buttons carry the full address of the bot it talks to.
@@ -484,13 +499,15 @@ def test_each_session_reaches_only_its_own_bot(chromium: Browser, cp: InProcessC
             wallet_a = bot_a.get("/api/v1/balances").json()["solana"]["address"]
             wallet_b = bot_b.get("/api/v1/balances").json()["solana"]["address"]
             assert wallet_a != wallet_b
-            assert a.request.get(cp.url + "/app/api/v1/balances").json()["solana"]["address"] == wallet_a
-            assert b.request.get(cp.url + "/app/api/v1/balances").json()["solana"]["address"] == wallet_b
+            assert _fetch(a, cp.url + "/app/api/v1/balances").json()["solana"]["address"] == wallet_a
+            assert _fetch(b, cp.url + "/app/api/v1/balances").json()["solana"]["address"] == wallet_b
 
             # A state change through A's session reaches A's bot only.
             csrf_a = next(c["value"] for c in a.cookies(cp.url) if c["name"] == "basis_csrf")
-            paused = a.request.post(
-                cp.url + "/app/api/v1/control/pause",
+            paused = _fetch(
+                a,
+                method="POST",
+                url=cp.url + "/app/api/v1/control/pause",
                 data={"reason": "isolation check"},
                 headers={"X-CSRF-Token": csrf_a},
             )
@@ -505,8 +522,12 @@ def test_each_session_reaches_only_its_own_bot(chromium: Browser, cp: InProcessC
             # A's CSRF token with B's session is refused (it belongs to another session).
             csrf_b = next(c["value"] for c in b.cookies(cp.url) if c["name"] == "basis_csrf")
             assert csrf_a != csrf_b
-            crossed = b.request.post(
-                cp.url + "/app/api/v1/control/pause", data={}, headers={"X-CSRF-Token": csrf_a}
+            crossed = _fetch(
+                b,
+                method="POST",
+                url=cp.url + "/app/api/v1/control/pause",
+                data={},
+                headers={"X-CSRF-Token": csrf_a},
             )
             assert crossed.status == 403
             assert bot_b.get("/api/v1/status").json()["paused"] is False

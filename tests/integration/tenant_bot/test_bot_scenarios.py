@@ -103,6 +103,61 @@ def test_flash_crash_closes_before_liquidation(devnet_factory: Factory, tmp_path
     assert bot.hl_short() == 0
 
 
+@pytest.mark.parametrize("found_by", ["tick", "close"])
+def test_a_liquidated_long_is_shown_gone_its_short_bought_back_and_the_loss_recorded(
+    devnet_factory: Factory, tmp_path: Path, found_by: str
+) -> None:
+    """The bot sleeps through a crash that liquidates its 4x long on Asgard. On its next tick (or
+    when the user closes first) it asks Asgard, records the long as gone, says so once, and buys
+    back the short that was left on its own; the close records the long's margin as lost. A tick
+    that finds it also halts until an operator looks."""
+    dn = devnet_factory(seed=38, speed=1.0)
+    bot = _new_bot(dn, tmp_path)
+    position_id = _open(bot, "--asset", "SOL", "--leverage", "4")
+    short = bot.hl_short()
+    assert short > 0
+    dn.scenario("flash_crash", drop=0.3)
+    dn.advance(seconds=15 * 60)
+    [record] = bot.asgard_all()
+    assert record["liquidationEvents"] and not record.get("closeTxHash")  # the venue liquidated it
+    assert bot.hl_short() == pytest.approx(short)  # the short is left on its own
+
+    if found_by == "close":
+        out = bot.cmd("close", position_id)
+        assert out.returncode == 0, out.stderr[-3000:]
+    assert bot.cmd("run", "--ticks", "3").returncode == 0
+    status = bot.status()
+    recorded = _position(bot, position_id)
+    assert recorded["status"] == "closed", recorded
+    assert recorded["long_lost_at"] is not None
+    assert bot.hl_short() == 0
+    # Said once, however many ticks saw it; one halt until an operator looks.
+    [lost] = _events(status, "position.long_lost")
+    assert lost["severity"] == "critical" and f"{short:g}" in lost["message"], lost
+    assert len(_events(status, "risk.halted")) == (1 if found_by == "tick" else 0)
+    assert not _events(status, "risk.mismatch")
+    assert (status["halted"] is not None) is (found_by == "tick")
+    # The long's margin is lost: the total is the short's realised PnL less its fees, plus funding,
+    # less the margin (from Hyperliquid's own fills); what was left at liquidation is in the fees.
+    ledger = {k: Decimal(str(v)) for k, v in recorded["ledger"].items()}
+    margin = Decimal(str(record["collateralAmountUI"]))
+    fills = bot.hl_info({"type": "userFills", "user": bot.evm})
+    short_pnl = sum(Decimal(f["closedPnl"]) - Decimal(f["fee"]) for f in fills)
+    assert abs(ledger["total"] - (short_pnl + ledger["funding"] - margin)) < Decimal("0.01"), ledger
+    assert -margin < ledger["long_lost"] < 0 and ledger["fees"] <= ledger["long_lost"], ledger
+    parts = sum(ledger[k] for k in ("funding", "interest", "staking", "fees", "price"))
+    assert abs(parts - ledger["total"]) < Decimal("0.05"), ledger
+    # The dashboard's view says the long is gone and shows the recorded split.
+    served = serve(bot)
+    try:
+        with served.client() as api:
+            [view] = [p for p in api.get("/api/v1/positions").json()["positions"] if p["id"] == position_id]
+    finally:
+        served.stop()
+    assert view["long"]["lost"] is True and view["long"]["token_size"] == "0", view
+    assert Decimal(view["pnl"]["total"]) == ledger["total"]
+
+
 def test_venue_outage_blocks_entries_keeps_positions_and_resumes(
     devnet_factory: Factory, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ import pytest
 from shared.assets import STAKE_POOLS, Asset
 from tests.support.bot import BotProcess, serve
 from tests.support.devnet import DevnetProcess
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -83,6 +84,8 @@ def test_an_lst_position_is_sized_valued_and_credited_from_its_stake_pool(
     served = serve(bot)
     try:
         with served.client() as api:
+            # Valued from the bot's observation: its first tick's, once it has one.
+            wait_until(lambda: api.get("/api/v1/status").json()["last_tick_at"], timeout=60, what="a tick")
             view = next(p for p in api.get("/api/v1/positions").json()["positions"] if p["id"] == position_id)
             # Valued at the pool's rate too.
             tokens = Decimal(view["long"]["token_size"])

@@ -188,3 +188,38 @@ def test_an_account_carried_from_an_earlier_tick_is_not_compared_with_the_journa
     assert _decide([p], carried, RiskEngine(CONFIG)).state is TradingState.ACTIVE
     fresh = replace(carried, account_fresh=True)
     assert _decide([p], fresh, RiskEngine(CONFIG)).state is TradingState.HALTED
+
+
+def test_a_long_asgard_no_longer_lists_halts_once_and_is_named_for_the_trader_to_ask_about() -> None:
+    gone, kept = _position("g"), _position("k")
+    obs = _observation([gone, kept])
+    assert obs.asgard_positions is not None
+    del obs.asgard_positions["pda-g"]
+    risk = RiskEngine(CONFIG)
+    decision = _decide([gone, kept], obs, risk)
+    assert decision.missing_longs == ("g",)
+    assert risk.halt_reason is not None and "pda-g" in risk.halt_reason
+    # Named again each tick (the trader asks Asgard until it answers), though halted by then.
+    assert _decide([gone, kept], obs, risk).missing_longs == ("g",)
+    # Once recorded as gone, it is neither named nor a mismatch: its short is what is left.
+    gone.long_lost_at = AT
+    fresh = RiskEngine(CONFIG)
+    decision = _decide([gone, kept], obs, fresh)
+    assert decision.missing_longs == () and fresh.halt_reason is None
+    # A long in an execution, or an Asgard that could not be read, names nothing.
+    gone.long_lost_at = None
+    running = Execution(id="e1", kind="close", state="short_closed", position_id="g", plan={})
+    holdings = Holdings((gone, kept), unfinished=(running,), consecutive_failures=0)
+    assert decide(obs, holdings, RULES, RiskEngine(CONFIG), LstMonitor(), FeeModel()).missing_longs == ()
+    unread = replace(obs, asgard_positions=None)
+    assert _decide([gone, kept], unread, RiskEngine(CONFIG)).missing_longs == ()
+
+
+def test_a_decision_without_positions_the_trader_closes_keeps_the_rest() -> None:
+    k, m = _position("k", "kamino"), _position("m", "marginfi")
+    obs = _observation([k, m], health="0.07")
+    decision = _decide([k, m], obs, RiskEngine(CONFIG))
+    assert {e.position_id for e in decision.closes + decision.reductions} == {"k", "m"}
+    rest = decision.without(["m"])
+    assert {e.position_id for e in rest.closes + rest.reductions} == {"k"}
+    assert decision.without([]) is decision

@@ -141,3 +141,24 @@ def test_a_position_without_venue_figures_is_ok_not_danger(tmp_path: Path) -> No
     valuer, _ = _valuer(tmp_path, obs)
     [view] = valuer.positions()
     assert view["health"] == "ok"
+
+
+def test_a_long_found_gone_is_valued_at_nothing_and_the_position_is_unhedged(tmp_path: Path) -> None:
+    """Asgard no longer lists the long and the bot recorded it gone: the card says unhedged (not
+    healthy), the long holds nothing, and the estimate counts its 500 USDC margin as lost."""
+    obs = _observation()
+    assert obs.asgard_positions is not None
+    obs.asgard_positions.clear()
+    valuer, _ = _valuer(tmp_path, obs)
+    valuer.journal.update_position("p1", long_lost_at=AT)
+    [view] = valuer.positions()
+    assert view["health"] == "unhedged"
+    assert view["long"]["lost"] is True and view["long"]["token_size"] == "0"
+    assert view["long"]["value_usd"] is None and view["delta"]["long_sol"] == "0"
+    pnl = {k: D(v) for k, v in view["pnl"].items()}
+    # The short at its entry mark (150): the total is the margin lost, within fees.
+    assert pnl["total"] == D(-500) and pnl["fees"] == D(-500) and pnl["price"] == 0
+    # Closing, until the close records its split: still unhedged.
+    valuer.journal.update_position("p1", status="closing")
+    [view] = valuer.positions()
+    assert view["health"] == "unhedged"

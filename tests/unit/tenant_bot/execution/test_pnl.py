@@ -7,7 +7,17 @@ from pathlib import Path
 
 from shared.rates import FundingRate
 from tenant_bot.execution.journal import Journal
-from tenant_bot.execution.pnl import PnlSplit, attributed_funding, fees_of, position_cloids, realised_split
+from tenant_bot.execution.pnl import (
+    LongState,
+    PnlSplit,
+    attributed_funding,
+    fees_of,
+    long_leg,
+    lost,
+    opening,
+    position_cloids,
+    realised_split,
+)
 from tenant_bot.execution.states import PERP_STEPS, Flow, State, StepName, StepStatus
 from tenant_bot.storage.database import open_database
 from tenant_bot.storage.models import Position
@@ -187,3 +197,28 @@ async def test_a_closed_position_counts_every_fill_and_every_yield_once(tmp_path
     assert split.hl_fees == D("-2.7025") and split.asgard_fees == D("-4.5")
     # The parts, each computed on its own, add up to the total computed from the cash.
     assert split.unexplained == 0
+
+
+def test_a_long_lost_at_liquidation_loses_its_margin_and_its_parts_still_add_up() -> None:
+    """A 4x long of 20 SOL at 200 (1,000 USDC margin, 3,000 owed) liquidated at 165: the price part
+    is the fall, the equity left at 165 is lost, and together they are the margin."""
+    record = {
+        "tokenAAmountUIEntry": "20",
+        "tokenBAmountUIEntry": "3000",
+        "tokenAEntryPriceUSD": "200",
+        "collateralAmountUI": "1000",
+        "entryMarketMetadata": {"onChainExecutedMetadata": {"inputAmount": "4000"}},
+        "openFeesMetadata": {"asgardFeeUsd": "0"},
+    }
+    opened = opening(record)
+    change, end = lost(opened.after, D(165))
+    assert end == LongState(D(0), D(0), D(165))
+    assert change.fee_usd == 20 * 165 - 3000 and change.paid_out_usdc == 0
+    leg = long_leg([opened, change], end)
+    assert leg.price == 20 * (165 - 200)
+    assert leg.fees == -(20 * 165 - 3000)
+    assert leg.cash == -1000
+    assert leg.price + leg.supply + leg.borrow + leg.fees == leg.cash
+    split = PnlSplit(D(0), D(0), D(0), D(0), D(0), D(0), long_lost=D(-300))
+    assert split.as_ledger()["long_lost"] == D(-300)
+    assert "long_lost" not in PnlSplit(D(0), D(0), D(0), D(0), D(0), D(0)).as_ledger()

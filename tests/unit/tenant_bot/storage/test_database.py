@@ -33,7 +33,7 @@ def test_migrations_reach_head_and_are_idempotent(tmp_path: Path) -> None:
     with engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
-    assert version == "0002"
+    assert version == "0003"
     assert {"executions", "steps", "positions", "events", "state", "samples", "jobs"} <= tables
 
 
@@ -87,11 +87,21 @@ def test_an_older_database_is_upgraded_by_alembic(tmp_path: Path) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
-    open_database(path)
+        # A position the older bot held open: kept, with no long known lost.
+        conn.execute(
+            text(
+                "INSERT INTO positions (id, status, asset, protocol, leverage, shadow, short_size, ledger,"
+                " created_at) VALUES ('p1', 'open', 'SOL', 'kamino', '3', 0, '10', '{}', '2026-12-01')"
+            )
+        )
+    db = open_database(path)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
         tables = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
     assert {"samples", "jobs"} <= tables
+    with db() as s:
+        kept = s.get(Position, "p1")
+        assert kept is not None and kept.short_size == Decimal(10) and kept.long_lost_at is None
 
 
 def test_openers_racing_on_a_new_file_make_one_schema(tmp_path: Path) -> None:
