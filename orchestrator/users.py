@@ -4,6 +4,8 @@ On a first sign-in: the user is recorded, a Solana and an Ethereum server wallet
 through Privy (idempotency keys derived from the Privy user id, so a retried sign-in never makes
 a second pair), then the tenant is provisioned and its bot started in the background: the
 sign-in answers at once and the portal shows the start's progress (`GET /api/v1/tenant`).
+An e-mail that comes back under a new Privy id is the same user (Privy checked the address with a
+code): the new id is recorded and nothing else changes.
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ class Users:
     async def _sign_in(self, privy_user: PrivyUser) -> SignedInUser:
         with self.sessions.begin() as s:
             user = s.scalar(select(User).where(User.privy_user_id == privy_user.id))
+            if user is None:
+                # The e-mail back under a new Privy id (its Privy account was deleted and made anew,
+                # or the app's Privy changed): the same person, who proved the address again with a
+                # code. They keep their user, wallets and bot; the new id replaces the old one.
+                user = s.scalar(select(User).where(User.email == privy_user.email))
+                if user is not None:
+                    log.info("user signed in under a new Privy id; linked to it", user_id=user.id)
+                    user.privy_user_id = privy_user.id
             is_new = user is None
             if user is None:
                 user = User(
