@@ -256,7 +256,7 @@ async def hyperliquid_fees(devnet: DevnetDep, req: HyperliquidFeesRequest) -> di
 
 @router.post("/clock/speed")
 async def speed(devnet: DevnetDep, req: SpeedRequest) -> dict[str, Any]:
-    devnet.clock.set_speed(req.speed)
+    devnet.set_speed(req.speed)
     return {"speed": devnet.clock.speed}
 
 

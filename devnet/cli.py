@@ -49,6 +49,13 @@ def up(
         float, typer.Option(help="Simulated seconds per real second (360: an hour every 10 s).")
     ] = 360.0,
     scenario: Annotated[str, typer.Option(help=f"Scenario at start: {', '.join(SCENARIOS)}.")] = "calm",
+    crash_speed: Annotated[
+        float,
+        typer.Option(
+            help="The clock's speed while a flash crash falls (12: a simulated minute every 5 s, one bot "
+            "tick); the devnet's speed comes back after."
+        ),
+    ] = DevnetConfig.crash_speed,
     base_port: BasePort = None,
     only: Annotated[str | None, typer.Option(help="Comma-separated subset of services to run.")] = None,
     sol_price: Annotated[str, typer.Option(help="SOL price at start, USD.")] = "150",
@@ -108,6 +115,7 @@ def up(
             seed=seed,
             speed=speed,
             scenario=scenario,
+            crash_speed=crash_speed,
             ports=_ports(base_port),
             sol_price=Decimal(sol_price),
             hyperliquid_weight_per_minute=hyperliquid_weight_per_minute,

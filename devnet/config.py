@@ -55,6 +55,11 @@ class DevnetConfig:
     speed: float = 360.0
     # Scenario at start: calm, funding_flip, lst_depeg, flash_crash, venue_outage.
     scenario: str = "calm"
+    # The clock's speed while a flash crash falls. The market steps once a simulated minute; at 12 a
+    # step lasts 5 real seconds, one tick of a bot at its default cadence, so its breakers see every
+    # step of the fall (at the default speed 360 a 10-minute crash is over in 1.7 s, between two
+    # ticks). The devnet's own speed comes back when the fall ends; a slower devnet keeps its speed.
+    crash_speed: float = 12.0
     # Only loopback: the devnet is never reachable from another machine.
     host: str = "127.0.0.1"
     ports: Ports = field(default_factory=Ports.default)
@@ -89,6 +94,8 @@ class DevnetConfig:
     def __post_init__(self) -> None:
         if self.speed <= 0:
             raise ValueError(f"--speed must be positive, got {self.speed}")
+        if not self.crash_speed > 0:
+            raise ValueError(f"--crash-speed must be positive, got {self.crash_speed}")
         if self.scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {self.scenario!r}; choose one of {', '.join(SCENARIOS)}")
         if self.host not in ("127.0.0.1", "localhost", "::1"):

@@ -447,6 +447,11 @@ class MarketSimulator:
         if t % HOUR_MS == 0:
             self._settle_hour(t)
 
+    @property
+    def crash_falling(self) -> bool:
+        """A flash crash is still falling (its recovery, slow, does not count)."""
+        return self._crash is not None and self._crash["steps_left"] > 0
+
     def _apply_crash(self) -> None:
         crash = self._crash
         if not crash:

@@ -67,6 +67,8 @@ class Devnet:
         self.asgard: Any = None
         self.privy: Any = None
         self._apps: dict[str, Any] = {}
+        # The speed to come back to once a flash crash stops falling (`DevnetConfig.crash_speed`).
+        self._speed_after_crash: float | None = None
         self._build()
 
     # ------------------------------------------------------------------ wiring
@@ -152,12 +154,30 @@ class Devnet:
         elif name == "calm":
             self.faults.end_outage()
         scenario = self.market.set_scenario(name, params)
+        if self.market.crash_falling and self.clock.speed > self.config.crash_speed:
+            self._speed_after_crash = self._speed_after_crash or self.clock.speed
+            self.clock.set_speed(self.config.crash_speed)
+        elif not self.market.crash_falling:
+            self._restore_speed()
         log.info("scenario", name=name, params=params)
         return {"name": scenario.name, "params": scenario.params, "started_ms": scenario.started_ms}
+
+    def set_speed(self, speed: float) -> None:
+        """The clock's speed from now on, as asked: a crash under way no longer changes it back."""
+        self._speed_after_crash = None
+        self.clock.set_speed(speed)
+
+    def _restore_speed(self) -> None:
+        if self._speed_after_crash is not None:
+            self.clock.set_speed(self._speed_after_crash)
+            log.info("flash crash over: the clock's speed is back", speed=self._speed_after_crash)
+            self._speed_after_crash = None
 
     def tick(self) -> None:
         """Move simulated markets to now and keep chain liveness in step with outages."""
         self.market.advance()
+        if not self.market.crash_falling:
+            self._restore_speed()
         if self.solana is not None:
             self.solana.halt(self.faults.is_down("solana"))
 
@@ -178,6 +198,8 @@ class Devnet:
                 "sim_ms": self.clock.now_ms(),
                 "real_ms": self.clock.real_ms(),
                 "speed": self.clock.speed,
+                # The speed that comes back when a flash crash stops falling, while one falls.
+                "speed_after_crash": self._speed_after_crash,
             },
             "market": self.market.snapshot(),
             **self.faults.snapshot(),

@@ -81,9 +81,10 @@ def test_lst_depeg_exits(devnet_factory: Factory, tmp_path: Path) -> None:
 
 
 def test_flash_crash_closes_before_liquidation(devnet_factory: Factory, tmp_path: Path) -> None:
-    # 20 simulated seconds per real second: the crash unfolds over ~30 real seconds while the bot
-    # ticks, slow enough for a loaded 2-core CI machine, fast enough to liquidate a bot that slept.
-    dn = devnet_factory(seed=33, speed=20.0)
+    # At `make run`'s speed (360), where a 10-minute crash would be over in 1.7 s, between two ticks:
+    # the devnet slows to its crash speed (a simulated minute every 5 s) while the crash falls, so
+    # it unfolds over ~50 real seconds while the bot ticks, and would liquidate a bot that slept.
+    dn = devnet_factory(seed=33, speed=360.0)
     bot = _new_bot(dn, tmp_path)
     position_id = _open(bot, "--asset", "SOL", "--leverage", "4")
     runner = bot.popen("run")
