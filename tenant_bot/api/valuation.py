@@ -97,12 +97,23 @@ class Valuer:
 
     # ------------------------------------------------------------------ positions
     def positions(self, *, closed_limit: int = 50) -> list[dict[str, Any]]:
+        return self.listing(closed_limit=closed_limit)["positions"]
+
+    def listing(self, *, closed_limit: int = 50) -> dict[str, Any]:
+        """The open positions and the `closed_limit` latest closed ones, and `lifetime`: every
+        position's PnL parts summed (open ones at their estimate), however many are listed."""
         journal = self.journal
-        live = journal.positions(*LIVE_POSITIONS)
+        live = [self.view(p) for p in journal.positions(*LIVE_POSITIONS)]
         done = journal.positions(*SETTLED_POSITIONS)
+        lifetime = {k: sum((Decimal(v["pnl"][k]) for v in live), ZERO) for k in PNL_PARTS}
+        for p in done:
+            for k in PNL_PARTS:
+                lifetime[k] += Decimal(str(p.ledger.get(k, "0")))
         done.sort(key=lambda p: p.closed_at or p.created_at, reverse=True)
-        views = [self.view(p) for p in live]
-        return views + [self.view(p) for p in done[:closed_limit]]
+        return {
+            "positions": live + [self.view(p) for p in done[:closed_limit]],
+            "lifetime": {k: str(v) for k, v in lifetime.items()},
+        }
 
     def open_total(self) -> Decimal:
         return sum(

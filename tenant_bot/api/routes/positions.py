@@ -26,11 +26,13 @@ class OpenBody(BaseModel):
     leverage: Decimal | None = Field(default=None, ge=2, le=4, allow_inf_nan=False, max_digits=20)
 
 
-@router.get("/positions", summary="Open positions first, then the 50 latest closed")
+@router.get(
+    "/positions", summary="Open positions first, then the 50 latest closed; the lifetime PnL of all of them"
+)
 async def positions(status: StatusDep, valuer: ValuerDep) -> dict[str, Any]:
     if status.positions(PositionStatus.OPEN) and valuer.cache.fetched_at == 0:
         await valuer.refresh()
-    return {"positions": valuer.positions()}
+    return valuer.listing()
 
 
 @router.post("/positions/preview", summary="Both legs of an open, and whether it is blocked; no side effect")

@@ -671,7 +671,7 @@ function syncList(list, positions) {
   for (const li of existing.values()) li.remove();
 }
 
-function renderPositions(positions) {
+function renderPositions(positions, lifetime) {
   state.positions = positions;
   const open = positions.filter((p) => p.status === "open" || p.status === "closing");
   const closed = positions.filter((p) => !(p.status === "open" || p.status === "closing"));
@@ -682,9 +682,8 @@ function renderPositions(positions) {
   setText($("#positions-count"), open.length ? `${open.length} open` : "");
   setText($("#closed-count"), closed.length ? `(${closed.length})` : "");
 
-  // Strategy performance: the sum over what is listed (open, and the latest closed).
-  const totals = Object.fromEntries([...PNL_PARTS, "total"].map((k) => [k, 0]));
-  for (const p of positions) for (const k of Object.keys(totals)) totals[k] += Number((p.pnl || {})[k]) || 0;
+  // Strategy performance: every position's, summed by the bot (the list holds the latest closed only).
+  const totals = lifetime || {};
   setText($("#perf-total"), signedMoney(totals.total), tone(totals.total));
   for (const k of PNL_PARTS) setText($(`#perf-split [data-k="${k}"]`), signedMoney(totals[k]), tone(totals[k]));
   const notional = open.reduce((sum, p) => sum + (Number(p.long && p.long.value_usd) || 0), 0);
@@ -694,7 +693,8 @@ function renderPositions(positions) {
 
 async function loadPositions() {
   try {
-    renderPositions((await api("positions")).positions || []);
+    const listing = await api("positions");
+    renderPositions(listing.positions || [], listing.lifetime);
   } catch (err) {
     setText($("#positions-empty"), err.message);
   }

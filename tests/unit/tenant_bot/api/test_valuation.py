@@ -162,3 +162,21 @@ def test_a_long_found_gone_is_valued_at_nothing_and_the_position_is_unhedged(tmp
     valuer.journal.update_position("p1", status="closing")
     [view] = valuer.positions()
     assert view["health"] == "unhedged"
+
+
+def test_the_lifetime_pnl_counts_every_closed_position_not_only_the_listed_ones(tmp_path: Path) -> None:
+    valuer, position = _valuer(tmp_path, _observation())
+    ledger = {"funding": "2", "interest": "0", "staking": "0", "fees": "-0.5", "price": "-0.5", "total": "1"}
+    for i in range(60):
+        closed = Position(
+            id=f"c{i}", status="closed", asset="SOL", protocol="kamino", leverage=D(3), shadow=False
+        )
+        valuer.journal.begin(closed, Flow.OPEN, State.DONE, {}, requested_by="test")
+        valuer.journal.update_position(f"c{i}", status="closed", ledger=ledger)
+    listing = valuer.listing()
+    assert len(listing["positions"]) == 1 + 50  # the open one, the 50 latest closed
+    [open_view] = [v for v in listing["positions"] if v["id"] == position.id]
+    lifetime = {k: D(v) for k, v in listing["lifetime"].items()}
+    assert lifetime["total"] == 60 + D(open_view["pnl"]["total"])
+    assert lifetime["funding"] == 120 + D(open_view["pnl"]["funding"])
+    assert lifetime["fees"] == -30 + D(open_view["pnl"]["fees"])
