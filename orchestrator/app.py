@@ -30,6 +30,7 @@ from orchestrator.broker import SigningBroker
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.context import AppContext
 from orchestrator.database.session import open_database
+from orchestrator.devnet_faucet import DevnetFaucet
 from orchestrator.errors import install_error_handlers
 from orchestrator.proxy import BotProxy
 from orchestrator.reconciler import Reconciler
@@ -159,6 +160,7 @@ def build_context(settings: ControlPlaneSettings, runtime: Runtime) -> AppContex
         users=users,
         broker=broker,
         withdrawals=WithdrawalBook(db, timedelta(seconds=settings.withdrawal_delay_seconds)),
+        faucet=DevnetFaucet(settings.devnet_admin_url) if settings.network == "devnet" else None,
         gateway=build_gateway(settings, broker),
     )
 

@@ -79,6 +79,9 @@ class ControlPlaneSettings(BasisSettings):
     asgard_api_key: SecretStr | None = None
     solana_rpc_url: str = DEVNET.solana_rpc_url
     arbitrum_rpc_url: str = DEVNET.arbitrum_rpc_url
+    # The devnet's admin API, which the portal's "Get test funds" button asks for test money
+    # (`orchestrator/devnet_faucet.py`). Read only on the devnet, and only on loopback.
+    devnet_admin_url: str = "http://127.0.0.1:3000"
     # Extra `BASIS_*` settings given to every bot, as JSON: {"BASIS_TICK_SECONDS": "1"}.
     bot_env: dict[str, str] = Field(default_factory=dict)
 
@@ -305,6 +308,10 @@ class ControlPlaneSettings(BasisSettings):
     def _check(self) -> ControlPlaneSettings:
         if self.network != "devnet" and self.privy_app_secret is None:
             raise ValueError("BASIS_CP_PRIVY_APP_SECRET is required outside the devnet")
+        if self.network == "devnet" and not is_loopback_url(self.devnet_admin_url):
+            raise ValueError(
+                "BASIS_CP_DEVNET_ADMIN_URL must be on loopback: the devnet's admin API is never public"
+            )
         if self.bot_port_min > self.bot_port_max:
             raise ValueError("bot_port_min must not exceed bot_port_max")
         return self

@@ -19,6 +19,7 @@ from gateway.service import Gateway
 from orchestrator.auth.router import SignIn, current_user
 from orchestrator.broker import SigningBroker
 from orchestrator.config import ControlPlaneSettings
+from orchestrator.devnet_faucet import DevnetFaucet
 from orchestrator.proxy import ProxyRefusal, Upstream
 from orchestrator.reconciler import Reconciler
 from orchestrator.tenants import TenantService
@@ -38,6 +39,8 @@ class AppContext:
     withdrawals: WithdrawalBook
     # The shared venue gateway, served on the internal listener; None when it is off.
     gateway: Gateway | None = None
+    # The devnet's faucet for the portal's "Get test funds"; None outside the devnet.
+    faucet: DevnetFaucet | None = None
 
     async def upstream(self, request: Request) -> Upstream | None:
         """The signed-in user's own bot, for the proxy (`BotProxy`'s resolver): None while it is not
@@ -73,7 +76,12 @@ def _withdrawals(c: AppContext = Depends(context)) -> WithdrawalBook:
     return c.withdrawals
 
 
+def _faucet(c: AppContext = Depends(context)) -> DevnetFaucet | None:
+    return c.faucet
+
+
 TenantsDep = Annotated[TenantService, Depends(_tenants)]
+FaucetDep = Annotated[DevnetFaucet | None, Depends(_faucet)]
 UsersDep = Annotated[Users, Depends(_users)]
 BrokerDep = Annotated[SigningBroker, Depends(_broker)]
 WithdrawalsDep = Annotated[WithdrawalBook, Depends(_withdrawals)]

@@ -197,5 +197,10 @@ ARBITRUM_CHAIN_ID = 42161
 HYPERLIQUID_BRIDGE = "0x2Df1c51E09aECF9cacB7bc98cB1742757f163dF7"
 # Smaller deposits are lost by the real bridge.
 HYPERLIQUID_MIN_DEPOSIT_USDC = 5
+# What a bot's wallets need at least for fees: SOL on Solana (below it the bot opens nothing), and ETH
+# on Arbitrum for the gas of the transfer to the bridge (below it deposits wait; the bot's
+# `deposit_min_gas_eth` defaults to it).
+SOLANA_MIN_FEE_SOL = Decimal("0.01")
+ARBITRUM_MIN_GAS_ETH = Decimal("0.0001")
 # What Hyperliquid keeps from each withdrawal to Arbitrum (withdraw3), USDC.
 HYPERLIQUID_WITHDRAW_FEE_USDC = 1

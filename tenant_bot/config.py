@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from shared.assets import ARBITRUM_MIN_GAS_ETH
 from shared.launch import bot_token, read_secret_files, variable
 from shared.network_addresses import is_loopback_host, is_loopback_url
 from shared.networks import NETWORKS
@@ -124,7 +125,7 @@ class BotSettings(BasisSettings):
     # ETH the Arbitrum address must hold before the bot bridges: a USDC transfer costs about
     # 0.000002 ETH at Arbitrum's floor base fee, so this is room for dozens. Under it the bot sends
     # nothing and says so. The bot never spends ETH but on gas.
-    deposit_min_gas_eth: Decimal = Field(default=Decimal("0.0001"), ge=0)
+    deposit_min_gas_eth: Decimal = Field(default=ARBITRUM_MIN_GAS_ETH, ge=0)
 
     # Withdrawals from Hyperliquid (tenant_bot/execution/withdrawals.py) go only to the user's
     # registered EVM address. With signer "broker" the control plane keeps it (the portal registers

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from shared.assets import Asset
+from shared.assets import SOLANA_MIN_FEE_SOL, Asset
 from tenant_bot.cadence import TickStats
 from tenant_bot.config import BotSettings
 from tenant_bot.errors import NotFound
@@ -37,7 +37,7 @@ from tenant_bot.venues.outages import SOURCES
 # Less than this on either venue cannot make a position (Hyperliquid's minimum order is $10).
 MIN_USDC = Decimal(10)
 # SOL kept for Solana transaction fees and account rent.
-MIN_SOL = Decimal("0.01")
+MIN_SOL = SOLANA_MIN_FEE_SOL
 LSTS = (Asset.JITOSOL, Asset.MSOL, Asset.JUPSOL, Asset.INF)
 # The events `report` shows, newest last.
 REPORT_EVENTS = 200

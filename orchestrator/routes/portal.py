@@ -7,6 +7,7 @@
     GET  /api/v1/portal/qr/{chain}.svg     a QR code of the user's Solana or EVM address, made here
     POST /api/v1/portal/bot/start          start the user's bot again after a failure (CSRF; not
                                            one an operator stopped)
+    POST /api/v1/portal/test-funds         on the devnet: test money to the user's own wallets (CSRF)
     GET  /api/v1/tenant                    the signed-in user's bot: desired state, status, last error
     GET  /app                              → /app/, the user's dashboard
 
@@ -25,8 +26,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from orchestrator.auth.router import CurrentUser, SignInDep
-from orchestrator.context import TenantsDep, UsersDep
+from orchestrator.context import FaucetDep, TenantsDep, UsersDep
 from orchestrator.database.models import Tenant, User
+from orchestrator.devnet_faucet import TestFundsRefused, deposit_minimums
 from orchestrator.portal import bot_balance, qr_svg, tenant_progress
 from orchestrator.tenants import TenantService, tenant_view
 from orchestrator.users import Users
@@ -117,7 +119,7 @@ async def bot_root(request: Request) -> RedirectResponse:
 
 # ---------------------------------------------------------------------- the portal's API
 @router.get("/me", summary="The signed-in user: email, addresses, and their bot's start progress")
-async def me(user_id: CurrentUser, users: UsersDep, tenants: TenantsDep) -> Response:
+async def me(user_id: CurrentUser, users: UsersDep, tenants: TenantsDep, faucet: FaucetDep) -> Response:
     user = _user(users, user_id)
     found = tenants.of_user(user_id)
     body = {
@@ -126,6 +128,9 @@ async def me(user_id: CurrentUser, users: UsersDep, tenants: TenantsDep) -> Resp
         "solana_address": user.solana_address,
         "evm_address": user.evm_address,
         "tenant": tenant_progress(found) if found is not None else None,
+        "deposit_minimums": deposit_minimums(),
+        # Whether "Get test funds" is offered: the devnet only.
+        "test_funds": faucet is not None,
     }
     return _json(body)
 
@@ -167,6 +172,19 @@ async def start(user_id: CurrentUser, tenants: TenantsDep) -> Response:
     tenants.settle_in_background(own.id)
     log.info("bot start requested from the portal", tenant_id=own.id)
     return _json(tenant_progress(tenants.get(own.id)), status=202)
+
+
+@router.post("/test-funds", summary="On the devnet: test USDC, SOL and ETH to the user's own wallets")
+async def send_test_funds(user_id: CurrentUser, users: UsersDep, faucet: FaucetDep) -> Response:
+    if faucet is None:
+        raise HTTPException(404, "Test funds exist on the devnet only; deposit real funds to your addresses.")
+    user = _user(users, user_id)
+    try:
+        sent = await faucet.send(user.id, user.solana_address, user.evm_address)
+    except TestFundsRefused as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    log.info("test funds sent", user_id=user.id)
+    return _json({"sent": sent})
 
 
 # ---------------------------------------------------------------------- the user's bot

@@ -27,6 +27,7 @@ from tenant_bot.execution.pnl import (
     opened_ms,
     opening,
     position_cloids,
+    staking_gain,
 )
 from tenant_bot.execution.states import LIVE_POSITIONS, SETTLED_POSITIONS, Flow, PositionStatus
 from tenant_bot.observer import Observation, Observer
@@ -228,7 +229,7 @@ class Valuer:
         long = long_leg(changes, end)
         staking = ZERO
         if p.asset != "SOL" and sol_px:
-            staking = changes[0].after.tokens * sol_px * (lst_rate - self._open_lst_rate(p))
+            staking = staking_gain(changes[0].after.tokens, sol_px, self._open_lst_rate(p), lst_rate)
         split = PnlSplit(
             funding=funding,
             interest=long.supply + long.borrow,

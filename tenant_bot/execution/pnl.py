@@ -30,11 +30,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shared.assets import STAKE_POOLS, Asset
+from tenant_bot.chain.solana import SolanaRpcError
 from tenant_bot.execution.journal import Journal
 from tenant_bot.execution.states import PERP_STEPS, Flow, StepName, StepStatus
 from tenant_bot.execution.venues import HEDGE_COIN, Venues
 from tenant_bot.storage.models import Execution, Position, Step
 from tenant_bot.venues.hyperliquid_models import Fill, FundingPayment
+from tenant_bot.venues.outages import UNREACHABLE
 
 ZERO = Decimal(0)
 # The parts every split has, as the ledger and the API name them.
@@ -182,6 +185,13 @@ def lost(last: LongState, price: Decimal) -> tuple[LongChange, LongState]:
     return LongChange(before, after, ZERO, ZERO, equity, ZERO), after
 
 
+def staking_gain(tokens: Decimal, sol_price: Decimal, rate_open: Decimal, rate_now: Decimal) -> Decimal:
+    """What staking earned `tokens` of an LST since the open: the growth of its SOL value (the stake
+    pool's rate, which only grows) at SOL's price now. Never negative: a market discount that widens
+    is price, not staking. The same sum while open (the dashboard) and at close (the ledger)."""
+    return max(ZERO, tokens * sol_price * (rate_now - rate_open))
+
+
 def modifications(journal: Journal, position_id: str) -> list[LongChange]:
     """The position's landed modifications of its long, oldest first, from the journal."""
     out = []
@@ -248,13 +258,15 @@ async def realised_split(
     asgard_fees = sum((c.fee_usd for c in changes), ZERO) - lost_usd
     staking = ZERO
     if position.asset != "SOL" and lst_rate_open > 0:
-        # The LST's SOL value grew from lst_rate_open to its rate at close: that growth of the
-        # entry tokens' price is staking, not price.
+        # The LST's SOL value grew from lst_rate_open (its pool's, at the open) to its pool's rate at
+        # close: that growth of the entry tokens' price is staking, not price. An LST whose pool the
+        # bot does not read is valued at the market's rate, the exit price over SOL's.
         sol_px = (await hl.mids()).get(HEDGE_COIN, ZERO)
-        exit_price = close.before.price
-        if sol_px > 0 and exit_price > 0:
-            rate_close = exit_price / sol_px
-            staking = changes[0].after.tokens * exit_price * (1 - lst_rate_open / rate_close)
+        rate_close = await _pool_rate(venues, Asset(position.asset))
+        if rate_close is None and sol_px > 0:
+            rate_close = close.before.price / sol_px
+        if sol_px > 0 and rate_close:
+            staking = staking_gain(changes[0].after.tokens, sol_px, lst_rate_open, rate_close)
     return PnlSplit(
         funding=funding,
         interest=long.supply + long.borrow,
@@ -266,3 +278,17 @@ async def realised_split(
         asgard_fees=-asgard_fees,
         long_lost=-lost_usd if position.long_lost_at is not None else None,
     )
+
+
+async def _pool_rate(venues: Venues, asset: Asset) -> Decimal | None:
+    """SOL per token of `asset` from its stake pool now, or None (no pool read for it, or Solana
+    could not say)."""
+    pool = STAKE_POOLS.get(asset)
+    if pool is None:
+        return None
+    try:
+        rates = await venues.solana.stake_pool_rates([pool])
+    except (*UNREACHABLE, SolanaRpcError):
+        return None
+    rate = rates.get(asset)
+    return rate.sol_per_token if rate is not None else None

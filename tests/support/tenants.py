@@ -45,6 +45,7 @@ def settings_for(dn: DevnetProcess, root: Path, **overrides: Any) -> ControlPlan
         "asgard_api_key": SecretStr("test-key"),
         "solana_rpc_url": dn.url("solana"),
         "arbitrum_rpc_url": dn.url("arbitrum"),
+        "devnet_admin_url": dn.url("admin"),
         "bot_env": {"BASIS_TICK_SECONDS": "0.5"},
         # A block of ports of this test's own, never the default range `make run` and other runs use.
         "bot_port_min": (low := free_port_block(100)),

@@ -538,8 +538,42 @@ function openDeposit() {
     const src = `api/v1/portal/qr/${chain}.svg?a=${encodeURIComponent(address)}`;
     if (address && img.getAttribute("src") !== src) img.src = src;
   }
+  renderMinimums(me.deposit_minimums || {});
+  $("#test-funds").hidden = !me.test_funds;
   renderDepositBot(me.tenant);
   openDialog($("#dlg-deposit"), $("#btn-go-dashboard"));
+}
+
+// What each wallet needs at least, in words: below these the bot waits, or a deposit is lost.
+function renderMinimums(minimums) {
+  const sol = (minimums.solana || {}).SOL;
+  $("#min-solana").textContent = sol
+    ? `USDC for the long, and at least ${sol} SOL for Solana's fees.`
+    : "USDC for the long, and a little SOL for Solana's fees.";
+  const evm = minimums.evm || {};
+  $("#min-evm").textContent =
+    evm.USDC && evm.ETH
+      ? `At least ${evm.USDC} USDC (Hyperliquid's bridge loses a smaller deposit), and ${evm.ETH} ETH for gas.`
+      : "USDC for the short, and a little ETH for gas.";
+}
+
+async function getTestFunds() {
+  const button = $("#btn-test-funds");
+  const status = $("#test-funds-status");
+  button.disabled = true;
+  status.textContent = "Asking the devnet's faucet…";
+  try {
+    const r = await api("api/v1/portal/test-funds", { method: "POST" });
+    if (!r.ok) {
+      status.textContent = detailText(r);
+      return;
+    }
+    const chain = (name) => name[0].toUpperCase() + name.slice(1);
+    const sent = (r.data.sent || []).map((s) => `${s.amount} ${s.asset} on ${chain(s.chain)}`);
+    status.textContent = `Sent ${sent.join(", ")}. Your bot sees them within a few seconds.`;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function copy(button) {
@@ -668,6 +702,7 @@ async function main() {
     if (state.me) follow(state.me);
   });
   $("#btn-retry").addEventListener("click", retryStart);
+  $("#btn-test-funds").addEventListener("click", getTestFunds);
   for (const button of $$("[data-copy]")) button.addEventListener("click", () => copy(button));
 
   // The CSRF cookie first: every sign-in request after this carries it back as a header.

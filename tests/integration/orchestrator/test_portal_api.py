@@ -16,6 +16,7 @@ from orchestrator.portal import balance_state, qr_svg, tenant_progress
 from tests.support.devnet import DevnetProcess
 from tests.support.portal import InProcessControlPlane
 from tests.support.privy_page import sign_in_through_privy
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -158,3 +159,35 @@ def test_package_data_names_every_portal_file() -> None:
     assert files
     for f in files:
         assert any(f.match(pattern) for pattern in patterns), f"{f} is not in package-data"
+
+
+def test_on_the_devnet_a_user_gets_test_funds_in_their_own_wallets_once_a_while(
+    cp: InProcessControlPlane,
+) -> None:
+    client, csrf = _signed_in(cp)
+    try:
+        me = client.get("/api/v1/portal/me").json()
+        # The deposit dialog's minimums, from the figures the bot and the bridge enforce.
+        assert me["deposit_minimums"] == {"solana": {"SOL": "0.01"}, "evm": {"USDC": "5", "ETH": "0.0001"}}
+        assert me["test_funds"] is True
+        assert client.post("/api/v1/portal/test-funds").status_code == 403  # no CSRF header
+        sent = client.post("/api/v1/portal/test-funds", headers={"X-CSRF-Token": csrf})
+        assert sent.status_code == 200, sent.text
+        assert {(s["chain"], s["asset"]) for s in sent.json()["sent"]} == {
+            ("solana", "USDC"),
+            ("solana", "SOL"),
+            ("arbitrum", "USDC"),
+            ("arbitrum", "ETH"),
+        }
+        again = client.post("/api/v1/portal/test-funds", headers={"X-CSRF-Token": csrf})
+        assert again.status_code == 429 and "just sent" in again.json()["detail"]
+        # The user's own bot sees them.
+        wait_until(
+            lambda: client.get("/api/v1/portal/balance").json()["state"] == "funded",
+            timeout=90,
+            what="the bot to see the test funds",
+        )
+    finally:
+        client.close()
+    # Signed out: nothing.
+    assert httpx.post(cp.url + "/api/v1/portal/test-funds", timeout=10).status_code in (401, 403)

@@ -228,6 +228,14 @@ def test_a_new_user_signs_up_funds_opens_a_position_and_signs_out(
     page.locator("#dlg-deposit [data-copy='addr-solana']").click()
     assert page.evaluate("navigator.clipboard.readText()") == solana
     screenshot(page, "portal-04-deposit")
+    # What each wallet needs at least, in words; on the devnet, test funds at a press.
+    assert "at least 0.01 SOL" in page.locator("#min-solana").inner_text()
+    assert "At least 5 USDC" in page.locator("#min-evm").inner_text()
+    page.locator("#btn-test-funds").click()
+    page.locator("#test-funds-status", has_text="Sent").wait_for()
+    assert "1000 USDC on Solana" in page.locator("#test-funds-status").inner_text()
+    assert "1000 USDC on Arbitrum" in page.locator("#test-funds-status").inner_text()
+    screenshot(page, "portal-04b-test-funds")
     # The header shows the signed-in controls.
     assert page.locator("#btn-deposit").is_visible() and page.locator("#btn-menu").is_visible()
     assert not page.locator("#btn-connect").is_visible()
@@ -545,3 +553,26 @@ def test_each_session_reaches_only_its_own_bot(chromium: Browser, cp: InProcessC
     finally:
         for ctx in contexts:
             ctx.close()
+
+
+def test_on_a_phone_the_deposit_dialog_shows_the_minimums_and_test_funds_without_scrolling_sideways(
+    chromium: Browser, cp: InProcessControlPlane
+) -> None:
+    ctx = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        _sign_in_api(ctx, cp, _email("phone"))
+        page = _open(ctx, cp).page
+        page.locator("#btn-deposit").click()
+        page.locator("#dlg-deposit").wait_for(state="visible")
+        assert "0.01 SOL" in page.locator("#min-solana").inner_text()
+        assert "5 USDC" in page.locator("#min-evm").inner_text()
+        page.locator("#btn-test-funds").scroll_into_view_if_needed()
+        assert page.locator("#btn-test-funds").is_visible()
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        screenshot(page, "portal-mobile-deposit")
+        page.locator("#btn-test-funds").click()
+        page.locator("#test-funds-status", has_text="Sent").wait_for()
+        screenshot(page, "portal-mobile-test-funds")
+    finally:
+        ctx.close()

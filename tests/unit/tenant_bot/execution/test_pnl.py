@@ -17,6 +17,7 @@ from tenant_bot.execution.pnl import (
     opening,
     position_cloids,
     realised_split,
+    staking_gain,
 )
 from tenant_bot.execution.states import PERP_STEPS, Flow, State, StepName, StepStatus
 from tenant_bot.storage.database import open_database
@@ -222,3 +223,10 @@ def test_a_long_lost_at_liquidation_loses_its_margin_and_its_parts_still_add_up(
     split = PnlSplit(D(0), D(0), D(0), D(0), D(0), D(0), long_lost=D(-300))
     assert split.as_ledger()["long_lost"] == D(-300)
     assert "long_lost" not in PnlSplit(D(0), D(0), D(0), D(0), D(0), D(0)).as_ledger()
+
+
+def test_staking_is_the_pools_growth_on_the_tokens_and_never_negative() -> None:
+    # 10 jitoSOL, its pool from 1.2500 to 1.2512 SOL per token, SOL at 150: 10 × 150 × 0.0012 = 1.8.
+    assert staking_gain(D(10), D(150), D("1.2500"), D("1.2512")) == D("1.8")
+    # A rate below the open's (a market discount read where no pool is): price, not staking.
+    assert staking_gain(D(10), D(150), D("1.2500"), D("1.2400")) == 0
