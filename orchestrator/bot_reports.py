@@ -27,6 +27,11 @@ READ_TIMEOUT_S = 3.0
 LAST_EVENTS = 10
 # Positions that hold something on the venues, or may, as the bot's API names their statuses.
 LIVE_STATUSES = ("opening", "open", "closing")
+# What is kept of a bot's positions when it is stopped, for its user's read-only view: the live ones,
+# at most this many, each cut to the few fields shown (`position_summary`). What a bot answers is its
+# own claim, kept as bounded text and shown to its own user only.
+SNAPSHOT_POSITIONS = 20
+SNAPSHOT_FIELD_CHARS = 64
 
 
 class BotUnreachable(Exception):
@@ -124,6 +129,44 @@ async def read_report(upstream: Upstream) -> BotReport:
         balances=balances,
         events=list(events.get("events") or []),
     )
+
+
+def position_summary(position: dict[str, Any]) -> dict[str, str | None]:
+    """The fields of one position (as the bot's `GET /api/v1/positions` gives it) that its user's
+    read-only view shows, each as text of at most `SNAPSHOT_FIELD_CHARS` characters."""
+
+    def text(value: Any) -> str | None:
+        return None if value is None or isinstance(value, dict | list) else str(value)[:SNAPSHOT_FIELD_CHARS]
+
+    def part(name: str, key: str) -> str | None:
+        found = position.get(name)
+        return text(found.get(key)) if isinstance(found, dict) else None
+
+    return {
+        "id": text(position.get("id")),
+        "status": text(position.get("status")),
+        "asset": text(position.get("asset")),
+        "protocol": text(position.get("protocol")),
+        "leverage": text(position.get("leverage")),
+        "long_size": part("long", "token_size"),
+        "short_size": part("short", "size"),
+        "pnl_total": part("pnl", "total"),
+        "opened_at": text(position.get("opened_at")),
+    }
+
+
+async def read_positions(upstream: Upstream) -> list[dict[str, str | None]] | None:
+    """The bot's live positions, summarised (`position_summary`); None when it cannot say."""
+    async with httpx.AsyncClient(timeout=READ_TIMEOUT_S) as client:
+        try:
+            answer = await _get(client, upstream, "/api/v1/positions")
+        except BotUnreachable:
+            return None
+    listed = answer.get("positions") if isinstance(answer, dict) else None
+    if not isinstance(listed, list):
+        return None
+    live = [p for p in listed if isinstance(p, dict) and p.get("status") in LIVE_STATUSES]
+    return [position_summary(p) for p in live[:SNAPSHOT_POSITIONS]]
 
 
 async def resume(upstream: Upstream) -> dict[str, Any]:

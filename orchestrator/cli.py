@@ -354,6 +354,16 @@ def _tenant_text(view: dict[str, Any], report: Any) -> str:
     ]
     if report is None or report.error is not None or report.status is None:
         lines.append("  its bot was not read" + (f": {report.error}" if report and report.error else ""))
+        kept = view.get("positions_when_stopped")
+        if kept is not None:
+            lines.append(
+                f"positions when it was stopped ({(kept['as_of'] or '-')[:19]}): {len(kept['positions'])}"
+            )
+            for pos in kept["positions"]:
+                lines.append(
+                    f"  {pos.get('id')}: {pos.get('status')}, {pos.get('asset')} {pos.get('leverage')}x, "
+                    f"long {pos.get('long_size')}, short {pos.get('short_size')} SOL"
+                )
         return "\n".join(lines)
     status = report.status
     for pause in status.get("pause_reasons") or []:

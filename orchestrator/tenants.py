@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
+from orchestrator.bot_reports import read_positions
 from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.models import RetainedData, Tenant, User
 from orchestrator.database.session import serialize
@@ -86,7 +87,16 @@ def tenant_view(t: Tenant) -> dict[str, Any]:
         "limits": t.limits,
         "started_at": as_utc(t.started_at).isoformat() if t.started_at else None,
         "created_at": as_utc(t.created_at).isoformat() if t.created_at else None,
+        "positions_when_stopped": positions_when_stopped(t),
     }
+
+
+def positions_when_stopped(t: Tenant) -> dict[str, Any] | None:
+    """The positions its bot held when it was last stopped, and when they were read; None if never."""
+    if t.positions_snapshot is None:
+        return None
+    read_at = as_utc(t.positions_read_at).isoformat() if t.positions_read_at else None
+    return {"as_of": read_at, "positions": list(t.positions_snapshot)}
 
 
 class TenantService:
@@ -377,15 +387,22 @@ class TenantService:
             return tenant
 
     async def stop(self, tenant_id: str) -> Tenant:
+        """Stop the bot for good (until started again). Its positions are read first, while it still
+        answers, and kept for its user's read-only view (`positions_snapshot`)."""
         with self.sessions.begin() as s:
             tenant = s.get(Tenant, tenant_id)
             if tenant is None:
                 raise TenantError(f"no tenant {tenant_id!r}")
             tenant.desired_state = "stopped"
+        upstream = self.upstream(tenant_id)
+        positions = await read_positions(upstream) if upstream is not None else None
         await self.runtime.stop(tenant_id)
         with self.sessions.begin() as s:
             tenant = s.get(Tenant, tenant_id)
             assert tenant is not None
+            if positions is not None:  # else the last ones read stay, with their time
+                tenant.positions_snapshot = positions
+                tenant.positions_read_at = datetime.now(UTC)
             tenant.status = "stopped"
             tenant.pid = None
             tenant.next_attempt_at = None

@@ -64,6 +64,10 @@ class Tenant(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # The bot's positions as it answered just before it was stopped (`bot_reports.position_summary`,
+    # bounded), for its user's read-only view while it is stopped; and when they were read.
+    positions_snapshot: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    positions_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RetainedData(Base):

@@ -9,6 +9,7 @@ import resource
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -93,6 +94,12 @@ class InProcessControlPlane:
         runtime = self.tenants.runtime
         assert isinstance(runtime, ProcessRuntime)
         kill_all(runtime)
+
+    def stop_tenant(self, tenant_id: str) -> None:
+        """Stop a tenant's bot as an operator would (`basis tenants stop`), from a thread of its own: the
+        caller may be inside an event loop (Playwright's sync API runs one)."""
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self.tenants.stop(tenant_id)).result(timeout=120)
 
     def bot(self, user_id: str) -> httpx.Client:
         """A client straight to the user's bot (not through the proxy), with the bot's token."""

@@ -158,6 +158,7 @@ function renderProgress(tenant) {
   const errorBox = $("#progress-error");
   const retry = $("#btn-retry");
   errorBox.hidden = true;
+  if (status !== "stopped") $("#stopped-positions").hidden = true;
   $("#progress-title").textContent = "Starting your bot";
   if (!tenant) {
     text.textContent = "";
@@ -189,11 +190,13 @@ function renderProgress(tenant) {
   } else if (tenant.status === "stopped") {
     $("#progress-title").textContent = "Your bot is stopped";
     errorBox.hidden = false;
+    showStoppedPositions();
     if (tenant.desired_state === "stopped") {
-      // Stopped by an operator: only they can start it again.
+      // Stopped by an operator: only they can start it again. No error box without an error.
       text.textContent = "It was stopped by the operator of this service; contact them to start it again.";
       $("#progress-error-text").textContent = sentence(tenant.last_error || "");
       retry.hidden = true;
+      errorBox.hidden = !tenant.last_error;
     } else {
       text.textContent = "It is started again automatically, or start it now.";
       $("#progress-error-text").textContent = sentence(tenant.last_error || "");
@@ -202,6 +205,42 @@ function renderProgress(tenant) {
   } else if (tenant.status === "running") {
     text.textContent = "Your bot is ready.";
   }
+}
+
+// What the bot held when it was stopped (read just before it stopped): shown, not acted on.
+async function showStoppedPositions() {
+  const box = $("#stopped-positions");
+  const r = await api("api/v1/tenant");
+  const kept = r.ok ? r.data.positions_when_stopped : null;
+  if (!kept) {
+    box.hidden = true;
+    return;
+  }
+  // Text only (textContent): what a bot reported is shown, never interpreted as markup.
+  const row = (cells) => {
+    const tr = document.createElement("tr");
+    for (const text of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  };
+  const rows = kept.positions.map((p) =>
+    row([
+      `${p.asset || "?"} on ${p.protocol || "?"} · ${p.leverage || "?"}x`,
+      p.long_size != null ? `${p.long_size} ${p.asset || ""}` : "–",
+      p.short_size != null ? `${p.short_size} SOL` : "–",
+      p.pnl_total != null ? `${Number(p.pnl_total).toFixed(2)} USDC` : "–",
+      p.status || "?",
+    ]),
+  );
+  $("#stopped-positions-rows").replaceChildren(...rows);
+  const when = kept.as_of ? new Date(kept.as_of).toLocaleString() : "when it stopped";
+  $("#stopped-positions-note").textContent = kept.positions.length
+    ? `As your bot last reported them (${when}). They stay open on the venues, unwatched until it runs again.`
+    : `Your bot held no open position when it stopped (${when}).`;
+  box.hidden = false;
 }
 
 function renderDepositBot(tenant) {

@@ -270,6 +270,11 @@ def test_an_operator_sees_a_halted_bot_reads_why_and_resumes_it_after_a_review(
     assert health(port)  # still running, still watching
     stopped = cli.json("tenants", "stop", tid, "--force")
     assert isinstance(stopped, dict) and stopped["status"] == "stopped"
+    # What it held, read just before it stopped: kept for the user's read-only view, and shown here.
+    kept = stopped["positions_when_stopped"]
+    assert [(p["id"], p["status"]) for p in kept["positions"]] == [(job["position_id"], "open")], kept
+    text = cli("tenants", "show", tid)
+    assert "positions when it was stopped" in text.stdout and job["position_id"] in text.stdout, text.stdout
     cli.json("tenants", "delete", tid, "--purge")
 
 

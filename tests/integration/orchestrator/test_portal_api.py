@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -96,9 +95,17 @@ def test_a_signed_in_user_gets_their_profile_qr_codes_and_balance(cp: InProcessC
         assert balance["state"] in {"empty", "unknown"}  # a new user's wallets hold nothing
 
         # A bot an operator stopped stays stopped: the portal says so and cannot start it.
-        asyncio.run(cp.tenants.stop(body["tenant"]["id"]))
+        wait_until(
+            lambda: client.get("/api/v1/portal/me").json()["tenant"]["status"] == "running",
+            timeout=90,
+            what="the bot to run",
+        )
+        cp.stop_tenant(body["tenant"]["id"])
         tenant = client.get("/api/v1/portal/me").json()["tenant"]
         assert tenant["status"] == "stopped" and tenant["desired_state"] == "stopped"
+        # Read from the bot just before it stopped: it held nothing.
+        kept = client.get("/api/v1/tenant").json()["positions_when_stopped"]
+        assert kept["positions"] == [] and kept["as_of"]
         refused = client.post("/api/v1/portal/bot/start", headers={"X-CSRF-Token": csrf})
         assert refused.status_code == 409 and "operator" in refused.json()["detail"]
     finally:

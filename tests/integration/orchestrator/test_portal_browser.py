@@ -288,6 +288,18 @@ def test_a_new_user_signs_up_funds_opens_a_position_and_signs_out(
     page.locator("#mi-settings").click()
     frame.locator("#panel-settings").wait_for(state="visible")
 
+    # An operator stops the bot while it holds the position: the user still sees it, read-only.
+    page.keyboard.press("Escape")
+    cp.stop_tenant(me["tenant"]["id"])
+    page.locator("#stopped-positions").wait_for(state="visible", timeout=TIMEOUT_MS)
+    assert "stopped by the operator" in page.locator("#progress-text").inner_text()
+    assert not page.locator("#progress-error").is_visible()  # no empty error box
+    rows = page.locator("#stopped-positions-rows tr")
+    assert rows.count() == 1
+    cells = rows.first.locator("td").all_inner_texts()
+    assert cells[0].endswith(" · 3x") and cells[2].endswith(" SOL") and cells[4] == "open", cells
+    screenshot(page, "portal-07b-stopped-with-a-position")
+
     # Disconnect: the page shows Connect again and the old session is refused everywhere.
     cookies = context.cookies(cp.url)
     session = next(c for c in cookies if c["name"] == "basis_session")
