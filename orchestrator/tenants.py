@@ -224,14 +224,19 @@ class TenantService:
 
     async def move_port(self, tenant_id: str, taken: int) -> bool:
         """Start the bot again at once on another free port, counted as a restart (not a failure: the
-        bot did nothing wrong). False when someone moved it already or it should no longer run."""
-        with self.sessions.begin() as s:
-            tenant = s.get(Tenant, tenant_id)
-            if tenant is None or tenant.port != taken or tenant.desired_state != "running":
-                return False
-            tenant.port = self._allocate_port(s, tenant, avoid=taken)
-            tenant.restarts += 1
-            moved_to = tenant.port
+        bot did nothing wrong). False when someone moved it already, it should no longer run, or no port
+        is left (then its start fails as any other, and the reconciler retries it after a back-off)."""
+        try:
+            with self.sessions.begin() as s:
+                tenant = s.get(Tenant, tenant_id)
+                if tenant is None or tenant.port != taken or tenant.desired_state != "running":
+                    return False
+                tenant.port = self._allocate_port(s, tenant, avoid=taken)
+                tenant.restarts += 1
+                moved_to = tenant.port
+        except TenantError as exc:
+            log.error("a bot's port was taken and no other is free", tenant_id=tenant_id, error=str(exc))
+            return False
         log.warning(
             "a bot's port was taken before it listened: starting it on another",
             tenant_id=tenant_id,
@@ -369,9 +374,9 @@ class TenantService:
                 taken = await self.port_taken(tenant_id) if moves < PORT_MOVES else None
                 if taken is not None:
                     moves += 1
-                    await self.move_port(tenant_id, taken)  # or another waiter did: follow its start
-                    started = time.monotonic()
-                    continue
+                    if await self.move_port(tenant_id, taken) or self.get(tenant_id).port != taken:
+                        started = time.monotonic()  # moved (by us, or by another waiter): follow that start
+                        continue
                 tail = (await self.runtime.logs(tenant_id, 5)).strip().splitlines()
                 reason = "the bot exited during start-up" + (f": {tail[-1][:300]}" if tail else "")
                 return self.mark_failed(tenant_id, reason)

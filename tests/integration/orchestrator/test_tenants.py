@@ -171,3 +171,23 @@ async def test_a_bot_whose_port_was_taken_meanwhile_starts_on_another_and_counts
         assert current.restarts == 3  # the move at creation, the crash's restart, its move
     finally:
         kill_all(service.runtime)
+
+
+async def test_a_bot_whose_port_was_taken_with_no_other_free_fails_its_start_saying_why(
+    devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str
+) -> None:
+    low = free_port_block(1)
+    settings = settings_for(
+        devnet, tmp_path, database_url=control_plane_db_url, bot_port_min=low, bot_port_max=low
+    )
+    base, race = service_for(settings), PortRace()
+    service = TenantService(settings, base.sessions, base.runtime, port_free=race)
+    assert isinstance(service.runtime, ProcessRuntime)
+    try:
+        race.port = low
+        with _held(low):
+            tenant = await service.provision("epsilon")
+        assert tenant.status == "failed" and tenant.failures == 1 and tenant.restarts == 0
+        assert tenant.last_error is not None and "address already in use" in tenant.last_error
+    finally:
+        kill_all(service.runtime)
