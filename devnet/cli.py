@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -374,7 +374,7 @@ def advance(
     body = _admin(
         base_port, "POST", "/clock/advance", json={"hours": hours, "seconds": seconds, "slots": slots}
     )
-    _print(body, as_json, f"simulated time now {body['sim_ms']} ms; solana slot {body['solana_slot']}")
+    _print(body, as_json, f"simulated time now {iso_ms(body['sim_ms'])}; solana slot {body['solana_slot']}")
 
 
 @app.command()
@@ -389,10 +389,12 @@ def state(base_port: BasePort = None, as_json: AsJson = False) -> None:
 
     console = Console()
     market = body["market"]
+    clock = body["clock"]
     console.print(
-        f"scenario [bold]{market['scenario']['name']}[/]  speed {body['clock']['speed']:g}x  "
-        f"sim time {body['clock']['sim_ms']}"
+        f"scenario [bold]{market['scenario']['name']}[/] since {iso_ms(market['scenario']['started_ms'])}  "
+        f"speed {clock['speed']:g}x"
     )
+    console.print(f"simulated time {iso_ms(clock['sim_ms'])}  (real time {iso_ms(clock['real_ms'])})")
     perps = Table(title="Hyperliquid perps")
     for col in ("coin", "oracle", "mark", "premium", "predicted funding /h", "last funding /h"):
         perps.add_column(col)
@@ -412,5 +414,19 @@ def state(base_port: BasePort = None, as_json: AsJson = False) -> None:
     for key, s in market["lending"].items():
         lending.add_row(key, s["supply_apy"], s["usdc_borrow_apy"], str(s["active"]))
     console.print(lending)
-    if body.get("faults") or body.get("outages"):
-        console.print({"faults": body.get("faults"), "outages": body.get("outages")})
+    if body.get("faults"):
+        console.print({"faults": body["faults"]})
+    for venue, outage in (body.get("outages") or {}).items():
+        until = outage.get("until_sim_ms")
+        console.print(
+            f"outage: {venue} down until the next calm"
+            if until is None
+            else f"outage: {venue} down until {iso_ms(until)} ({outage['remaining_sim_s']} simulated s left)"
+        )
+
+
+def iso_ms(epoch_ms: int | None) -> str:
+    """Epoch milliseconds as an ISO 8601 UTC date (what a person reads; --json keeps the number)."""
+    if epoch_ms is None:
+        return "-"
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -20,6 +20,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -110,9 +111,12 @@ def _emit(data: Any, as_json: bool, table: Table | str | None = None) -> None:
 
 
 def _tenant_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(
-        "tenant", "user", "desired", "status", "trading", "version", "port", "pid", "restarts", "attention"
-    )
+    table = Table()
+    # Who a tenant is never folds (an operator greps and copies these); the other columns give way.
+    for name in ("tenant", "user", "email"):
+        table.add_column(name, no_wrap=True)
+    for name in ("desired", "status", "trading", "version", "port", "pid", "restarts", "attention"):
+        table.add_column(name)
     for r in rows:
         if r.get("data_kept"):
             note = f"data kept since {(r['deleted_at'] or '')[:19]}; delete --purge removes it"
@@ -121,6 +125,7 @@ def _tenant_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(
             r["id"],
             r["user_id"] or "-",
+            r.get("email") or "-",
             r["desired_state"],
             r["status"],
             r.get("trading_state") or "-",
@@ -301,18 +306,31 @@ def users_list(as_json: AsJson = False) -> None:
 # ---------------------------------------------------------------------- tenants
 @tenants_app.command("list")
 def tenants_list(as_json: AsJson = False) -> None:
-    """Every tenant: desired state, what was last seen, port, pid, restarts; then the tenants deleted
-    with their data kept (status "deleted")."""
+    """Every tenant: its user's e-mail, desired state, what was last seen, port, pid, restarts; then the
+    tenants deleted with their data kept (status "deleted")."""
     from orchestrator.tenants import retained_view, tenant_view
 
     service = _service()
     tenants = service.all()
     reports = _run(lambda: _bot_statuses(service, tenants))
+    emails = _emails(service)
     rows = [_with_bot(tenant_view(t), t, reports.get(t.id)) for t in tenants]
     rows += [retained_view(r) for r in service.retained()]
+    # The user's e-mail is how an operator knows who a tenant is; tenants made here have none.
+    rows = [{**r, "email": emails.get(r["user_id"]) if r["user_id"] else None} for r in rows]
     _emit(rows, as_json, _tenant_table(rows))
     if any(r.get("attention") for r in rows):
         typer.echo("some tenants need an operator: basis tenants show <id>", err=True)
+
+
+def _emails(service: Any) -> dict[str, str]:
+    """Each user's e-mail by user id, as the sign-in recorded it (table `users`)."""
+    from sqlalchemy import select
+
+    from orchestrator.database.models import User
+
+    with service.sessions() as s:
+        return {user_id: email for user_id, email in s.execute(select(User.id, User.email))}
 
 
 @tenants_app.command("show")
@@ -532,15 +550,8 @@ def _checks(network: str | None = None) -> list[dict[str, Any]]:
         _check("control plane", lambda: _control_plane_probe(settings)),
         _check("bots", lambda: _bots_probe(settings)),
     ]
-    endpoints = {
-        "hyperliquid": (settings.hyperliquid_url + "/info", "POST"),
-        "asgard": (settings.asgard_url, "GET"),
-        "solana": (settings.solana_rpc_url, "POST"),
-        "arbitrum": (settings.arbitrum_rpc_url, "POST"),
-        "privy": (f"{settings.privy_api_url}/v1/apps/{settings.privy_app_id}/jwks.json", "GET"),
-    }
-    for name, (url, method) in endpoints.items():
-        checks.append(_check(name, partial(_reach, url, method)))
+    for probe in _venue_probes(settings):
+        checks.append(_check(probe.name, partial(_reach, probe)))
     if settings.network != "devnet" or network is not None:
         from orchestrator.broker import load_policy
 
@@ -553,14 +564,106 @@ def _checks(network: str | None = None) -> list[dict[str, Any]]:
     return checks
 
 
-def _reach(url: str, method: str) -> str:
+@dataclass(frozen=True)
+class VenueProbe:
+    """A request a venue answers 200 to when it is up and well, so a refusal means something."""
+
+    name: str
+    setting: str  # the variable that names its URL, for the fix
+    method: str
+    url: str
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _venue_probes(settings: ControlPlaneSettings) -> list[VenueProbe]:
+    key = settings.asgard_api_key
+    asgard_headers = {"X-API-Key": key.get_secret_value()} if key else {}
+    return [
+        # allMids: Hyperliquid's lightest read (weight 2), public, 200 on every network.
+        VenueProbe(
+            "hyperliquid", "BASIS_CP_HYPERLIQUID_URL", "POST", settings.hyperliquid_url.rstrip("/") + "/info",
+            {"type": "allMids"},
+        ),
+        VenueProbe(
+            "asgard", "BASIS_CP_ASGARD_URL", "GET", settings.asgard_url.rstrip("/") + "/markets",
+            headers=asgard_headers,
+        ),
+        VenueProbe(
+            "solana", "BASIS_CP_SOLANA_RPC_URL", "POST", settings.solana_rpc_url,
+            {"jsonrpc": "2.0", "id": 1, "method": "getHealth"},
+        ),
+        VenueProbe(
+            "arbitrum", "BASIS_CP_ARBITRUM_RPC_URL", "POST", settings.arbitrum_rpc_url,
+            {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
+        ),
+        VenueProbe(
+            "privy", "BASIS_CP_PRIVY_API_URL", "GET",
+            f"{settings.privy_api_url.rstrip('/')}/v1/apps/{settings.privy_app_id}/jwks.json",
+        ),
+    ]  # fmt: skip
+
+
+def _reach(probe: VenueProbe) -> str:
+    """Whether the venue answers, in words. Any answer proves it is up: a refusal of the probe (a 4xx)
+    is reachable too, said as such; a server error, a JSON-RPC node that says it is unhealthy, or no
+    answer at all fails the check with why and what to look at."""
     import httpx
 
     from orchestrator import preflight
 
-    # Any HTTP answer means the venue is reachable; only a transport error fails the check.
-    r = httpx.request(method, url, json={} if method == "POST" else None, timeout=preflight.TIMEOUT_S)
-    return f"{url} answered {r.status_code}"
+    where = f"{probe.method} {probe.url}"
+    try:
+        r = httpx.request(
+            probe.method, probe.url, json=probe.body, headers=probe.headers, timeout=preflight.TIMEOUT_S
+        )
+    except httpx.TimeoutException:
+        raise preflight.CheckFailed(
+            f"{probe.name} did not answer {where} within {preflight.TIMEOUT_S:g} s: it is down or "
+            f"overloaded, or a firewall drops the request (check {probe.setting})"
+        ) from None
+    except httpx.ConnectError as exc:
+        raise preflight.CheckFailed(
+            f"nothing answers at {probe.url} ({_connect_reason(exc)}): is {probe.name} up, and is "
+            f"{probe.setting} right?"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise preflight.CheckFailed(f"{probe.name} could not be read at {where}: {exc}") from None
+    reason = r.reason_phrase.lower() or "no reason given"
+    if r.status_code >= 500:
+        raise preflight.CheckFailed(
+            f"{probe.name} answers at {probe.url} but is failing ({reason}, HTTP {r.status_code}): "
+            "try again later, or check its status page"
+        )
+    if r.status_code == 429:
+        return f"reachable at {probe.url}; it is limiting this address's requests now (too many requests)"
+    if r.status_code >= 400:
+        return f"reachable at {probe.url}; it refused the probe's request ({reason}), which proves it is up"
+    unhealthy = _rpc_error(r)
+    if unhealthy is not None:
+        raise preflight.CheckFailed(f"{probe.name} answers at {probe.url} but reports an error: {unhealthy}")
+    return f"reachable at {probe.url}"
+
+
+def _connect_reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
+        return "its host name does not resolve"
+    if "refused" in text:
+        return "the connection was refused"
+    return str(exc) or type(exc).__name__
+
+
+def _rpc_error(r: Any) -> str | None:
+    """A JSON-RPC node's own error (Solana's getHealth says "Node is unhealthy" when it lags)."""
+    try:
+        body = r.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) and "jsonrpc" in body else None
+    if not error:
+        return None
+    return str(error.get("message") if isinstance(error, dict) else error)[:200]
 
 
 def _database_probe(settings: ControlPlaneSettings) -> str:

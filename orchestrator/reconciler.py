@@ -148,6 +148,14 @@ class Reconciler:
 
         # Nothing runs although it should: crashed, killed, never started, or a failed start.
         self._unhealthy_since.pop(tenant.id, None)
+        # A start that exited because its port was taken before it listened: on another port at once,
+        # counted as a restart (no failure, no back-off).
+        taken = await self.service.port_taken(tenant.id) if tenant.status == "starting" else None
+        if taken is not None and await self.service.move_port(tenant.id, taken):
+            report.started.append(tenant.id)
+            if self._follow_settles:
+                self._settle(tenant.id)
+            return
         if tenant.status in ("running", "starting"):
             tail = (await self.runtime.logs(tenant.id, 3)).strip().splitlines()
             reason = "the bot exited" + (f": {tail[-1][:300]}" if tail else "")

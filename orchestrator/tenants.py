@@ -30,9 +30,14 @@ from orchestrator.database.session import serialize
 from orchestrator.proxy import Upstream
 from orchestrator.runtimes.base import BotSpec, BotStatus, Runtime
 from shared.launch import BotLaunch, BrokerWallets, bot_secret, bot_token
+from shared.logging import get_logger
+
+log = get_logger(__name__)
 
 # How often wait_until_settled asks a starting bot for /health.
 SETTLE_POLL_SECONDS = 0.05
+# Starts in a row that may find their port taken before a bot gives up as failed (each moves it).
+PORT_MOVES = 3
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 
 
@@ -195,18 +200,61 @@ class TenantService:
         return BrokerWallets(self.settings.broker_url_value(), user.solana_address, user.evm_address)
 
     # ------------------------------------------------------------------ ports
-    def _allocate_port(self, s: Session, tenant: Tenant) -> int:
-        """Keep the tenant's port while it is free; else the first free one no other tenant holds."""
+    def _allocate_port(self, s: Session, tenant: Tenant, avoid: int | None = None) -> int:
+        """Keep the tenant's port while it is free; else the first free one no other tenant holds (nor
+        `avoid`, a port its bot just found taken)."""
         # Held to the end of the caller's transaction, which records the port: two processes (API
         # workers, the CLI) starting bots at once on PostgreSQL cannot pick the same free port.
         serialize(s, "basis:tenant-ports")
         taken = {p for p in s.scalars(select(Tenant.port).where(Tenant.id != tenant.id)) if p is not None}
+        if avoid is not None:
+            taken.add(avoid)
         if tenant.port is not None and tenant.port not in taken and self._port_free(tenant.port):
             return tenant.port
         for port in range(self.settings.bot_port_min, self.settings.bot_port_max + 1):
             if port not in taken and self._port_free(port):
                 return port
         raise TenantError("no free port left in the bot port range", code=1)
+
+    async def port_taken(self, tenant_id: str) -> int | None:
+        """The port the tenant's bot could not listen on, when that is why its last start exited.
+
+        A port is free when it is picked and the bot binds it a second later: in between another
+        program (or a bot of another control plane on this host) may take it. The bot then exits
+        saying so ("[Errno 98] ... address already in use"), which is no fault of the bot's."""
+        port = self.get(tenant_id).port
+        if port is None:
+            return None
+        tail = (await self.runtime.logs(tenant_id, 5)).lower().splitlines()
+        # Only this start's lines: the process runtime marks where each start begins in the log.
+        starts = [i for i, line in enumerate(tail) if line.startswith("### started by the control plane")]
+        tail = tail[starts[-1] + 1 :] if starts else tail
+        said = any("address already in use" in line and str(port) in line for line in tail)
+        return port if said else None
+
+    async def move_port(self, tenant_id: str, taken: int) -> bool:
+        """Start the bot again at once on another free port, counted as a restart (not a failure: the
+        bot did nothing wrong). False when someone moved it already, it should no longer run, or no port
+        is left (then its start fails as any other, and the reconciler retries it after a back-off)."""
+        try:
+            with self.sessions.begin() as s:
+                tenant = s.get(Tenant, tenant_id)
+                if tenant is None or tenant.port != taken or tenant.desired_state != "running":
+                    return False
+                tenant.port = self._allocate_port(s, tenant, avoid=taken)
+                tenant.restarts += 1
+                moved_to = tenant.port
+        except TenantError as exc:
+            log.error("a bot's port was taken and no other is free", tenant_id=tenant_id, error=str(exc))
+            return False
+        log.warning(
+            "a bot's port was taken before it listened: starting it on another",
+            tenant_id=tenant_id,
+            taken=taken,
+            port=moved_to,
+        )
+        await self.launch(tenant_id)
+        return True
 
     # ------------------------------------------------------------------ Unix users
     def _allocate_uid(self, s: Session, tenant: Tenant) -> int:
@@ -320,6 +368,7 @@ class TenantService:
         """Wait for `/health`; past the start timeout the tenant is marked failed (never left starting)."""
         timeout = self.settings.bot_start_timeout_seconds
         started = time.monotonic()
+        moves = 0
         while True:
             status = await self.runtime.status(tenant_id)
             elapsed = time.monotonic() - started
@@ -332,6 +381,12 @@ class TenantService:
             if status.state == "running":
                 return self.mark_running(tenant_id, status)
             if not status.alive:
+                taken = await self.port_taken(tenant_id) if moves < PORT_MOVES else None
+                if taken is not None:
+                    moves += 1
+                    if await self.move_port(tenant_id, taken) or self.get(tenant_id).port != taken:
+                        started = time.monotonic()  # moved (by us, or by another waiter): follow that start
+                        continue
                 tail = (await self.runtime.logs(tenant_id, 5)).strip().splitlines()
                 reason = "the bot exited during start-up" + (f": {tail[-1][:300]}" if tail else "")
                 return self.mark_failed(tenant_id, reason)

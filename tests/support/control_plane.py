@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,9 @@ from orchestrator.database.models import Tenant, User
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
 from shared.launch import bot_token
-from tests.support.devnet import ROOT, DevnetProcess
+from tests.support.devnet import ROOT, DevnetProcess, free_port
 from tests.support.privy_page import sign_in_through_privy
 from tests.support.tenants import kill_all, settings_env, settings_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

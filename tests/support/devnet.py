@@ -35,6 +35,13 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A loopback port free now (the kernel's pick): never a default another run may hold."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def free_port_block(size: int = len(PORT_ORDER)) -> int:
     """A base port B such that B .. B+size-1 are all free on loopback."""
     rng = random.Random()

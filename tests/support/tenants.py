@@ -24,7 +24,7 @@ from orchestrator.config import ControlPlaneSettings
 from orchestrator.database.session import open_database
 from orchestrator.runtimes.process import ProcessRuntime
 from orchestrator.tenants import TenantService
-from tests.support.devnet import DevnetProcess, free_port_block
+from tests.support.devnet import DevnetProcess, free_port, free_port_block
 from tests.support.privileges import bot_data_root
 from tests.support.waiting import wait_until
 
@@ -47,6 +47,10 @@ def settings_for(dn: DevnetProcess, root: Path, **overrides: Any) -> ControlPlan
         "arbitrum_rpc_url": dn.url("arbitrum"),
         "devnet_admin_url": dn.url("admin"),
         "bot_env": {"BASIS_TICK_SECONDS": "0.5"},
+        # The control plane's listeners on ports of this test's own: `make run` on this machine holds the
+        # defaults (8000, 8001), and a bot told the default broker address would sign through it.
+        "port": free_port(),
+        "broker_port": free_port(),
         # A block of ports of this test's own, never the default range `make run` and other runs use.
         "bot_port_min": (low := free_port_block(100)),
         "bot_port_max": low + 99,

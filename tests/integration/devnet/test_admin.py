@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -161,6 +162,31 @@ def test_cli_wraps_the_admin_api_with_meaningful_exit_codes(devnet: DevnetProces
     assert table.returncode == 0 and "SOL" in table.stdout
     empty = _cli(devnet, "mailbox", "nobody@example.com")
     assert empty.returncode == 0 and "no messages" in empty.stdout
+
+
+def test_state_prints_dates_and_its_json_keeps_epoch_milliseconds() -> None:
+    """`basis devnet state` says when things are as ISO 8601 UTC dates (the simulated and the real
+    clock, the scenario's start, an outage's end); `--json` stays the admin API's numbers."""
+    from datetime import UTC, datetime
+
+    from tests.support.devnet import start_devnet
+
+    dn = start_devnet(only=["hyperliquid"], scenario="venue_outage")  # of its own: an outage is global
+    try:
+        raw = json.loads(_cli(dn, "state", "--json").stdout)
+        clock, outage = raw["clock"], raw["outages"]["hyperliquid"]
+        assert isinstance(clock["sim_ms"], int) and isinstance(outage["until_sim_ms"], int)
+        shown = _cli(dn, "state")
+        assert shown.returncode == 0, shown.stderr
+        dates = re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", shown.stdout)
+        assert re.search(r"simulated time \S+Z  \(real time \S+Z\)", shown.stdout), shown.stdout
+        assert re.search(r"outage: hyperliquid down until \S+Z \(\d+ simulated s left\)", shown.stdout)
+        assert len(dates) == 4, shown.stdout  # scenario start, simulated, real, the outage's end
+        real = datetime.strptime(dates[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        assert abs(real.timestamp() * 1000 - clock["real_ms"]) < 60_000
+        assert not re.search(r"\b1\d{9,12}\b", shown.stdout), shown.stdout  # no epoch seconds or ms
+    finally:
+        dn.stop()
 
 
 def test_cli_says_when_the_devnet_is_not_running() -> None:

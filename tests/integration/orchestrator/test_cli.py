@@ -119,7 +119,75 @@ def test_doctor_reports_every_check(cli: Cli) -> None:
     cli.env["BASIS_CP_SOLANA_RPC_URL"] = "http://127.0.0.1:9"  # nothing listens there
     out = cli("doctor", "--json")
     assert out.returncode == 1
-    assert not next(c for c in json.loads(out.stdout)["checks"] if c["name"] == "solana")["ok"]
+    solana = next(c for c in json.loads(out.stdout)["checks"] if c["name"] == "solana")
+    assert not solana["ok"]
+    assert solana["detail"] == (
+        "nothing answers at http://127.0.0.1:9 (the connection was refused): is solana up, and is "
+        "BASIS_CP_SOLANA_RPC_URL right?"
+    )
+
+
+def test_doctor_says_a_healthy_venue_is_reachable_in_words(cli: Cli) -> None:
+    """Each venue is probed with a request it answers 200 to (Hyperliquid's allMids, Asgard's markets,
+    a JSON-RPC getHealth and eth_chainId, Privy's JWKS): a healthy one reads "reachable", never a raw
+    HTTP status, on the terminal's table and in --json."""
+    s = cli.settings
+    urls = {
+        "hyperliquid": f"{s.hyperliquid_url}/info",
+        "asgard": f"{s.asgard_url}/markets",
+        "solana": s.solana_rpc_url,
+        "arbitrum": s.arbitrum_rpc_url,
+        "privy": f"{s.privy_api_url}/v1/apps/{s.privy_app_id}/jwks.json",
+    }
+    checks = {c["name"]: c for c in json.loads(cli("doctor", "--json").stdout)["checks"]}
+    for name, url in urls.items():
+        assert checks[name] == {"name": name, "ok": True, "detail": f"reachable at {url}"}
+    table = cli("doctor")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("reachable at") == len(urls) and "answered" not in table.stdout
+    # A venue that answers but refuses the probe's request is up: said so, in words.
+    cli.env["BASIS_CP_HYPERLIQUID_URL"] = f"{s.hyperliquid_url}/no-such-path"
+    checks = {c["name"]: c for c in json.loads(cli("doctor", "--json").stdout)["checks"]}
+    assert checks["hyperliquid"]["ok"], checks["hyperliquid"]
+    assert checks["hyperliquid"]["detail"] == (
+        f"reachable at {s.hyperliquid_url}/no-such-path/info; it refused the probe's request (not found), "
+        "which proves it is up"
+    )
+
+
+def test_tests_run_the_control_plane_on_ports_of_their_own(cli: Cli) -> None:
+    """`settings_for` never leaves a listener on its default port: a `make run` on this machine holds
+    8000 and 8001, and a bot told the default broker address would sign through that control plane."""
+    defaults = ControlPlaneSettings.model_fields
+    ports = {cli.settings.port, cli.settings.broker_port}
+    assert len(ports) == 2
+    assert not ports & {defaults["port"].default, defaults["broker_port"].default}
+    assert cli.settings.broker_url_value() == f"http://127.0.0.1:{cli.settings.broker_port}"
+
+
+def test_tenants_list_shows_each_users_email(devnet: DevnetProcess, tmp_path: Path) -> None:
+    """A tenant's user e-mail (from the sign-in, table users) is a column of `tenants list` and a field
+    of its --json; a tenant made with the CLI has no user and so no e-mail."""
+    plane = ControlPlane(devnet, tmp_path, overrides={"bot_spare": False})
+    plane.start()
+    try:
+        user = plane.sign_in("listed")
+        cli = Cli(settings_env(plane.settings), plane.settings)
+        cli.json("tenants", "create", "cli-nobody", "--no-start")
+        rows = cli.json("tenants", "list")
+        assert isinstance(rows, list)
+        emails = {r["id"]: r["email"] for r in rows}
+        assert emails == {user.tenant_id: user.email, "cli-nobody": None}
+        table = cli("tenants", "list")  # piped: PIPED_WIDTH columns, each tenant's e-mail on its line
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert [c.strip() for c in lines[1].split("┃")[1:4]] == ["tenant", "user", "email"]
+        mine = next(line for line in lines if user.tenant_id in line)
+        assert [c.strip() for c in mine.split("│")[1:4]] == [user.tenant_id, user.user_id, user.email]
+        nobody = next(line for line in lines if "cli-nobody" in line)
+        assert [c.strip() for c in nobody.split("│")[1:4]] == ["cli-nobody", "-", "-"]
+    finally:
+        plane.stop()
 
 
 def test_serve_on_port_0_tells_the_bots_the_port_it_listens_on(devnet: DevnetProcess, tmp_path: Path) -> None:

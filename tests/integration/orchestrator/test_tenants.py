@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import pytest
 
 from orchestrator.reconciler import Reconciler
 from orchestrator.runtimes.process import ProcessRuntime
-from orchestrator.tenants import TenantError, TenantService
-from tests.support.devnet import DevnetProcess
+from orchestrator.tenants import TenantError, TenantService, _port_free
+from tests.support.devnet import DevnetProcess, free_port_block
 from tests.support.tenants import (
     health,
     kill_all,
@@ -22,6 +23,7 @@ from tests.support.tenants import (
     service_for,
     settings_for,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.devnet
 
@@ -106,3 +108,86 @@ async def test_killed_bot_is_restarted_and_keeps_its_state(service: TenantServic
     ids = {e["id"] for e in (after if isinstance(after, list) else after.get("events", []))}
     before = {e["id"] for e in (events if isinstance(events, list) else events.get("events", []))}
     assert before <= ids, "the bot's SQLite survived the crash"
+
+
+class PortRace:
+    """The race of a start: once armed with a port, that port looks free when it is picked and is
+    taken (by the test's socket) by the time the bot binds it; every later check sees the truth."""
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+
+    def __call__(self, port: int) -> bool:
+        if port == self.port:
+            self.port = None
+            return True
+        return _port_free(port)
+
+
+def _held(port: int) -> socket.socket:
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the dead bot's TIME_WAITs
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    return holder
+
+
+async def test_a_bot_whose_port_was_taken_meanwhile_starts_on_another_and_counts_a_restart(
+    devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str
+) -> None:
+    low = free_port_block(10)
+    settings = settings_for(
+        devnet, tmp_path, database_url=control_plane_db_url, bot_port_min=low, bot_port_max=low + 9
+    )
+    base, race = service_for(settings), PortRace()
+    service = TenantService(settings, base.sessions, base.runtime, port_free=race)
+    assert isinstance(service.runtime, ProcessRuntime)
+    try:
+        race.port = low
+        with _held(low):
+            tenant = await service.provision("delta")
+        assert tenant.status == "running", tenant.last_error
+        assert tenant.port is not None and tenant.port != low and health(tenant.port)
+        assert tenant.restarts == 1 and tenant.failures == 0 and tenant.last_error is None
+        log = await service.runtime.logs("delta", 200)
+        assert f"('127.0.0.1', {low}): address already in use" in log, log  # the first start's
+
+        # The reconciler's restart of a crashed bot meets the same race: it moves the bot too.
+        assert tenant.pid is not None
+        os.killpg(tenant.pid, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(tenant.pid), timeout=10, what="the bot's death")
+        reconciler = Reconciler(service)
+        race.port = tenant.port
+        with _held(tenant.port):
+            for _ in range(600):
+                await reconciler.reconcile_once()
+                current = service.get("delta")
+                if current.status == "running" and current.pid not in (None, tenant.pid):
+                    break
+                await asyncio.sleep(0.1)
+        current = service.get("delta")
+        assert current.status == "running", current.last_error
+        assert current.port not in (None, tenant.port) and health(current.port)
+        assert current.restarts == 3  # the move at creation, the crash's restart, its move
+    finally:
+        kill_all(service.runtime)
+
+
+async def test_a_bot_whose_port_was_taken_with_no_other_free_fails_its_start_saying_why(
+    devnet: DevnetProcess, tmp_path: Path, control_plane_db_url: str
+) -> None:
+    low = free_port_block(1)
+    settings = settings_for(
+        devnet, tmp_path, database_url=control_plane_db_url, bot_port_min=low, bot_port_max=low
+    )
+    base, race = service_for(settings), PortRace()
+    service = TenantService(settings, base.sessions, base.runtime, port_free=race)
+    assert isinstance(service.runtime, ProcessRuntime)
+    try:
+        race.port = low
+        with _held(low):
+            tenant = await service.provision("epsilon")
+        assert tenant.status == "failed" and tenant.failures == 1 and tenant.restarts == 0
+        assert tenant.last_error is not None and "address already in use" in tenant.last_error
+    finally:
+        kill_all(service.runtime)
