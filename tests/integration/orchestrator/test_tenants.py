@@ -148,7 +148,8 @@ async def test_a_bot_whose_port_was_taken_meanwhile_starts_on_another_and_counts
             tenant = await service.provision("delta")
         assert tenant.status == "running", tenant.last_error
         assert tenant.port is not None and tenant.port != low and health(tenant.port)
-        assert tenant.restarts == 1 and tenant.failures == 0 and tenant.last_error is None
+        # One move (more if something else takes the next port too), counted as restarts, not failures.
+        assert tenant.restarts >= 1 and tenant.failures == 0 and tenant.last_error is None
         log = await service.runtime.logs("delta", 200)
         assert f"('127.0.0.1', {low}): address already in use" in log, log  # the first start's
 
@@ -168,7 +169,9 @@ async def test_a_bot_whose_port_was_taken_meanwhile_starts_on_another_and_counts
         current = service.get("delta")
         assert current.status == "running", current.last_error
         assert current.port not in (None, tenant.port) and health(current.port)
-        assert current.restarts == 3  # the move at creation, the crash's restart, its move
+        # The crash's restart and its move, after the first start's: at least two more restarts. On a
+        # busy machine another process may take the next port as well, and that move counts too.
+        assert current.restarts >= tenant.restarts + 2, (current.restarts, tenant.restarts)
     finally:
         kill_all(service.runtime)
 
